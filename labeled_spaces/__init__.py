@@ -1,0 +1,40 @@
+"""labeled_spaces: sweep JAX models over parameter spaces, get labeled xarray results back.
+
+Examples
+--------
+>>> import labeled_spaces as ls
+>>> space = ls.Space({"coupling": ls.GridAxis(0.0, 1.0, 3), "dt": 0.1}, mode="product")
+>>> space.sizes
+{'coupling': 3}
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("labeled_spaces")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+from .axes import (
+    AbstractAxis,
+    DataAxis,
+    GridAxis,
+    LogGridAxis,
+    NumPyroAxis,
+    UniformAxis,
+    axis_from_spec,
+)
+from .space import SelectionError, Space
+
+__all__ = [
+    "AbstractAxis",
+    "DataAxis",
+    "GridAxis",
+    "LogGridAxis",
+    "NumPyroAxis",
+    "SelectionError",
+    "Space",
+    "UniformAxis",
+    "__version__",
+    "axis_from_spec",
+]
