@@ -24,6 +24,8 @@ from .axes import (
     UniformAxis,
     axis_from_spec,
 )
+from .execution import ModelError, ParallelExecution, SequentialExecution
+from .results import Results
 from .space import SelectionError, Space
 
 __all__ = [
@@ -31,7 +33,11 @@ __all__ = [
     "DataAxis",
     "GridAxis",
     "LogGridAxis",
+    "ModelError",
     "NumPyroAxis",
+    "ParallelExecution",
+    "Results",
+    "SequentialExecution",
     "SelectionError",
     "Space",
     "UniformAxis",

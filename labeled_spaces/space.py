@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import numbers
 import warnings
+from collections import OrderedDict
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -758,8 +759,8 @@ class Space:
             Holding the ``labeled_spaces:*`` entries.
         state : pytree, optional
             The original state's structure with its fixed leaves; its axes are
-            replaced by the rebuilt ones in leaf order. Without it, the state is a
-            dict ``{path: axis}``.
+            replaced by the rebuilt ones in leaf order. Without it, the state is an
+            ``OrderedDict`` ``{path: axis}`` in the saved axis order.
 
         Returns
         -------
@@ -786,7 +787,11 @@ class Space:
             spec.pop("path", None)
             axes.append(axis_from_spec(spec))
         if state is None:
-            rebuilt = {spec["path"]: axis for spec, axis in zip(specs, axes, strict=True)}
+            # an OrderedDict keeps the saved axis order (a dict would sort the paths,
+            # e.g. "b-c" before "b.x", changing the product order and the keys)
+            rebuilt = OrderedDict(
+                (spec["path"], axis) for spec, axis in zip(specs, axes, strict=True)
+            )
         else:
             leaves, treedef = jax.tree_util.tree_flatten(state, is_leaf=_is_axis)
             it = iter(axes)

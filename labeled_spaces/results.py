@@ -1,0 +1,246 @@
+"""Results: a model's outputs over a Space, as labeled xarray objects.
+
+Every output leaf is one array shaped ``space.shape + leaf.shape`` (C order,
+so its flat view follows the space's flat index). :class:`Results` keeps the
+TVB-Optim flat-index view (``results[i]``, slices, iteration, ``len``) and
+turns the arrays into an ``xarray.Dataset`` without copying them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .space import Space, _as_index, keypath_name
+
+__all__ = ["Results", "output_names"]
+
+
+def output_names(treedef: Any) -> list[str]:
+    """Names of a model output's leaves by key path: ``metrics.mean``, ``[0]``, ``result``.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from labeled_spaces.results import output_names
+    >>> output_names(jax.tree.structure({"a": 1, "m": {"mean": 2}}))
+    ['a', 'm.mean']
+    >>> output_names(jax.tree.structure(1.0))
+    ['result']
+    """
+    dummy = treedef.unflatten([0] * treedef.num_leaves)
+    paths = [p for p, _ in jax.tree_util.tree_flatten_with_path(dummy)[0]]
+    return [keypath_name(p) if p else "result" for p in paths]
+
+
+def _check_output_dims(
+    output_dims: Mapping[str, Sequence[str]] | None,
+    names: Sequence[str],
+    ndims: Sequence[int],
+    space_dims: Sequence[str],
+) -> dict[str, tuple[str, ...]]:
+    if output_dims is None:
+        return {}
+    if not isinstance(output_dims, Mapping):
+        raise TypeError(
+            f"output_dims must be a dict {{output name: dimension names}}, got {output_dims!r}"
+        )
+    checked: dict[str, tuple[str, ...]] = {}
+    for name, dims in output_dims.items():
+        if name not in names:
+            raise ValueError(
+                f"output_dims names {name!r}, which is not an output of the model; "
+                f"expected one of {list(names)}"
+            )
+        dims = (dims,) if isinstance(dims, str) else tuple(dims)
+        ndim = ndims[list(names).index(name)]
+        if len(dims) != ndim or not all(isinstance(d, str) for d in dims):
+            raise ValueError(
+                f"output_dims[{name!r}] must name the {ndim} dimension(s) of that output, "
+                f"got {dims!r}"
+            )
+        clash = [d for d in dims if d in space_dims]
+        if clash:
+            raise ValueError(
+                f"output_dims[{name!r}] = {dims!r} reuses the space's dimension(s) {clash}"
+            )
+        checked[name] = dims
+    return checked
+
+
+class Results:
+    """The outputs of a model at every combination of a Space.
+
+    Parameters
+    ----------
+    space : Space
+        The space that was run.
+    treedef : jax tree structure
+        Structure of one combination's output.
+    arrays : sequence of numpy.ndarray
+        One per output leaf, shaped ``space.shape + leaf_shape``.
+    output_dims : dict, optional
+        ``{output name: (dim, ...)}`` names for the outputs' own dimensions
+        (default ``{name}_dim_{k}``).
+    done : numpy.ndarray of bool, optional
+        For partial results (see :class:`labeled_spaces.ModelError`): which
+        combinations were computed (shape ``space.shape``); the others hold
+        NaN (floats) or 0 (integers).
+
+    Notes
+    -----
+    ``results[i]`` is the output pytree of combination ``i`` with NumPy leaves
+    (views, not copies). Data variables are named by the output's key path;
+    a name that is already a coordinate of the space becomes ``result.{name}``.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from labeled_spaces import GridAxis, ParallelExecution, Space
+    >>> space = Space({"k": GridAxis(0.0, 1.0, 3)}, mode="product")
+    >>> results = ParallelExecution(lambda s: {"y": 2 * s["k"]}, space, progress=False).run()
+    >>> float(results[1]["y"]), results.to_xarray()["y"].sel(k=1.0).item()
+    (1.0, 2.0)
+    """
+
+    def __init__(
+        self,
+        space: Space,
+        treedef: Any,
+        arrays: Sequence[np.ndarray],
+        output_dims: Mapping[str, Sequence[str]] | None = None,
+        done: np.ndarray | None = None,
+    ) -> None:
+        self.space = space
+        self.treedef = treedef
+        self.arrays = list(arrays)
+        self.names = output_names(treedef)
+        self.output_dims = _check_output_dims(
+            output_dims, self.names, [a.ndim - len(space.shape) for a in self.arrays], space.dims
+        )
+        self.done = done
+        self._flat = [a.reshape((space.N, *a.shape[len(space.shape):])) for a in self.arrays]
+
+    # -- flat-index view (TVB-Optim) --------------------------------------
+    def __len__(self) -> int:
+        return self.space.N
+
+    def _at(self, i: int) -> Any:
+        return self.treedef.unflatten([f[i] for f in self._flat])
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, str):
+            return self.to_xarray()[self._var_name(index)]
+        if isinstance(index, slice):
+            return [self._at(i) for i in range(*index.indices(self.space.N))]
+        i = _as_index(index)
+        n = self.space.N
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"index {index} is out of range for {n} results")
+        return self._at(i)
+
+    def __iter__(self) -> Iterator[Any]:
+        for i in range(self.space.N):
+            yield self._at(i)
+
+    def __repr__(self) -> str:
+        dims = ", ".join(f"{d}: {s}" for d, s in self.space.sizes.items())
+        state = "" if self.done is None else f", partial ({int(self.done.sum())} computed)"
+        outputs = ", ".join(
+            f"{n} {a.shape[len(self.space.shape):]}" for n, a in zip(self.names, self.arrays,
+                                                                     strict=True)
+        )
+        return f"<labeled_spaces.Results> ({dims}){state}\nOutputs: {outputs}"
+
+    # -- labeled view ------------------------------------------------------
+    def _var_names(self) -> list[str]:
+        taken = set(self.space.coords)
+        return [n if n not in taken else f"result.{n}" for n in self.names]
+
+    def _var_name(self, name: str) -> str:
+        names = self._var_names()
+        if name in names:
+            return name
+        if name in self.names:
+            return names[self.names.index(name)]
+        raise KeyError(f"{name!r} is not an output; the outputs are {names}")
+
+    @property
+    def attrs(self) -> dict[str, str]:
+        """The space's attrs plus the output names and dims (JSON strings)."""
+        attrs = dict(self.space.attrs)
+        attrs["labeled_spaces:outputs"] = json.dumps(self.names)
+        attrs["labeled_spaces:output_dims"] = json.dumps(self.output_dims)
+        return attrs
+
+    def to_xarray(self) -> xr.Dataset:
+        """All outputs as one ``xarray.Dataset`` (no copy of the data).
+
+        One data variable per output leaf, dims ``space.dims`` then the
+        output's own (``output_dims`` or ``{name}_dim_{k}``), the space's
+        coordinates, and attrs from which the Space can be rebuilt
+        (``Space.from_attrs(ds.attrs)``).
+
+        Returns
+        -------
+        xarray.Dataset
+
+        Examples
+        --------
+        >>> from labeled_spaces import GridAxis, ParallelExecution, Space
+        >>> space = Space({"k": GridAxis(0.0, 1.0, 3)}, mode="product")
+        >>> ds = ParallelExecution(lambda s: s["k"] ** 2, space, progress=False).run().to_xarray()
+        >>> ds["result"].dims
+        ('k',)
+        """
+        data = {}
+        for name, var, array in zip(self.names, self._var_names(), self.arrays, strict=True):
+            own = array.ndim - len(self.space.shape)
+            extra = self.output_dims.get(name) or tuple(f"{var}_dim_{k}" for k in range(own))
+            data[var] = ((*self.space.dims, *extra), array)
+        if self.done is not None:
+            data["computed"] = (self.space.dims, self.done)
+        return xr.Dataset(data, coords=self.space.coords, attrs=self.attrs)
+
+    def sel(self, indexers: Mapping[str, Any] | None = None, **kwargs: Any) -> xr.Dataset:
+        """``to_xarray().sel(...)``, e.g. ``results.sel(coupling=0.5)``."""
+        return self.to_xarray().sel(indexers, **kwargs)
+
+    def isel(self, indexers: Mapping[str, Any] | None = None, **kwargs: Any) -> xr.Dataset:
+        """``to_xarray().isel(...)``."""
+        return self.to_xarray().isel(indexers, **kwargs)
+
+    def to_netcdf(self, path: Any, **kwargs: Any) -> Any:
+        """Write the Dataset to netCDF (``to_xarray().to_netcdf(path)``).
+
+        Parameters
+        ----------
+        path : str or path-like
+            Where to write.
+        **kwargs
+            Passed to ``xarray.Dataset.to_netcdf``.
+        """
+        return self.to_xarray().to_netcdf(path, **kwargs)
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per combination: the space's columns, then one per output (as TVB-Optim).
+
+        An output name that is also a parameter column becomes ``result.{name}``.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        df = self.space.to_dataframe()
+        for name, flat in zip(self.names, self._flat, strict=True):
+            column = f"result.{name}" if name in df.columns else name
+            df[column] = flat if flat.ndim == 1 else list(flat)
+        return df
