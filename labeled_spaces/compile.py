@@ -56,6 +56,9 @@ def static_token(leaves: Sequence[Any]) -> tuple[Hashable, ...]:
     for x in leaves:
         if _is_array(x):
             token.append(("array", tuple(x.shape), str(x.dtype)))
+        elif isinstance(x, (float, complex, np.inexact)):
+            # by repr: 0.0 and -0.0 are equal but not the same constant, and NaN != NaN
+            token.append(("float", type(x).__name__, repr(x)))
         else:
             try:
                 hash(x)

@@ -10,10 +10,12 @@ know nothing about xarray: they hand arrays to :class:`Results`.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import math
 import numbers
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,10 +23,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .compile import split_arrays, static_token
-from .results import Results
+from .results import Results, _check_output_dims, output_names
 from .space import Space
 
 __all__ = ["ModelError", "SequentialExecution", "ParallelExecution"]
@@ -34,8 +36,8 @@ logger = logging.getLogger("labeled_spaces")
 # default share of the available memory that one run may use for blocks in flight
 _MEMORY_FRACTION = 0.25
 # blocks in flight hold at most this share of the results (so peak <= 1.1x results)
-_BLOCK_SHARE = 0.03
-_MIN_BLOCK_BYTES = 8 * 2**20
+_BLOCK_SHARE = 0.015
+_MIN_BLOCK_BYTES = 2**20
 _MAX_BLOCK = 2**22
 
 
@@ -96,13 +98,15 @@ def _output_leaf(x: Any) -> np.ndarray:
 
 
 def _empty_like(space: Space, leaves: Sequence[Any]) -> list[np.ndarray]:
-    """Arrays for every output leaf over the whole grid, NaN (or 0) until written."""
-    out = []
-    for leaf in leaves:
-        shape, dtype = tuple(leaf.shape), np.dtype(leaf.dtype)
-        fill = np.nan if np.issubdtype(dtype, np.inexact) else 0
-        out.append(np.full(space.shape + shape, fill, dtype=dtype))
-    return out
+    """Uninitialised arrays for every output leaf over the whole grid."""
+    return [np.empty(space.shape + tuple(x.shape), dtype=np.dtype(x.dtype)) for x in leaves]
+
+
+def _blank_undone(arrays: Sequence[np.ndarray], done: np.ndarray) -> None:
+    """Fill what was not computed with NaN (floats) or 0 (others), for partial results."""
+    for array in arrays:
+        fill = np.nan if np.issubdtype(array.dtype, np.inexact) else 0
+        array[~done] = fill
 
 
 class _Prepared:
@@ -132,9 +136,12 @@ class _Prepared:
         return self.model(state, *args, **kwargs)
 
 
-def _locate_failure(prepared: _Prepared, indices: Sequence[int]) -> tuple[int, Exception] | None:
-    """Run combinations one by one, without jit, until one raises."""
+def _locate_failure(
+    prepared: _Prepared, indices: Sequence[int], seconds: float = 10.0
+) -> tuple[int, Exception] | None:
+    """Run combinations one by one, without jit, until one raises (for at most ``seconds``)."""
     space = prepared.space
+    start = time.perf_counter()
     for i in indices:
         digits = space.index.unravel(i)
         values = [t[digits[j]] for t, j in zip(space._tables, space._axis_dim, strict=True)]
@@ -142,6 +149,8 @@ def _locate_failure(prepared: _Prepared, indices: Sequence[int]) -> tuple[int, E
             prepared.call(values, prepared.state_arrays, prepared.extra_arrays)
         except Exception as err:  # noqa: BLE001 - any model failure is reported
             return i, err
+        if time.perf_counter() - start > seconds:
+            break
     return None
 
 
@@ -214,25 +223,32 @@ class SequentialExecution:
         """
         space = self.space
         prepared = _Prepared(self.model, space, self.args, self.kwargs)
-        state_arrays = prepared.state_arrays
-        fn = _cached_jit(self.model, ("sequential", prepared.token), prepared.call) if self.jit \
-            else prepared.call
+        state_arrays, extra_arrays = prepared.state_arrays, prepared.extra_arrays
+        if self.jit:  # fixed arrays go to the device once, not at every call
+            state_arrays, extra_arrays = jax.device_put((state_arrays, extra_arrays))
+            fn = _cached(self.model, ("sequential", prepared.token), lambda: jax.jit(prepared.call))
+        else:
+            fn = prepared.call
         tables, axis_dim = space._tables, space._axis_dim
         n = space.N
         arrays: list[np.ndarray] | None = None
         flats: list[np.ndarray] = []
         treedef = None
         shapes: list[tuple] = []
-        done = np.zeros(n, dtype=bool)
+        n_done = 0  # combinations stored, in flat order
         pending: tuple[int, Any] | None = None
 
         def partial() -> Results | None:
             if arrays is None:
                 return None
-            return Results(space, treedef, arrays, done=done.reshape(space.shape))
+            done = np.zeros(n, dtype=bool)
+            done[:n_done] = True
+            done = done.reshape(space.shape)
+            _blank_undone(arrays, done)
+            return Results(space, treedef, arrays, done=done)
 
         def store(i: int, out: Any) -> None:
-            nonlocal arrays, treedef, flats, shapes
+            nonlocal arrays, treedef, flats, shapes, n_done
             leaves, tdef = jax.tree.flatten(out)
             leaves = [_output_leaf(x) for x in leaves]
             if arrays is None:
@@ -248,7 +264,7 @@ class SequentialExecution:
                 )
             for flat, leaf in zip(flats, leaves, strict=True):
                 flat[i] = leaf
-            done[i] = True
+            n_done = i + 1
 
         bar = tqdm(total=n, disable=not self.progress or n <= 1, unit="combination")
         try:
@@ -256,13 +272,19 @@ class SequentialExecution:
                 digits = space.index.unravel(i)
                 values = [t[digits[j]] for t, j in zip(tables, axis_dim, strict=True)]
                 try:
-                    out = fn(values, state_arrays, prepared.extra_arrays)
+                    out = fn(values, state_arrays, extra_arrays)
                 except Exception as err:
                     if pending is not None:
                         store(*pending)
+                    message = f"{type(err).__name__}: {err}"
+                    if self.jit:
+                        found = _locate_failure(prepared, [i])
+                        if found is None:
+                            message = ("it fails only when compiled (run it with jit=False if it "
+                                       f"is not traceable by JAX): {message}")
                     raise ModelError(
                         f"the model failed at combination {i} with parameters {space[i]!r}: "
-                        f"{type(err).__name__}: {err}",
+                        f"{message}",
                         index=i, params=space[i], partial=partial(),
                     ) from err
                 if pending is not None:
@@ -417,7 +439,8 @@ class ParallelExecution:
         except ImportError:  # pragma: no cover - psutil comes with distributed
             return 2**30
 
-    def _plan(self, lane_bytes: int, result_bytes: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    def _initial_lanes(self, lane_bytes: int, result_bytes: int) -> int:
+        """Combinations per call from the output size alone (refined by :meth:`_plan`)."""
         multiple = self.n_pmap * (self.n_vmap or 1)
         if self.chunk_size is not None:
             lanes = self.chunk_size
@@ -425,20 +448,58 @@ class ParallelExecution:
             budget = max(_BLOCK_SHARE * result_bytes, _MIN_BLOCK_BYTES)
             budget = min(budget, self._available_memory() / 2)
             lanes = int(min(_MAX_BLOCK, max(multiple, budget // max(lane_bytes, 1))))
-        lanes = min(lanes, self.space.N)
-        step, compiled = _block_shape(self.space.shape, lanes, multiple)
+        return max(1, min(lanes, self.space.N))
+
+    def _plan(self, prepared: _Prepared, inputs: tuple, lanes: int) -> tuple[Any, ...]:
+        """Block layout and compiled executable, shrinking blocks whose temporaries don't fit.
+
+        XLA reports the scratch memory of a compiled block; a model with large
+        intermediates (a stored time series it then averages) gets smaller
+        blocks than its output alone would suggest.
+        """
+        multiple = self.n_pmap * (self.n_vmap or 1)
+        limit = self._available_memory() / 2
+        for _ in range(8):
+            step, block = _block_shape(self.space.shape, lanes, multiple)
+            executable = self._compiled(prepared, block, inputs)
+            try:
+                temp = executable.memory_analysis().temp_size_in_bytes
+            except Exception:  # noqa: BLE001 - not every backend reports it
+                temp = 0
+            smaller = max(1, int(lanes * limit / max(temp, 1) / 2))
+            if self.chunk_size is not None or temp <= limit or smaller >= lanes or lanes == 1:
+                break
+            logger.info("block of %d lanes needs %.0f MB of scratch; trying %d", lanes,
+                        temp / 1e6, smaller)
+            lanes = smaller
         logger.info(
             "ParallelExecution: %d combinations in blocks of %s (%d lanes per call), "
-            "n_vmap=%s, n_pmap=%d", self.space.N, compiled, math.prod(compiled),
+            "n_vmap=%s, n_pmap=%d", self.space.N, block, math.prod(block),
             self.n_vmap, self.n_pmap,
         )
-        return step, compiled
+        return step, block, executable
 
-    def _compiled(self, prepared: _Prepared, block: tuple[int, ...]) -> Callable:
+    def _compiled(self, prepared: _Prepared, block: tuple[int, ...], inputs: tuple) -> Any:
         devices = tuple(d.id for d in jax.devices()[: self.n_pmap])
+        shapes = tuple((tuple(x.shape), str(x.dtype)) for x in jax.tree.leaves(inputs))
         key = (prepared.token, self.space.index, self.space._axis_dim, block, self.n_vmap,
-               devices)
-        return _cached_jit(self.model, key, lambda: self._build(prepared, block), build=True)
+               devices, shapes)
+
+        def build() -> Any:
+            return self._build(prepared, block).lower(*inputs, self._origin_input((0,) * len(
+                self.space.shape))).compile()
+
+        return _cached(self.model, key, build)
+
+    def _origin_input(self, origin: Sequence[int]) -> Any:
+        origin = np.asarray(origin, dtype=np.int32)
+        if self.n_pmap > 1:
+            return jax.device_put(origin, self._replicated())
+        return origin
+
+    def _replicated(self) -> jax.sharding.NamedSharding:
+        mesh = jax.sharding.Mesh(np.array(jax.devices()[: self.n_pmap]), ("devices",))
+        return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
 
     def _build(self, prepared: _Prepared, block: tuple[int, ...]) -> Callable:
         space, n_vmap, n_pmap = self.space, self.n_vmap, self.n_pmap
@@ -485,32 +546,38 @@ class ParallelExecution:
         """
         space = self.space
         prepared = _Prepared(self.model, space, self.args, self.kwargs)
-        state_arrays = prepared.state_arrays
         tables = space.device_tables()
-        extra_arrays = prepared.extra_arrays
-        if self.n_pmap > 1:
-            mesh = jax.sharding.Mesh(np.array(jax.devices()[: self.n_pmap]), ("devices",))
-            replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-            tables = tuple(jax.device_put(t, replicated) for t in tables)
+        # fixed arrays go to the device(s) once, not at every call
+        target = self._replicated() if self.n_pmap > 1 else None
+        tables, state_arrays, extra_arrays = jax.device_put(
+            (tables, prepared.state_arrays, prepared.extra_arrays), target)
 
-        # shape of one combination's output, without running anything
+        # shape of one combination's output, without running anything; cached with the
+        # compiled functions, so a later run of the same structure does not trace again
+        lane_avals = [jax.ShapeDtypeStruct(t.shape[1:], t.dtype) for t in tables]
         try:
-            one = jax.eval_shape(
-                prepared.call, [jax.ShapeDtypeStruct(t.shape[1:], t.dtype) for t in tables],
-                state_arrays, extra_arrays,
+            one = _cached(
+                self.model,
+                ("output", prepared.token, tuple((a.shape, str(a.dtype)) for a in lane_avals)),
+                lambda: jax.eval_shape(prepared.call, lane_avals, state_arrays, extra_arrays),
             )
         except Exception as err:
             raise self._failure(prepared, err, range(min(space.N, 64)), None) from err
         out_leaves, treedef = jax.tree.flatten(one)
+        # validate output_dims before any work is done
+        _check_output_dims(self.output_dims, output_names(treedef),
+                           [len(x.shape) for x in out_leaves], space.dims)
         lane_bytes = sum(int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize for x in out_leaves)
         lane_bytes += sum(int(np.prod(t.shape[1:])) * t.dtype.itemsize for t in tables)
         lane_bytes += 8 * len(space.shape)
-        step, block = self._plan(lane_bytes, lane_bytes * space.N)
+        inputs = (tables, state_arrays, extra_arrays)
+        try:
+            step, block, fn = self._plan(
+                prepared, inputs, self._initial_lanes(lane_bytes, lane_bytes * space.N))
+        except Exception as err:
+            raise self._failure(prepared, err, range(min(space.N, 64)), None) from err
         arrays = _empty_like(space, out_leaves)
-        # validate output_dims before any work is done
-        Results(space, treedef, arrays, output_dims=self.output_dims)
-        done = np.zeros(space.shape, dtype=bool)
-        fn = self._compiled(prepared, block)
+        finished: list[tuple[int, ...]] = []  # block origins written (a mask only on failure)
 
         origins = itertools.product(*[range(0, s, b) for s, b in zip(space.shape, step,
                                                                     strict=True)])
@@ -518,29 +585,45 @@ class ParallelExecution:
         bar = tqdm(total=space.N, disable=not self.progress or n_blocks <= 1,
                    unit="combination")
         pending = None
+
+        def fail(err: Exception, origin: tuple[int, ...]) -> ModelError:
+            done = self._done_mask(finished, step)
+            _blank_undone(arrays, done)
+            partial = Results(space, treedef, arrays, output_dims=self.output_dims, done=done)
+            return self._failure(prepared, err, _region_indices(space, origin, step), partial)
+
+        def write(pending: tuple[tuple[int, ...], Any]) -> int:
+            # an accelerator may report a failure only when the block is copied out
+            try:
+                return self._write(arrays, finished, *pending, step, block)
+            except Exception as err:
+                raise fail(err, pending[0]) from err
+
         try:
             for origin in origins:
                 try:
-                    out = fn(tables, state_arrays, extra_arrays,
-                             np.asarray(origin, dtype=np.int32))
+                    out = fn(tables, state_arrays, extra_arrays, self._origin_input(origin))
                 except Exception as err:
-                    if pending is not None:
-                        self._write(arrays, done, *pending, step, block)
-                    region = _region_indices(space, origin, step)
-                    raise self._failure(prepared, err, region,
-                                        Results(space, treedef, arrays,
-                                                output_dims=self.output_dims,
-                                                done=done)) from err
+                    if pending is not None:  # keep the block before the failing one
+                        with contextlib.suppress(Exception):
+                            self._write(arrays, finished, *pending, step, block)
+                    raise fail(err, origin) from err
                 if pending is not None:
-                    bar.update(self._write(arrays, done, *pending, step, block))
+                    bar.update(write(pending))
                 pending = (origin, out)
             if pending is not None:
-                bar.update(self._write(arrays, done, *pending, step, block))
+                bar.update(write(pending))
         finally:
             bar.close()
         return Results(space, treedef, arrays, output_dims=self.output_dims)
 
-    def _write(self, arrays, done, origin, out, step, block) -> int:
+    def _done_mask(self, finished: Sequence[tuple[int, ...]], step: Sequence[int]) -> np.ndarray:
+        done = np.zeros(self.space.shape, dtype=bool)
+        for origin in finished:
+            done[tuple(slice(o, o + b) for o, b in zip(origin, step, strict=True))] = True
+        return done
+
+    def _write(self, arrays, finished, origin, out, step, block) -> int:
         shape = self.space.shape
         extent = tuple(min(b, s - o) for o, b, s in zip(origin, step, shape, strict=True))
         region = tuple(slice(o, o + e) for o, e in zip(origin, extent, strict=True))
@@ -548,7 +631,7 @@ class ParallelExecution:
         for array, leaf in zip(arrays, jax.tree.leaves(out), strict=True):
             host = np.asarray(leaf)
             array[region] = host.reshape(block + host.shape[1:])[cut]
-        done[region] = True
+        finished.append(origin)
         return math.prod(extent)
 
     def _failure(self, prepared: _Prepared, err: Exception, indices: Sequence[int],
@@ -571,14 +654,14 @@ class ParallelExecution:
         )
 
 
-def _cached_jit(model: Callable, key: Any, fn: Callable, build: bool = False) -> Callable:
-    """The jitted function cached for ``(model, key)``; made by ``jax.jit(fn)`` or ``fn()``."""
+def _cached(model: Callable, key: Any, build: Callable[[], Any]) -> Any:
+    """What ``build()`` made for ``(model, key)``, made once while the model lives."""
     try:
         per_model = _COMPILED.setdefault(model, {})
     except TypeError:  # not weak-referenceable: no reuse across runs
         per_model = {}
     if key not in per_model:
-        per_model[key] = fn() if build else jax.jit(fn)
+        per_model[key] = build()
     return per_model[key]
 
 

@@ -9,6 +9,7 @@ turns the arrays into an ``xarray.Dataset`` without copying them.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -74,6 +75,33 @@ def _check_output_dims(
     return checked
 
 
+# netCDF names must start with a letter, digit, underscore or non-ASCII character and
+# cannot hold "/"; key paths of list and tuple outputs ("[0]") start with "["
+_NETCDF_FIRST = re.compile(r"[A-Za-z0-9_]|[^\x00-\x7f]")
+
+
+def _netcdf_names(ds: xr.Dataset, space_names: set[str]) -> dict[str, str]:
+    """``{name in the file: name in the Dataset}`` for every name netCDF would reject.
+
+    A rejected name gets the prefix ``state`` (space dimensions and coordinates)
+    or ``result`` (outputs and their dimensions): ``[0]`` is saved as
+    ``result[0]``; a ``/`` becomes ``_``.
+    """
+    taken = {str(n) for n in (*ds.variables, *ds.dims)}
+    renamed: dict[str, str] = {}
+    for name in sorted(taken):
+        if _NETCDF_FIRST.match(name) and "/" not in name:
+            continue
+        new = name.replace("/", "_")
+        if not _NETCDF_FIRST.match(new):
+            new = ("state" if name in space_names else "result") + new
+        while new in taken:
+            new += "_"
+        taken.add(new)
+        renamed[new] = name
+    return renamed
+
+
 class Results:
     """The outputs of a model at every combination of a Space.
 
@@ -96,7 +124,7 @@ class Results:
     Notes
     -----
     ``results[i]`` is the output pytree of combination ``i`` with NumPy leaves
-    (views, not copies). Data variables are named by the output's key path;
+    (read-only views, not copies: the arrays are made read-only). Data variables are named by the output's key path;
     a name that is already a coordinate of the space becomes ``result.{name}``.
 
     Examples
@@ -125,6 +153,9 @@ class Results:
             output_dims, self.names, [a.ndim - len(space.shape) for a in self.arrays], space.dims
         )
         self.done = done
+        for array in self.arrays:  # results[i] hands out views: keep them from being edited
+            if isinstance(array, np.ndarray):
+                array.flags.writeable = False
         self._flat = [a.reshape((space.N, *a.shape[len(space.shape):])) for a in self.arrays]
 
     # -- flat-index view (TVB-Optim) --------------------------------------
@@ -227,8 +258,21 @@ class Results:
             Where to write.
         **kwargs
             Passed to ``xarray.Dataset.to_netcdf``.
+
+        Notes
+        -----
+        netCDF rejects names that start with ``[`` (the outputs of a model that
+        returns a tuple or list) or contain ``/``; those are saved as
+        ``result[0]`` (``state[0]`` for the space's own names), and the attribute
+        ``labeled_spaces:netcdf_names`` (JSON ``{saved name: name}``) records
+        every such change so that it can be undone on reading.
         """
-        return self.to_xarray().to_netcdf(path, **kwargs)
+        ds = self.to_xarray()
+        renamed = _netcdf_names(ds, {str(n) for n in (*self.space.coords, *self.space.dims)})
+        if renamed:
+            ds = ds.rename({old: new for new, old in renamed.items()})
+            ds.attrs["labeled_spaces:netcdf_names"] = json.dumps(renamed)
+        return ds.to_netcdf(path, **kwargs)
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per combination: the space's columns, then one per output (as TVB-Optim).
