@@ -14,6 +14,7 @@ import math
 import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 import jax
@@ -87,6 +88,27 @@ def _broadcast(values: jax.Array, n: int, shape: tuple[int, ...] | None) -> jax.
     if shape:
         values = jnp.broadcast_to(values.reshape(n, *([1] * len(shape))), (n, *shape))
     return values
+
+
+def _linspace_labels(low: float, high: float, n: int) -> np.ndarray:
+    """The float64 nearest to each exact point ``low + i * (high - low) / (n - 1)``.
+
+    ``low`` and ``high`` are read as the decimals they print as (what the user
+    typed), so ``GridAxis(0.1, 0.8, 5)`` is labelled 0.45 (``np.linspace`` gives
+    0.44999999999999996) and ``GridAxis(0, 1, 4)`` is labelled ``1 / 3`` exactly.
+    Each point is a ratio of integers below 2**53, whose float division IEEE
+    rounds correctly; bounds too fine for that fall back to ``np.linspace``.
+    """
+    if n == 1:
+        return np.array([float(low)])
+    lo, hi = Fraction(repr(float(low))), Fraction(repr(float(high)))
+    den = math.lcm(lo.denominator, hi.denominator)
+    # point i is (start * (n - 1) + i * span) / (den * (n - 1))
+    start, span = int(lo * den), int((hi - lo) * den)
+    if max(abs(start), abs(start + span)) * (n - 1) >= 2**53 or den * (n - 1) >= 2**53:
+        return np.linspace(float(low), float(high), n)
+    numerators = start * (n - 1) + span * np.arange(n, dtype=np.int64)
+    return numerators.astype(np.float64) / float(den * (n - 1))
 
 
 def _tidy(grid: np.ndarray) -> np.ndarray:
@@ -265,7 +287,8 @@ class _BoundedAxis(AbstractAxis):
 
     def spec(self) -> dict[str, Any]:
         spec = self._base_spec()
-        spec.update(low=self.low, high=self.high, n=self.n)
+        # NumPy scalar bounds (np.float32(0.1)) become Python numbers: JSON takes only these
+        spec.update(low=_jsonable(self.low), high=_jsonable(self.high), n=self.n)
         if self.shape is not None:
             spec["shape"] = list(self.shape)
         return spec
@@ -312,7 +335,7 @@ class GridAxis(_BoundedAxis):
         return _broadcast(jnp.linspace(self.low, self.high, self.n), self.n, self.shape)
 
     def coordinate(self, key: jax.Array | None = None) -> np.ndarray:
-        return _tidy(np.linspace(float(self.low), float(self.high), self.n))
+        return _linspace_labels(self.low, self.high, self.n)
 
 
 class LogGridAxis(_BoundedAxis):
@@ -481,7 +504,18 @@ class DataAxis(AbstractAxis):
         spec["values"] = self._data.tolist()
         spec["dtype"] = str(self._data.dtype)
         if self.labels is not None:
-            spec["labels"] = _jsonable(self.labels)
+            if self.labels.dtype.kind in "mM":  # dates and durations: JSON has no type for them
+                spec["labels"] = self.labels.view(np.int64).tolist()
+                spec["labels_dtype"] = str(self.labels.dtype)
+            else:
+                spec["labels"] = _jsonable(self.labels)
+        if self._value_override is not False:  # a sub-space's axis keeps its value coordinate
+            override = self._value_override
+            spec["value_coordinate"] = (
+                None
+                if override is None
+                else {"values": override.tolist(), "dtype": str(override.dtype)}
+            )
         return spec
 
     def __repr__(self) -> str:
@@ -630,11 +664,24 @@ def axis_from_spec(spec: Mapping[str, Any]) -> AbstractAxis:
         return cls(spec["low"], spec["high"], spec["n"], shape, **common)
     if kind == "DataAxis":
         values = np.asarray(spec["values"], dtype=spec.get("dtype"))
-        return DataAxis(values, labels=spec.get("labels"), **common)
+        labels = spec.get("labels")
+        if labels is not None and spec.get("labels_dtype") is not None:
+            labels = np.asarray(labels, dtype=np.int64).view(spec["labels_dtype"])
+        axis = DataAxis(values, labels=labels, **common)
+        if "value_coordinate" in spec:
+            override = spec["value_coordinate"]
+            axis._value_override = (
+                None if override is None else np.asarray(override["values"], override["dtype"])
+            )
+        return axis
     if kind == "NumPyroAxis":
         module, _, cls_name = spec["distribution"]["class"].rpartition(".")
         dist_cls = getattr(importlib.import_module(module), cls_name)
-        params = {k: jnp.asarray(v) for k, v in spec["distribution"]["params"].items()}
+        # scalars stay Python numbers, as most were given: the rebuilt spec then equals the saved
+        params = {
+            k: v if isinstance(v, (int, float)) else jnp.asarray(v)
+            for k, v in spec["distribution"]["params"].items()
+        }
         return NumPyroAxis(
             dist_cls(**params),
             spec["n"],

@@ -76,6 +76,8 @@ def keypath_name(path: Sequence[Any]) -> str:
             parts.append(f"[{key.idx}]")
         elif isinstance(key, jax.tree_util.GetAttrKey):
             parts.append(f".{key.name}")
+        elif isinstance(key, jax.tree_util.FlattenedIndexKey):  # a node without key paths
+            parts.append(f".{key.key}")
         else:
             parts.append(f".{key}")
     name = "".join(parts).lstrip(".")
@@ -99,6 +101,13 @@ def _check_key(key: Any) -> jax.Array:
 def _key_data(key: jax.Array) -> list[int]:
     data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
     return np.asarray(data).ravel().tolist()
+
+
+def _key_impl(key: jax.Array) -> str:
+    """Name of the PRNG implementation of a checked key (raw uint32[2] keys are threefry)."""
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return str(jax.random.key_impl(key))
+    return "threefry2x32"
 
 
 def _as_index(index: Any) -> int:
@@ -455,9 +464,11 @@ class Space:
         chosen: dict[str, np.ndarray | int] = {}
         for name, indexer in positions.items():
             size = self.sizes[name]
-            if isinstance(indexer, (numbers.Integral, np.integer)) and not isinstance(
-                indexer, bool
-            ):
+            if isinstance(indexer, (bool, np.bool_)):
+                raise TypeError(f"isel: {name}={indexer!r} must be an integer, slice or array")
+            if isinstance(indexer, (np.ndarray, jax.Array)) and indexer.ndim == 0:
+                indexer = _as_index(indexer)  # a 0-d integer array drops the dim, as in xarray
+            if isinstance(indexer, (numbers.Integral, np.integer)):
                 if not -size <= int(indexer) < size:
                     raise IndexError(f"isel: {name}={indexer} is out of range for size {size}")
                 chosen[name] = int(indexer) % size
@@ -741,13 +752,17 @@ class Space:
         from . import __version__
 
         axes = [dict(a.spec(), path=p) for a, p in zip(self.axes, self.paths, strict=True)]
-        return {
+        attrs = {
             "labeled_spaces:mode": self.mode,
             "labeled_spaces:dim": self.dim,
             "labeled_spaces:key": json.dumps(_key_data(self.key)),
             "labeled_spaces:axes": json.dumps(axes),
             "labeled_spaces:versions": json.dumps(_versions(__version__)),
         }
+        impl = _key_impl(self.key)
+        if impl != "threefry2x32":  # e.g. jax.random.key(0, impl="rbg")
+            attrs["labeled_spaces:key_impl"] = impl
+        return attrs
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any], state: Any = None) -> Space:
@@ -780,7 +795,10 @@ class Space:
             key_data = json.loads(attrs["labeled_spaces:key"])
         except KeyError as err:
             raise ValueError(f"attrs lack the labeled_spaces entry {err}") from None
-        key = jax.random.wrap_key_data(jnp.asarray(key_data, dtype=jnp.uint32))
+        key = jax.random.wrap_key_data(
+            jnp.asarray(key_data, dtype=jnp.uint32),
+            impl=attrs.get("labeled_spaces:key_impl", "threefry2x32"),
+        )
         axes = []
         for spec in specs:
             spec = dict(spec)

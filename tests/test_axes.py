@@ -1,0 +1,499 @@
+"""Axes: values (bit-identical to TVB-Optim 0.4.0), labels, specs and argument checks."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+import pandas as pd
+import pytest
+import tvboptim.types.spaces as tv
+import xarray as xr
+
+from labeled_spaces import (
+    AbstractAxis,
+    DataAxis,
+    GridAxis,
+    LogGridAxis,
+    NumPyroAxis,
+    Space,
+    UniformAxis,
+    axis_from_spec,
+)
+
+KEY = jax.random.key(42)
+
+# (our axis, TVB-Optim's axis with the same arguments, expected values shape)
+CASES = {
+    "grid": (lambda m: m.GridAxis(0.0, 1.0, 11), (11,)),
+    "grid-int-bounds": (lambda m: m.GridAxis(0, 3, 4), (4,)),
+    "grid-n1": (lambda m: m.GridAxis(-1.0, 1.0, 1), (1,)),
+    "grid-shape": (lambda m: m.GridAxis(-3.5, 2.25, 7, shape=(2, 3)), (7, 2, 3)),
+    "grid-np-bounds": (lambda m: m.GridAxis(np.float32(0.1), np.float64(0.8), 5), (5,)),
+    "loggrid": (lambda m: m.LogGridAxis(0.001, 1.0, 4), (4,)),
+    "loggrid-shape": (lambda m: m.LogGridAxis(1e-3, 1e3, 7, shape=(3,)), (7, 3)),
+    "uniform": (lambda m: m.UniformAxis(0.0, 1.0, 5), (5,)),
+    "uniform-shape": (lambda m: m.UniformAxis(-2.0, 5.0, 4, shape=(2, 2)), (4, 2, 2)),
+    "data-1d": (lambda m: m.DataAxis([1.0, 2.5, 3.7, 4.2]), (4,)),
+    "data-int": (lambda m: m.DataAxis([3, 1, 2]), (3,)),
+    "data-matrix": (lambda m: m.DataAxis(np.arange(12.0).reshape(3, 2, 2)), (3, 2, 2)),
+    "numpyro": (lambda m: m.NumPyroAxis(dist.Normal(0.0, 1.0), 5), (5,)),
+    "numpyro-sample-shape": (
+        lambda m: m.NumPyroAxis(dist.Normal(1.0, 2.0), 4, sample_shape=(3,)),
+        (4, 3),
+    ),
+    "numpyro-broadcast": (
+        lambda m: m.NumPyroAxis(
+            dist.Uniform(0.2, 0.8), 3, sample_shape=(2, 2), broadcast_mode=True
+        ),
+        (3, 2, 2),
+    ),
+    "numpyro-independent-2d": (
+        lambda m: m.NumPyroAxis(dist.LogNormal(0.0, 1.0), 3, sample_shape=(2, 2)),
+        (3, 2, 2),
+    ),
+}
+
+
+class _Ours:
+    GridAxis = GridAxis
+    LogGridAxis = LogGridAxis
+    UniformAxis = UniformAxis
+    DataAxis = DataAxis
+    NumPyroAxis = NumPyroAxis
+
+
+@pytest.mark.parametrize("key", [None, KEY], ids=["key=None", "key=42"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_values_bit_identical_to_tvboptim(case, key):
+    make, shape = CASES[case]
+    ours, ref = make(_Ours), make(tv)
+    got = np.asarray(ours.generate_values(key))
+    want = np.asarray(ref.generate_values(key))
+    assert got.shape == want.shape == shape
+    assert got.dtype == want.dtype
+    assert np.array_equal(got, want)
+    assert ours.size == ref.size == shape[0]
+
+
+def test_data_axis_with_labels_has_tvboptims_values():
+    values = np.array([[1.0, 0.5], [0.5, 1.0], [0.0, 0.2]])
+    ours = DataAxis(values, labels=["s01", "s02", "s03"])
+    got = np.asarray(ours.generate_values())
+    assert np.array_equal(got, np.asarray(tv.DataAxis(values).generate_values()))
+    assert got.dtype == np.float32
+    assert list(ours.coordinate()) == ["s01", "s02", "s03"]
+    assert np.array_equal(ours.value_coordinate(), values)
+    assert ours.value_coordinate().dtype == np.float64
+
+
+def test_grid_values_are_linspace():
+    assert np.asarray(GridAxis(0.0, 1.0, 5).generate_values()).tolist() == [
+        0.0,
+        0.25,
+        0.5,
+        0.75,
+        1.0,
+    ]
+    values = np.asarray(GridAxis(0.0, 1.0, 3, shape=(2,)).generate_values())
+    assert values.tolist() == [[0.0, 0.0], [0.5, 0.5], [1.0, 1.0]]
+
+
+def test_loggrid_values_are_geomspace():
+    values = np.asarray(LogGridAxis(0.01, 100.0, 5).generate_values())
+    assert np.allclose(values, [0.01, 0.1, 1.0, 10.0, 100.0], rtol=1e-6)
+
+
+def test_uniform_values_in_bounds_and_key_dependent():
+    axis = UniformAxis(2.0, 3.0, 100)
+    a = np.asarray(axis.generate_values(jax.random.key(1)))
+    b = np.asarray(axis.generate_values(jax.random.key(2)))
+    assert np.all((a >= 2.0) & (a < 3.0))
+    assert not np.array_equal(a, b)
+    # key=None means jax.random.key(0)
+    assert np.array_equal(
+        np.asarray(axis.generate_values()), np.asarray(axis.generate_values(jax.random.key(0)))
+    )
+    shaped = np.asarray(UniformAxis(2.0, 3.0, 4, shape=(3,)).generate_values(jax.random.key(1)))
+    assert np.array_equal(shaped, np.repeat(a[:4, None], 3, axis=1))
+
+
+def test_numpyro_broadcast_mode_one_draw_per_point():
+    # shapes as in CASES, so JAX reuses its compiled sampling ops
+    axis = NumPyroAxis(dist.Normal(0.0, 1.0), 5, sample_shape=(2, 3), broadcast_mode=True)
+    values = np.asarray(axis.generate_values(KEY))
+    assert values.shape == (5, 2, 3)
+    draws = np.asarray(dist.Normal(0.0, 1.0).sample(KEY, (5,)))
+    assert np.array_equal(values, np.broadcast_to(draws[:, None, None], (5, 2, 3)))
+    independent = NumPyroAxis(dist.Normal(1.0, 2.0), 4, sample_shape=(3,))
+    values = np.asarray(independent.generate_values(KEY))
+    assert np.array_equal(values, np.asarray(dist.Normal(1.0, 2.0).sample(KEY, (4, 3))))
+    assert len(np.unique(values)) == 12
+
+
+# ---------------------------------------------------------------------------
+# coordinates
+# ---------------------------------------------------------------------------
+
+
+def test_grid_coordinate_is_float64_and_exact():
+    coord = GridAxis(0, 1, 11).coordinate()
+    assert coord.dtype == np.float64
+    assert coord.shape == (11,)
+    assert 0.1 in coord
+    assert coord[1] == 0.1
+    assert coord[3] == 0.3  # np.linspace gives 0.30000000000000004 here
+    assert coord.tolist() == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+
+
+def test_grid_coordinate_is_the_nearest_float_to_the_exact_point():
+    assert GridAxis(0, 1, 4).coordinate().tolist() == [0.0, 1 / 3, 2 / 3, 1.0]
+    assert GridAxis(-3.5, 2.25, 7).coordinate().tolist() == [
+        -3.5,
+        -2.5416666666666665,
+        -1.5833333333333333,
+        -0.625,
+        0.3333333333333333,
+        1.2916666666666667,
+        2.25,
+    ]
+    assert GridAxis(-1.0, 1.0, 1).coordinate().tolist() == [-1.0]
+    # bounds too fine for exact integer ratios: plain np.linspace
+    assert np.array_equal(GridAxis(1e-300, 1.0, 3).coordinate(), [1e-300, 0.5, 1.0])
+    fine = GridAxis(np.float32(0.1), 0.8, 5).coordinate()
+    assert np.array_equal(fine, np.linspace(float(np.float32(0.1)), 0.8, 5))
+
+
+def test_grid_coordinate_sel_by_typed_decimal():
+    axis = GridAxis(0.1, 0.8, 5)
+    coord = axis.coordinate()
+    assert coord.tolist() == [0.1, 0.275, 0.45, 0.625, 0.8]
+    da = xr.DataArray(np.arange(5), coords={"x": coord}, dims="x")
+    assert int(da.sel(x=0.45)) == 2
+    space = Space({"x": axis, "y": GridAxis(0.0, 1.0, 3)}, mode="product")
+    sub = space.sel(x=0.45)
+    assert sub.sizes == {"y": 3}
+    assert sub[0]["x"] == np.asarray(axis.generate_values())[2]
+    assert float(space.to_xarray().sel(x=0.45, y=0.5)["x_values"]) == pytest.approx(0.45)
+
+
+def test_loggrid_coordinate():
+    coord = LogGridAxis(0.001, 1.0, 4).coordinate()
+    assert coord.dtype == np.float64
+    assert coord.tolist() == [0.001, 0.01, 0.1, 1.0]
+
+
+def test_uniform_coordinate_is_the_draws():
+    axis = UniformAxis(0.0, 1.0, 4)
+    assert np.array_equal(axis.coordinate(KEY), np.asarray(axis.generate_values(KEY)))
+    shaped = UniformAxis(0.0, 1.0, 4, shape=(2, 3))
+    coord = shaped.coordinate(KEY)
+    assert coord.shape == (4,)
+    assert np.array_equal(coord, np.asarray(axis.generate_values(KEY)))
+    assert shaped.value_coordinate(KEY) is None
+
+
+def test_data_axis_coordinates():
+    scalar = DataAxis(np.array([0.01, 0.02, 0.05]))
+    assert scalar.coordinate().dtype == np.float64
+    assert scalar.coordinate().tolist() == [0.01, 0.02, 0.05]
+    assert scalar.value_coordinate() is None
+    matrix = DataAxis(np.arange(12.0).reshape(3, 2, 2))
+    assert matrix.coordinate().tolist() == [0, 1, 2]
+    assert np.array_equal(matrix.value_coordinate(), np.arange(12.0).reshape(3, 2, 2))
+    labelled = DataAxis([1.0, 2.0], labels=["a", "b"])
+    assert labelled.coordinate().tolist() == ["a", "b"]
+    assert labelled.value_coordinate().tolist() == [1.0, 2.0]
+    dates = pd.date_range("2020-01-01", periods=2)
+    dated = DataAxis([1.0, 2.0], labels=dates)
+    assert np.array_equal(dated.coordinate(), dates.values)
+
+
+def test_numpyro_coordinates():
+    scalar = NumPyroAxis(dist.Normal(0.0, 1.0), 5)
+    assert np.array_equal(scalar.coordinate(KEY), np.asarray(scalar.generate_values(KEY)))
+    assert scalar.value_coordinate(KEY) is None
+    broadcast = NumPyroAxis(dist.Normal(0.0, 1.0), 5, sample_shape=(2, 3), broadcast_mode=True)
+    assert np.array_equal(
+        broadcast.coordinate(KEY), np.asarray(broadcast.generate_values(KEY))[:, 0, 0]
+    )
+    assert broadcast.value_coordinate(KEY) is None
+    independent = NumPyroAxis(dist.Normal(1.0, 2.0), 4, sample_shape=(3,))
+    assert independent.coordinate(KEY).tolist() == [0, 1, 2, 3]
+    assert np.array_equal(
+        independent.value_coordinate(KEY), np.asarray(independent.generate_values(KEY))
+    )
+    batched = NumPyroAxis(dist.Normal(jnp.zeros(2), 1.0), 3)
+    assert batched.coordinate(KEY).tolist() == [0, 1, 2]
+    assert batched.value_coordinate(KEY).shape == (3, 2)
+
+
+def test_default_coordinate_of_a_custom_axis():
+    class Steps(AbstractAxis):
+        def generate_values(self, key=None):
+            return jnp.arange(3) * 2
+
+        @property
+        def size(self):
+            return 3
+
+        def spec(self):
+            return self._base_spec()
+
+    axis = Steps(name="steps")
+    assert axis.coordinate().tolist() == [0, 1, 2]
+    assert axis.value_coordinate() is None
+    assert axis.spec() == {"type": "Steps", "name": "steps"}
+
+
+# ---------------------------------------------------------------------------
+# name, group, attrs, spec and repr
+# ---------------------------------------------------------------------------
+
+
+def test_name_group_attrs_are_kept():
+    axis = GridAxis(0.0, 1.0, 3, group="g", name="coupling", attrs={"units": "a.u."})
+    assert (axis.name, axis.group, axis.attrs) == ("coupling", "g", {"units": "a.u."})
+    plain = UniformAxis(0.0, 1.0, 3)
+    assert (plain.name, plain.group, plain.attrs) == (None, None, {})
+    attrs = {"units": "ms"}
+    data = DataAxis([1.0], attrs=attrs)
+    attrs["units"] = "s"
+    assert data.attrs == {"units": "ms"}  # copied
+
+
+SPEC_AXES = [
+    GridAxis(0.0, 1.0, 3),
+    GridAxis(-1, 2, 4, shape=(2, 3), group="g", name="gain", attrs={"units": "mV", "k": [1, 2]}),
+    LogGridAxis(0.001, 10.0, 5, name="rate"),
+    GridAxis(np.float32(0.1), np.int64(2), 4, shape=(np.int32(2),)),  # NumPy scalars
+    UniformAxis(0.5, 1.5, 6, shape=(2,), group=3),
+    DataAxis([1.0, 2.5, 3.7]),
+    DataAxis(np.array([3, 1, 2], dtype=np.int32), labels=[10, 20, 30], name="d"),
+    DataAxis(np.arange(8.0).reshape(2, 2, 2), labels=["a", "b"], attrs={"long_name": "W"}),
+    DataAxis([1.0, 2.0], labels=pd.date_range("2020-01-01", periods=2), name="day"),
+    NumPyroAxis(dist.Normal(0.5, 2.0), 4),
+    NumPyroAxis(dist.Uniform(0.2, 0.8), 3, sample_shape=(2, 2), broadcast_mode=True, group="b"),
+    NumPyroAxis(dist.Normal(jnp.array([0.0, 1.0]), 1.0), 3, sample_shape=(2,), name="x"),
+]
+
+
+@pytest.mark.parametrize("axis", SPEC_AXES, ids=lambda a: type(a).__name__)
+def test_spec_round_trip_through_json(axis):
+    spec = json.loads(json.dumps(axis.spec()))
+    rebuilt = axis_from_spec(spec)
+    assert type(rebuilt) is type(axis)
+    assert rebuilt.spec() == axis.spec()
+    assert (rebuilt.name, rebuilt.attrs, rebuilt.size) == (axis.name, axis.attrs, axis.size)
+    assert rebuilt.group == axis.group
+    got, want = np.asarray(rebuilt.generate_values(KEY)), np.asarray(axis.generate_values(KEY))
+    assert got.dtype == want.dtype
+    assert np.array_equal(got, want)
+    assert np.array_equal(rebuilt.coordinate(KEY), axis.coordinate(KEY))
+    assert rebuilt.coordinate(KEY).dtype == axis.coordinate(KEY).dtype
+    values = axis.value_coordinate(KEY)
+    if values is None:
+        assert rebuilt.value_coordinate(KEY) is None
+    else:
+        assert np.array_equal(rebuilt.value_coordinate(KEY), values)
+
+
+def test_spec_content():
+    assert GridAxis(0.0, 1.0, 3, name="g").spec() == {
+        "type": "GridAxis",
+        "name": "g",
+        "low": 0.0,
+        "high": 1.0,
+        "n": 3,
+    }
+    spec = NumPyroAxis(dist.Normal(0.5, 2.0), 4).spec()
+    assert spec["distribution"] == {
+        "class": "numpyro.distributions.continuous.Normal",
+        "params": {"loc": 0.5, "scale": 2.0},
+    }
+    assert (spec["n"], spec["sample_shape"], spec["broadcast_mode"]) == (4, [], False)
+    assert DataAxis([1, 2]).spec() == {"type": "DataAxis", "values": [1, 2], "dtype": "int64"}
+    # a group that JSON cannot hold is stored as its str, the dimension's name
+    assert GridAxis(0.0, 1.0, 2, group=("a", 1)).spec()["group"] == "('a', 1)"
+
+
+def test_axis_from_spec_rejects_unknown_type():
+    with pytest.raises(ValueError, match="spec\\['type'\\].*'Bogus'"):
+        axis_from_spec({"type": "Bogus"})
+
+
+@pytest.mark.parametrize(
+    "axis, text",
+    [
+        (GridAxis(0.0, 1.0, 3), "GridAxis(low=0.0, high=1.0, n=3)"),
+        (
+            GridAxis(0.0, 1.0, 3, shape=(2,), group="g", name="c", attrs={"units": "ms"}),
+            "GridAxis(low=0.0, high=1.0, n=3, shape=(2,), name='c', group='g', "
+            "attrs={'units': 'ms'})",
+        ),
+        (LogGridAxis(0.01, 1.0, 3), "LogGridAxis(low=0.01, high=1.0, n=3)"),
+        (UniformAxis(-1.0, 1.0, 7, name="u"), "UniformAxis(low=-1.0, high=1.0, n=7, name='u')"),
+        (DataAxis([1.0, 2.5]), "DataAxis([1. , 2.5])"),
+        (DataAxis([1, 2], labels=["a", "b"]), "DataAxis([1, 2], labels=['a', 'b'])"),
+    ],
+)
+def test_repr(axis, text):
+    assert repr(axis) == text
+    namespace = {
+        "GridAxis": GridAxis,
+        "LogGridAxis": LogGridAxis,
+        "UniformAxis": UniformAxis,
+        "DataAxis": DataAxis,
+    }
+    assert eval(repr(axis), namespace).spec() == axis.spec()  # noqa: S307
+
+
+def test_numpyro_repr():
+    text = repr(NumPyroAxis(dist.Normal(0.0, 1.0), 3, sample_shape=(2,), name="n"))
+    assert text.startswith("NumPyroAxis(")
+    assert "Normal" in text
+    assert text.endswith("n=3, sample_shape=(2,), broadcast_mode=False, name='n')")
+
+
+def test_shape_accepts_an_int_and_integer_scalars():
+    assert GridAxis(0.0, 1.0, 2, shape=3).shape == (3,)
+    axis = GridAxis(0.0, 1.0, np.int64(4), shape=(np.int32(2),))
+    assert axis.n == 4 and type(axis.n) is int
+    assert axis.shape == (2,)
+    assert NumPyroAxis(dist.Normal(0.0, 1.0), jnp.int32(3)).n == 3
+    assert GridAxis(np.array(0.5), jnp.float32(2.0), 2).high == 2.0
+
+
+# ---------------------------------------------------------------------------
+# bad arguments
+# ---------------------------------------------------------------------------
+
+BOUNDED = [GridAxis, LogGridAxis, UniformAxis]
+
+
+@pytest.mark.parametrize("cls", BOUNDED)
+@pytest.mark.parametrize(
+    "args, exc, match",
+    [
+        ((0.1, 1.0, 0), ValueError, r"n must be >= 1, got 0"),
+        ((0.1, 1.0, -3), ValueError, r"n must be >= 1, got -3"),
+        ((0.1, 1.0, 5.0), TypeError, r"n must be an integer, got 5\.0"),
+        ((0.1, 1.0, "5"), TypeError, r"n must be an integer, got '5'"),
+        ((0.1, 1.0, True), TypeError, r"n must be an integer, got True"),
+        ((0.1, 1.0, np.array([3])), TypeError, r"n must be an integer, got array\(\[3\]\)"),
+        ((1.0, 1.0, 3), ValueError, r"low must be less than high, got low=1\.0, high=1\.0"),
+        ((2.0, 1.0, 3), ValueError, r"low must be less than high, got low=2\.0, high=1\.0"),
+        ((float("nan"), 1.0, 3), ValueError, r"low must be finite, got nan"),
+        ((0.1, float("nan"), 3), ValueError, r"high must be finite, got nan"),
+        ((0.1, float("inf"), 3), ValueError, r"high must be finite, got inf"),
+        ((-np.inf, 1.0, 3), ValueError, r"low must be finite, got -inf"),
+        (("0", 1.0, 3), TypeError, r"low must be a real number, got '0'"),
+        ((0.1, None, 3), TypeError, r"high must be a real number, got None"),
+        ((0.1, 1.0, 3, (2, 0)), ValueError, r"shape\[1\] must be >= 1, got 0"),
+        ((0.1, 1.0, 3, (2.0,)), TypeError, r"shape\[0\] must be an integer, got 2\.0"),
+        ((0.1, 1.0, 3, "ab"), TypeError, r"shape must be None or a tuple .*'ab'"),
+    ],
+)
+def test_bounded_axes_reject_bad_arguments(cls, args, exc, match):
+    with pytest.raises(exc, match=match):
+        cls(*args)
+
+
+@pytest.mark.parametrize("low", [0.0, -1.0])
+def test_loggrid_needs_positive_low(low):
+    with pytest.raises(ValueError, match=rf"low must be positive .*low={low!r}"):
+        LogGridAxis(low, 1.0, 3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        ({"name": 3}, TypeError, r"name must be a non-empty string or None, got 3"),
+        ({"name": ""}, TypeError, r"name must be a non-empty string or None, got ''"),
+        ({"attrs": ["units"]}, TypeError, r"attrs must be a mapping or None, got \['units'\]"),
+        ({"attrs": "ms"}, TypeError, r"attrs must be a mapping or None, got 'ms'"),
+        ({"group": ["g"]}, TypeError, r"group must be hashable, got \['g'\]"),
+    ],
+)
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda **kw: GridAxis(0.0, 1.0, 3, **kw),
+        lambda **kw: UniformAxis(0.0, 1.0, 3, **kw),
+        lambda **kw: DataAxis([1.0, 2.0], **kw),
+        lambda **kw: NumPyroAxis(dist.Normal(0.0, 1.0), 3, **kw),
+    ],
+    ids=["grid", "uniform", "data", "numpyro"],
+)
+def test_common_keywords_are_checked(make, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        make(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "values, labels, exc, match",
+    [
+        ([], None, ValueError, r"values must hold at least one value, got \[\]"),
+        (np.zeros((0, 3)), None, ValueError, r"values must hold at least one value"),
+        (3.0, None, ValueError, r"values must have a first dimension .*scalar 3\.0"),
+        (np.float32(2.0), None, ValueError, r"values must have a first dimension"),
+        (["red", "blue"], None, TypeError, r"values must be .*\['red', 'blue'\]"),
+        (
+            [1.0, 2.0, 3.0],
+            ["a"],
+            ValueError,
+            r"labels must be 1-D with one label per value \(3\), "
+            r"got \['a'\] of shape \(1,\)",
+        ),
+        ([1.0, 2.0], [["a", "b"]], ValueError, r"labels must be 1-D .*shape \(1, 2\)"),
+    ],
+)
+def test_data_axis_rejects_bad_arguments(values, labels, exc, match):
+    with pytest.raises(exc, match=match):
+        DataAxis(values, labels=labels)
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, exc, match",
+    [
+        (("normal", 3), {}, TypeError, r"distribution must be a numpyro.*got 'normal' \(str\)"),
+        ((dist.Normal, 3), {}, TypeError, r"distribution must be a numpyro.*Normal"),
+        ((np.random.default_rng(0), 3), {}, TypeError, r"distribution must be .*Generator"),
+        ((dist.Normal(0.0, 1.0), 0), {}, ValueError, r"n must be >= 1, got 0"),
+        ((dist.Normal(0.0, 1.0), 2.5), {}, TypeError, r"n must be an integer, got 2\.5"),
+        (
+            (dist.Normal(0.0, 1.0), 3),
+            {"sample_shape": (0,)},
+            ValueError,
+            r"sample_shape\[0\] must be >= 1, got 0",
+        ),
+        (
+            (dist.Normal(0.0, 1.0), 3),
+            {"sample_shape": 2.0},
+            TypeError,
+            r"sample_shape must be None or a tuple .*2\.0",
+        ),
+        (
+            (dist.Normal(0.0, 1.0), 3),
+            {"broadcast_mode": "yes"},
+            TypeError,
+            r"broadcast_mode must be a bool, got 'yes'",
+        ),
+    ],
+)
+def test_numpyro_axis_rejects_bad_arguments(args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        NumPyroAxis(*args, **kwargs)
+
+
+def test_tvboptim_accepts_what_we_reject():
+    """The reference implementation accepts these silently; we raise at construction."""
+    assert tv.GridAxis(0.0, float("nan"), 3).size == 3
+    assert tv.GridAxis(0.0, 1.0, 5.0).size == 5.0
+    with pytest.raises(ValueError):
+        GridAxis(0.0, float("nan"), 3)
+    with pytest.raises(TypeError):
+        GridAxis(0.0, 1.0, 5.0)

@@ -1,0 +1,790 @@
+"""Space: axis discovery, dimensions and labels, indexing, selection, export, blocks."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import warnings
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+import pandas as pd
+import pytest
+import xarray as xr
+
+from labeled_spaces import (
+    DataAxis,
+    GridAxis,
+    LogGridAxis,
+    NumPyroAxis,
+    SelectionError,
+    Space,
+    UniformAxis,
+)
+from labeled_spaces.space import keypath_name
+
+KEY = jax.random.key(7)
+
+
+def grid(low: float, high: float, n: int) -> np.ndarray:
+    """What the model receives from GridAxis(low, high, n)."""
+    return np.asarray(jnp.linspace(low, high, n))
+
+
+def product_space() -> Space:
+    return Space(
+        {"x": GridAxis(0.1, 0.8, 5), "y": GridAxis(0.0, 1.0, 3), "dt": 0.1}, mode="product"
+    )
+
+
+def no_warnings(make):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return make()
+
+
+# ---------------------------------------------------------------------------
+# axis discovery in pytrees
+# ---------------------------------------------------------------------------
+
+
+class Params(NamedTuple):
+    gain: Any
+    offset: Any
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass
+class Config:
+    rate: Any
+    weight: Any
+    label: str = dataclasses.field(default="cfg", metadata={"static": True})
+
+
+@jax.tree_util.register_pytree_node_class
+class Node:
+    def __init__(self, a, b):
+        self.a, self.b = a, b
+
+    def tree_flatten(self):
+        return (self.a, self.b), None
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(*children)
+
+
+class Model(eqx.Module):
+    coupling: Any
+    noise: Any
+    n_nodes: int = eqx.field(static=True, default=4)
+
+
+def test_discovery_in_nested_dicts():
+    state = {"b": {"c": UniformAxis(0.0, 1.0, 2), "k": 3}, "a": GridAxis(0.0, 1.0, 3), "z": "s"}
+    space = no_warnings(lambda: Space(state, mode="product", key=KEY))
+    assert space.paths == ("a", "b.c") and space.dims == ("a", "b.c")
+    assert space.shape == (3, 2) and len(space) == 6
+    uniform = np.asarray(UniformAxis(0.0, 1.0, 2).generate_values(jax.random.split(KEY, 3)[2]))
+    point = space[3]
+    assert point == {"a": np.float32(0.5), "b": {"c": uniform[1], "k": 3}, "z": "s"}
+    assert point["b"]["c"] == uniform[1] and point["a"] == np.float32(0.5)
+
+
+def test_discovery_in_lists_tuples_and_none():
+    state = [GridAxis(0.0, 1.0, 2), {"gain": DataAxis([5, 6, 7])}, (None, 2.0, GridAxis(1, 2, 2))]
+    space = Space(state, mode="product")
+    assert space.paths == ("[0]", "[1].gain", "[2][2]")
+    assert space.sizes == {"[0]": 2, "[1].gain": 3, "[2][2]": 2}
+    point = space[7]  # digits (1, 0, 1)
+    assert isinstance(point, list) and isinstance(point[2], tuple)
+    assert point[0] == 1.0 and point[1]["gain"] == 5 and point[2] == (None, 2.0, 2.0)
+    assert point[1]["gain"].dtype == np.int32
+
+
+def test_discovery_in_namedtuple():
+    space = Space(Params(gain=GridAxis(0.0, 2.0, 3), offset=-1.0), mode="product")
+    assert space.paths == ("gain",)
+    point = space[2]
+    assert isinstance(point, Params)
+    assert point.gain == 2.0 and point.offset == -1.0
+
+
+def test_discovery_in_registered_dataclass():
+    state = Config(rate=LogGridAxis(0.1, 10.0, 3), weight=DataAxis([[1.0], [2.0]]), label="x")
+    space = Space(state, mode="product")
+    assert space.paths == ("rate", "weight")
+    assert space.shape == (3, 2)
+    point = space[5]
+    assert isinstance(point, Config) and point.label == "x"
+    assert point.rate == np.asarray(jnp.geomspace(0.1, 10.0, 3))[2]
+    assert point.weight.tolist() == [2.0]
+
+
+def test_discovery_in_pytree_node_class():
+    space = Space(Node(GridAxis(0.0, 1.0, 2), Node(3.0, GridAxis(5.0, 6.0, 3))), mode="product")
+    assert space.paths == ("0", "1.1")  # flattened index keys, named as TVB-Optim names them
+    point = space[4]
+    assert isinstance(point, Node) and isinstance(point.b, Node)
+    assert (point.a, point.b.a, point.b.b) == (1.0, 3.0, 5.5)
+
+
+def test_discovery_in_equinox_module():
+    state = Model(coupling=GridAxis(0.0, 1.0, 4), noise=UniformAxis(0.0, 0.1, 2))
+    space = Space(state, mode="product", key=KEY)
+    assert space.dims == ("coupling", "noise")
+    point = space[5]
+    assert isinstance(point, Model) and point.n_nodes == 4
+    assert point.coupling == grid(0.0, 1.0, 4)[2]
+    keys = jax.random.split(KEY, 3)
+    assert point.noise == np.asarray(UniformAxis(0.0, 0.1, 2).generate_values(keys[2]))[1]
+
+
+def test_axes_sample_with_split_keys_in_leaf_order():
+    state = {"b": UniformAxis(0.0, 1.0, 3), "a": UniformAxis(0.0, 1.0, 3)}
+    space = Space(state, mode="zip", key=KEY)
+    keys = jax.random.split(KEY, 3)
+    a = np.asarray(UniformAxis(0.0, 1.0, 3).generate_values(keys[1]))
+    b = np.asarray(UniformAxis(0.0, 1.0, 3).generate_values(keys[2]))
+    assert [(p["a"], p["b"]) for p in space] == list(zip(a, b, strict=True))
+    default = Space(state)  # key=None means jax.random.key(0)
+    assert (
+        default[0]["a"]
+        == np.asarray(
+            UniformAxis(0.0, 1.0, 3).generate_values(jax.random.split(jax.random.key(0), 3)[1])
+        )[0]
+    )
+    legacy = Space(state, key=jax.random.PRNGKey(7))
+    assert len(legacy) == 3
+
+
+# ---------------------------------------------------------------------------
+# dimensions, sizes, coordinates
+# ---------------------------------------------------------------------------
+
+
+def test_product_dims_sizes_coords():
+    space = product_space()
+    assert space.dims == ("x", "y") and space.shape == (5, 3)
+    assert space.sizes == {"x": 5, "y": 3}
+    assert len(space) == space.N == 15
+    coords = space.coords
+    assert list(coords) == ["x", "y"]
+    assert coords["x"].values.tolist() == [0.1, 0.275, 0.45, 0.625, 0.8]
+    assert coords["y"].values.tolist() == [0.0, 0.5, 1.0]
+    # C order, first dimension slowest
+    x, y = grid(0.1, 0.8, 5), grid(0.0, 1.0, 3)
+    for i, (j, k) in enumerate(itertools.product(range(5), range(3))):
+        assert space[i] == {"x": x[j], "y": y[k], "dt": 0.1}
+
+
+def test_zip_dims_and_indexed_coords():
+    state = {
+        "coupling": GridAxis(0.0, 1.0, 3, attrs={"units": "a.u."}),
+        "delay": DataAxis([1.0, 2.0, 4.0], labels=["short", "mid", "long"]),
+    }
+    space = Space(state, mode="zip", dim="trial")
+    assert space.dims == ("trial",) and space.sizes == {"trial": 3} and len(space) == 3
+    coords = space.coords
+    assert coords["trial"].values.tolist() == [0, 1, 2]
+    assert coords["coupling"].dims == ("trial",)
+    assert coords["coupling"].attrs == {"units": "a.u."}
+    assert coords["delay"].values.tolist() == ["short", "mid", "long"]
+    assert coords["delay_value"].values.tolist() == [1.0, 2.0, 4.0]
+    assert set(coords.xindexes) == {"trial", "coupling", "delay"}
+    ds = space.to_xarray()
+    assert float(ds.sel(coupling=0.5)["coupling_values"]) == 0.5
+    assert float(ds.sel(delay="long")["delay_values"]) == 4.0
+    assert space[1] == {"coupling": np.float32(0.5), "delay": np.float32(2.0)}
+
+
+def test_groups_in_product_mode():
+    state = {
+        "a": GridAxis(0.0, 1.0, 3, group="g"),
+        "b": DataAxis([10.0, 20.0, 30.0], group="g"),
+        "c": GridAxis(5.0, 6.0, 2),
+    }
+    space = Space(state, mode="product")
+    assert space.dims == ("g", "c") and space.shape == (3, 2) and len(space) == 6
+    coords = space.coords
+    assert coords["g"].values.tolist() == [0, 1, 2]
+    assert coords["a"].dims == ("g",) and coords["b"].dims == ("g",)
+    ds = space.to_xarray()
+    picked = ds.sel(a=0.5)
+    assert picked["b_values"].values.tolist() == [20.0, 20.0]
+    assert picked["c_values"].values.tolist() == [5.0, 6.0]
+    expected = [
+        (a, b, c)
+        for (a, b), c in itertools.product(
+            zip(grid(0, 1, 3), [10.0, 20.0, 30.0], strict=True), grid(5, 6, 2)
+        )
+    ]
+    assert [(p["a"], p["b"], p["c"]) for p in space] == expected
+    assert space.sel(b=30.0).sizes == {"c": 2}
+
+
+def test_groups_in_zip_mode_and_named_axes():
+    state = {
+        "a": GridAxis(0.0, 1.0, 4, group=1, name="alpha"),
+        "b": GridAxis(1.0, 2.0, 4, group=1),
+        "c": GridAxis(5.0, 6.0, 4, name="gamma"),
+    }
+    space = Space(state, mode="zip")
+    assert space.dims == ("sample",) and len(space) == 4
+    assert set(space.coords) == {"sample", "alpha", "b", "gamma"}
+    product = Space(state, mode="product")
+    assert product.dims == ("1", "gamma")
+    assert set(product.coords) == {"1", "alpha", "b", "gamma"}
+    assert product.to_xarray()["c"].dims == ("1", "gamma")  # path not taken by a coordinate
+    sub = product.sel(alpha=[1.0], gamma=[5.0])
+    assert len(sub) == 1 and sub[0] == {"a": 1.0, "b": 2.0, "c": 5.0}
+
+
+def test_value_coordinates_for_array_points():
+    matrices = np.arange(8.0).reshape(2, 2, 2)
+    state = {"w": DataAxis(matrices), "n": NumPyroAxis(dist.Normal(0.0, 1.0), 3, sample_shape=(2,))}
+    space = Space(state, mode="product", key=KEY)
+    coords = space.coords
+    assert coords["w"].values.tolist() == [0, 1]
+    assert coords["w_value"].dims == ("w", "w_dim_0", "w_dim_1")
+    assert np.array_equal(coords["w_value"].values, matrices)
+    keys = jax.random.split(KEY, 3)
+    draws = np.asarray(dist.Normal(0.0, 1.0).sample(keys[1], (3, 2)))
+    assert np.array_equal(coords["n_value"].values, draws)
+    assert np.array_equal(space[4]["n"], draws[2])  # n is dimension 0: digits (2, 0)
+
+
+def test_shape_axes_label_by_their_scalar():
+    space = Space({"g": GridAxis(0.0, 1.0, 3, shape=(2, 2))}, mode="product")
+    assert space.coords["g"].values.tolist() == [0.0, 0.5, 1.0]
+    assert "g_value" not in space.coords
+    assert space[1]["g"].tolist() == [[0.5, 0.5], [0.5, 0.5]]
+
+
+# ---------------------------------------------------------------------------
+# space[i] and slices
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "index, flat",
+    [
+        (4, 4),
+        (np.int64(4), 4),
+        (np.int32(-1), 14),
+        (jnp.int32(7), 7),
+        (jnp.array(-15), 0),
+        (np.array(3), 3),
+        (-2, 13),
+        (np.uint8(14), 14),
+    ],
+)
+def test_getitem_integer_scalars(index, flat):
+    space = product_space()
+    x, y = grid(0.1, 0.8, 5), grid(0.0, 1.0, 3)
+    assert space[index] == {"x": x[flat // 3], "y": y[flat % 3], "dt": 0.1}
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        3.0,
+        np.float32(1.0),
+        jnp.array(1.0),
+        "3",
+        [1],
+        (1,),
+        True,
+        np.bool_(False),
+        np.array([1]),
+        None,
+    ],
+)
+def test_getitem_rejects_non_integers(index):
+    with pytest.raises(TypeError, match="index must be an integer or a slice"):
+        product_space()[index]
+
+
+@pytest.mark.parametrize("index", [15, -16, 10**20, np.int64(15)])
+def test_getitem_out_of_range(index):
+    with pytest.raises(IndexError, match=f"index {index} is out of range for a space of 15"):
+        product_space()[index]
+
+
+@pytest.mark.parametrize(
+    "sl",
+    [
+        slice(2, 11, 3),
+        slice(None, None, -1),
+        slice(-4, None),
+        slice(10, 2, -2),
+        slice(0, 100),
+        slice(None, None, 7),
+    ],
+)
+def test_slices(sl, assert_tree_equal):
+    space = product_space()
+    sub = space[sl]
+    positions = range(15)[sl]
+    assert sub.mode == "zip" and sub.dims == ("sample",)
+    assert len(sub) == len(positions)
+    for k, i in enumerate(positions):
+        assert_tree_equal(sub[k], space[i])
+    assert sub.coords["x"].values.tolist() == [space.coords["x"].values[i // 3] for i in positions]
+
+
+def test_slice_of_a_slice_and_empty_slice():
+    space = product_space()
+    sub = space[1:14][::4]
+    assert [p["x"] for p in sub] == [space[i]["x"] for i in range(1, 14, 4)]
+    with pytest.raises(ValueError, match="selects no combination"):
+        space[5:5]
+    with pytest.raises(ValueError, match="selects no combination"):
+        space[20:]
+
+
+def test_getitem_returns_read_only_views():
+    space = Space({"w": DataAxis(np.ones((2, 3)))})
+    with pytest.raises(ValueError, match="read-only"):
+        space[0]["w"][0] = 5.0
+    assert space[0]["w"].tolist() == [1.0, 1.0, 1.0]
+
+
+# ---------------------------------------------------------------------------
+# isel / sel
+# ---------------------------------------------------------------------------
+
+
+def _without_attrs(ds: xr.Dataset) -> xr.Dataset:
+    ds = ds.copy()
+    ds.attrs = {}
+    return ds
+
+
+def test_isel_keeps_dims_and_coords():
+    state = {
+        "x": GridAxis(0.1, 0.8, 5, attrs={"units": "ms"}),
+        "d": DataAxis([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], labels=["a", "b", "c"]),
+    }
+    space = Space(state, mode="product")
+    sub = space.isel(x=[0, 2], d=slice(1, None))
+    assert sub.mode == "product" and sub.sizes == {"d": 2, "x": 2}
+    xr.testing.assert_identical(
+        _without_attrs(sub.to_xarray()),
+        _without_attrs(space.to_xarray().isel(x=[0, 2], d=slice(1, None))),
+    )
+    assert sub.coords["x"].attrs == {"units": "ms"}
+    assert sub[3]["x"] == space[2 * 5 + 2]["x"]
+    assert space.isel({"x": -1}).sizes == {"d": 3}
+    fixed = space.isel(x=1)
+    assert fixed.dims == ("d",)
+    assert [p["x"] for p in fixed] == [np.float32(grid(0.1, 0.8, 5)[1])] * 3
+
+
+def test_isel_with_array_scalars_drops_the_dim_as_xarray():
+    space = product_space()
+    assert dict(space.to_xarray().isel(x=np.array(1)).sizes) == {"y": 3}
+    for indexer in (np.array(1), jnp.int32(1), np.int64(1)):
+        assert space.isel(x=indexer).sizes == {"y": 3}
+        assert space.isel(x=indexer)[2] == space[1 * 3 + 2]
+    assert space.isel(x=np.array([1])).sizes == {"x": 1, "y": 3}
+    mask = np.array([True, False, True, False, False])
+    assert space.isel(x=mask).coords["x"].values.tolist() == [0.1, 0.45]
+
+
+def test_isel_errors():
+    space = product_space()
+    with pytest.raises(SelectionError, match=r"isel got \['z'\] .* expected one of \['x', 'y'\]"):
+        space.isel(z=1)
+    with pytest.raises(IndexError, match="x=5 is out of range for size 5"):
+        space.isel(x=5)
+    with pytest.raises(IndexError, match="x=\\[7\\]"):
+        space.isel(x=[7])
+    with pytest.raises(ValueError, match="selects no point"):
+        space.isel(x=slice(3, 3))
+    with pytest.raises(ValueError, match="fixes every dimension"):
+        space.isel(x=0, y=0)
+    with pytest.raises(TypeError, match="isel: x=True must be an integer, slice or array"):
+        space.isel(x=True)
+    with pytest.raises(TypeError, match="index must be an integer"):
+        space.isel(x=np.array(1.0))
+
+
+def test_sel_by_label():
+    space = product_space()
+    assert space.sel(x=0.45).sizes == {"y": 3}
+    assert [p["x"] for p in space.sel(x=0.45)] == [grid(0.1, 0.8, 5)[2]] * 3
+    listed = space.sel(x=[0.1, 0.8])
+    assert listed.sizes == {"x": 2, "y": 3}
+    assert listed.coords["x"].values.tolist() == [0.1, 0.8]
+    near = space.sel(x=0.3, method="nearest")
+    assert near.dims == ("y",) and near[0]["x"] == grid(0.1, 0.8, 5)[1]
+    within = space.sel({"y": [0.4, 0.9]}, method="nearest", tolerance=0.2)
+    assert within.coords["y"].values.tolist() == [0.5, 1.0]
+    ranged = space.sel(x=slice(0.2, 0.7))
+    assert ranged.coords["x"].values.tolist() == [0.275, 0.45, 0.625]
+
+
+def test_sel_on_zip_and_group_coordinates():
+    state = {"a": GridAxis(0.0, 1.0, 3), "b": GridAxis(1.0, 2.0, 3)}
+    space = Space(state, mode="zip")
+    sub = space.sel(a=[0.5])
+    assert len(sub) == 1 and sub[0] == {"a": np.float32(0.5), "b": np.float32(1.5)}
+    with pytest.raises(ValueError, match="fixes every dimension"):
+        space.sel(a=0.5)
+
+
+def test_sel_errors_are_key_and_value_errors():
+    space = product_space()
+    with pytest.raises(SelectionError, match=r"sel got \['z'\] .*expected some of \['x', 'y'\]"):
+        space.sel(z=1.0)
+    with pytest.raises(KeyError):
+        space.sel(z=1.0)
+    with pytest.raises(ValueError, match=r"sel could not find \{'x': 0.3\}"):
+        space.sel(x=0.3)
+    with pytest.raises(SelectionError, match="not all values found"):
+        space.sel(x=[0.1, 0.3])
+    assert issubclass(SelectionError, KeyError) and issubclass(SelectionError, ValueError)
+    assert str(SelectionError("plain message")) == "plain message"
+
+
+# ---------------------------------------------------------------------------
+# iteration
+# ---------------------------------------------------------------------------
+
+
+def test_iteration_is_fresh_per_iter():
+    space = Space({"a": GridAxis(0.0, 1.0, 4)}, mode="product")
+    pairs = [(float(p["a"]), float(q["a"])) for p in space for q in space]
+    assert len(pairs) == 16
+    values = grid(0.0, 1.0, 4).tolist()
+    assert pairs == list(itertools.product(values, values))
+    it1, it2 = iter(space), iter(space)
+    assert float(next(it1)["a"]) == 0.0 and float(next(it1)["a"]) == float(values[1])
+    assert float(next(it2)["a"]) == 0.0
+    assert [float(p["a"]) for p in space] == values
+
+
+# ---------------------------------------------------------------------------
+# to_xarray, to_dataframe, collect
+# ---------------------------------------------------------------------------
+
+
+def test_to_xarray_values_and_attrs():
+    state = {"x": GridAxis(0.0, 1.0, 3), "m": DataAxis(np.arange(8.0).reshape(2, 2, 2)), "c": 1.0}
+    space = Space(state, mode="product")
+    ds = space.to_xarray()
+    assert ds["m_values"].dims == ("m", "x", "m_dim_0", "m_dim_1")
+    assert ds["x_values"].dims == ("m", "x")
+    assert ds["x_values"].dtype == np.float32
+    assert ds["x_values"].values.tolist() == [[0.0, 0.5, 1.0]] * 2
+    assert np.array_equal(ds["m_values"].values[1, 2], [[4.0, 5.0], [6.0, 7.0]])
+    assert ds.attrs["labeled_spaces:mode"] == "product"
+    assert json.loads(ds.attrs["labeled_spaces:key"]) == [0, 0]
+    assert [a["path"] for a in json.loads(ds.attrs["labeled_spaces:axes"])] == ["m", "x"]
+    versions = json.loads(ds.attrs["labeled_spaces:versions"])
+    assert versions["jax"] == jax.__version__
+    xr.testing.assert_identical(xr.Dataset(coords=ds.coords), xr.Dataset(coords=space.coords))
+
+
+def test_to_dataframe():
+    space = Space({"b": {"x": GridAxis(0.0, 1.0, 3)}, "w": DataAxis(np.eye(2))}, mode="product")
+    df = space.to_dataframe()
+    assert list(df.columns) == ["b.x", "w"]
+    assert len(df) == 6
+    assert df["b.x"].tolist() == [0.0, 0.0, 0.5, 0.5, 1.0, 1.0]
+    assert df["w"].iloc[3].tolist() == [0.0, 1.0]
+    zipped = Space({"a": GridAxis(0.0, 1.0, 3), "b": DataAxis([4, 5, 6])}).to_dataframe()
+    pd.testing.assert_frame_equal(zipped, pd.DataFrame({"a": [0.0, 0.5, 1.0], "b": [4, 5, 6]}))
+
+
+def test_collect_shapes_and_padding(capsys):
+    space = Space({"a": GridAxis(0.0, 1.0, 6), "k": 2.0, "i": DataAxis([1, 2, 3, 4, 5, 6])})
+    values = grid(0.0, 1.0, 6)
+    full = no_warnings(space.collect)
+    assert full["a"].shape == (6,) and np.array_equal(full["a"], values) and full["k"] == 2.0
+    exact = no_warnings(lambda: space.collect(n_vmap=3))
+    assert exact["a"].shape == (3, 2)
+    assert np.array_equal(exact["a"], values.reshape(3, 2))
+    with pytest.warns(UserWarning, match="8 slots for 6 combinations; padding with nan"):
+        padded = space.collect(n_vmap=4)
+    assert padded["a"].shape == (4, 2)
+    assert np.array_equal(np.asarray(padded["a"]).ravel()[:6], values)
+    assert np.isnan(np.asarray(padded["a"]).ravel()[6:]).all()
+    assert np.asarray(padded["i"]).ravel()[:6].tolist() == [1, 2, 3, 4, 5, 6]
+    with pytest.warns(UserWarning, match="8 slots"):
+        axes, static = space.collect(n_vmap=2, n_pmap=2, fill_value=-1.0, combine=False)
+    assert axes["a"].shape == (2, 2, 2) and axes["k"] is None
+    assert np.asarray(axes["a"]).ravel()[6:].tolist() == [-1.0, -1.0]
+    assert static == {"a": None, "i": None, "k": 2.0}
+    assert capsys.readouterr().out == ""
+    with pytest.raises(ValueError, match="n_vmap must be a positive integer, got 0"):
+        space.collect(n_vmap=0)
+    with pytest.raises(TypeError, match="n_pmap must be a positive integer, got 1.5"):
+        space.collect(n_pmap=1.5)
+
+
+# ---------------------------------------------------------------------------
+# repr, warnings, errors
+# ---------------------------------------------------------------------------
+
+
+def test_repr_shows_dims_and_sizes():
+    text = repr(
+        Space({"x": GridAxis(0.0, 1.0, 5), "n": {"s": UniformAxis(0.0, 1.0, 1000)}}, mode="product")
+    )
+    lines = text.splitlines()
+    assert lines[0] == "<labeled_spaces.Space> mode='product', 5,000 combinations"
+    assert lines[1] == "Dimensions:  (n.s: 1000, x: 5)"
+    assert lines[2] == "Axes:"
+    assert lines[3] == "    n.s  (n.s)  UniformAxis(low=0.0, high=1.0, n=1000)"
+    assert lines[4] == "    x    (x)  GridAxis(low=0.0, high=1.0, n=5)"
+
+
+def test_zip_unequal_sizes_warns_not_prints(capsys):
+    state = {"a": GridAxis(0.0, 1.0, 3), "b": GridAxis(0.0, 1.0, 5)}
+    with pytest.warns(UserWarning, match=r"different sizes \[3, 5\]; using the smallest, 3"):
+        space = Space(state)
+    assert len(space) == 3
+    assert [float(p["b"]) for p in space] == grid(0.0, 1.0, 5)[:3].tolist()
+    assert capsys.readouterr().out == ""
+
+
+def test_group_unequal_sizes_warns_not_prints(capsys):
+    state = {
+        "a": GridAxis(0.0, 1.0, 3, group="g"),
+        "b": GridAxis(0.0, 1.0, 4, group="g"),
+        "c": GridAxis(0.0, 1.0, 2),
+    }
+    with pytest.warns(UserWarning, match=r"axes in group 'g' have different sizes \[3, 4\]"):
+        space = Space(state, mode="product")
+    assert space.sizes == {"g": 3, "c": 2}
+    assert space.coords["b"].values.tolist() == [0.0, 1 / 3, 2 / 3]  # truncated to 3
+    assert capsys.readouterr().out == ""
+
+
+def test_equal_sizes_do_not_warn():
+    no_warnings(lambda: Space({"a": GridAxis(0, 1, 3), "b": UniformAxis(0, 1, 3, group=2)}))
+
+
+@pytest.mark.parametrize(
+    "state, mode",
+    [
+        ({"a": GridAxis(0, 1, 3, name="x"), "b": GridAxis(0, 1, 2, name="x")}, "product"),
+        ({"g": GridAxis(0, 1, 3), "h": GridAxis(0, 1, 3, group="g")}, "product"),
+        ({"a": GridAxis(0, 1, 3, name="sample")}, "zip"),
+        ({"a": DataAxis(np.ones((2, 2)), name="w"), "w_value": GridAxis(0, 1, 2)}, "product"),
+    ],
+)
+def test_duplicate_names_raise(state, mode):
+    with pytest.raises(ValueError, match="duplicate dimension or coordinate name"):
+        Space(state, mode=mode)
+
+
+@pytest.mark.parametrize("state", [{"a": 1.0, "b": [2, 3]}, {}, [], None, 3.0])
+def test_no_axis_raises(state):
+    with pytest.raises(ValueError, match="state must contain at least one axis"):
+        Space(state)
+
+
+@pytest.mark.parametrize("mode", ["grid", "Product", None, 1])
+def test_bad_mode_raises(mode):
+    with pytest.raises(ValueError, match=f"mode must be 'product' or 'zip', got {mode!r}"):
+        Space({"a": GridAxis(0, 1, 3)}, mode=mode)
+
+
+def test_bad_key_and_dim_raise():
+    with pytest.raises(TypeError, match="key must be a jax.random.key"):
+        Space({"a": GridAxis(0, 1, 3)}, key=42)
+    with pytest.raises(TypeError, match="dim must be a non-empty string, got ''"):
+        Space({"a": GridAxis(0, 1, 3)}, dim="")
+
+
+# ---------------------------------------------------------------------------
+# attrs / from_attrs
+# ---------------------------------------------------------------------------
+
+REBUILD_STATES = {
+    "product-mixed": (
+        {
+            "coupling": {"strength": GridAxis(0.0, 1.0, 3, attrs={"units": "a.u."})},
+            "noise": UniformAxis(0.0, 0.1, 2, group="g"),
+            "prior": NumPyroAxis(dist.Normal(1.0, 0.5), 2, sample_shape=(2,), group="g"),
+            "subject": DataAxis(np.eye(2)[None].repeat(2, 0), labels=["s1", "s2"]),
+            "dt": 0.1,
+        },
+        "product",
+    ),
+    "zip-dates": (
+        [
+            LogGridAxis(0.01, 1.0, 3, name="rate"),
+            DataAxis([1.0, 2.0, 3.0], labels=pd.date_range("2021-03-01", periods=3)),
+        ],
+        "zip",
+    ),
+    "order-sensitive-paths": (
+        {"b": {"x": UniformAxis(0.0, 1.0, 3)}, "b-c": UniformAxis(5.0, 6.0, 2)},
+        "product",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REBUILD_STATES))
+def test_from_attrs_rebuilds_an_identical_space(case, assert_tree_equal):
+    state, mode = REBUILD_STATES[case]
+    space = Space(state, mode=mode, key=jax.random.key(3), dim="run")
+    attrs = json.loads(json.dumps(space.attrs))  # as read back from a file
+    assert all(isinstance(v, str) for v in attrs.values())
+    rebuilt = Space.from_attrs(attrs, state=state)
+    assert (rebuilt.mode, rebuilt.dims, rebuilt.sizes) == (space.mode, space.dims, space.sizes)
+    xr.testing.assert_identical(xr.Dataset(coords=rebuilt.coords), xr.Dataset(coords=space.coords))
+    for i in range(len(space)):
+        assert_tree_equal(rebuilt[i], space[i])
+    assert rebuilt.attrs == space.attrs
+    # without the state: an ordered {path: axis} mapping with the same values
+    bare = Space.from_attrs(attrs)
+    assert bare.paths == space.paths and bare.dims == space.dims
+    for i in range(len(space)):
+        point, want = bare[i], space[i]
+        for path, leaf in zip(space.paths, [want_leaf(want, p) for p in space.paths], strict=True):
+            assert np.array_equal(point[path], leaf)
+
+
+def want_leaf(tree: Any, path: str) -> Any:
+    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return next(leaf for p, leaf in flat if keypath_name(p) == path)
+
+
+def test_from_attrs_rebuilds_sub_spaces(assert_tree_equal):
+    state = {
+        "x": GridAxis(0.1, 0.8, 5),
+        "w": DataAxis(np.arange(12.0).reshape(3, 2, 2)),
+        "u": UniformAxis(0.0, 1.0, 2),
+    }
+    space = Space(state, mode="product", key=KEY)
+    for sub in (space.isel(x=[1, 3], w=[0, 2]), space.sel(x=0.45), space[3:20:4]):
+        rebuilt = Space.from_attrs(json.loads(json.dumps(sub.attrs)), state=sub.state)
+        xr.testing.assert_identical(
+            xr.Dataset(coords=rebuilt.coords), xr.Dataset(coords=sub.coords)
+        )
+        assert rebuilt.dims == sub.dims and len(rebuilt) == len(sub)
+        for i in range(len(sub)):
+            assert_tree_equal(rebuilt[i], sub[i])
+
+
+@pytest.mark.parametrize(
+    "key", [jax.random.PRNGKey(5), jax.random.key(5, impl="rbg")], ids=["raw-uint32", "rbg"]
+)
+def test_from_attrs_keeps_the_key_and_its_implementation(key, assert_tree_equal):
+    state = {"u": UniformAxis(0.0, 1.0, 3), "v": UniformAxis(2.0, 3.0, 3)}
+    space = Space(state, mode="product", key=key)
+    rebuilt = Space.from_attrs(json.loads(json.dumps(space.attrs)), state=state)
+    for i in range(len(space)):
+        assert_tree_equal(rebuilt[i], space[i])
+    keys = jax.random.split(key, 3)
+    assert space[0]["u"] == np.asarray(UniformAxis(0.0, 1.0, 3).generate_values(keys[1]))[0]
+
+
+def test_from_attrs_needs_the_entries():
+    with pytest.raises(ValueError, match="attrs lack the labeled_spaces entry"):
+        Space.from_attrs({"labeled_spaces:mode": "zip"})
+
+
+# ---------------------------------------------------------------------------
+# block_params inside jit
+# ---------------------------------------------------------------------------
+
+
+def _lane(space: Space, batched: Any, k: int) -> Any:
+    """Lane ``k`` of a block_params output, fixed leaves as they are."""
+    leaves = jax.tree.leaves(batched, is_leaf=lambda x: x is None)
+    axis_pos = set(space.axis_positions)
+    # index NumPy copies: indexing a JAX array compiles a slice per shape
+    picked = [np.asarray(leaf)[k] if j in axis_pos else leaf for j, leaf in enumerate(leaves)]
+    return jax.tree.unflatten(jax.tree.structure(batched, is_leaf=lambda x: x is None), picked)
+
+
+def nonscalar_state() -> dict:
+    return {
+        "fixed": 1.5,
+        "g": GridAxis(0.0, 1.0, 3, shape=(3,)),
+        "m": DataAxis(np.arange(8.0).reshape(2, 2, 2)),
+        "n": NumPyroAxis(dist.Normal(0.0, 1.0), 2, sample_shape=(2, 2)),
+    }
+
+
+def test_product_over_nonscalar_axes_matches_itertools():
+    space = Space(nonscalar_state(), mode="product", key=KEY)
+    assert space.shape == (3, 2, 2) and len(space) == 12
+    keys = jax.random.split(KEY, 4)[1:]
+    axes = [nonscalar_state()[k] for k in ("g", "m", "n")]
+    tables = [np.asarray(a.generate_values(k)) for a, k in zip(axes, keys, strict=True)]
+    expected = list(itertools.product(*tables))
+    for i, (g, m, n) in enumerate(expected):
+        point = space[i]
+        assert point["fixed"] == 1.5
+        assert np.array_equal(point["g"], g) and point["g"].shape == (3,)
+        assert np.array_equal(point["m"], m) and point["m"].dtype == np.float32
+        assert np.array_equal(point["n"], n) and point["n"].shape == (2, 2)
+    ds = space.to_xarray()
+    assert ds["n_values"].shape == (3, 2, 2, 2, 2)
+    assert np.array_equal(ds["n_values"].values[2, 1, 0], tables[2][0])
+
+
+def test_block_params_under_jit_equals_getitem(assert_tree_equal):
+    space = Space(nonscalar_state(), mode="product", key=KEY)
+    block = 5
+    fn = jax.jit(lambda t, o, n: space.block_params(t, o, n, block))
+    for start in (0, 5, 10):
+        n_valid = min(block, len(space) - start)
+        out = fn(space.device_tables(), space.index.origin(start), n_valid)
+        assert out["g"].shape == (block, 3) and out["n"].shape == (block, 2, 2)
+        assert out["fixed"] == 1.5
+        for k in range(block):
+            want = space[min(start + k, len(space) - 1)]  # padding repeats the last point
+            assert_tree_equal(_lane(space, out, k), want, check_dtype=False)
+
+
+def test_block_params_with_leaves_and_groups(assert_tree_equal):
+    state = {
+        "a": GridAxis(0.0, 1.0, 3, group="g"),
+        "b": UniformAxis(0.0, 1.0, 3, group="g"),
+        "c": LogGridAxis(1.0, 100.0, 3),
+        "k": 2.0,
+    }
+    space = Space(state, mode="product", key=KEY)
+    leaves = [
+        None if j in space.axis_positions else jnp.asarray(x) for j, x in enumerate(space.leaves)
+    ]
+    out = jax.jit(lambda t, o, n, lv: space.block_params(t, o, n, 9, lv))(
+        space.device_tables(), space.index.origin(0), 9, leaves
+    )
+    for k in range(9):
+        assert_tree_equal(_lane(space, out, k), space[k], check_dtype=False)
+
+
+def test_grid_block_params(assert_tree_equal):
+    space = Space(nonscalar_state(), mode="product", key=KEY)
+    out = jax.jit(lambda t, o: space.grid_block_params(t, o, (2, 2, 2)))(
+        space.device_tables(), np.asarray([2, 0, 0], np.int32)
+    )
+    # rows past the edge (3) are clipped: the block is rows 2, 2 of the grid
+    digits = [(2, m, n) for _ in range(2) for m in range(2) for n in range(2)]
+    for k, d in enumerate(digits):
+        assert_tree_equal(_lane(space, out, k), space[space.index.ravel(d)], check_dtype=False)
+
+
+def test_zip_block_params_unequal_sizes(assert_tree_equal):
+    with pytest.warns(UserWarning):
+        space = Space({"a": GridAxis(0.0, 1.0, 4), "b": DataAxis([[1, 2], [3, 4], [5, 6]])})
+    out = jax.jit(lambda t, o, n: space.block_params(t, o, n, 3))(
+        space.device_tables(), space.index.origin(1), 2
+    )
+    assert np.asarray(out["b"]).tolist() == [[3, 4], [5, 6], [5, 6]]
+    for k in range(3):
+        assert_tree_equal(_lane(space, out, k), space[min(1 + k, 2)], check_dtype=False)
