@@ -124,8 +124,9 @@ class Results:
     Notes
     -----
     ``results[i]`` is the output pytree of combination ``i`` with NumPy leaves
-    (read-only views, not copies: the arrays are made read-only). Data variables are named by the output's key path;
-    a name that is already a coordinate of the space becomes ``result.{name}``.
+    (read-only views, not copies: the arrays are made read-only). Data
+    variables are named by the output's key path; a name that is already a
+    coordinate of the space becomes ``result.{name}``.
 
     Examples
     --------
