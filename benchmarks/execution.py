@@ -12,7 +12,8 @@ PASS/FAIL against the targets printed at the end:
     repetition) and warm (repeat runs in one process, contenders interleaved).
     Target: ours <= 1.05 x ceiling (warm is the headline). For diagnosis the
     warm part also times the ceiling wrapped in one more ``vmap`` over an axis
-    of size 1 (the structure of ParallelExecution's compiled block).
+    of size 1 (the structure ParallelExecution's compiled block had before
+    it was flattened; it shows what that layout costs XLA:CPU).
 (b) A trivial model ``s["a"] * s["b"] + 1.0`` on product spaces of 1e6 and
     1e7 points: time and peak RSS growth (a background thread samples RSS every
     ~0.5 ms, relative to RSS just before the run) of ours at defaults vs the
@@ -659,7 +660,8 @@ def _summary(cfg: Config, quick: bool, a: dict, b: dict, c: dict, wall: float) -
              + cold(a, name))
     if "nested" in a["warm"]:
         _say("    (diagnosis row: the ceiling wrapped in one more vmap over an axis of size 1,"
-             " as\n    ParallelExecution's compiled block is; same model, same 1024 lanes)")
+             " as\n    ParallelExecution's block was before it was flattened; same model and"
+             " lanes)")
     _say("(b) trivial model; ms = medians; mem = peak RSS growth / (N * 4 B)")
     _say(f"    {'N':<7}{'contender':<22}{'ms':>9}{'/ceil':>8}{'mem':>8}{'mem(glibc default)':>20}")
     blabels = {"ceiling": "ceiling", "ours": "ours ParallelExecution",

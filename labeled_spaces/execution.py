@@ -511,22 +511,31 @@ class ParallelExecution:
         def lane(values, state_arrays, extra_arrays):
             return prepared.call(values, state_arrays, extra_arrays)
 
+        per_device = lanes // n_pmap
+        vectorised = jax.vmap(lane, in_axes=(0, None, None))
+
+        def on_device(vals, state_arrays, extra_arrays):
+            return jax.lax.map(lambda v: lane(v, state_arrays, extra_arrays), vals,
+                               batch_size=n_vmap)
+
         def run_block(tables, state_arrays, extra_arrays, origin):
             values = _block_values(space, tables, origin, block)
-            per_device = lanes // n_pmap
-            values = [v.reshape((n_pmap, per_device, *v.shape[1:])) for v in values]
+            spec = None
             if mesh is not None:
                 spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("devices"))
+            if n_vmap is None or n_vmap >= per_device:
+                # one flat vmap over all lanes (sharded across devices if n_pmap > 1):
+                # a nested (devices, lanes) vmap makes XLA:CPU transpose inside the
+                # model's loops (1.5x slower on the Kuramoto benchmark)
+                if spec is not None:
+                    values = [jax.lax.with_sharding_constraint(v, spec) for v in values]
+                return vectorised(values, state_arrays, extra_arrays)
+            # batches of n_vmap run one after another on each device
+            values = [v.reshape((n_pmap, per_device, *v.shape[1:])) for v in values]
+            if spec is not None:
                 values = [jax.lax.with_sharding_constraint(v, spec) for v in values]
-
-            def on_device(vals):
-                if n_vmap is None or n_vmap >= per_device:
-                    return jax.vmap(lane, in_axes=(0, None, None))(
-                        vals, state_arrays, extra_arrays)
-                return jax.lax.map(lambda v: lane(v, state_arrays, extra_arrays), vals,
-                                   batch_size=n_vmap)
-
-            out = jax.vmap(on_device)(values)
+            out = jax.vmap(on_device, in_axes=(0, None, None))(values, state_arrays,
+                                                                extra_arrays)
             return jax.tree.map(lambda x: x.reshape((lanes, *x.shape[2:])), out)
 
         return jax.jit(run_block)
