@@ -519,8 +519,17 @@ class DataAxis(AbstractAxis):
         return spec
 
     def __repr__(self) -> str:
-        values = np.array2string(self._data, threshold=6, separator=", ")
-        labels = f", labels={self.labels.tolist()!r}" if self.labels is not None else ""
+        # one line, whatever the size: long value and label lists are elided
+        if self._data.ndim == 1:
+            values = np.array2string(self._data, threshold=6, separator=", ")
+        else:
+            values = f"<{self.size} points of shape {self._data.shape[1:]}, {self._data.dtype}>"
+        labels = ""
+        if self.labels is not None:
+            shown = [repr(x) for x in self.labels.tolist()]
+            if len(shown) > 6:
+                shown = [*shown[:3], "...", *shown[-3:]]
+            labels = f", labels=[{', '.join(shown)}]"
         return f"DataAxis({values}{labels}{self._kw_repr()})"
 
 

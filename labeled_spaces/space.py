@@ -574,8 +574,9 @@ class Space:
 
         One data variable per axis, named by its key path (``{path}_values``
         where a coordinate already has that name, as by default), with the
-        space's dimensions followed by the value's own (``{path}_dim_k``).
-        Builds arrays of size N.
+        space's dimensions followed by the value's own, ``{name}_dim_k`` with
+        the axis name (the dims of its ``{name}_value`` coordinate, so both
+        line up). Builds arrays of size N.
 
         Returns
         -------
@@ -592,7 +593,7 @@ class Space:
         for a, (var, values) in enumerate(
             zip(self._data_var_names(), self._flat_values(), strict=True)
         ):
-            extra = tuple(f"{self.paths[a]}_dim_{k}" for k in range(values.ndim - 1))
+            extra = tuple(f"{self.names[a]}_dim_{k}" for k in range(values.ndim - 1))
             data[var] = ((*self.dims, *extra), values.reshape(self.shape + values.shape[1:]))
         return xr.Dataset(data, coords=self.coords, attrs=self.attrs)
 

@@ -351,6 +351,17 @@ def test_repr(axis, text):
     assert eval(repr(axis), namespace).spec() == axis.spec()  # noqa: S307
 
 
+def test_data_axis_repr_stays_one_line_for_big_data():
+    labels = [f"subject{i}" for i in range(100)]
+    text = repr(DataAxis(np.zeros((100, 10, 10)), labels=labels, name="sc"))
+    assert "\n" not in text
+    assert text == (
+        "DataAxis(<100 points of shape (10, 10), float64>, labels=['subject0', 'subject1', "
+        "'subject2', ..., 'subject97', 'subject98', 'subject99'], name='sc')"
+    )
+    assert repr(DataAxis(np.arange(10000.0))).startswith("DataAxis([0.000e+00, 1.000e+00,")
+
+
 def test_numpyro_repr():
     text = repr(NumPyroAxis(dist.Normal(0.0, 1.0), 3, sample_shape=(2,), name="n"))
     assert text.startswith("NumPyroAxis(")

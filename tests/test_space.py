@@ -475,6 +475,17 @@ def test_iteration_is_fresh_per_iter():
 # ---------------------------------------------------------------------------
 
 
+def test_to_xarray_value_dims_follow_the_axis_name():
+    # a named axis: data variable (by path) and value coordinate (by name) share dims
+    matrices = np.arange(12.0).reshape(3, 2, 2)
+    space = Space({"net": {"w": DataAxis(matrices, name="weights")}}, mode="product")
+    ds = space.to_xarray()
+    assert ds["net.w"].dims == ("weights", "weights_dim_0", "weights_dim_1")
+    assert ds["weights_value"].dims == ds["net.w"].dims
+    assert np.array_equal(ds["net.w"].values, ds["weights_value"].values)
+    assert ds.sizes == {"weights": 3, "weights_dim_0": 2, "weights_dim_1": 2}
+
+
 def test_to_xarray_values_and_attrs():
     state = {"x": GridAxis(0.0, 1.0, 3), "m": DataAxis(np.arange(8.0).reshape(2, 2, 2)), "c": 1.0}
     space = Space(state, mode="product")
