@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .space import Space, _as_index, keypath_name
+from .space import Space, _flat_position, keypath_name
 
 __all__ = ["Results", "output_names"]
 
@@ -171,13 +171,8 @@ class Results:
             return self.to_xarray()[self._var_name(index)]
         if isinstance(index, slice):
             return [self._at(i) for i in range(*index.indices(self.space.N))]
-        i = _as_index(index)
         n = self.space.N
-        if i < 0:
-            i += n
-        if not 0 <= i < n:
-            raise IndexError(f"index {index} is out of range for {n} results")
-        return self._at(i)
+        return self._at(_flat_position(index, n, f"{n} results"))
 
     def __iter__(self) -> Iterator[Any]:
         for i in range(self.space.N):

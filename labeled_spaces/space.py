@@ -123,6 +123,16 @@ def _as_index(index: Any) -> int:
     )
 
 
+def _flat_position(index: Any, n: int, of_what: str) -> int:
+    """``index`` (negative counts from the end) as a position in ``range(n)``."""
+    i = _as_index(index)
+    if i < 0:
+        i += n
+    if not 0 <= i < n:
+        raise IndexError(f"index {index} is out of range for {of_what}")
+    return i
+
+
 @dataclass(frozen=True)
 class _Dim:
     """One dimension: its name, size and the axes (by position) that vary along it."""
@@ -373,12 +383,8 @@ class Space:
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
             return self._slice(index)
-        i = _as_index(index)
         n = self.index.N
-        if i < 0:
-            i += n
-        if not 0 <= i < n:
-            raise IndexError(f"index {index} is out of range for a space of {n} combinations")
+        i = _flat_position(index, n, f"a space of {n} combinations")
         return self._at_digits(self.index.unravel(i))
 
     def __iter__(self) -> Iterator[Any]:
