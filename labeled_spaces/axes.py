@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import math
 import numbers
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Mapping, Sequence
 from fractions import Fraction
@@ -80,7 +81,38 @@ def _check_bounds(low: Any, high: Any) -> tuple[float, float]:
     high = _check_real("high", high)
     if not low < high:
         raise ValueError(f"low must be less than high, got low={low!r}, high={high!r}")
+    # the model receives JAX's default float (float32 unless x64 is enabled)
+    dtype = jnp.result_type(float)
+    largest = float(jnp.finfo(dtype).max)
+    for name, bound in (("low", low), ("high", high)):
+        if abs(bound) > largest:
+            raise ValueError(
+                f"{name} must fit in {dtype} (the dtype the model receives, at most "
+                f"{largest:.6g} in magnitude), got {name}={bound!r}"
+            )
     return low, high
+
+
+def _check_fits(values: np.ndarray, device: jax.Array) -> None:
+    """Refuse data that JAX's default dtypes cannot hold (they would wrap or overflow)."""
+    if np.issubdtype(values.dtype, np.integer):
+        if device.dtype != values.dtype and not np.array_equal(
+            np.asarray(device).astype(values.dtype), values
+        ):
+            info = np.iinfo(device.dtype)
+            raise ValueError(
+                f"values must fit in {device.dtype} (JAX's integer without x64: "
+                f"{info.min}..{info.max}), got values from {values.min()} to {values.max()}; "
+                "enable jax_enable_x64 or give floats"
+            )
+    elif np.issubdtype(values.dtype, np.inexact):
+        lost = np.isfinite(values) & ~np.isfinite(np.asarray(device))
+        if lost.any():
+            raise ValueError(
+                f"values must fit in {device.dtype} (the dtype the model receives), got "
+                f"{values[lost].ravel()[0].item()!r} which overflows to infinity; enable "
+                "jax_enable_x64 or rescale the values"
+            )
 
 
 def _broadcast(values: jax.Array, n: int, shape: tuple[int, ...] | None) -> jax.Array:
@@ -112,14 +144,16 @@ def _linspace_labels(low: float, high: float, n: int) -> np.ndarray:
 
 
 def _tidy(grid: np.ndarray) -> np.ndarray:
-    """Round float64 grid labels to 15 significant digits.
+    """Snap float64 grid labels that sit a few ulps off a short decimal onto it.
 
-    ``np.linspace(0.1, 0.8, 5)[2]`` is 0.44999999999999996; as a label it should
-    be the 0.45 a user types into ``.sel``. 15 digits are exact for every
-    decimal a float64 can hold, so this only removes the arithmetic's last-bit
-    noise.
+    ``np.geomspace(0.003, 30.0, 5)[2]`` is 0.3000000000000001; as a label it
+    should be the 0.3 a user types into ``.sel``. A label moves to its value
+    rounded to 12 significant digits only where that is within 4 ulps (the
+    arithmetic's noise); other labels, such as the ``sqrt(2)`` of
+    ``geomspace(1, 2, 3)``, stay the float64 that ``np.geomspace`` computed.
     """
-    return np.array([float(f"{x:.15g}") for x in grid])
+    short = np.array([float(f"{x:.12g}") for x in grid])
+    return np.where(np.abs(short - grid) <= 4 * np.spacing(np.abs(grid)), short, grid)
 
 
 # ---------------------------------------------------------------------------
@@ -235,9 +269,27 @@ class AbstractAxis(ABC):
             spec["attrs"] = {k: _jsonable(v) for k, v in self.attrs.items()}
         return spec
 
-    @abstractmethod
     def spec(self) -> dict[str, Any]:
-        """A JSON-serialisable description from which :func:`axis_from_spec` rebuilds the axis."""
+        """A JSON-serialisable description from which :func:`axis_from_spec` rebuilds the axis.
+
+        The axes of this package describe all their arguments. A custom axis
+        that does not override this method is described by its class and
+        common arguments only: a saved Space holding it is rebuilt by
+        ``Space.from_attrs(attrs, state=...)``, which takes the axis from the
+        given state.
+
+        Returns
+        -------
+        dict
+
+        Examples
+        --------
+        >>> from labeled_spaces import GridAxis
+        >>> GridAxis(0.0, 1.0, 3, name="g").spec()
+        {'type': 'GridAxis', 'name': 'g', 'low': 0.0, 'high': 1.0, 'n': 3}
+        """
+        cls = type(self)
+        return dict(self._base_spec(), **{"class": f"{cls.__module__}.{cls.__qualname__}"})
 
     def _kw_repr(self) -> str:
         parts = []
@@ -278,6 +330,9 @@ class _BoundedAxis(AbstractAxis):
     ) -> None:
         super().__init__(name=name, group=group, attrs=attrs)
         self.low, self.high = _check_bounds(low, high)
+        # values are made from the bounds as given: a bfloat16 bound keeps a bfloat16 grid,
+        # as in TVB-Optim; labels and the spec use the checked Python/NumPy numbers
+        self._bounds = (low, high)
         self.n = _check_int("n", n)
         self.shape = _check_shape("shape", shape)
 
@@ -318,9 +373,13 @@ class GridAxis(_BoundedAxis):
     Notes
     -----
     The model receives ``jnp.linspace(low, high, n)`` (float32 unless x64 is
-    enabled, bit-identical to TVB-Optim). The coordinate is
-    ``np.linspace(low, high, n)`` in float64, so ``.sel(x=0.1)`` finds a
-    point declared as 0.1.
+    enabled, bit-identical to TVB-Optim; a bfloat16 or float16 bound keeps
+    its dtype). The coordinate is float64: point ``i`` is the float64 nearest
+    to ``low + i * (high - low) / (n - 1)`` computed exactly from the decimals
+    typed, so ``GridAxis(0.1, 0.8, 5)`` is labelled 0.45 where ``np.linspace``
+    gives 0.44999999999999996, and ``.sel(x=0.45)`` finds it. A value the
+    model received (``space[i]["x"]``, float32) differs from its label in the
+    last digits: select it with ``method="nearest"``.
 
     Examples
     --------
@@ -332,7 +391,7 @@ class GridAxis(_BoundedAxis):
     """
 
     def generate_values(self, key: jax.Array | None = None) -> jax.Array:
-        return _broadcast(jnp.linspace(self.low, self.high, self.n), self.n, self.shape)
+        return _broadcast(jnp.linspace(*self._bounds, self.n), self.n, self.shape)
 
     def coordinate(self, key: jax.Array | None = None) -> np.ndarray:
         return _linspace_labels(self.low, self.high, self.n)
@@ -352,6 +411,12 @@ class LogGridAxis(_BoundedAxis):
     name, group, attrs
         See :class:`AbstractAxis`.
 
+    Notes
+    -----
+    The model receives ``jnp.geomspace(low, high, n)`` (as TVB-Optim). The
+    coordinate is ``np.geomspace`` in float64, with labels a few ulps off a
+    short decimal (0.3000000000000001) snapped onto it (0.3).
+
     Examples
     --------
     >>> from labeled_spaces import LogGridAxis
@@ -365,7 +430,7 @@ class LogGridAxis(_BoundedAxis):
             raise ValueError(f"low must be positive for a log scale, got low={self.low!r}")
 
     def generate_values(self, key: jax.Array | None = None) -> jax.Array:
-        return _broadcast(jnp.geomspace(self.low, self.high, self.n), self.n, self.shape)
+        return _broadcast(jnp.geomspace(*self._bounds, self.n), self.n, self.shape)
 
     def coordinate(self, key: jax.Array | None = None) -> np.ndarray:
         return _tidy(np.geomspace(float(self.low), float(self.high), self.n))
@@ -451,7 +516,6 @@ class DataAxis(AbstractAxis):
         super().__init__(name=name, group=group, attrs=attrs)
         try:
             data = np.asarray(values)
-            self.values = jnp.asarray(values)
         except (TypeError, ValueError) as err:
             raise TypeError(f"values must be a numeric array-like, got {values!r}: {err}") from None
         if data.dtype == object or not (
@@ -464,6 +528,10 @@ class DataAxis(AbstractAxis):
             )
         if data.size == 0:
             raise ValueError(f"values must hold at least one value, got {values!r}")
+        with warnings.catch_warnings():  # the check below says what a silent cast would lose
+            warnings.simplefilter("ignore")
+            self.values = jnp.asarray(values if isinstance(values, jax.Array) else data)
+        _check_fits(data, self.values)
         self._data = data
         if labels is not None:
             label_array = np.asarray(labels)
@@ -555,7 +623,8 @@ class NumPyroAxis(AbstractAxis):
     broadcast_mode : bool, default False
         False: every element of a point is drawn independently,
         ``distribution.sample(key, (n, *sample_shape))``. True: one draw per
-        point, broadcast to ``sample_shape``.
+        point, broadcast to ``sample_shape`` (with a ``sample_shape``, the
+        distribution must draw scalars; otherwise a ``ValueError``).
     name, group, attrs
         See :class:`AbstractAxis`.
 
@@ -593,6 +662,13 @@ class NumPyroAxis(AbstractAxis):
         checked = _check_shape("sample_shape", sample_shape)
         self.sample_shape: tuple[int, ...] = checked if checked is not None else ()
         self.broadcast_mode = bool(broadcast_mode)
+        draw_shape = (*distribution.batch_shape, *distribution.event_shape)
+        if self.broadcast_mode and self.sample_shape and draw_shape:
+            raise ValueError(
+                "broadcast_mode=True broadcasts one scalar draw per point to sample_shape, "
+                f"but the distribution draws shape {draw_shape}; got sample_shape="
+                f"{self.sample_shape}. Use broadcast_mode=False, or a scalar distribution"
+            )
 
     @property
     def size(self) -> int:
@@ -698,4 +774,7 @@ def axis_from_spec(spec: Mapping[str, Any]) -> AbstractAxis:
             spec["broadcast_mode"],
             **common,
         )
-    raise ValueError(f"spec['type'] must name an axis class of labeled_spaces, got {kind!r}")
+    raise ValueError(
+        f"spec['type'] must name an axis class of labeled_spaces, got {kind!r}; a custom "
+        "axis is rebuilt from the state that holds it (Space.from_attrs(attrs, state=...))"
+    )

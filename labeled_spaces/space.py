@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .axes import AbstractAxis, DataAxis, axis_from_spec
+from .axes import AbstractAxis, DataAxis, _BoundedAxis, axis_from_spec
 from .grid_index import GridIndex
 
 __all__ = ["Space", "keypath_name", "SelectionError"]
@@ -225,6 +225,12 @@ class Space:
         self._value_coords: list[np.ndarray | None] = []
         for axis, axis_key in zip(self.axes, keys, strict=True):
             table = np.asarray(axis.generate_values(axis_key))
+            if isinstance(axis, _BoundedAxis) and not np.isfinite(table).all():
+                raise ValueError(
+                    f"the axis at {self.paths[len(self._tables)]!r}, {axis!r}, "
+                    f"gives values beyond the range of {table.dtype}; narrow its bounds "
+                    "or enable jax_enable_x64"
+                )
             table.flags.writeable = False  # space[i] hands out views of it
             self._tables.append(table)
             self._labels.append(np.asarray(axis.coordinate(axis_key)))
@@ -782,7 +788,9 @@ class Space:
         state : pytree, optional
             The original state's structure with its fixed leaves; its axes are
             replaced by the rebuilt ones in leaf order. Without it, the state is an
-            ``OrderedDict`` ``{path: axis}`` in the saved axis order.
+            ``OrderedDict`` ``{path: axis}`` in the saved axis order. Custom
+            axes (subclasses of ``AbstractAxis`` without their own ``spec``)
+            are taken from this state, as they cannot be rebuilt from attrs.
 
         Returns
         -------
@@ -806,11 +814,23 @@ class Space:
             jnp.asarray(key_data, dtype=jnp.uint32),
             impl=attrs.get("labeled_spaces:key_impl", "threefry2x32"),
         )
+        given: list[Any] = [None] * len(specs)
+        if state is not None:
+            leaves, treedef = jax.tree_util.tree_flatten(state, is_leaf=_is_axis)
+            given = [x for x in leaves if _is_axis(x)]
+            if len(given) != len(specs):
+                raise ValueError(
+                    f"state must hold as many axes as were saved ({len(specs)}), "
+                    f"got {len(given)}"
+                )
         axes = []
-        for spec in specs:
+        for spec, own in zip(specs, given, strict=True):
             spec = dict(spec)
             spec.pop("path", None)
-            axes.append(axis_from_spec(spec))
+            if "class" in spec and own is not None:  # a custom axis: the state's own
+                axes.append(own)
+            else:
+                axes.append(axis_from_spec(spec))
         if state is None:
             # an OrderedDict keeps the saved axis order (a dict would sort the paths,
             # e.g. "b-c" before "b.x", changing the product order and the keys)
@@ -818,7 +838,6 @@ class Space:
                 (spec["path"], axis) for spec, axis in zip(specs, axes, strict=True)
             )
         else:
-            leaves, treedef = jax.tree_util.tree_flatten(state, is_leaf=_is_axis)
             it = iter(axes)
             rebuilt = treedef.unflatten([next(it) if _is_axis(x) else x for x in leaves])
         return cls(rebuilt, mode=mode, key=key, dim=dim)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import jax
 import jax.numpy as jnp
@@ -33,6 +34,13 @@ CASES = {
     "grid-n1": (lambda m: m.GridAxis(-1.0, 1.0, 1), (1,)),
     "grid-shape": (lambda m: m.GridAxis(-3.5, 2.25, 7, shape=(2, 3)), (7, 2, 3)),
     "grid-np-bounds": (lambda m: m.GridAxis(np.float32(0.1), np.float64(0.8), 5), (5,)),
+    "grid-bfloat16-bounds": (
+        lambda m: m.GridAxis(jnp.bfloat16(0.1), jnp.bfloat16(0.9), 5), (5,)
+    ),
+    "loggrid-float16-bounds": (lambda m: m.LogGridAxis(jnp.float16(0.1), 10.0, 4), (4,)),
+    "uniform-bfloat16-bounds": (
+        lambda m: m.UniformAxis(jnp.bfloat16(-1.0), jnp.bfloat16(2.0), 4), (4,)
+    ),
     "loggrid": (lambda m: m.LogGridAxis(0.001, 1.0, 4), (4,)),
     "loggrid-shape": (lambda m: m.LogGridAxis(1e-3, 1e3, 7, shape=(3,)), (7, 3)),
     "uniform": (lambda m: m.UniformAxis(0.0, 1.0, 5), (5,)),
@@ -184,6 +192,17 @@ def test_loggrid_coordinate():
     coord = LogGridAxis(0.001, 1.0, 4).coordinate()
     assert coord.dtype == np.float64
     assert coord.tolist() == [0.001, 0.01, 0.1, 1.0]
+    noisy = LogGridAxis(0.003, 30.0, 5).coordinate()
+    assert np.geomspace(0.003, 30.0, 5)[2] == 0.3000000000000001  # noise the labels drop
+    assert noisy.tolist() == [0.003, 0.03, 0.3, 3.0, 30.0]
+
+
+def test_loggrid_coordinate_keeps_irrational_points_exact():
+    # sqrt(2) and sqrt(10) have no short decimal: their labels are geomspace's float64
+    assert LogGridAxis(1.0, 2.0, 3).coordinate()[1] == np.sqrt(2.0)
+    decade = LogGridAxis(0.1, 1000.0, 9).coordinate()
+    assert np.array_equal(decade, np.geomspace(0.1, 1000.0, 9))
+    assert decade[1] == np.sqrt(0.1)
 
 
 def test_uniform_coordinate_is_the_draws():
@@ -229,6 +248,35 @@ def test_numpyro_coordinates():
     batched = NumPyroAxis(dist.Normal(jnp.zeros(2), 1.0), 3)
     assert batched.coordinate(KEY).tolist() == [0, 1, 2]
     assert batched.value_coordinate(KEY).shape == (3, 2)
+
+
+class _Steps(AbstractAxis):
+    """A custom axis that implements only what AbstractAxis requires."""
+
+    def generate_values(self, key=None):
+        return jnp.arange(3) * 2
+
+    @property
+    def size(self):
+        return 3
+
+
+def test_custom_axis_needs_only_values_and_size():
+    axis = _Steps(name="steps", attrs={"units": "steps"})
+    assert axis.spec() == {
+        "type": "_Steps",
+        "name": "steps",
+        "attrs": {"units": "steps"},
+        "class": f"{__name__}._Steps",
+    }
+    space = Space({"steps": axis, "x": GridAxis(0.0, 1.0, 2)}, mode="product")
+    assert [int(space[i]["steps"]) for i in range(len(space))] == [0, 0, 2, 2, 4, 4]
+    attrs = json.loads(json.dumps(space.attrs))
+    with pytest.raises(ValueError, match=r"got '_Steps'; a custom axis is rebuilt from the state"):
+        Space.from_attrs(attrs)
+    rebuilt = Space.from_attrs(attrs, state=space.state)
+    assert rebuilt.sizes == space.sizes
+    assert rebuilt.to_xarray().identical(space.to_xarray())
 
 
 def test_default_coordinate_of_a_custom_axis():
@@ -498,6 +546,57 @@ def test_data_axis_rejects_bad_arguments(values, labels, exc, match):
 def test_numpyro_axis_rejects_bad_arguments(args, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         NumPyroAxis(*args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "cls, low, high, bad",
+    [
+        (GridAxis, -1e308, 1.0, "low=-1e+308"),
+        (UniformAxis, -1e308, 1.0, "low=-1e+308"),
+        (GridAxis, 1.0, 1e39, "high=1e+39"),
+        (LogGridAxis, 1.0, 1e39, "high=1e+39"),
+        (UniformAxis, 1.0, 1e39, "high=1e+39"),
+    ],
+)
+def test_bounded_axes_reject_bounds_beyond_float32(cls, low, high, bad):
+    name = bad.split("=")[0]
+    with pytest.raises(ValueError, match=rf"{name} must fit in float32 .*got {re.escape(bad)}$"):
+        cls(low, high, 3)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda top: UniformAxis(-top, top, 3),  # the span high - low overflows
+        lambda top: LogGridAxis(1e-37, top, 4),  # the last point rounds past the top
+    ],
+    ids=["uniform", "loggrid"],
+)
+def test_space_rejects_axes_whose_values_overflow(make):
+    axis = make(float(jnp.finfo(jnp.float32).max))
+    with pytest.raises(ValueError, match=r"the axis at 'p\.x', .* beyond the range of float32"):
+        Space({"p": {"x": axis}})
+
+
+@pytest.mark.parametrize(
+    "values, match",
+    [
+        ([2**40, 1], r"values must fit in int32 .*got values from 1 to 1099511627776"),
+        (np.array([1.0, 1e39]), r"values must fit in float32 .*got 1e\+39 which overflows"),
+    ],
+)
+def test_data_axis_rejects_values_jax_cannot_hold(values, match):
+    with pytest.raises(ValueError, match=match):
+        DataAxis(values)
+    assert DataAxis([np.inf, 1.0]).values.tolist() == [np.inf, 1.0]  # infinities as given
+
+
+def test_numpyro_broadcast_mode_needs_scalar_draws():
+    with pytest.raises(ValueError, match=r"broadcast_mode=True .*draws shape \(3,\); got sample"):
+        NumPyroAxis(dist.Normal(jnp.zeros(3), 1.0), 4, sample_shape=(2,), broadcast_mode=True)
+    # without a sample_shape nothing is broadcast, as in TVB-Optim
+    axis = NumPyroAxis(dist.Normal(jnp.zeros(3), 1.0), 4, broadcast_mode=True)
+    assert axis.generate_values(KEY).shape == (4, 3)
 
 
 def test_tvboptim_accepts_what_we_reject():
