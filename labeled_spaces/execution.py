@@ -575,7 +575,7 @@ class ParallelExecution:
         out_leaves, treedef = jax.tree.flatten(one)
         # validate output_dims before any work is done
         _check_output_dims(self.output_dims, output_names(treedef),
-                           [len(x.shape) for x in out_leaves], space.dims)
+                           [tuple(x.shape) for x in out_leaves], space)
         lane_bytes = sum(int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize for x in out_leaves)
         lane_bytes += sum(int(np.prod(t.shape[1:])) * t.dtype.itemsize for t in tables)
         lane_bytes += 8 * len(space.shape)

@@ -43,15 +43,18 @@ def output_names(treedef: Any) -> list[str]:
 def _check_output_dims(
     output_dims: Mapping[str, Sequence[str]] | None,
     names: Sequence[str],
-    ndims: Sequence[int],
-    space_dims: Sequence[str],
+    shapes: Sequence[tuple[int, ...]],
+    space: Space,
 ) -> dict[str, tuple[str, ...]]:
+    """Checked ``output_dims``: each output's own dims, named once, apart from the space's."""
     if output_dims is None:
         return {}
     if not isinstance(output_dims, Mapping):
         raise TypeError(
             f"output_dims must be a dict {{output name: dimension names}}, got {output_dims!r}"
         )
+    taken = {str(n) for n in (*space.dims, *space.coords)}
+    lengths: dict[str, tuple[int, str]] = {}  # dim -> (length, the output that set it)
     checked: dict[str, tuple[str, ...]] = {}
     for name, dims in output_dims.items():
         if name not in names:
@@ -59,20 +62,47 @@ def _check_output_dims(
                 f"output_dims names {name!r}, which is not an output of the model; "
                 f"expected one of {list(names)}"
             )
-        dims = (dims,) if isinstance(dims, str) else tuple(dims)
-        ndim = ndims[list(names).index(name)]
-        if len(dims) != ndim or not all(isinstance(d, str) for d in dims):
-            raise ValueError(
-                f"output_dims[{name!r}] must name the {ndim} dimension(s) of that output, "
-                f"got {dims!r}"
+        if isinstance(dims, str):
+            dims = (dims,)
+        elif not isinstance(dims, Sequence):
+            raise TypeError(
+                f"output_dims[{name!r}] must be a tuple of dimension names, got {dims!r}"
             )
-        clash = [d for d in dims if d in space_dims]
+        dims = tuple(dims)
+        shape = shapes[list(names).index(name)]
+        if len(dims) != len(shape) or not all(isinstance(d, str) and d for d in dims):
+            raise ValueError(
+                f"output_dims[{name!r}] must name the {len(shape)} dimension(s) of that "
+                f"output (shape {shape}) with non-empty strings, got {dims!r}"
+            )
+        if len(set(dims)) != len(dims):
+            raise ValueError(f"output_dims[{name!r}] names a dimension twice: {dims!r}")
+        clash = [d for d in dims if d in taken]
         if clash:
             raise ValueError(
-                f"output_dims[{name!r}] = {dims!r} reuses the space's dimension(s) {clash}"
+                f"output_dims[{name!r}] = {dims!r} reuses the space's dimension or "
+                f"coordinate name(s) {clash}"
             )
+        for d, length in zip(dims, shape, strict=True):
+            if d in lengths and lengths[d][0] != length:
+                other, first = lengths[d][1], lengths[d][0]
+                raise ValueError(
+                    f"output_dims gives dimension {d!r} length {first} (output {other!r}) "
+                    f"and length {length} (output {name!r}); one name, one length"
+                )
+            lengths.setdefault(d, (length, name))
         checked[name] = dims
     return checked
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``result.{name}`` (then with ``_`` appended) where that is taken."""
+    if name not in taken:
+        return name
+    new = f"result.{name}"
+    while new in taken:
+        new += "_"
+    return new
 
 
 # netCDF names must start with a letter, digit, underscore or non-ASCII character and
@@ -126,7 +156,9 @@ class Results:
     ``results[i]`` is the output pytree of combination ``i`` with NumPy leaves
     (read-only views, not copies: the arrays are made read-only). Data
     variables are named by the output's key path; a name that is already a
-    coordinate of the space becomes ``result.{name}``.
+    coordinate of the space (or, in partial results, ``computed``, the mask of
+    finished combinations) becomes ``result.{name}``, with ``_`` appended
+    while that is taken too.
 
     Examples
     --------
@@ -151,7 +183,7 @@ class Results:
         self.arrays = list(arrays)
         self.names = output_names(treedef)
         self.output_dims = _check_output_dims(
-            output_dims, self.names, [a.ndim - len(space.shape) for a in self.arrays], space.dims
+            output_dims, self.names, [a.shape[len(space.shape):] for a in self.arrays], space
         )
         self.done = done
         for array in self.arrays:  # results[i] hands out views: keep them from being edited
@@ -189,8 +221,16 @@ class Results:
 
     # -- labeled view ------------------------------------------------------
     def _var_names(self) -> list[str]:
-        taken = set(self.space.coords)
-        return [n if n not in taken else f"result.{n}" for n in self.names]
+        # coordinates (and the "computed" mask of partial results) keep their names;
+        # an output that would clash with one, or with a renamed output, is renamed
+        taken = {str(n) for n in (*self.space.coords, *self.space.dims)}
+        if self.done is not None:
+            taken.add("computed")
+        names = []
+        for n in self.names:
+            names.append(_unique(n, taken | set(self.names[len(names) + 1:])))
+            taken.add(names[-1])
+        return names
 
     def _var_name(self, name: str) -> str:
         names = self._var_names()
@@ -280,7 +320,7 @@ class Results:
         pandas.DataFrame
         """
         df = self.space.to_dataframe()
-        for name, flat in zip(self.names, self._flat, strict=True):
-            column = f"result.{name}" if name in df.columns else name
+        for k, (name, flat) in enumerate(zip(self.names, self._flat, strict=True)):
+            column = _unique(name, {*df.columns, *self.names[k + 1:]})
             df[column] = flat if flat.ndim == 1 else list(flat)
         return df

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .axes import AbstractAxis, DataAxis, _BoundedAxis, axis_from_spec
+from .axes import AbstractAxis, DataAxis, _BoundedAxis, _jsonable, axis_from_spec
 from .grid_index import GridIndex
 
 __all__ = ["Space", "keypath_name", "SelectionError"]
@@ -244,6 +244,9 @@ class Space:
         self.index = GridIndex([d.size for d in self._dims])
         self._check_names()
         self._device_tables: tuple[jax.Array, ...] | None = None
+        # what a sub-space keeps of the space it was selected from (see _derived)
+        self._positions: dict[str, np.ndarray] = {}
+        self._scalar_coords: dict[str, xr.Variable] = {}
 
     # ------------------------------------------------------------------
     # construction
@@ -344,7 +347,7 @@ class Space:
         indexed: list[str] = []
         for d in self._dims:
             if d.shared:
-                coords[d.name] = xr.Variable(d.name, np.arange(d.size))
+                coords[d.name] = xr.Variable(d.name, self._dim_positions(d))
             for a in d.members:
                 name, axis = self.names[a], self.axes[a]
                 if d.shared:
@@ -356,6 +359,7 @@ class Space:
                 if values is not None and values[: d.size].size <= _MAX_VALUE_COORD:
                     extra = tuple(f"{name}_dim_{k}" for k in range(values.ndim - 1))
                     coords[f"{name}_value"] = xr.Variable((d.name, *extra), values[: d.size])
+        coords.update(self._scalar_coords)
         ds = xr.Dataset(coords=coords)
         for name in indexed:
             ds = ds.set_xindex(name)
@@ -408,12 +412,29 @@ class Space:
         picks = [digits[:, self._axis_dim[a]] for a in range(len(self.axes))]
         return self._derived("zip", picks)
 
-    def _derived(self, mode: str, picks: Sequence[np.ndarray | int]) -> Space:
-        """A Space over ``table[picks[a]]`` of every axis ``a``; an int pick fixes the axis."""
+    def _derived(
+        self,
+        mode: str,
+        picks: Sequence[np.ndarray | int],
+        positions: dict[str, np.ndarray] | None = None,
+    ) -> Space:
+        """A Space over ``table[picks[a]]`` of every axis ``a``; an int pick fixes the axis.
+
+        A fixed axis becomes a 0-d array leaf (an argument of the compiled
+        model, as it was, not a constant baked into it) and a scalar coordinate
+        of the sub-space. ``positions`` keeps the original positions along
+        shared dims (a slice numbers its new ``dim`` from 0).
+        """
         new_axes = []
+        scalars = dict(self._scalar_coords)
         for a, (axis, pick) in enumerate(zip(self.axes, picks, strict=True)):
             if isinstance(pick, (int, np.integer)):
-                new_axes.append(self._tables[a][pick])
+                new_axes.append(np.array(self._tables[a][pick]))
+                scalars[self.names[a]] = xr.Variable((), self._labels[a][pick], axis.attrs)
+                values = self._value_coords[a]
+                if values is not None:
+                    own = tuple(f"{self.names[a]}_dim_{k}" for k in range(values.ndim - 1))
+                    scalars[f"{self.names[a]}_value"] = xr.Variable(own, values[pick])
                 continue
             values = self._value_coords[a]
             derived = DataAxis(
@@ -431,7 +452,18 @@ class Space:
                 "select with a list (e.g. isel(x=[2])) to keep a dimension of size 1, "
                 "or use space[i] for a single combination"
             )
-        return Space(self._assemble(new_axes), mode=mode, key=self.key, dim=self.dim)
+        derived = Space(self._assemble(new_axes), mode=mode, key=self.key, dim=self.dim)
+        derived._set_selection(positions or {}, scalars)
+        return derived
+
+    def _set_selection(
+        self, positions: dict[str, np.ndarray], scalars: dict[str, xr.Variable]
+    ) -> None:
+        """Coordinates a sub-space keeps from the space it was selected from."""
+        shared = {d.name for d in self._dims if d.shared}
+        self._positions = {d: np.asarray(p) for d, p in positions.items() if d in shared}
+        taken = set(self.names) | set(self.dims)
+        self._scalar_coords = {k: v for k, v in scalars.items() if k not in taken}
 
     # ------------------------------------------------------------------
     # labeled selection
@@ -440,8 +472,12 @@ class Space:
         """Sub-space by position along named dimensions, as ``xarray.Dataset.isel``.
 
         An integer fixes the dimension's axes at that point and drops the
-        dimension; a slice, list or array keeps it. The other dimensions and
-        all coordinates stay as they are.
+        dimension, keeping their labels as scalar coordinates (the fixed
+        values reach the model as 0-d array leaves); a slice, list or array
+        keeps it. Zip and group dimensions keep their original positions as
+        their coordinate, as xarray keeps labels, and the sub-space's
+        :attr:`attrs` record these kept coordinates. (A flat slice,
+        ``space[2:5]``, is TVB-Optim's: a new zip space numbered from 0.)
 
         Parameters
         ----------
@@ -500,7 +536,21 @@ class Space:
         for a in range(len(self.axes)):
             d = self._dims[self._axis_dim[a]]
             picks.append(chosen.get(d.name, np.arange(d.size)))
-        return self._derived(self.mode, picks)
+        # a shared dim (zip, group) keeps its original positions, as xarray keeps labels
+        positions: dict[str, np.ndarray] = {}
+        for d in self._dims:
+            if d.shared:
+                pick = chosen.get(d.name, np.arange(d.size))
+                positions[d.name] = self._dim_positions(d)[pick]
+        derived = self._derived(self.mode, picks, positions)
+        for d in self._dims:
+            if d.shared and isinstance(chosen.get(d.name), int):  # the fixed position itself
+                derived._scalar_coords[d.name] = xr.Variable((), positions[d.name])
+        return derived
+
+    def _dim_positions(self, d: _Dim) -> np.ndarray:
+        """The coordinate of a shared dim: ``0..size-1``, or the positions it was selected at."""
+        return self._positions.get(d.name, np.arange(d.size))
 
     def sel(
         self,
@@ -513,7 +563,10 @@ class Space:
 
         Any dimension or indexed coordinate can be used, e.g. ``coupling=0.5``
         on a zipped dimension. ``method="nearest"`` (with ``tolerance``) picks
-        the closest label. A scalar label drops the dimension.
+        the closest label. A scalar label drops the dimension and keeps the
+        labels there as scalar coordinates (see :meth:`isel`). In zip mode a
+        scalar label would fix the only dimension, which is an error: select
+        with a list (``sel(a=[0.3])``) to keep a dimension of size 1.
 
         Parameters
         ----------
@@ -775,6 +828,14 @@ class Space:
         impl = _key_impl(self.key)
         if impl != "threefry2x32":  # e.g. jax.random.key(0, impl="rbg")
             attrs["labeled_spaces:key_impl"] = impl
+        if self._positions or self._scalar_coords:  # a sub-space's kept coordinates
+            attrs["labeled_spaces:selection"] = json.dumps({
+                "positions": {d: p.tolist() for d, p in self._positions.items()},
+                "scalars": {
+                    name: {"dims": list(v.dims), "attrs": _jsonable(v.attrs), **_encode(v.values)}
+                    for name, v in self._scalar_coords.items()
+                },
+            })
         return attrs
 
     @classmethod
@@ -840,7 +901,31 @@ class Space:
         else:
             it = iter(axes)
             rebuilt = treedef.unflatten([next(it) if _is_axis(x) else x for x in leaves])
-        return cls(rebuilt, mode=mode, key=key, dim=dim)
+        space = cls(rebuilt, mode=mode, key=key, dim=dim)
+        if "labeled_spaces:selection" in attrs:
+            kept = json.loads(attrs["labeled_spaces:selection"])
+            space._set_selection(
+                {d: np.asarray(p, dtype=np.int64) for d, p in kept["positions"].items()},
+                {
+                    name: xr.Variable(tuple(v["dims"]), _decode(v), v["attrs"])
+                    for name, v in kept["scalars"].items()
+                },
+            )
+        return space
+
+
+def _encode(array: np.ndarray) -> dict[str, Any]:
+    """An array as JSON-ready ``{"values", "dtype"}`` (dates as their int64 counts)."""
+    array = np.asarray(array)
+    values = array.view(np.int64) if array.dtype.kind in "mM" else array
+    return {"values": values.tolist(), "dtype": str(array.dtype)}
+
+
+def _decode(encoded: dict[str, Any]) -> np.ndarray:
+    dtype = np.dtype(encoded["dtype"])
+    if dtype.kind in "mM":
+        return np.asarray(encoded["values"], dtype=np.int64).view(dtype)
+    return np.asarray(encoded["values"], dtype=dtype)
 
 
 def _positive(name: str, value: Any) -> int:

@@ -386,6 +386,82 @@ def test_isel_keeps_dims_and_coords():
     assert [p["x"] for p in fixed] == [np.float32(grid(0.1, 0.8, 5)[1])] * 3
 
 
+@pytest.mark.parametrize(
+    "select",
+    [
+        lambda s: s.isel(x=1),
+        lambda s: s.isel(d=2),
+        lambda s: s.isel(x=[0, 3], d=0),
+        lambda s: s.sel(x=0.45),
+        lambda s: s.sel(d="b", x=[0.1, 0.8]),
+    ],
+    ids=["isel-x", "isel-d-with-values", "isel-mixed", "sel-x", "sel-mixed"],
+)
+def test_selection_keeps_coordinates_as_xarray(select):
+    state = {
+        "x": GridAxis(0.1, 0.8, 5, attrs={"units": "ms"}),
+        "d": DataAxis([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], labels=["a", "b", "c"]),
+    }
+    space = Space(state, mode="product")
+    sub = select(space)
+    # a fixed dim leaves its labels behind as scalar coordinates, with their attrs
+    # (its axis is now a fixed leaf, so its values are no longer a data variable)
+    ours, want = sub.to_xarray(), select(space.to_xarray())
+    xr.testing.assert_identical(xr.Dataset(coords=ours.coords), xr.Dataset(coords=want.coords))
+    assert list(ours.data_vars) == ["d_values"] * ("d" in sub.dims) + ["x_values"] * (
+        "x" in sub.dims
+    )
+    for var in ours.data_vars:
+        xr.testing.assert_identical(ours[var], want[var])
+    if "x" not in sub.dims:
+        assert sub.coords["x"].attrs == {"units": "ms"}
+    # and they survive a round trip through attrs (e.g. a saved file)
+    rebuilt = Space.from_attrs(json.loads(json.dumps(sub.attrs)), state=sub.state)
+    xr.testing.assert_identical(xr.Dataset(coords=rebuilt.coords), xr.Dataset(coords=sub.coords))
+
+
+@pytest.mark.parametrize("mode", ["zip", "group"])
+def test_selection_keeps_positions_on_shared_dims(mode):
+    group = "g" if mode == "group" else None
+    state = {
+        "a": GridAxis(0.0, 1.0, 5, group=group),
+        "b": DataAxis([10.0, 20.0, 30.0, 40.0, 50.0], group=group),
+        "c": GridAxis(0.0, 1.0, 2) if mode == "group" else GridAxis(5.0, 6.0, 5),
+    }
+    space = Space(state, mode="product" if mode == "group" else "zip")
+    dim = "g" if mode == "group" else "sample"
+    ds = space.to_xarray()
+    for pick in ([1, 3], slice(2, None), [4, 0]):
+        sub = space.isel({dim: pick})
+        xr.testing.assert_identical(_without_attrs(sub.to_xarray()),
+                                    _without_attrs(ds.isel({dim: pick})))
+        # selecting again picks by the new positions and keeps the original labels
+        again = sub.isel({dim: [1]})
+        want = ds.isel({dim: pick}).isel({dim: [1]})
+        xr.testing.assert_identical(_without_attrs(again.to_xarray()), _without_attrs(want))
+    by_label = space.sel(b=[20.0, 40.0])
+    assert by_label.coords[dim].values.tolist() == [1, 3]
+    if mode == "group":  # fixing the group dim keeps its position and its axes' labels
+        fixed = space.isel(g=3)
+        xr.testing.assert_identical(_without_attrs(fixed.to_xarray()),
+                                    _without_attrs(ds.isel(g=3)[["c_values"]]))
+        assert fixed.coords["g"].item() == 3 and fixed.coords["b"].item() == 40.0
+    # a flat slice is a new zip space, numbered from 0 (TVB-Optim's slicing)
+    assert space[2:4].coords["sample"].values.tolist() == [0, 1]
+
+
+def test_selection_keeps_date_labels_through_attrs():
+    dates = pd.date_range("2021-03-01", periods=3)
+    space = Space(
+        {"v": DataAxis([1.0, 2.0, 3.0], labels=dates, name="day"), "x": GridAxis(0, 1, 2)},
+        mode="product",
+    )
+    sub = space.isel(day=1)
+    assert sub.coords["day"].values == dates.values[1]
+    rebuilt = Space.from_attrs(json.loads(json.dumps(sub.attrs)), state=sub.state)
+    assert rebuilt.coords["day"].values == dates.values[1]
+
+
 def test_isel_with_array_scalars_drops_the_dim_as_xarray():
     space = product_space()
     assert dict(space.to_xarray().isel(x=np.array(1)).sizes) == {"y": 3}
