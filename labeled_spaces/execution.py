@@ -90,6 +90,12 @@ def _positive_int(name: str, value: Any, allow_none: bool = False) -> int | None
     return int(value)
 
 
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def _output_leaf(x: Any) -> np.ndarray:
     arr = np.asarray(x)
     if arr.dtype == object:
@@ -134,6 +140,30 @@ class _Prepared:
         state = self.space._assemble(axis_values, leaves)
         args, kwargs = self.extra_treedef.unflatten(self._rebuild_extra(extra_arrays))
         return self.model(state, *args, **kwargs)
+
+
+def _trace_failure(prepared: _Prepared, err: Exception) -> ModelError:
+    """The error for a model that fails before any combination runs (while compiling).
+
+    Tracing sees no parameter values, so if the first combination also fails
+    without ``jit`` it is named; otherwise ``index`` and ``params`` are None:
+    no combination is to blame.
+    """
+    space = prepared.space
+    found = _locate_failure(prepared, [0])
+    if found is not None:
+        i, cause = found
+        return ModelError(
+            f"the model failed at combination {i} with parameters {space[i]!r}: "
+            f"{type(cause).__name__}: {cause}",
+            index=i, params=space[i],
+        )
+    return ModelError(
+        "the model could not be compiled, although its first combinations run without "
+        "jit (is it traceable by JAX? Python control flow on a parameter is not; use "
+        f"jax.lax.cond/jnp.where, or SequentialExecution(jit=False)): "
+        f"{type(err).__name__}: {err}"
+    )
 
 
 def _locate_failure(
@@ -211,8 +241,8 @@ class SequentialExecution:
         self.statespace = self.space = _check_space(statespace, "statespace")
         self.args = args
         self.kwargs = kwargs
-        self.jit = bool(jit)
-        self.progress = bool(progress)
+        self.jit = _check_bool("jit", jit)
+        self.progress = _check_bool("progress", progress)
 
     def run(self) -> Results:
         """Run every combination in flat order.
@@ -224,12 +254,24 @@ class SequentialExecution:
         space = self.space
         prepared = _Prepared(self.model, space, self.args, self.kwargs)
         state_arrays, extra_arrays = prepared.state_arrays, prepared.extra_arrays
+        tables, axis_dim = space._tables, space._axis_dim
         if self.jit:  # fixed arrays go to the device once, not at every call
             state_arrays, extra_arrays = jax.device_put((state_arrays, extra_arrays))
-            fn = _cached(self.model, ("sequential", prepared.token), lambda: jax.jit(prepared.call))
+            first = [t[0] for t in tables]
+            shapes = tuple((np.shape(x), str(np.asarray(x).dtype))
+                           for x in (*first, *jax.tree.leaves((state_arrays, extra_arrays))))
+            # the cache holds the compiled executable, which keeps no reference to the
+            # model or the space (a jitted closure would keep both alive forever)
+            try:
+                fn = _cached(
+                    self.model, ("sequential", prepared.token, shapes),
+                    lambda: jax.jit(prepared.call).lower(first, state_arrays,
+                                                         extra_arrays).compile(),
+                )
+            except Exception as err:
+                raise _trace_failure(prepared, err) from err
         else:
             fn = prepared.call
-        tables, axis_dim = space._tables, space._axis_dim
         n = space.N
         arrays: list[np.ndarray] | None = None
         flats: list[np.ndarray] = []
@@ -425,7 +467,7 @@ class ParallelExecution:
                 "of labeled_spaces; run without store= and save with results.to_netcdf(path)"
             )
         self.max_memory = _positive_int("max_memory", max_memory, allow_none=True)
-        self.progress = bool(progress)
+        self.progress = _check_bool("progress", progress)
         self.output_dims = output_dims
 
     # -- planning ---------------------------------------------------------
@@ -457,7 +499,8 @@ class ParallelExecution:
         intermediates (a stored time series it then averages) gets smaller
         blocks than its output alone would suggest.
         """
-        multiple = self.n_pmap * (self.n_vmap or 1)
+        # a block splits evenly across devices; lax.map runs a last short n_vmap batch
+        multiple = self.n_pmap
         limit = self._available_memory() / 2
         for _ in range(8):
             step, block = _block_shape(self.space.shape, lanes, multiple)
@@ -571,7 +614,7 @@ class ParallelExecution:
                 lambda: jax.eval_shape(prepared.call, lane_avals, state_arrays, extra_arrays),
             )
         except Exception as err:
-            raise self._failure(prepared, err, range(min(space.N, 64)), None) from err
+            raise _trace_failure(prepared, err) from err
         out_leaves, treedef = jax.tree.flatten(one)
         # validate output_dims before any work is done
         _check_output_dims(self.output_dims, output_names(treedef),
@@ -584,7 +627,7 @@ class ParallelExecution:
             step, block, fn = self._plan(
                 prepared, inputs, self._initial_lanes(lane_bytes, lane_bytes * space.N))
         except Exception as err:
-            raise self._failure(prepared, err, range(min(space.N, 64)), None) from err
+            raise _trace_failure(prepared, err) from err
         arrays = _empty_like(space, out_leaves)
         finished: list[tuple[int, ...]] = []  # block origins written (a mask only on failure)
 
@@ -599,7 +642,8 @@ class ParallelExecution:
             done = self._done_mask(finished, step)
             _blank_undone(arrays, done)
             partial = Results(space, treedef, arrays, output_dims=self.output_dims, done=done)
-            return self._failure(prepared, err, _region_indices(space, origin, step), partial)
+            # the compiled block also runs the first rows of the next one (see _block_shape)
+            return self._failure(prepared, err, _region_indices(space, origin, block), partial)
 
         def write(pending: tuple[tuple[int, ...], Any]) -> int:
             # an accelerator may report a failure only when the block is copied out

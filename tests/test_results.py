@@ -276,6 +276,36 @@ def test_output_name_colliding_with_a_coordinate():
     assert "result.coupling" in df.columns and "coupling" in df.columns
 
 
+def test_renamed_outputs_never_overwrite_one_another():
+    space = zip_space()
+    results = direct(space, {"coupling": lambda p: 10 * p["coupling"],
+                             "result.coupling": lambda p: 0 * p["noise"]})
+    ds = results.to_xarray()
+    # "coupling" is a coordinate; its renamed form is another output's own name
+    assert sorted(ds.data_vars) == ["result.coupling", "result.coupling_"]
+    np.testing.assert_allclose(ds["result.coupling_"].values, 10 * ds["coupling"].values,
+                               rtol=1e-6)
+    assert (ds["result.coupling"].values == 0).all()
+    xr.testing.assert_identical(results["coupling"], ds["result.coupling_"])
+    df = results.to_dataframe()
+    assert (df["result.coupling"] == 0).all()
+    np.testing.assert_allclose(df["result.coupling_"], 10 * df["coupling"], rtol=1e-6)
+
+
+def test_partial_results_keep_an_output_named_computed():
+    space = product_space()
+    arrays = [np.arange(15.0).reshape(5, 3)]
+    done = np.zeros((5, 3), dtype=bool)
+    done[:2] = True
+    results = Results(space, jax.tree.structure({"computed": 0}), arrays, done=done)
+    ds = results.to_xarray()
+    np.testing.assert_array_equal(ds["computed"].values, done)
+    np.testing.assert_array_equal(ds["result.computed"].values, arrays[0])
+    # complete results have no mask: the output keeps its name
+    whole = Results(space, jax.tree.structure({"computed": 0}), [np.arange(15.0).reshape(5, 3)])
+    assert list(whole.to_xarray().data_vars) == ["computed"]
+
+
 def test_output_dims():
     space = product_space()
     outputs = {"ts": lambda p: p["coupling"] * np.arange(4.0),
@@ -298,12 +328,29 @@ def test_output_dims():
     ({"ts": ()}, ValueError, "ts"),
     ({"ts": ("noise",)}, ValueError, "noise"),
     ({"ts": (3,)}, ValueError, "ts"),
+    ({"ts": ("",)}, ValueError, r"non-empty strings, got \(''"),
+    ({"ts": 4}, TypeError, r"output_dims\['ts'\] must be a tuple of dimension names, got 4"),
+    ({"img": ("t", "t")}, ValueError, r"names a dimension twice: \('t', 't'\)"),
+    ({"ts": ("t",), "img": ("t", "u")}, ValueError,
+     r"dimension 't' length 4 \(output 'ts'\) and length 2 \(output 'img'\)"),
     ([("ts", ("t",))], TypeError, "output_dims"),
 ])
 def test_output_dims_errors(output_dims, error, match):
     with pytest.raises(error, match=match):
-        direct(product_space(), {"ts": lambda p: p["coupling"] * np.arange(4.0)},
+        direct(product_space(), {"ts": lambda p: p["coupling"] * np.arange(4.0),
+                                 "img": lambda p: np.zeros((2, 2)) + p["noise"]},
                output_dims=output_dims)
+
+
+def test_output_dims_may_not_reuse_a_zip_coordinate():
+    with pytest.raises(ValueError, match=r"reuses the space's dimension or coordinate .*'noise'"):
+        direct(zip_space(), {"ts": lambda p: p["coupling"] * np.arange(4.0)},
+               output_dims={"ts": ("noise",)})
+    # the same length under one name in two outputs is one shared dimension
+    ds = direct(zip_space(), {"ts": lambda p: p["coupling"] * np.arange(4.0),
+                              "vs": lambda p: p["noise"] * np.arange(4.0)},
+                output_dims={"ts": ("t",), "vs": ("t",)}).to_xarray()
+    assert ds["ts"].dims == ds["vs"].dims == ("sample", "t")
 
 
 def test_repr_names_dims_and_outputs():
