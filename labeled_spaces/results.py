@@ -301,9 +301,27 @@ class Results:
         returns a tuple or list) or contain ``/``; those are saved as
         ``result[0]`` (``state[0]`` for the space's own names), and the attribute
         ``labeled_spaces:netcdf_names`` (JSON ``{saved name: name}``) records
-        every such change so that it can be undone on reading.
+        every such change so that it can be undone on reading. Complex outputs
+        are written with ``auto_complex=True`` (netCDF4 compound types) unless
+        ``engine`` or ``auto_complex`` is given; read them with
+        ``xarray.open_dataset(path, auto_complex=True)``.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib, xarray as xr
+        >>> from labeled_spaces import GridAxis, ParallelExecution, Space
+        >>> space = Space({"k": GridAxis(0.0, 1.0, 3)}, mode="product")
+        >>> results = ParallelExecution(lambda s: s["k"] ** 2, space, progress=False).run()
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "sweep.nc"
+        >>> results.to_netcdf(path)
+        >>> xr.open_dataset(path)["result"].sel(k=0.5).item()
+        0.25
         """
         ds = self.to_xarray()
+        if not {"engine", "auto_complex"} & set(kwargs) and any(
+            np.iscomplexobj(a) for a in self.arrays
+        ):
+            kwargs["auto_complex"] = True
         renamed = _netcdf_names(ds, {str(n) for n in (*self.space.coords, *self.space.dims)})
         if renamed:
             ds = ds.rename({old: new for new, old in renamed.items()})

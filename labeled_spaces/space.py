@@ -334,7 +334,11 @@ class Space:
         Dimension coordinates (the axis labels, or ``0..size-1`` on zip and
         group dimensions), the labels of zipped and grouped axes as indexed
         coordinates on their shared dimension, and the ``{name}_value``
-        coordinates of axes whose labels are not their values.
+        coordinates of axes whose labels are not their values (left out, to
+        keep every Results light, where they would exceed 1e6 elements; the
+        values are then in the axis itself). Sub-spaces made by
+        :meth:`sel`/:meth:`isel` also carry the scalar labels of the
+        dimensions they fixed.
 
         Examples
         --------

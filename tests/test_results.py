@@ -397,6 +397,18 @@ def test_netcdf_round_trip_zip_and_tuple_outputs(tmp_path):
                                   [float(p["noise"]) for p in space])
 
 
+def test_netcdf_round_trip_of_complex_outputs(tmp_path):
+    space = zip_space()
+    results = direct(space, {"z": lambda p: np.complex64(p["coupling"] + 1j * p["noise"]),
+                             "r": lambda p: p["noise"]})
+    path = tmp_path / "complex.nc"
+    results.to_netcdf(path)  # xarray alone refuses complex data without auto_complex=True
+    with xr.open_dataset(path, auto_complex=True) as loaded:
+        loaded.load()
+    xr.testing.assert_equal(loaded["z"], results.to_xarray()["z"])
+    assert loaded["z"].dtype == np.complex64
+
+
 def test_partial_results_are_labeled():
     space = product_space()
     arrays = [np.arange(15.0).reshape(5, 3)]

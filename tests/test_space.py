@@ -875,3 +875,15 @@ def test_zip_block_params_unequal_sizes(assert_tree_equal):
     assert np.asarray(out["b"]).tolist() == [[3, 4], [5, 6], [5, 6]]
     for k in range(3):
         assert_tree_equal(_lane(space, out, k), space[min(1 + k, 2)], check_dtype=False)
+
+
+def test_large_value_coordinates_are_left_out(monkeypatch):
+    import labeled_spaces.space as space_module
+
+    state = {"w": DataAxis(np.arange(24.0).reshape(6, 2, 2)), "x": GridAxis(0.0, 1.0, 2)}
+    assert "w_value" in Space(state, mode="product").coords
+    monkeypatch.setattr(space_module, "_MAX_VALUE_COORD", 23)  # 24 elements: too many
+    space = Space(state, mode="product")
+    assert "w_value" not in space.coords and "w" in space.coords
+    # the values themselves are all still there
+    assert space.to_xarray()["w_values"].shape == (6, 2, 2, 2)
