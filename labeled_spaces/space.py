@@ -298,8 +298,11 @@ class Space:
         for a, name in enumerate(self.names):
             if self._dims[self._axis_dim[a]].shared:
                 claim(name, f"axis at {self.paths[a]!r}")
-            if self._value_coords[a] is not None:
+            values = self._value_coords[a]
+            if values is not None:
                 claim(f"{name}_value", f"the values of axis {self.paths[a]!r}")
+                for k in range(values.ndim - 1):
+                    claim(f"{name}_dim_{k}", f"dimension {k} of the values of {self.paths[a]!r}")
 
     # ------------------------------------------------------------------
     # shape and labels
@@ -411,6 +414,11 @@ class Space:
         positions = range(self.index.N)[index]
         if len(positions) == 0:
             raise ValueError(f"slice {index} selects no combination of a space of {self.N}")
+        if max(positions[0], positions[-1]) >= 2**63:
+            raise ValueError(
+                f"slice {index} reaches beyond 2**63 combinations, which flat slicing cannot "
+                "address; select by dimension with isel(...) instead"
+            )
         digits = self.index.unravel_many(np.arange(positions.start, positions.stop,
                                                    positions.step))
         picks = [digits[:, self._axis_dim[a]] for a in range(len(self.axes))]
@@ -613,6 +621,10 @@ class Space:
             picked = positions.sel(query, method=method, tolerance=tolerance)
         except KeyError as err:
             raise SelectionError(f"sel could not find {query!r}: {err}") from None
+        except TypeError as err:  # e.g. method="nearest" on string labels
+            raise TypeError(f"sel {query!r} with method={method!r}: {err}") from None
+        except (ValueError, pd.errors.InvalidIndexError) as err:  # repeated labels, ...
+            raise SelectionError(f"sel {query!r} with method={method!r}: {err}") from None
         chosen: dict[str, np.ndarray | int] = {}
         for d, size in self.sizes.items():
             pos = picked[f"_pos_{d}"].values

@@ -887,3 +887,33 @@ def test_large_value_coordinates_are_left_out(monkeypatch):
     assert "w_value" not in space.coords and "w" in space.coords
     # the values themselves are all still there
     assert space.to_xarray()["w_values"].shape == (6, 2, 2, 2)
+
+
+def test_sel_errors_from_pandas_name_the_query():
+    space = Space(
+        {"d": DataAxis([1.0, 2.0, 3.0], labels=["a", "b", "c"]),
+         "r": DataAxis([1.0, 1.0, 2.0], name="rep")},
+        mode="product",
+    )
+    with pytest.raises(TypeError, match=r"sel \{'d': 'b'\} with method='nearest': "):
+        space.sel(d="b", method="nearest")
+    with pytest.raises(SelectionError, match=r"sel \{'rep': 1.0\} with method='nearest': "):
+        space.sel(rep=1.0, method="nearest")  # repeated labels have no nearest one
+    zipped = Space({"a": GridAxis(0.0, 1.0, 3), "b": GridAxis(0.0, 1.0, 3)})
+    with pytest.raises(SelectionError, match=r"more than one index"):
+        zipped.sel(a=[0.5], b=[0.5])
+
+
+def test_value_dims_may_not_clash_with_other_names():
+    state = {"w": DataAxis(np.zeros((3, 2))), "v": GridAxis(0.0, 1.0, 2, name="w_dim_0")}
+    with pytest.raises(ValueError, match=r"duplicate dimension or coordinate name 'w_dim_0'"):
+        Space(state, mode="product")
+
+
+def test_slicing_beyond_2_63_combinations_is_a_clear_error():
+    huge = Space({f"a{k}": GridAxis(0.0, 1.0, 10_000) for k in range(5)}, mode="product")
+    assert huge.N == 10**20  # len() is limited to 2**63 by Python itself
+    assert len(huge[5:8]) == 3 and huge[7] == huge[5:8][2]
+    with pytest.raises(ValueError, match=r"reaches beyond 2\*\*63 combinations"):
+        huge[-3:]
+    assert huge.isel(a0=[9999], a1=[9999]).sizes["a2"] == 10_000
