@@ -32,6 +32,8 @@ __all__ = ["Space", "keypath_name", "SelectionError"]
 MODES = ("product", "zip")
 # a non-index value coordinate is kept only up to this many elements
 _MAX_VALUE_COORD = 1_000_000
+# a flat slice of a space beyond 2**63 combinations is unravelled in Python, up to this size
+_MAX_HUGE_SLICE = 1_000_000
 
 
 class SelectionError(KeyError, ValueError):
@@ -414,13 +416,17 @@ class Space:
         positions = range(self.index.N)[index]
         if len(positions) == 0:
             raise ValueError(f"slice {index} selects no combination of a space of {self.N}")
-        if max(positions[0], positions[-1]) >= 2**63:
+        if self.index.N < 2**63:
+            digits = self.index.unravel_many(np.arange(positions.start, positions.stop,
+                                                       positions.step))
+        elif len(positions) <= _MAX_HUGE_SLICE:  # flat indices beyond int64: Python ints
+            digits = np.array([self.index.unravel(i) for i in positions], dtype=np.int64)
+        else:
             raise ValueError(
-                f"slice {index} reaches beyond 2**63 combinations, which flat slicing cannot "
-                "address; select by dimension with isel(...) instead"
+                f"slice {index} selects {len(positions):,} combinations of a space beyond "
+                f"2**63; slices of such spaces are limited to {_MAX_HUGE_SLICE:,}: "
+                "select by dimension with isel(...) instead"
             )
-        digits = self.index.unravel_many(np.arange(positions.start, positions.stop,
-                                                   positions.step))
         picks = [digits[:, self._axis_dim[a]] for a in range(len(self.axes))]
         return self._derived("zip", picks)
 

@@ -910,10 +910,15 @@ def test_value_dims_may_not_clash_with_other_names():
         Space(state, mode="product")
 
 
-def test_slicing_beyond_2_63_combinations_is_a_clear_error():
+def test_slicing_beyond_2_63_combinations(monkeypatch, assert_tree_equal):
+    import labeled_spaces.space as space_module
+
     huge = Space({f"a{k}": GridAxis(0.0, 1.0, 10_000) for k in range(5)}, mode="product")
     assert huge.N == 10**20  # len() is limited to 2**63 by Python itself
-    assert len(huge[5:8]) == 3 and huge[7] == huge[5:8][2]
-    with pytest.raises(ValueError, match=r"reaches beyond 2\*\*63 combinations"):
+    for piece, first in ((huge[5:8], 5), (huge[-3:], 10**20 - 3), (huge[2**64::2**64], 2**64)):
+        for k in range(len(piece)):
+            assert_tree_equal(piece[k], huge[first + k * (2**64 if first == 2**64 else 1)])
+    monkeypatch.setattr(space_module, "_MAX_HUGE_SLICE", 2)
+    with pytest.raises(ValueError, match=r"selects 3 combinations of a space beyond 2\*\*63"):
         huge[-3:]
     assert huge.isel(a0=[9999], a1=[9999]).sizes["a2"] == 10_000
