@@ -256,7 +256,11 @@ class AbstractAxis(ABC):
         A Space keeps them as the non-index coordinate ``{name}_value`` (with
         the point's own dimensions ``{name}_dim_k``), so that labels such as
         ``0..size-1`` or ``"subject-01"`` do not hide what the model received.
+        By default: the values where :meth:`coordinate` is the default
+        ``0..size-1``, else None.
         """
+        if type(self).coordinate is AbstractAxis.coordinate:
+            return np.asarray(self.generate_values(key))
         return None
 
     def _base_spec(self) -> dict[str, Any]:
@@ -333,6 +337,8 @@ class _BoundedAxis(AbstractAxis):
         # values are made from the bounds as given: a bfloat16 bound keeps a bfloat16 grid,
         # as in TVB-Optim; labels and the spec use the checked Python/NumPy numbers
         self._bounds = (low, high)
+        # the dtype of the values when the bounds set it (bfloat16), for the spec
+        self._dtype = jnp.result_type(low, high, float)
         self.n = _check_int("n", n)
         self.shape = _check_shape("shape", shape)
 
@@ -346,6 +352,8 @@ class _BoundedAxis(AbstractAxis):
         spec.update(low=_jsonable(self.low), high=_jsonable(self.high), n=self.n)
         if self.shape is not None:
             spec["shape"] = list(self.shape)
+        if self._dtype != jnp.result_type(float):  # bounds given as bfloat16, float16, ...
+            spec["dtype"] = str(self._dtype)
         return spec
 
     def __repr__(self) -> str:
@@ -746,7 +754,10 @@ def axis_from_spec(spec: Mapping[str, Any]) -> AbstractAxis:
     if kind in ("GridAxis", "LogGridAxis", "UniformAxis"):
         cls = {"GridAxis": GridAxis, "LogGridAxis": LogGridAxis, "UniformAxis": UniformAxis}[kind]
         shape = tuple(spec["shape"]) if spec.get("shape") is not None else None
-        return cls(spec["low"], spec["high"], spec["n"], shape, **common)
+        low, high = spec["low"], spec["high"]
+        if "dtype" in spec:  # the bounds' own dtype, which sets the values' dtype
+            low, high = (jnp.asarray(b, dtype=spec["dtype"]) for b in (low, high))
+        return cls(low, high, spec["n"], shape, **common)
     if kind == "DataAxis":
         values = np.asarray(spec["values"], dtype=spec.get("dtype"))
         labels = spec.get("labels")

@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["split_arrays", "static_token"]
+__all__ = ["split_arrays", "static_token", "signature"]
 
 
 def _is_array(x: Any) -> bool:
@@ -55,7 +55,8 @@ def static_token(leaves: Sequence[Any]) -> tuple[Hashable, ...]:
     token: list[Hashable] = []
     for x in leaves:
         if _is_array(x):
-            token.append(("array", tuple(x.shape), str(x.dtype)))
+            # shape, dtype and weak type: a weakly typed scalar promotes differently
+            token.append(("array", jax.typeof(x)))
         elif isinstance(x, (float, complex, np.inexact)):
             # by repr: 0.0 and -0.0 are equal but not the same constant, and NaN != NaN
             token.append(("float", type(x).__name__, repr(x)))
@@ -66,3 +67,22 @@ def static_token(leaves: Sequence[Any]) -> tuple[Hashable, ...]:
             except TypeError:
                 token.append(("id", id(x)))
     return tuple(token)
+
+
+def signature(leaves: Sequence[Any]) -> tuple[Hashable, ...]:
+    """What a compiled executable was built for: each argument's type and placement.
+
+    The type is JAX's view of the value (shape, dtype, weak type; NumPy values
+    as ``jit`` would canonicalise them); the placement is the sharding of a
+    JAX array (None for host values, which go where the executable runs).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, numpy as np
+    >>> from labeled_spaces.compile import signature
+    >>> signature([np.zeros(2, np.float32)])[0][0]
+    ShapedArray(float32[2])
+    >>> signature([jnp.asarray(1.0)]) == signature([jnp.float32(1.0)])  # weak vs strong
+    False
+    """
+    return tuple((jax.typeof(x), getattr(x, "sharding", None)) for x in leaves)

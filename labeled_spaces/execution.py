@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from .compile import split_arrays, static_token
+from .compile import signature, split_arrays, static_token
 from .results import Results, _check_output_dims, output_names
 from .space import Space
 
@@ -159,7 +159,7 @@ def _trace_failure(prepared: _Prepared, err: Exception) -> ModelError:
             index=i, params=space[i],
         )
     return ModelError(
-        "the model could not be compiled, although its first combinations run without "
+        "the model could not be compiled, although its first combination runs without "
         "jit (is it traceable by JAX? Python control flow on a parameter is not; use "
         f"jax.lax.cond/jnp.where, or SequentialExecution(jit=False)): "
         f"{type(err).__name__}: {err}"
@@ -258,8 +258,7 @@ class SequentialExecution:
         if self.jit:  # fixed arrays go to the device once, not at every call
             state_arrays, extra_arrays = jax.device_put((state_arrays, extra_arrays))
             first = [t[0] for t in tables]
-            shapes = tuple((np.shape(x), str(np.asarray(x).dtype))
-                           for x in (*first, *jax.tree.leaves((state_arrays, extra_arrays))))
+            shapes = signature([*first, *jax.tree.leaves((state_arrays, extra_arrays))])
             # the cache holds the compiled executable, which keeps no reference to the
             # model or the space (a jitted closure would keep both alive forever)
             try:
@@ -524,7 +523,7 @@ class ParallelExecution:
 
     def _compiled(self, prepared: _Prepared, block: tuple[int, ...], inputs: tuple) -> Any:
         devices = tuple(d.id for d in jax.devices()[: self.n_pmap])
-        shapes = tuple((tuple(x.shape), str(x.dtype)) for x in jax.tree.leaves(inputs))
+        shapes = signature(jax.tree.leaves(inputs))
         key = (prepared.token, self.space.index, self.space._axis_dim, block, self.n_vmap,
                devices, shapes)
 

@@ -53,7 +53,8 @@ def _check_output_dims(
         raise TypeError(
             f"output_dims must be a dict {{output name: dimension names}}, got {output_dims!r}"
         )
-    taken = {str(n) for n in (*space.dims, *space.coords)}
+    # the space's dims and coordinates, and the own dims of value coordinates ({name}_dim_k)
+    taken = {str(n) for n in (*space.dims, *space.coords, *space.coords.dims)}
     lengths: dict[str, tuple[int, str]] = {}  # dim -> (length, the output that set it)
     checked: dict[str, tuple[str, ...]] = {}
     for name, dims in output_dims.items():
@@ -156,8 +157,9 @@ class Results:
     ``results[i]`` is the output pytree of combination ``i`` with NumPy leaves
     (read-only views, not copies: the arrays are made read-only). Data
     variables are named by the output's key path; a name that is already a
-    coordinate of the space (or, in partial results, ``computed``, the mask of
-    finished combinations) becomes ``result.{name}``, with ``_`` appended
+    coordinate of the space, a dimension named in ``output_dims`` (or, in
+    partial results, ``computed``, the mask of finished combinations) becomes
+    ``result.{name}``, with ``_`` appended
     while that is taken too.
 
     Examples
@@ -224,6 +226,7 @@ class Results:
         # coordinates (and the "computed" mask of partial results) keep their names;
         # an output that would clash with one, or with a renamed output, is renamed
         taken = {str(n) for n in (*self.space.coords, *self.space.dims)}
+        taken.update(d for dims in self.output_dims.values() for d in dims)
         if self.done is not None:
             taken.add("computed")
         names = []

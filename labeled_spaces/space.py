@@ -871,8 +871,8 @@ class Space:
         state : pytree, optional
             The original state's structure with its fixed leaves; its axes are
             replaced by the rebuilt ones in leaf order. Without it, the state is an
-            ``OrderedDict`` ``{path: axis}`` in the saved axis order. Custom
-            axes (subclasses of ``AbstractAxis`` without their own ``spec``)
+            ``OrderedDict`` ``{path: axis}`` in the saved axis order. Axes of
+            classes defined outside this package (custom axes and subclasses)
             are taken from this state, as they cannot be rebuilt from attrs.
 
         Returns
@@ -910,8 +910,9 @@ class Space:
         for spec, own in zip(specs, given, strict=True):
             spec = dict(spec)
             spec.pop("path", None)
-            if "class" in spec and own is not None:  # a custom axis: the state's own
-                axes.append(own)
+            custom = own is not None and type(own).__module__ != "labeled_spaces.axes"
+            if custom and spec.get("type") == type(own).__name__:
+                axes.append(own)  # a custom axis (or subclass): the state's own
             else:
                 axes.append(axis_from_spec(spec))
         if state is None:

@@ -279,6 +279,29 @@ def test_custom_axis_needs_only_values_and_size():
     assert rebuilt.to_xarray().identical(space.to_xarray())
 
 
+def test_subclass_of_a_builtin_axis_is_rebuilt_from_the_state():
+    class Doubled(GridAxis):
+        def generate_values(self, key=None):
+            return 2 * super().generate_values(key)
+
+    state = {"d": Doubled(0.0, 1.0, 3), "g": GridAxis(0.0, 1.0, 2)}
+    space = Space(state, mode="product")
+    attrs = json.loads(json.dumps(space.attrs))
+    rebuilt = Space.from_attrs(attrs, state=state)
+    assert isinstance(rebuilt.axes[0], Doubled)
+    assert [float(p["d"]) for p in rebuilt] == [0.0, 0.0, 1.0, 1.0, 2.0, 2.0]
+
+
+def test_bfloat16_bounds_survive_the_spec():
+    axis = GridAxis(jnp.bfloat16(0.1), jnp.bfloat16(0.9), 4)
+    spec = json.loads(json.dumps(axis.spec()))
+    assert spec["dtype"] == "bfloat16"
+    rebuilt = axis_from_spec(spec)
+    assert rebuilt.generate_values().dtype == jnp.bfloat16
+    assert np.array_equal(rebuilt.generate_values(), axis.generate_values())
+    assert "dtype" not in GridAxis(np.float32(0.1), 0.9, 4).spec()  # the default dtype
+
+
 def test_default_coordinate_of_a_custom_axis():
     class Steps(AbstractAxis):
         def generate_values(self, key=None):
@@ -293,7 +316,15 @@ def test_default_coordinate_of_a_custom_axis():
 
     axis = Steps(name="steps")
     assert axis.coordinate().tolist() == [0, 1, 2]
-    assert axis.value_coordinate() is None
+    # labels 0..n-1 say nothing of the values: they are kept as {name}_value
+    assert axis.value_coordinate().tolist() == [0, 2, 4]
+    assert Space({"s": axis}).coords["steps_value"].values.tolist() == [0, 2, 4]
+
+    class Labelled(Steps):
+        def coordinate(self, key=None):
+            return np.array([0.0, 2.0, 4.0])
+
+    assert Labelled().value_coordinate() is None
     assert axis.spec() == {"type": "Steps", "name": "steps"}
 
 

@@ -408,6 +408,28 @@ def test_selecting_one_point_does_not_recompile():
         assert len(calls) <= 2  # traced for the first k only
 
 
+@pytest.mark.parametrize("executor", [ls.SequentialExecution, ls.ParallelExecution])
+def test_cache_tells_weak_from_strong_types_and_takes_keys(executor):
+    # a weakly typed scalar argument keeps float16 values float16; a strong float32 one
+    # promotes them: two programs, never one reused for the other
+    sp16 = ls.Space({"k": ls.DataAxis(np.array([0.1, 0.3, 0.7], np.float16))}, mode="product")
+
+    def scale(state, c):
+        return state["k"] * c
+
+    weak = executor(scale, sp16, jnp.asarray(1.001), progress=False).run()
+    strong = executor(scale, sp16, jnp.float32(1.001), progress=False).run()
+    assert weak.arrays[0].dtype == np.float16 and strong.arrays[0].dtype == np.float32
+    want = np.float16([0.1, 0.3, 0.7]).astype(np.float32) * np.float32(1.001)
+    np.testing.assert_array_equal(strong.arrays[0], want)
+    # typed PRNG keys are arguments like any other array
+    sp = ls.Space({"k": ls.GridAxis(0.0, 1.0, 3)}, mode="product")
+    noisy = executor(lambda s, key: s["k"] + jax.random.normal(key), sp, jax.random.key(0),
+                     progress=False).run()
+    np.testing.assert_allclose(noisy.arrays[0] - np.array([0.0, 0.5, 1.0]),
+                               float(jax.random.normal(jax.random.key(0))), rtol=1e-5)
+
+
 @pytest.mark.parametrize("executor", ["sequential", "parallel"])
 def test_cached_programs_do_not_keep_models_or_spaces_alive(executor):
     import gc

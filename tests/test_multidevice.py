@@ -75,6 +75,17 @@ RUN = SWEEP + textwrap.dedent(
             got = jax.tree.leaves(results[i]["params"])
             want = jax.tree.leaves(sp[i])
             assert all(np.array_equal(g, w) for g, w in zip(got, want)), (config, i)
+
+    # a cached program is reused only for arguments placed as it was compiled for
+    def shift(s, w):
+        return s["a"] + w[0]
+
+    small = ls.Space({"a": ls.GridAxis(0.0, 1.0, 3)}, mode="product")
+    for executor in (ls.SequentialExecution, ls.ParallelExecution):
+        for device in (jax.devices()[1], jax.devices()[0]):
+            w = jax.device_put(jnp.ones(2), device)
+            values = executor(shift, small, w, progress=False).run().arrays[0]
+            assert np.allclose(values, [1.0, 1.5, 2.0]), (executor, device, values)
     print({p: sorted(d) for p, d in devices_used.items()})
     """
 )

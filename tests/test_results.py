@@ -342,6 +342,24 @@ def test_output_dims_errors(output_dims, error, match):
                output_dims=output_dims)
 
 
+def test_output_dims_may_not_reuse_the_dims_of_value_coordinates():
+    space = ls.Space({"x": ls.GridAxis(0.0, 1.0, 3),
+                      "m": ls.DataAxis(np.ones((3, 4)), labels=list("abc"))}, mode="product")
+    assert space.coords["m_value"].dims == ("m", "m_dim_0")
+    with pytest.raises(ValueError, match=r"reuses the space's dimension or coordinate .*m_dim_0"):
+        ls.ParallelExecution(lambda s: jnp.zeros(5), space, output_dims={"result": ("m_dim_0",)},
+                             progress=False).run()
+
+
+def test_an_output_named_like_an_output_dim_is_renamed():
+    results = direct(product_space(), {"y": lambda p: np.zeros(5) + p["noise"],
+                                       "t": lambda p: p["coupling"]},
+                     output_dims={"y": ("t",)})
+    ds = results.to_xarray()
+    assert ds["y"].dims == ("coupling", "noise", "t") and "t" not in ds.coords
+    assert ds["result.t"].dims == ("coupling", "noise")
+
+
 def test_output_dims_may_not_reuse_a_zip_coordinate():
     with pytest.raises(ValueError, match=r"reuses the space's dimension or coordinate .*'noise'"):
         direct(zip_space(), {"ts": lambda p: p["coupling"] * np.arange(4.0)},
