@@ -306,6 +306,33 @@ class AbstractAxis(ABC):
         return "".join(", " + p for p in parts)
 
 
+def _encode(array: Any) -> dict[str, Any]:
+    """An array as JSON-ready ``{"values", "dtype"}`` (dates as their int64 counts)."""
+    array = np.asarray(array)
+    values = array.view(np.int64) if array.dtype.kind in "mM" else array
+    return {"values": values.tolist(), "dtype": str(array.dtype)}
+
+
+def _decode(encoded: Mapping[str, Any]) -> np.ndarray:
+    """The array that :func:`_encode` described."""
+    dtype = np.dtype(encoded["dtype"])
+    if dtype.kind in "mM":
+        return np.asarray(encoded["values"], dtype=np.int64).view(dtype)
+    return np.asarray(encoded["values"], dtype=dtype)
+
+
+def value_dims(name: str, ndim: int) -> tuple[str, ...]:
+    """Names ``{name}_dim_k`` of the own dimensions of an axis's ``ndim``-D points.
+
+    Examples
+    --------
+    >>> from labeled_spaces.axes import value_dims
+    >>> value_dims("w", 2)
+    ('w_dim_0', 'w_dim_1')
+    """
+    return tuple(f"{name}_dim_{k}" for k in range(ndim))
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, (np.ndarray, jax.Array)):
         return np.asarray(value).tolist()
@@ -581,17 +608,13 @@ class DataAxis(AbstractAxis):
         spec["dtype"] = str(self._data.dtype)
         if self.labels is not None:
             if self.labels.dtype.kind in "mM":  # dates and durations: JSON has no type for them
-                spec["labels"] = self.labels.view(np.int64).tolist()
-                spec["labels_dtype"] = str(self.labels.dtype)
+                encoded = _encode(self.labels)
+                spec["labels"], spec["labels_dtype"] = encoded["values"], encoded["dtype"]
             else:
                 spec["labels"] = _jsonable(self.labels)
         if self._value_override is not False:  # a sub-space's axis keeps its value coordinate
             override = self._value_override
-            spec["value_coordinate"] = (
-                None
-                if override is None
-                else {"values": override.tolist(), "dtype": str(override.dtype)}
-            )
+            spec["value_coordinate"] = None if override is None else _encode(override)
         return spec
 
     def __repr__(self) -> str:
@@ -762,13 +785,11 @@ def axis_from_spec(spec: Mapping[str, Any]) -> AbstractAxis:
         values = np.asarray(spec["values"], dtype=spec.get("dtype"))
         labels = spec.get("labels")
         if labels is not None and spec.get("labels_dtype") is not None:
-            labels = np.asarray(labels, dtype=np.int64).view(spec["labels_dtype"])
+            labels = _decode({"values": labels, "dtype": spec["labels_dtype"]})
         axis = DataAxis(values, labels=labels, **common)
         if "value_coordinate" in spec:
             override = spec["value_coordinate"]
-            axis._value_override = (
-                None if override is None else np.asarray(override["values"], override["dtype"])
-            )
+            axis._value_override = None if override is None else _decode(override)
         return axis
     if kind == "NumPyroAxis":
         module, _, cls_name = spec["distribution"]["class"].rpartition(".")

@@ -142,6 +142,14 @@ class _Prepared:
         return self.model(state, *args, **kwargs)
 
 
+def _failed_at(space: Space, i: int, message: str, partial: Results | None = None) -> ModelError:
+    """The error for combination ``i``: its index and parameters, and what went wrong."""
+    return ModelError(
+        f"the model failed at combination {i} with parameters {space[i]!r}: {message}",
+        index=i, params=space[i], partial=partial,
+    )
+
+
 def _trace_failure(prepared: _Prepared, err: Exception) -> ModelError:
     """The error for a model that fails before any combination runs (while compiling).
 
@@ -149,15 +157,10 @@ def _trace_failure(prepared: _Prepared, err: Exception) -> ModelError:
     without ``jit`` it is named; otherwise ``index`` and ``params`` are None:
     no combination is to blame.
     """
-    space = prepared.space
     found = _locate_failure(prepared, [0])
     if found is not None:
         i, cause = found
-        return ModelError(
-            f"the model failed at combination {i} with parameters {space[i]!r}: "
-            f"{type(cause).__name__}: {cause}",
-            index=i, params=space[i],
-        )
+        return _failed_at(prepared.space, i, f"{type(cause).__name__}: {cause}")
     return ModelError(
         "the model could not be compiled, although its first combination runs without "
         "jit (is it traceable by JAX? Python control flow on a parameter is not; use "
@@ -323,11 +326,7 @@ class SequentialExecution:
                         if found is None:
                             message = ("it fails only when compiled (run it with jit=False if it "
                                        f"is not traceable by JAX): {message}")
-                    raise ModelError(
-                        f"the model failed at combination {i} with parameters {space[i]!r}: "
-                        f"{message}",
-                        index=i, params=space[i], partial=partial(),
-                    ) from err
+                    raise _failed_at(space, i, message, partial()) from err
                 if pending is not None:
                     store(*pending)
                     bar.update(1)
@@ -692,11 +691,7 @@ class ParallelExecution:
         space = self.space
         if found is not None:
             i, cause = found
-            return ModelError(
-                f"the model failed at combination {i} with parameters {space[i]!r}: "
-                f"{type(cause).__name__}: {cause}",
-                index=i, params=space[i], partial=partial,
-            )
+            return _failed_at(space, i, f"{type(cause).__name__}: {cause}", partial)
         first = indices[0] if len(indices) else None
         return ModelError(
             f"the compiled model failed on the block starting at combination {first}, "

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .axes import value_dims
 from .space import Space, _flat_position, keypath_name
 
 __all__ = ["Results", "output_names"]
@@ -106,6 +107,16 @@ def _unique(name: str, taken: set[str]) -> str:
     return new
 
 
+def _renamed(names: Sequence[str], taken: Any) -> list[str]:
+    """``names`` made distinct from ``taken``, from each other and from the names after them."""
+    taken = {str(n) for n in taken}
+    out: list[str] = []
+    for k, name in enumerate(names):
+        out.append(_unique(name, taken | set(names[k + 1:])))
+        taken.add(out[-1])
+    return out
+
+
 # netCDF names must start with a letter, digit, underscore or non-ASCII character and
 # cannot hold "/"; key paths of list and tuple outputs ("[0]") start with "["
 _NETCDF_FIRST = re.compile(r"[A-Za-z0-9_]|[^\x00-\x7f]")
@@ -159,8 +170,7 @@ class Results:
     variables are named by the output's key path; a name that is already a
     coordinate of the space, a dimension named in ``output_dims`` (or, in
     partial results, ``computed``, the mask of finished combinations) becomes
-    ``result.{name}``, with ``_`` appended
-    while that is taken too.
+    ``result.{name}``, with ``_`` appended while that is taken too.
 
     Examples
     --------
@@ -229,11 +239,7 @@ class Results:
         taken.update(d for dims in self.output_dims.values() for d in dims)
         if self.done is not None:
             taken.add("computed")
-        names = []
-        for n in self.names:
-            names.append(_unique(n, taken | set(self.names[len(names) + 1:])))
-            taken.add(names[-1])
-        return names
+        return _renamed(self.names, taken)
 
     def _var_name(self, name: str) -> str:
         names = self._var_names()
@@ -274,7 +280,7 @@ class Results:
         data = {}
         for name, var, array in zip(self.names, self._var_names(), self.arrays, strict=True):
             own = array.ndim - len(self.space.shape)
-            extra = self.output_dims.get(name) or tuple(f"{var}_dim_{k}" for k in range(own))
+            extra = self.output_dims.get(name) or value_dims(var, own)
             data[var] = ((*self.space.dims, *extra), array)
         if self.done is not None:
             data["computed"] = (self.space.dims, self.done)
@@ -341,7 +347,7 @@ class Results:
         pandas.DataFrame
         """
         df = self.space.to_dataframe()
-        for k, (name, flat) in enumerate(zip(self.names, self._flat, strict=True)):
-            column = _unique(name, {*df.columns, *self.names[k + 1:]})
+        columns = _renamed(self.names, df.columns)
+        for column, flat in zip(columns, self._flat, strict=True):
             df[column] = flat if flat.ndim == 1 else list(flat)
         return df

@@ -24,7 +24,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .axes import AbstractAxis, DataAxis, _BoundedAxis, _jsonable, axis_from_spec
+from .axes import (
+    AbstractAxis,
+    DataAxis,
+    _BoundedAxis,
+    _decode,
+    _encode,
+    _jsonable,
+    axis_from_spec,
+    value_dims,
+)
 from .grid_index import GridIndex
 
 __all__ = ["Space", "keypath_name", "SelectionError"]
@@ -303,8 +312,8 @@ class Space:
             values = self._value_coords[a]
             if values is not None:
                 claim(f"{name}_value", f"the values of axis {self.paths[a]!r}")
-                for k in range(values.ndim - 1):
-                    claim(f"{name}_dim_{k}", f"dimension {k} of the values of {self.paths[a]!r}")
+                for k, dim in enumerate(value_dims(name, values.ndim - 1)):
+                    claim(dim, f"dimension {k} of the values of {self.paths[a]!r}")
 
     # ------------------------------------------------------------------
     # shape and labels
@@ -366,7 +375,7 @@ class Space:
                     coords[name] = xr.Variable(name, self._labels[a][: d.size], axis.attrs)
                 values = self._value_coords[a]
                 if values is not None and values[: d.size].size <= _MAX_VALUE_COORD:
-                    extra = tuple(f"{name}_dim_{k}" for k in range(values.ndim - 1))
+                    extra = value_dims(name, values.ndim - 1)
                     coords[f"{name}_value"] = xr.Variable((d.name, *extra), values[: d.size])
         coords.update(self._scalar_coords)
         ds = xr.Dataset(coords=coords)
@@ -435,23 +444,25 @@ class Space:
         mode: str,
         picks: Sequence[np.ndarray | int],
         positions: dict[str, np.ndarray] | None = None,
+        scalars: dict[str, xr.Variable] | None = None,
     ) -> Space:
         """A Space over ``table[picks[a]]`` of every axis ``a``; an int pick fixes the axis.
 
         A fixed axis becomes a 0-d array leaf (an argument of the compiled
         model, as it was, not a constant baked into it) and a scalar coordinate
         of the sub-space. ``positions`` keeps the original positions along
-        shared dims (a slice numbers its new ``dim`` from 0).
+        shared dims (a slice numbers its new ``dim`` from 0); ``scalars`` are
+        further scalar coordinates (the positions of fixed shared dims).
         """
         new_axes = []
-        scalars = dict(self._scalar_coords)
+        scalars = {**self._scalar_coords, **(scalars or {})}
         for a, (axis, pick) in enumerate(zip(self.axes, picks, strict=True)):
             if isinstance(pick, (int, np.integer)):
                 new_axes.append(np.array(self._tables[a][pick]))
                 scalars[self.names[a]] = xr.Variable((), self._labels[a][pick], axis.attrs)
                 values = self._value_coords[a]
                 if values is not None:
-                    own = tuple(f"{self.names[a]}_dim_{k}" for k in range(values.ndim - 1))
+                    own = value_dims(self.names[a], values.ndim - 1)
                     scalars[f"{self.names[a]}_value"] = xr.Variable(own, values[pick])
                 continue
             values = self._value_coords[a]
@@ -554,17 +565,17 @@ class Space:
         for a in range(len(self.axes)):
             d = self._dims[self._axis_dim[a]]
             picks.append(chosen.get(d.name, np.arange(d.size)))
-        # a shared dim (zip, group) keeps its original positions, as xarray keeps labels
+        # a shared dim (zip, group) keeps its original positions, as xarray keeps labels;
+        # a fixed one keeps its position as a scalar coordinate
         positions: dict[str, np.ndarray] = {}
+        fixed: dict[str, xr.Variable] = {}
         for d in self._dims:
             if d.shared:
                 pick = chosen.get(d.name, np.arange(d.size))
                 positions[d.name] = self._dim_positions(d)[pick]
-        derived = self._derived(self.mode, picks, positions)
-        for d in self._dims:
-            if d.shared and isinstance(chosen.get(d.name), int):  # the fixed position itself
-                derived._scalar_coords[d.name] = xr.Variable((), positions[d.name])
-        return derived
+                if isinstance(pick, int):
+                    fixed[d.name] = xr.Variable((), positions[d.name])
+        return self._derived(self.mode, picks, positions, fixed)
 
     def _dim_positions(self, d: _Dim) -> np.ndarray:
         """The coordinate of a shared dim: ``0..size-1``, or the positions it was selected at."""
@@ -680,7 +691,7 @@ class Space:
         for a, (var, values) in enumerate(
             zip(self._data_var_names(), self._flat_values(), strict=True)
         ):
-            extra = tuple(f"{self.names[a]}_dim_{k}" for k in range(values.ndim - 1))
+            extra = value_dims(self.names[a], values.ndim - 1)
             data[var] = ((*self.dims, *extra), values.reshape(self.shape + values.shape[1:]))
         return xr.Dataset(data, coords=self.coords, attrs=self.attrs)
 
@@ -935,20 +946,6 @@ class Space:
                 },
             )
         return space
-
-
-def _encode(array: np.ndarray) -> dict[str, Any]:
-    """An array as JSON-ready ``{"values", "dtype"}`` (dates as their int64 counts)."""
-    array = np.asarray(array)
-    values = array.view(np.int64) if array.dtype.kind in "mM" else array
-    return {"values": values.tolist(), "dtype": str(array.dtype)}
-
-
-def _decode(encoded: dict[str, Any]) -> np.ndarray:
-    dtype = np.dtype(encoded["dtype"])
-    if dtype.kind in "mM":
-        return np.asarray(encoded["values"], dtype=np.int64).view(dtype)
-    return np.asarray(encoded["values"], dtype=dtype)
 
 
 def _positive(name: str, value: Any) -> int:
