@@ -15,6 +15,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
+from ._caches import clear_caches
 from .axes import (
     AbstractAxis,
     DataAxis,
@@ -24,7 +25,14 @@ from .axes import (
     UniformAxis,
     axis_from_spec,
 )
-from .execution import ModelError, ParallelExecution, SequentialExecution
+from .execution import (
+    Interrupted,
+    ModelError,
+    ParallelExecution,
+    ParallelResult,
+    SequentialExecution,
+    SequentialResult,
+)
 from .results import Results
 from .space import SelectionError, Space
 
@@ -32,15 +40,19 @@ __all__ = [
     "AbstractAxis",
     "DataAxis",
     "GridAxis",
+    "Interrupted",
     "LogGridAxis",
     "ModelError",
     "NumPyroAxis",
     "ParallelExecution",
+    "ParallelResult",
     "Results",
     "SequentialExecution",
+    "SequentialResult",
     "SelectionError",
     "Space",
     "UniformAxis",
     "__version__",
     "axis_from_spec",
+    "clear_caches",
 ]

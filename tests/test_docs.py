@@ -42,4 +42,4 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch, capsys):
     assert "{'coupling': 7, 'noise': 3}" in printed
     assert "{'noise': 3} 1.0" in printed
     assert "[0 2]" in printed
-    assert "3 {'k': np.float32(0.75)}" in printed
+    assert "3 {'k': Array(0.75, dtype=float32)}" in printed

@@ -22,7 +22,7 @@ from tvboptim import execution as tvb_exec
 from tvboptim.types import spaces as tvb_spaces
 
 import labeled_spaces as ls
-from labeled_spaces.execution import _block_shape
+from labeled_spaces.grid import block_shape as _block_shape
 
 # ---------------------------------------------------------------------------
 # spaces and models shared by the tests (module level, so compiled functions are
@@ -628,7 +628,7 @@ def test_parallel_failure_in_a_later_block_is_named(borrow, monkeypatch):
     # stalls XLA's collectives on CPU.
     if borrow:
         plain = _block_shape
-        monkeypatch.setattr(ls.execution, "_block_shape", lambda s, n, m: plain(s, n, 4))
+        monkeypatch.setattr(ls.grid, "block_shape", lambda s, n, m=1: plain(s, n, 4))
         assert plain((20, 3), 6, 4) == ((2, 3), (4, 3))
     sp = ls.Space({"a": ls.GridAxis(0.0, 19.0, 20), "b": ls.GridAxis(0.0, 2.0, 3)},
                   mode="product")

@@ -57,14 +57,16 @@ RUN = SWEEP + textwrap.dedent(
     out = Path(sys.argv[1])
     assert jax.device_count() == 4, jax.devices()
     devices_used = {}
-    write = ls.ParallelExecution._write
+    from labeled_spaces.execution import parallel
 
-    def spy(self, arrays, finished, origin, result, *rest):
-        leaf = jax.tree.leaves(result)[0]
-        devices_used.setdefault(self.n_pmap, set()).add(len(leaf.sharding.device_set))
-        return write(self, arrays, finished, origin, result, *rest)
+    fetch = parallel._BlockRunner.fetch
 
-    ls.ParallelExecution._write = spy
+    def spy(self, block, handle):
+        leaf = jax.tree.leaves(handle)[0]
+        devices_used.setdefault(self.execution.n_pmap, set()).add(len(leaf.sharding.device_set))
+        return fetch(self, block, handle)
+
+    parallel._BlockRunner.fetch = spy
     sp = space()
     for k, config in enumerate(CONFIGS):
         results = ls.ParallelExecution(model, sp, progress=False, **config).run()

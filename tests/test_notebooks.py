@@ -26,7 +26,7 @@ EXPECTED = {
     "quickstart.ipynb": [
         "{'coupling': 8, 'noise': 4}",
         "round trip identical: True",
-        "failed at index 3 with {'k': np.float32(0.75)}",
+        "failed at index 3 with {'k': Array(0.75, dtype=float32)}",
         "low must be less than high, got low=1.0, high=0.0",
     ],
 }

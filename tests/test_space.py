@@ -348,11 +348,16 @@ def test_slice_of_a_slice_and_empty_slice():
         space[20:]
 
 
-def test_getitem_returns_read_only_views():
-    space = Space({"w": DataAxis(np.ones((2, 3)))})
-    with pytest.raises(ValueError, match="read-only"):
-        space[0]["w"][0] = 5.0
+def test_getitem_hands_out_jax_arrays_that_cannot_change_the_space():
+    # TVB-Optim code checks isinstance(x, jax.Array) and updates with .at[]
+    space = Space({"w": DataAxis(np.ones((2, 3))), "fixed": np.zeros(2)})
+    point = space[0]
+    assert isinstance(point["w"], jax.Array) and isinstance(next(iter(space))["w"], jax.Array)
+    with pytest.raises(TypeError, match="immutable"):
+        point["w"][0] = 5.0
+    assert point["w"].at[0].set(5.0).tolist() == [5.0, 1.0, 1.0]
     assert space[0]["w"].tolist() == [1.0, 1.0, 1.0]
+    assert point["fixed"] is space.state["fixed"]  # fixed leaves as given
 
 
 # ---------------------------------------------------------------------------
@@ -447,7 +452,8 @@ def test_selection_keeps_positions_on_shared_dims(mode):
                                     _without_attrs(ds.isel(g=3)[["c_values"]]))
         assert fixed.coords["g"].item() == 3 and fixed.coords["b"].item() == 40.0
     # a flat slice is a new zip space, numbered from 0 (TVB-Optim's slicing)
-    assert space[2:4].coords["sample"].values.tolist() == [0, 1]
+    # a flat slice keeps the original flat indices, so slices concatenate cleanly
+    assert space[2:4].coords["sample"].values.tolist() == [2, 3]
 
 
 def test_selection_keeps_date_labels_through_attrs():
@@ -733,13 +739,14 @@ def test_from_attrs_rebuilds_an_identical_space(case, assert_tree_equal):
     for i in range(len(space)):
         assert_tree_equal(rebuilt[i], space[i])
     assert rebuilt.attrs == space.attrs
-    # without the state: an ordered {path: axis} mapping with the same values
+    # without the state: the saved structure with its fixed leaves, so it runs again as is
     bare = Space.from_attrs(attrs)
     assert bare.paths == space.paths and bare.dims == space.dims
     for i in range(len(space)):
         point, want = bare[i], space[i]
+        assert_tree_equal(point, want)
         for path, leaf in zip(space.paths, [want_leaf(want, p) for p in space.paths], strict=True):
-            assert np.array_equal(point[path], leaf)
+            assert np.array_equal(want_leaf(point, path), leaf)
 
 
 def want_leaf(tree: Any, path: str) -> Any:
@@ -783,17 +790,24 @@ def test_from_attrs_needs_the_entries():
 
 
 # ---------------------------------------------------------------------------
-# block_params inside jit
+# block values inside jit (the layout executors use)
 # ---------------------------------------------------------------------------
 
 
 def _lane(space: Space, batched: Any, k: int) -> Any:
-    """Lane ``k`` of a block_params output, fixed leaves as they are."""
+    """Lane ``k`` of an assembled block, fixed leaves as they are."""
     leaves = jax.tree.leaves(batched, is_leaf=lambda x: x is None)
-    axis_pos = set(space.axis_positions)
+    axis_pos = set(space.layout.axis_positions)
     # index NumPy copies: indexing a JAX array compiles a slice per shape
     picked = [np.asarray(leaf)[k] if j in axis_pos else leaf for j, leaf in enumerate(leaves)]
     return jax.tree.unflatten(jax.tree.structure(batched, is_leaf=lambda x: x is None), picked)
+
+
+def _block_fn(space: Space, block: tuple[int, ...], with_leaves: bool = False):
+    layout = space.layout
+    if with_leaves:
+        return jax.jit(lambda t, o, lv: layout.assemble(layout.block_values(t, o, block), lv))
+    return jax.jit(lambda t, o: layout.assemble(layout.block_values(t, o, block)))
 
 
 def nonscalar_state() -> dict:
@@ -823,21 +837,21 @@ def test_product_over_nonscalar_axes_matches_itertools():
     assert np.array_equal(ds["n_values"].values[2, 1, 0], tables[2][0])
 
 
-def test_block_params_under_jit_equals_getitem(assert_tree_equal):
+def test_block_values_under_jit_equal_getitem(assert_tree_equal):
     space = Space(nonscalar_state(), mode="product", key=KEY)
-    block = 5
-    fn = jax.jit(lambda t, o, n: space.block_params(t, o, n, block))
-    for start in (0, 5, 10):
-        n_valid = min(block, len(space) - start)
-        out = fn(space.device_tables(), space.index.origin(start), n_valid)
-        assert out["g"].shape == (block, 3) and out["n"].shape == (block, 2, 2)
+    blocks = space.layout.blocks(5)
+    assert blocks.step == (1, 2, 2)
+    fn = _block_fn(space, blocks.compiled)
+    for block in blocks:
+        out = fn(space.layout.device_tables(), space.layout.grid.origin(block.start))
+        assert out["g"].shape == (4, 3) and out["n"].shape == (4, 2, 2)
         assert out["fixed"] == 1.5
-        for k in range(block):
-            want = space[min(start + k, len(space) - 1)]  # padding repeats the last point
+        for k in range(block.size):
+            want = space[block.start + k]  # a block is a contiguous run of the flat index
             assert_tree_equal(_lane(space, out, k), want, check_dtype=False)
 
 
-def test_block_params_with_leaves_and_groups(assert_tree_equal):
+def test_block_values_with_leaves_and_groups(assert_tree_equal):
     state = {
         "a": GridAxis(0.0, 1.0, 3, group="g"),
         "b": UniformAxis(0.0, 1.0, 3, group="g"),
@@ -845,44 +859,45 @@ def test_block_params_with_leaves_and_groups(assert_tree_equal):
         "k": 2.0,
     }
     space = Space(state, mode="product", key=KEY)
+    layout = space.layout
     leaves = [
-        None if j in space.axis_positions else jnp.asarray(x) for j, x in enumerate(space.leaves)
+        None if j in layout.axis_positions else jnp.asarray(x)
+        for j, x in enumerate(layout.leaves)
     ]
-    out = jax.jit(lambda t, o, n, lv: space.block_params(t, o, n, 9, lv))(
-        space.device_tables(), space.index.origin(0), 9, leaves
+    out = _block_fn(space, (3, 3), with_leaves=True)(
+        layout.device_tables(), layout.grid.origin(0), leaves
     )
     for k in range(9):
         assert_tree_equal(_lane(space, out, k), space[k], check_dtype=False)
 
 
-def test_grid_block_params(assert_tree_equal):
+def test_block_values_at_the_edge(assert_tree_equal):
     space = Space(nonscalar_state(), mode="product", key=KEY)
-    out = jax.jit(lambda t, o: space.grid_block_params(t, o, (2, 2, 2)))(
-        space.device_tables(), np.asarray([2, 0, 0], np.int32)
+    out = _block_fn(space, (2, 2, 2))(
+        space.layout.device_tables(), np.asarray([2, 0, 0], np.int32)
     )
     # rows past the edge (3) are clipped: the block is rows 2, 2 of the grid
     digits = [(2, m, n) for _ in range(2) for m in range(2) for n in range(2)]
     for k, d in enumerate(digits):
-        assert_tree_equal(_lane(space, out, k), space[space.index.ravel(d)], check_dtype=False)
+        want = space[space.layout.grid.ravel(d)]
+        assert_tree_equal(_lane(space, out, k), want, check_dtype=False)
 
 
-def test_zip_block_params_unequal_sizes(assert_tree_equal):
+def test_zip_block_values_unequal_sizes(assert_tree_equal):
     with pytest.warns(UserWarning):
         space = Space({"a": GridAxis(0.0, 1.0, 4), "b": DataAxis([[1, 2], [3, 4], [5, 6]])})
-    out = jax.jit(lambda t, o, n: space.block_params(t, o, n, 3))(
-        space.device_tables(), space.index.origin(1), 2
-    )
+    out = _block_fn(space, (3,))(space.layout.device_tables(), space.layout.grid.origin(1))
     assert np.asarray(out["b"]).tolist() == [[3, 4], [5, 6], [5, 6]]
     for k in range(3):
         assert_tree_equal(_lane(space, out, k), space[min(1 + k, 2)], check_dtype=False)
 
 
 def test_large_value_coordinates_are_left_out(monkeypatch):
-    import labeled_spaces.space as space_module
+    import labeled_spaces.space.coords as space_module
 
     state = {"w": DataAxis(np.arange(24.0).reshape(6, 2, 2)), "x": GridAxis(0.0, 1.0, 2)}
     assert "w_value" in Space(state, mode="product").coords
-    monkeypatch.setattr(space_module, "_MAX_VALUE_COORD", 23)  # 24 elements: too many
+    monkeypatch.setattr(space_module, "MAX_VALUE_COORD", 23)  # 24 elements: too many
     space = Space(state, mode="product")
     assert "w_value" not in space.coords and "w" in space.coords
     # the values themselves are all still there
@@ -900,8 +915,10 @@ def test_sel_errors_from_pandas_name_the_query():
     with pytest.raises(SelectionError, match=r"sel \{'rep': 1.0\} with method='nearest': "):
         space.sel(rep=1.0, method="nearest")  # repeated labels have no nearest one
     zipped = Space({"a": GridAxis(0.0, 1.0, 3), "b": GridAxis(0.0, 1.0, 3)})
-    with pytest.raises(SelectionError, match=r"more than one index"):
-        zipped.sel(a=[0.5], b=[0.5])
+    # several coordinates of one dimension: fine where they agree, named where they don't
+    assert len(zipped.sel(a=[0.5], b=[0.5])) == 1
+    with pytest.raises(SelectionError, match=r"a=\[0.5\] and b=\[1.0\] pick different"):
+        zipped.sel(a=[0.5], b=[1.0])
 
 
 def test_value_dims_may_not_clash_with_other_names():
@@ -911,14 +928,14 @@ def test_value_dims_may_not_clash_with_other_names():
 
 
 def test_slicing_beyond_2_63_combinations(monkeypatch, assert_tree_equal):
-    import labeled_spaces.space as space_module
+    import labeled_spaces.space.subspace as space_module
 
     huge = Space({f"a{k}": GridAxis(0.0, 1.0, 10_000) for k in range(5)}, mode="product")
     assert huge.N == 10**20  # len() is limited to 2**63 by Python itself
     for piece, first in ((huge[5:8], 5), (huge[-3:], 10**20 - 3), (huge[2**64::2**64], 2**64)):
         for k in range(len(piece)):
             assert_tree_equal(piece[k], huge[first + k * (2**64 if first == 2**64 else 1)])
-    monkeypatch.setattr(space_module, "_MAX_HUGE_SLICE", 2)
+    monkeypatch.setattr(space_module, "MAX_HUGE_SLICE", 2)
     with pytest.raises(ValueError, match=r"selects 3 combinations of a space beyond 2\*\*63"):
         huge[-3:]
     assert huge.isel(a0=[9999], a1=[9999]).sizes["a2"] == 10_000

@@ -110,15 +110,16 @@ def test_getitem_agrees_with_to_xarray(drawn):
 
 @SETTINGS
 @given(spaces(), st.data())
-def test_block_params_agrees_with_getitem(drawn, data):
+def test_block_values_agree_with_getitem(drawn, data):
     space, specs, _ = drawn
-    block = 4
-    start = data.draw(st.integers(0, len(space) - 1))
-    n_valid = min(block, len(space) - start)
-    out = space.block_params(space.device_tables(), space.index.origin(start), n_valid, block)
-    out = {k: np.asarray(v) for k, v in out.items()}  # index on the host, not per JAX op
-    for k in range(block):
-        want = space[min(start + k, len(space) - 1)]  # padding repeats the last point
+    layout = space.layout
+    blocks = layout.blocks(data.draw(st.integers(1, 6)))
+    block = blocks[data.draw(st.integers(0, len(blocks) - 1))]
+    values = layout.block_values(layout.device_tables(), layout.grid.origin(block.start),
+                                 blocks.compiled)
+    out = layout.assemble([np.asarray(v) for v in values])  # index on the host, not per op
+    for k in range(block.size):
+        want = space[block.start + k]  # a block is a contiguous run of the flat index
         for j in range(len(specs)):
             path = f"a{j}"
             assert np.array_equal(out[path][k], want[path])

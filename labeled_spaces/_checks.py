@@ -1,0 +1,206 @@
+"""Argument checks shared by axes, spaces and executors, with one wording.
+
+Every failure reads ``"{name} must be {expected}, got {value!r}"``, naming
+the argument, what it should have been and what was given, as a
+``TypeError`` (wrong kind of value) or a ``ValueError`` (right kind, bad
+value).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+from collections.abc import Iterable, Sequence
+from typing import Any, NoReturn
+
+import numpy as np
+
+__all__ = [
+    "fail",
+    "check_bool",
+    "check_callable",
+    "check_int",
+    "check_positive_int",
+    "check_real",
+    "check_shape",
+    "closest",
+    "integer_scalar",
+]
+
+
+def fail(name: str, expected: str, value: Any, exc: type[Exception] = ValueError,
+         detail: str = "") -> NoReturn:
+    """Raise ``exc("{name} must be {expected}, got {value!r}{detail}")``.
+
+    Examples
+    --------
+    >>> from labeled_spaces._checks import fail
+    >>> fail("n", "an integer", "5", TypeError)
+    Traceback (most recent call last):
+    ...
+    TypeError: n must be an integer, got '5'
+    """
+    raise exc(f"{name} must be {expected}, got {value!r}{detail}")
+
+
+def integer_scalar(value: Any) -> int | None:
+    """``value`` as a Python int if it is an integer (int, NumPy integer, 0-d integer array).
+
+    Booleans are not integers here. Returns None for anything else.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from labeled_spaces._checks import integer_scalar
+    >>> integer_scalar(np.array(3)), integer_scalar(True), integer_scalar(2.0)
+    (3, None, None)
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None and getattr(value, "ndim", None) == 0 and np.issubdtype(
+        np.dtype(dtype), np.integer
+    ):
+        return int(value)
+    return None
+
+
+def check_int(name: str, value: Any, *, minimum: int = 1) -> int:
+    """An integer of at least ``minimum`` (NumPy integers and 0-d integer arrays too).
+
+    Examples
+    --------
+    >>> from labeled_spaces._checks import check_int
+    >>> check_int("n", 3)
+    3
+    >>> check_int("n", 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: n must be >= 1, got 0
+    """
+    checked = integer_scalar(value)
+    if checked is None:
+        fail(name, "an integer", value, TypeError, f" ({type(value).__name__})")
+    if checked < minimum:
+        fail(name, f">= {minimum}", checked)
+    return checked
+
+
+def check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> int | None:
+    """A positive integer (or None where ``allow_none``): an executor option such as ``n_vmap``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from labeled_spaces._checks import check_positive_int
+    >>> check_positive_int("chunk_size", np.array(64))
+    64
+    >>> check_positive_int("n_vmap", 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_vmap must be a positive integer, got 0
+    """
+    if value is None and allow_none:
+        return None
+    checked = integer_scalar(value)
+    if checked is None:
+        fail(name, "a positive integer" + (" or None" if allow_none else ""), value, TypeError)
+    if checked < 1:
+        fail(name, "a positive integer", value)
+    return checked
+
+
+def check_real(name: str, value: Any) -> float:
+    """A finite real number (a 0-d array is read as its scalar); returned as given.
+
+    Examples
+    --------
+    >>> from labeled_spaces._checks import check_real
+    >>> check_real("low", 0.5)
+    0.5
+    >>> check_real("low", float("nan"))
+    Traceback (most recent call last):
+    ...
+    ValueError: low must be finite, got nan
+    """
+    if isinstance(value, (bool, np.bool_)) or (
+        getattr(value, "dtype", None) is not None and np.asarray(value).dtype == bool
+    ):
+        fail(name, "a real number", value, TypeError, " (bool)")
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "dtype"):
+        value = np.asarray(value).item()
+    if not isinstance(value, numbers.Real):
+        fail(name, "a real number", value, TypeError, f" ({type(value).__name__})")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int beyond float64
+        fail(name, "a real number that fits in float64", value)
+    if not finite:
+        fail(name, "finite", value)
+    return value
+
+
+def check_shape(name: str, shape: Any) -> tuple[int, ...] | None:
+    """None, an int, or a sequence of positive ints, as a tuple.
+
+    Examples
+    --------
+    >>> from labeled_spaces._checks import check_shape
+    >>> check_shape("shape", 3), check_shape("shape", (2, 2))
+    ((3,), (2, 2))
+    """
+    if shape is None:
+        return None
+    if integer_scalar(shape) is not None:
+        shape = (integer_scalar(shape),)
+    if not isinstance(shape, Sequence) or isinstance(shape, (str, bytes)):
+        fail(name, "None or a tuple of positive integers", shape, TypeError)
+    return tuple(check_int(f"{name}[{k}]", s) for k, s in enumerate(shape))
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """True or False (NumPy booleans too).
+
+    Examples
+    --------
+    >>> from labeled_spaces._checks import check_bool
+    >>> check_bool("progress", "no")
+    Traceback (most recent call last):
+    ...
+    TypeError: progress must be True or False, got 'no'
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        fail(name, "True or False", value, TypeError)
+    return bool(value)
+
+
+def check_callable(name: str, value: Any) -> Any:
+    """A callable, returned as given.
+
+    Examples
+    --------
+    >>> from labeled_spaces._checks import check_callable
+    >>> check_callable("model", 42)
+    Traceback (most recent call last):
+    ...
+    TypeError: model must be callable, got 42 (int)
+    """
+    if not callable(value):
+        fail(name, "callable", value, TypeError, f" ({type(value).__name__})")
+    return value
+
+
+def closest(word: str, options: Iterable[str]) -> str:
+    """A ``"; did you mean X?"`` hint for the option nearest to ``word``, or ``""``.
+
+    Examples
+    --------
+    >>> from labeled_spaces._checks import closest
+    >>> closest("n_vmapp", ["n_vmap", "n_pmap", "chunk_size"])
+    '; did you mean n_vmap?'
+    """
+    match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"; did you mean {match[0]}?" if match else ""

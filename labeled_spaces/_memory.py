@@ -1,0 +1,51 @@
+"""How much memory there is, and refusing work that would not fit, before it starts."""
+
+from __future__ import annotations
+
+__all__ = ["available_memory", "format_bytes", "refuse_beyond_memory"]
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process now (psutil's ``available``)."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:  # pragma: no cover - psutil comes with distributed
+        return 4 * 2**30
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes in a unit a person reads at a glance.
+
+    Examples
+    --------
+    >>> from labeled_spaces._memory import format_bytes
+    >>> format_bytes(272e9), format_bytes(1500)
+    ('272 GB', '1.5 kB')
+    """
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            value = n / size
+            return f"{value:.3g} {unit}"
+    return f"{int(n)} B"
+
+
+def refuse_beyond_memory(nbytes: float, what: str, hint: str, limit: float | None = None) -> None:
+    """Raise ``MemoryError`` before building ``nbytes`` that exceed ``limit`` (default: available).
+
+    Examples
+    --------
+    >>> from labeled_spaces._memory import refuse_beyond_memory
+    >>> refuse_beyond_memory(5e12, "to_xarray", "select a sub-space first")
+    Traceback (most recent call last):
+    ...
+    MemoryError: to_xarray would need 5 TB, more than the ... available; select a sub-space first
+    """
+    if limit is None:
+        limit = available_memory()
+    if nbytes > limit:
+        raise MemoryError(
+            f"{what} would need {format_bytes(nbytes)}, more than the {format_bytes(limit)} "
+            f"available; {hint}"
+        )

@@ -1,0 +1,136 @@
+"""When a model fails: which combination to blame, and what was finished.
+
+:class:`ModelError` names the flat index and the parameters of the failing
+combination and carries the finished results (``.partial``);
+:class:`Interrupted` (a ``KeyboardInterrupt``) does the same for Ctrl-C.
+A failure inside a compiled block does not say which lane failed, so the
+block's combinations are run one by one without ``jit`` (for a few seconds
+at most) to find it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ..results import Results
+from ..space import Space
+from .compiled import PreparedModel
+
+__all__ = ["Interrupted", "ModelError", "failed_at", "locate_failure", "trace_failure"]
+
+
+class ModelError(RuntimeError):
+    """The model failed at one combination.
+
+    Attributes
+    ----------
+    index : int or None
+        Flat index of the failing combination (None where no single
+        combination could be blamed).
+    params : pytree or None
+        Its parameter state (``space[index]``).
+    partial : Results or None
+        The results finished before the failure, over the whole space, with
+        ``partial.done`` marking which combinations hold values.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        index: int | None = None,
+        params: Any = None,
+        partial: Results | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.index = index
+        self.params = params
+        self.partial = partial
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C (SIGINT), with what was finished in ``.partial``.
+
+    A ``KeyboardInterrupt``, so code that stops on Ctrl-C still stops.
+
+    Attributes
+    ----------
+    partial : Results or None
+        The finished results (``partial.done`` marks them), or None when
+        nothing had started.
+    """
+
+    def __init__(self, message: str, partial: Results | None = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+def failed_at(space: Space, i: int, message: str, partial: Results | None = None) -> ModelError:
+    """The error for combination ``i``: its index and parameters, and what went wrong."""
+    params = space[i]
+    return ModelError(
+        f"the model failed at combination {i} with parameters {params!r}: {message}",
+        index=i, params=params, partial=partial,
+    )
+
+
+def _describe(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
+
+
+def locate_failure(
+    prepared: PreparedModel, indices: Sequence[int], seconds: float = 10.0
+) -> tuple[int, Exception] | None:
+    """Run combinations one by one, without jit, until one raises (for at most ``seconds``)."""
+    layout = prepared.layout
+    start = time.perf_counter()
+    for i in indices:
+        values = layout.values_at(layout.grid.unravel(i))
+        try:
+            prepared.call(values, prepared.state_arrays, prepared.extra_arrays)
+        except Exception as err:  # noqa: BLE001 - any model failure is reported
+            return i, err
+        if time.perf_counter() - start > seconds:
+            break
+    return None
+
+
+def trace_failure(prepared: PreparedModel, space: Space, err: Exception) -> ModelError:
+    """The error for a model that fails while JAX traces it, before any combination runs.
+
+    Tracing sees no parameter values. If the first combination, run without
+    ``jit``, fails with the same error, it is named; otherwise the tracing
+    error itself is reported, and ``index`` and ``params`` are None: no
+    combination is to blame.
+    """
+    found = locate_failure(prepared, [0])
+    if found is not None and type(found[1]) is type(err) and str(found[1]) == str(err):
+        return failed_at(space, 0, _describe(err))
+    eager = "" if found is None else (
+        f" (run without jit, the first combination fails differently: {_describe(found[1])})")
+    return ModelError(
+        "the model could not be compiled (is it traceable by JAX? Python control flow on a "
+        "parameter is not: use jax.lax.cond or jnp.where, or run it with "
+        "SequentialExecution(jit=False)); JAX failed while tracing it, before any "
+        f"combination ran: {_describe(err)}{eager}"
+    )
+
+
+def block_failure(prepared: PreparedModel, space: Space, err: Exception,
+                  indices: Sequence[int], partial: Results | None) -> ModelError:
+    """The error for a compiled block that failed: the first of its combinations that fails alone.
+
+    ``indices`` are the flat indices the block computed (its real points, in
+    flat order, including rows borrowed from the next block).
+    """
+    found = locate_failure(prepared, indices)
+    if found is not None:
+        i, cause = found
+        return failed_at(space, i, _describe(cause), partial)
+    first = indices[0] if len(indices) else None
+    return ModelError(
+        f"the compiled model failed on the block starting at combination {first}, "
+        f"although each of its combinations runs alone without jit: {_describe(err)}",
+        index=first, params=space[first] if first is not None else None, partial=partial,
+    )

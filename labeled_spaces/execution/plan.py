@@ -1,0 +1,120 @@
+"""How big a block is: from the output size, the memory budget and XLA's memory analysis.
+
+Blocks in flight hold a small share of the results (so peak memory is
+about the results themselves), at least a megabyte (so a compiled call's
+fixed cost is amortised), and at most a fraction of ``max_memory``. A
+model whose intermediates are large (a stored time series it then averages)
+gets smaller blocks: XLA reports the scratch memory of a compiled block,
+and the block shrinks until that fits.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import jax
+
+from .._memory import available_memory, format_bytes
+from ..grid import Blocks, block_shape
+from .compiled import PreparedModel, signature
+from .kernel import block_program, origin_input
+
+__all__ = ["MEMORY_FRACTION", "budget", "initial_lanes", "plan_blocks"]
+
+logger = logging.getLogger("labeled_spaces")
+
+# default share of the available memory that one run may use for blocks in flight
+MEMORY_FRACTION = 0.25
+# blocks in flight hold at most this share of the results (so peak <= 1.1x results)
+BLOCK_SHARE = 0.015
+MIN_BLOCK_BYTES = 2**20
+MAX_BLOCK = 2**22
+
+
+def budget(max_memory: int | None) -> int:
+    """Bytes the blocks in flight may use: ``max_memory``, else a share of what is available."""
+    if max_memory is not None:
+        return max_memory
+    return int(available_memory() * MEMORY_FRACTION)
+
+
+def initial_lanes(n: int, lane_bytes: int, multiple: int, chunk_size: int | None,
+                  max_memory: int | None) -> int:
+    """Combinations per compiled call from the output size (refined by :func:`plan_blocks`)."""
+    if chunk_size is not None:
+        lanes = chunk_size
+    else:
+        limit = budget(max_memory) / 2
+        if max_memory is not None and lane_bytes > limit:
+            warnings.warn(
+                f"max_memory={max_memory} bytes leaves {format_bytes(limit)} per block in "
+                f"flight, less than one combination's {format_bytes(lane_bytes)}; running one "
+                "combination per block",
+                stacklevel=4,
+            )
+        share = max(BLOCK_SHARE * lane_bytes * n, MIN_BLOCK_BYTES)
+        lanes = int(min(MAX_BLOCK, max(multiple, min(share, limit) // max(lane_bytes, 1))))
+    return max(1, min(lanes, n))
+
+
+def plan_blocks(
+    prepared: PreparedModel,
+    inputs: tuple,
+    lanes: int,
+    n_vmap: int | None,
+    n_pmap: int,
+    chunk_size: int | None,
+    max_memory: int | None,
+    step: tuple[int, ...] | None = None,
+) -> tuple[Blocks, Callable]:
+    """The block tiling and its compiled program, shrinking blocks whose scratch does not fit.
+
+    ``step`` (the chunks of an existing store) fixes the tiling.
+    """
+    layout = prepared.layout
+    devices = tuple(d.id for d in jax.devices()[:n_pmap])
+    shapes = signature(jax.tree.leaves(inputs))
+
+    def compiled(block: tuple[int, ...]) -> Any:
+        def build() -> Any:
+            program = block_program(prepared, block, n_vmap, n_pmap)
+            return program.lower(*inputs, origin_input((0,) * len(block), n_pmap)).compile()
+
+        return prepared.cached(("block", layout.grid, layout.axis_dim, block, n_vmap, devices,
+                                shapes), build)
+
+    def choose() -> tuple[Blocks, Any]:
+        if step is not None:
+            _, rounded = block_shape(step, math.prod(step), n_pmap)
+            blocks = Blocks(layout.shape, step, rounded)
+            return blocks, compiled(blocks.compiled)
+        limit = budget(max_memory) / 2
+        current = lanes
+        for _ in range(8):
+            blocks = layout.blocks(current, n_pmap)
+            executable = compiled(blocks.compiled)
+            try:
+                temp = executable.memory_analysis().temp_size_in_bytes
+            except Exception:  # noqa: BLE001 - not every backend reports it
+                temp = 0
+            smaller = max(1, int(current * limit / max(temp, 1) / 2))
+            if chunk_size is not None or temp <= limit or smaller >= current or current == 1:
+                break
+            logger.info("block of %d lanes needs %s of scratch; trying %d", current,
+                        format_bytes(temp), smaller)
+            current = smaller
+        return blocks, executable
+
+    # the plan (and its memory analysis) is reused by later runs of the same structure
+    blocks, executable = prepared.cached(
+        ("plan", layout.grid, layout.axis_dim, lanes, step, n_vmap, devices, shapes,
+         chunk_size, max_memory), choose)
+    logger.info(
+        "%d combinations in blocks of %s (%d lanes per call), n_vmap=%s, n_pmap=%d",
+        layout.N, blocks.compiled, math.prod(blocks.compiled), n_vmap, n_pmap,
+    )
+    return blocks, executable

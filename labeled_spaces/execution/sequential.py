@@ -1,0 +1,266 @@
+"""SequentialExecution: one combination at a time, compiled once (or plain Python)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from .._checks import check_bool, check_callable
+from ..grid import Block, Blocks
+from ..results import Outputs, Results, SequentialResult
+from .compiled import PreparedModel, signature
+from .errors import ModelError, failed_at, locate_failure, trace_failure
+from .loop import BlockFailure, run_blocks
+from .options import COMMON_OPTIONS, check_model_kwargs, check_space
+from .plan import initial_lanes
+from .setup import outputs_for, progress_bar, sink_for
+
+__all__ = ["SequentialExecution"]
+
+OPTIONS = ("jit", "space", "collect", *COMMON_OPTIONS)
+
+
+class OutputMismatch(Exception):
+    """A plain-Python model whose output at one combination differs from the first one's."""
+
+
+def _host_leaves(out: Any, outputs: Outputs, i: int) -> list[np.ndarray]:
+    """The output leaves of combination ``i`` as arrays, checked against the first output."""
+    leaves, treedef = jax.tree.flatten(out)
+    arrays = [np.asarray(x) for x in leaves]
+    got = [(a.shape, a.dtype) for a in arrays]
+    want = list(zip(outputs.shapes, outputs.dtypes, strict=True))
+    if treedef != outputs.treedef or got != want or any(a.dtype == object for a in arrays):
+        raise OutputMismatch(
+            f"the model's output changed at combination {i}: expected structure "
+            f"{outputs.treedef} with leaves {want}, got {treedef} with {got}"
+        )
+    return arrays
+
+
+class _PointRunner:
+    """Runs a block's combinations one by one, each output copied out while the next runs."""
+
+    def __init__(self, execution: SequentialExecution, prepared: PreparedModel, fn: Callable,
+                 outputs: Outputs, first: Any, bar: Any) -> None:
+        self.execution, self.prepared, self.fn = execution, prepared, fn
+        self.outputs, self.first, self.bar = outputs, first, bar
+        self.state_arrays, self.extra_arrays = prepared.state_arrays, prepared.extra_arrays
+        if execution.jit:  # fixed arrays go to the device once, not at every call
+            self.state_arrays, self.extra_arrays = jax.device_put(
+                (self.state_arrays, self.extra_arrays))
+
+    def _call(self, i: int, digits: np.ndarray) -> Any:
+        if i == 0 and self.first is not None:  # already run to learn the output structure
+            return self.first
+        if self.execution.jit:
+            layout = self.prepared.layout
+            values = [t[digits[j]] for t, j in zip(layout.tables, layout.axis_dim, strict=True)]
+            return self.fn(values, self.state_arrays, self.extra_arrays)
+        ex = self.execution
+        return ex.model(ex.space[i], *ex.args, **ex.kwargs)  # JAX arrays, as in TVB-Optim
+
+    def dispatch(self, block: Block) -> list[np.ndarray]:
+        outputs, grid = self.outputs, self.prepared.layout.grid
+        n = block.size
+        buffers = [np.empty((n, *s), dtype=d) for s, d in zip(outputs.shapes, outputs.dtypes,
+                                                               strict=True)]
+        start = block.start
+        if grid.N < 2**63:
+            digits = grid.unravel_many(np.arange(start, start + n, dtype=np.int64))
+        else:
+            digits = np.array([grid.unravel(start + k) for k in range(n)], dtype=np.int64)
+        update = self.bar.update
+        pending: Any = None
+        stored = 0  # combinations of the block in the buffers
+        try:
+            for k in range(n):
+                out = self._call(start + k, digits[k])
+                if pending is not None:
+                    self._store(buffers, start, k - 1, pending)
+                    stored = k
+                    update(1)
+                pending = out
+            self._store(buffers, start, n - 1, pending)
+            update(1)
+        except (Exception, KeyboardInterrupt) as err:
+            failed, cause = start + stored, err
+            if pending is not None and stored < k:  # the output before the failure
+                try:
+                    self._store(buffers, start, k - 1, pending)
+                    stored, failed = k, start + k
+                except Exception as late:  # that output was bad itself
+                    cause = late
+            raise BlockFailure(cause, failed, stored, buffers) from cause
+        return buffers
+
+    def _store(self, buffers: list[np.ndarray], start: int, k: int, out: Any) -> None:
+        """Output of the block's ``k``-th combination into the buffers (checked without jit)."""
+        if self.execution.jit:
+            leaves = jax.tree.leaves(out)
+        else:
+            leaves = _host_leaves(out, self.outputs, start + k)
+        for buffer, leaf in zip(buffers, leaves, strict=True):
+            buffer[k] = leaf
+
+    def fetch(self, block: Block, handle: list[np.ndarray]) -> list[np.ndarray]:
+        return [b.reshape(block.extent + b.shape[1:]) for b in handle]
+
+    def ready(self, handle: Any) -> bool:
+        return True
+
+    def blame(self, err: BaseException, block: Block, partial: Results | None) -> ModelError:
+        space = self.execution.space
+        if not isinstance(err, BlockFailure):
+            return ModelError(f"the run failed at block {block.index}: {err}", partial=partial)
+        i, cause = err.index, err.cause
+        message = f"{type(cause).__name__}: {cause}"
+        if isinstance(cause, OutputMismatch):
+            return ModelError(str(cause), index=i, params=space[i], partial=partial)
+        if self.execution.jit and locate_failure(self.prepared, [i]) is None:
+            message = ("it fails only when compiled (run it with jit=False if it is not "
+                       f"traceable by JAX): {message}")
+        return failed_at(space, i, message, partial)
+
+
+class SequentialExecution:
+    """Run a model on one combination at a time.
+
+    Parameters
+    ----------
+    model : callable
+        ``model(state, *args, **kwargs)`` returning a pytree of arrays or numbers.
+    statespace : Space
+        The combinations to run (also accepted as ``space=``).
+    *args
+        Extra positional arguments, passed to the model unchanged.
+    jit : bool, default True
+        Compile the model once (the state has the same structure at every
+        combination) and reuse it. ``False`` calls it as plain Python, e.g. a
+        model that runs an external simulator; it receives JAX arrays for the
+        varying leaves, as in TVB-Optim.
+    progress : bool, default True
+        A tqdm progress bar when there is more than one combination.
+    store, output_dims, output_coords, output_attrs
+        As for :class:`labeled_spaces.ParallelExecution`.
+    collect : optional
+        TVB-Optim's argument, accepted and ignored (it has no effect there
+        either).
+    **kwargs
+        Extra keyword arguments, passed to the model unchanged; a keyword that
+        is neither an option nor a parameter of the model is a ``TypeError``.
+
+    Notes
+    -----
+    Arrays in the state and in the extra arguments are passed to the compiled
+    function; other values (``dt=0.1``, strings) stay Python constants, as
+    the model would see them without ``jit``. Each output is copied to the
+    host while the next combination runs. A failing combination raises
+    :class:`ModelError` naming its index and parameters, with the results
+    finished so far in ``.partial``.
+
+    Examples
+    --------
+    >>> from labeled_spaces import GridAxis, SequentialExecution, Space
+    >>> space = Space({"k": GridAxis(0.0, 1.0, 3)}, mode="product")
+    >>> results = SequentialExecution(lambda s, c: s["k"] + c, space, 10.0, progress=False).run()
+    >>> [float(r) for r in results]
+    [10.0, 10.5, 11.0]
+    """
+
+    def __init__(
+        self,
+        model: Callable[..., Any],
+        statespace: Any = None,
+        *args: Any,
+        jit: bool = True,
+        progress: bool = True,
+        store: Any = None,
+        output_dims: Mapping[str, Sequence[str]] | None = None,
+        output_coords: Mapping[str, Any] | None = None,
+        output_attrs: Mapping[str, Mapping[str, Any]] | None = None,
+        space: Any = None,
+        collect: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        self.model = check_callable("model", model)
+        if statespace is not None and space is not None:
+            raise TypeError("give the space once: as statespace (positional) or as space=")
+        self.statespace = self.space = check_space(
+            statespace if statespace is not None else space, "statespace")
+        check_model_kwargs("SequentialExecution", model, kwargs, OPTIONS)
+        self.args = args
+        self.kwargs = kwargs
+        self.jit = check_bool("jit", jit)
+        self.progress = check_bool("progress", progress)
+        self.store = store
+        self.output_dims = output_dims
+        self.output_coords = output_coords
+        self.output_attrs = output_attrs
+        self._sink = sink_for(store, self.space, SequentialResult)
+
+    def _compile(self, prepared: PreparedModel) -> tuple[Callable, Any]:
+        """The compiled model of one combination, and its output structure."""
+        layout = prepared.layout
+        first = [t[0] for t in layout.tables]
+        state_arrays, extra_arrays = jax.device_put((prepared.state_arrays,
+                                                     prepared.extra_arrays))
+        shapes = signature([*first, *jax.tree.leaves((state_arrays, extra_arrays))])
+
+        def build() -> tuple[Any, Any]:
+            lowered = jax.jit(prepared.call).lower(first, state_arrays, extra_arrays)
+            # the compiled executable keeps no reference to the model or the space
+            return lowered.compile(), lowered.out_info
+
+        try:
+            return prepared.cached(("sequential", shapes), build)
+        except Exception as err:
+            raise trace_failure(prepared, self.space, err) from err
+
+    def run(self) -> Results:
+        """Run every combination in flat order.
+
+        Returns
+        -------
+        SequentialResult
+
+        Raises
+        ------
+        ModelError
+            When the model fails, with the finished combinations in ``.partial``.
+        Interrupted
+            On Ctrl-C (a ``KeyboardInterrupt``), with ``.partial``.
+        """
+        space = self.space
+        prepared = PreparedModel(self.model, space.layout, self.args, self.kwargs)
+        first = None
+        if self.jit:
+            fn, info = self._compile(prepared)
+            leaves, treedef = jax.tree.flatten(info)
+        else:
+            fn = prepared.call
+            try:
+                first = self.model(space[0], *self.args, **self.kwargs)
+                leaves, treedef = jax.tree.flatten(first)
+                leaves = [np.asarray(x) for x in leaves]
+                if any(x.dtype == object for x in leaves):
+                    raise TypeError(f"model outputs must be arrays or numbers, got {first!r}")
+            except Exception as err:
+                raise failed_at(space, 0, f"{type(err).__name__}: {err}") from err
+        outputs = outputs_for(self, treedef, [x.shape for x in leaves],
+                              [x.dtype for x in leaves])
+        sink = self._sink()
+        step = sink.preferred_step(outputs) if hasattr(sink, "preferred_step") else None
+        if step is not None:
+            blocks = Blocks(space.shape, step)
+        else:
+            lane_bytes = outputs.lane_bytes() + space.layout.lane_bytes()
+            blocks = space.layout.blocks(initial_lanes(space.N, lane_bytes, 1, None, None))
+        done = sink.open(outputs, blocks)
+        todo = [b for b in blocks if b.index not in done] if done else blocks
+        with progress_bar(self.progress and space.N > 1, space.N, done, blocks) as bar:
+            runner = _PointRunner(self, prepared, fn, outputs, first, bar)
+            return run_blocks(runner, todo, sink)

@@ -1,0 +1,20 @@
+"""Results: where outputs go (sinks) and how they are labeled, held and saved.
+
+``names`` the labels of outputs; ``results`` the Results class; ``sink`` the
+Sink protocol and the in-memory sink; ``files`` netCDF.
+"""
+
+from .names import COMPUTED, Outputs, output_names
+from .results import ParallelResult, Results, SequentialResult
+from .sink import MemorySink, Sink
+
+__all__ = [
+    "COMPUTED",
+    "MemorySink",
+    "Outputs",
+    "ParallelResult",
+    "Results",
+    "SequentialResult",
+    "Sink",
+    "output_names",
+]

@@ -1,0 +1,313 @@
+"""Results: a model's outputs over a Space, as labeled xarray objects.
+
+Every output leaf is one array shaped ``space.shape + leaf.shape`` (C order,
+so its flat view follows the space's flat index): NumPy arrays in memory, or
+dask arrays over a zarr store (lazy). :class:`Results` keeps the TVB-Optim
+flat-index view (``results[i]``, slices, iteration, ``len``) and the labeled
+view (``to_xarray``, ``sel``, ``isel``, netCDF), whose Dataset is built once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .._memory import refuse_beyond_memory
+from ..space import Space, flat_position, keypath_name
+from .names import COMPUTED, Outputs, unique_names
+
+__all__ = ["ParallelResult", "Results", "SequentialResult"]
+
+
+def _is_numpy(array: Any) -> bool:
+    return isinstance(array, np.ndarray)
+
+
+class Results:
+    """The outputs of a model at every combination of a Space.
+
+    Parameters
+    ----------
+    space : Space
+        The space that was run.
+    treedef : jax tree structure
+        Structure of one combination's output.
+    arrays : sequence of array
+        One per output leaf, shaped ``space.shape + leaf_shape``: NumPy arrays
+        (made read-only) or dask arrays (lazy results of a store).
+    output_dims : dict, optional
+        ``{output name: (dim, ...)}`` names for the outputs' own dimensions
+        (default ``{name}_dim_{k}``).
+    done : numpy.ndarray of bool, optional
+        For partial results (see :class:`labeled_spaces.ModelError`): which
+        combinations were computed (shape ``space.shape``); the others hold
+        NaN (floats) or 0 (integers), and the Dataset gets a ``computed``
+        mask.
+    output_coords : dict, optional
+        ``{dim: values}`` coordinates of the outputs' own dimensions (arrays,
+        ``(values, attrs)`` or DataArrays).
+    output_attrs : dict, optional
+        ``{output name: attrs}``, e.g. ``{"R_t": {"units": "1"}}``.
+
+    Notes
+    -----
+    ``results[i]`` is the output pytree of combination ``i`` with NumPy leaves
+    (read-only views, not copies). Data variables are named by the output's
+    key path (see :mod:`labeled_spaces.results.names` for how clashes are
+    resolved).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from labeled_spaces import GridAxis, ParallelExecution, Space
+    >>> space = Space({"k": GridAxis(0.0, 1.0, 3)}, mode="product")
+    >>> results = ParallelExecution(lambda s: {"y": 2 * s["k"]}, space, progress=False).run()
+    >>> float(results[1]["y"]), results.to_xarray()["y"].sel(k=1.0).item()
+    (1.0, 2.0)
+    """
+
+    def __init__(
+        self,
+        space: Space,
+        treedef: Any,
+        arrays: Sequence[Any],
+        output_dims: Mapping[str, Sequence[str]] | None = None,
+        done: np.ndarray | None = None,
+        output_coords: Mapping[str, Any] | None = None,
+        output_attrs: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.space = space
+        self.treedef = treedef
+        self.arrays = list(arrays)
+        ndim = len(space.shape)
+        self.outputs = Outputs.build(
+            space, treedef, [a.shape[ndim:] for a in self.arrays],
+            [a.dtype for a in self.arrays], output_dims, output_coords, output_attrs,
+            partial=done is not None,
+        )
+        self.done = done
+        for array in self.arrays:  # results[i] hands out views: keep them from being edited
+            if _is_numpy(array):
+                array.flags.writeable = False
+        self._flat = [a.reshape((space.N, *a.shape[ndim:])) if _is_numpy(a) else None
+                      for a in self.arrays]
+        self._dataset: xr.Dataset | None = None
+
+    @property
+    def names(self) -> list[str]:
+        """Key paths of the output leaves (``metrics.mean``, ``result``, ``[0]``)."""
+        return list(self.outputs.names)
+
+    @property
+    def output_dims(self) -> dict[str, tuple[str, ...]]:
+        """The ``output_dims`` given (checked)."""
+        return dict(self.outputs.output_dims)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every combination holds a value (False for partial results)."""
+        return self.done is None or bool(np.all(self.done))
+
+    # -- flat-index view (TVB-Optim) --------------------------------------
+    def __len__(self) -> int:
+        return len(self.space)
+
+    def _at(self, i: int) -> Any:
+        leaves = []
+        digits = None
+        for flat, array in zip(self._flat, self.arrays, strict=True):
+            if flat is not None:
+                leaves.append(flat[i])
+            else:  # lazy: read just this combination
+                digits = digits or self.space.layout.grid.unravel(i)
+                leaves.append(np.asarray(array[tuple(digits)]))
+        return self.treedef.unflatten(leaves)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, str):
+            return self.to_xarray()[self.outputs.var_name(index)]
+        n = self.space.N
+        if isinstance(index, slice):
+            return [self._at(i) for i in range(*index.indices(n))]
+        return self._at(flat_position(index, n, f"{n} results"))
+
+    def __iter__(self) -> Iterator[Any]:
+        for i in range(self.space.N):
+            yield self._at(i)
+
+    def __repr__(self) -> str:
+        dims = ", ".join(f"{d}: {s}" for d, s in self.space.sizes.items())
+        state = "" if self.done is None else f", partial ({int(np.sum(self.done))} computed)"
+        lazy = "" if all(_is_numpy(a) for a in self.arrays) else ", lazy"
+        space_dims = ", ".join(self.space.dims)
+        lines = [f"<labeled_spaces.{type(self).__name__}> ({dims}){state}{lazy}",
+                 "Outputs:"]
+        for var, dims_, shape, dtype in zip(self.outputs.var_names, self.outputs.dims,
+                                            self.outputs.shapes, self.outputs.dtypes,
+                                            strict=True):
+            lines.append(f"    {var} {shape}  ({', '.join((space_dims, *dims_))}) {dtype}")
+        return "\n".join(lines)
+
+    # -- labeled view ------------------------------------------------------
+    @property
+    def attrs(self) -> dict[str, str]:
+        """The space's attrs plus the description of the outputs (JSON strings)."""
+        return {**self.space.attrs, **self.outputs.file_attrs()}
+
+    def to_xarray(self) -> xr.Dataset:
+        """All outputs as one ``xarray.Dataset`` (no copy of the data; built once).
+
+        One data variable per output leaf, dims ``space.dims`` then the
+        output's own, the space's coordinates and the output coordinates,
+        each output's attrs, and attrs from which the Space can be rebuilt
+        (``Space.from_attrs(ds.attrs)``). Lazy results give a dask-backed
+        Dataset. Each call returns a new (shallow) Dataset, so changing it
+        leaves the Results as they were.
+
+        Returns
+        -------
+        xarray.Dataset
+
+        Examples
+        --------
+        >>> from labeled_spaces import GridAxis, ParallelExecution, Space
+        >>> space = Space({"k": GridAxis(0.0, 1.0, 3)}, mode="product")
+        >>> ds = ParallelExecution(lambda s: s["k"] ** 2, space, progress=False).run().to_xarray()
+        >>> ds["result"].dims
+        ('k',)
+        """
+        if self._dataset is None:
+            self._dataset = self._build_dataset()
+        return self._dataset.copy(deep=False)
+
+    def _build_dataset(self) -> xr.Dataset:
+        outputs = self.outputs
+        data = {}
+        for var, dims, attrs, array in zip(outputs.var_names, outputs.dims, outputs.attrs,
+                                           self.arrays, strict=True):
+            data[var] = xr.Variable((*self.space.dims, *dims), array, attrs)
+        if self.done is not None:
+            data[COMPUTED] = xr.Variable(self.space.dims, self.done)
+        coords = xr.Coordinates(dict(outputs.coords)) if outputs.coords else None
+        ds = xr.Dataset(data, coords=self.space.coords, attrs=self.attrs)
+        if coords is not None:
+            ds = ds.assign_coords(coords)
+        return ds
+
+    def sel(self, indexers: Mapping[str, Any] | None = None, method: str | None = None,
+            tolerance: Any = None, drop: bool = False, **labels: Any) -> xr.Dataset:
+        """Select by labels, as ``Space.sel`` does: ``results.sel(coupling=0.5)``.
+
+        Labels of the space (dimension coordinates, zipped and grouped axes,
+        several members of one group at once, unsorted random draws) are
+        found as :meth:`labeled_spaces.Space.sel` finds them; other names
+        (output coordinates such as ``time``) go to ``xarray.Dataset.sel``.
+
+        Returns
+        -------
+        xarray.Dataset
+
+        Examples
+        --------
+        >>> from labeled_spaces import GridAxis, ParallelExecution, Space
+        >>> space = Space({"k": GridAxis(0.0, 1.0, 3)}, mode="product")
+        >>> results = ParallelExecution(lambda s: 10 * s["k"], space, progress=False).run()
+        >>> results.sel(k=0.4, method="nearest")["result"].item()
+        5.0
+        """
+        query = dict(indexers or {}, **labels)
+        space_names = {str(n) for n in self.space.coords if n in self.space.coords.xindexes}
+        own = {k: v for k, v in query.items() if k in space_names}
+        rest = {k: v for k, v in query.items() if k not in space_names}
+        ds = self.to_xarray()
+        if own:
+            ds = ds.isel(self.space.label_positions(own, method, tolerance), drop=drop)
+        if rest:
+            ds = ds.sel(rest, method=method, tolerance=tolerance, drop=drop)
+        return ds
+
+    def isel(self, indexers: Mapping[str, Any] | None = None, **kwargs: Any) -> xr.Dataset:
+        """``to_xarray().isel(...)``."""
+        return self.to_xarray().isel(indexers, **kwargs)
+
+    def to_netcdf(self, path: Any, **kwargs: Any) -> None:
+        """Write the results to a netCDF file, safely.
+
+        Written to a temporary file beside ``path`` and renamed on success, so
+        a failed write never destroys an existing file; lazy results stream
+        block by block with bounded memory. See
+        :func:`labeled_spaces.results.files.write_netcdf` for how names, complex,
+        float16 and bfloat16 values are saved; :func:`labeled_spaces.open_results`
+        reads the file back as it was.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Where to write.
+        **kwargs
+            Passed to ``xarray.Dataset.to_netcdf``.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib, xarray as xr
+        >>> from labeled_spaces import GridAxis, ParallelExecution, Space
+        >>> space = Space({"k": GridAxis(0.0, 1.0, 3)}, mode="product")
+        >>> results = ParallelExecution(lambda s: s["k"] ** 2, space, progress=False).run()
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "sweep.nc"
+        >>> results.to_netcdf(path)
+        >>> xr.open_dataset(path)["result"].sel(k=0.5).item()
+        0.25
+        """
+        from .files import write_netcdf
+
+        write_netcdf(self.to_xarray(), path, {str(n) for n in (*self.space.coords,
+                                                               *self.space.dims)}, **kwargs)
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per combination: the space's columns, then one per output (as TVB-Optim).
+
+        Output columns are named by key path (``value`` for a bare array, as
+        TVB-Optim names it); a name that is also a parameter column becomes
+        ``result.{name}``.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Examples
+        --------
+        >>> from labeled_spaces import GridAxis, ParallelExecution, Space
+        >>> space = Space({"k": GridAxis(0.0, 1.0, 3)}, mode="product")
+        >>> ParallelExecution(lambda s: s["k"] + 1, space, progress=False).run().to_dataframe()
+             k  value
+        0  0.0    1.0
+        1  0.5    1.5
+        2  1.0    2.0
+        """
+        n = self.space.N
+        refuse_beyond_memory(
+            n * (self.outputs.lane_bytes() + 8 * (len(self.arrays) + len(self.space.axes))),
+            f"to_dataframe of {n:,} results", "select first (results.sel(...)) or use "
+            "to_xarray(), which holds the results without copying them")
+        df = self.space.to_dataframe()
+        dummy = self.treedef.unflatten([0] * self.treedef.num_leaves)
+        paths = [keypath_name(p) for p, _ in jax.tree_util.tree_flatten_with_path(dummy)[0]]
+        columns = unique_names(paths, df.columns)
+        for column, flat, array in zip(columns, self._flat, self.arrays, strict=True):
+            if flat is None:
+                flat = np.asarray(array).reshape((n, *array.shape[len(self.space.shape):]))
+            df[column] = flat if flat.ndim == 1 else list(flat)
+        return df
+
+
+class ParallelResult(Results):
+    """The Results of :class:`labeled_spaces.ParallelExecution` (TVB-Optim's name)."""
+
+
+class SequentialResult(Results):
+    """The Results of :class:`labeled_spaces.SequentialExecution` (TVB-Optim's name)."""

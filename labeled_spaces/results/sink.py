@@ -1,0 +1,155 @@
+"""The Sink seam: where an executor's finished blocks go.
+
+An executor computes blocks of the grid and hands each finished one to a
+sink; it never knows where results go. The protocol:
+
+``open(outputs, blocks) -> done``
+    Prepare for outputs labelled by :class:`~labeled_spaces.results.names.Outputs`
+    over the tiling ``blocks``; return the numbers of the blocks that are
+    already finished (a store being resumed), which the executor skips.
+``write(block, leaves, count=None)``
+    Store one block: ``leaves[k]`` has shape ``(*block.extent, *own_shape)``.
+    With ``count``, only the first ``count`` points (in flat order) are
+    valid: a block interrupted half-way (sinks that keep whole blocks only
+    may ignore it).
+``done() -> mask``
+    Grid-shaped boolean mask of the finished combinations.
+``close() -> Results``
+    The results of a complete run.
+``partial() -> Results | None``
+    What is finished, after a failure or an interrupt (None before ``open``).
+
+:class:`MemorySink` fills NumPy arrays; the zarr store
+(:mod:`labeled_spaces.results.store`) writes regions of a store on disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .._memory import available_memory, format_bytes
+from ..grid import Block, Blocks
+from ..space import Space
+from .names import Outputs
+from .results import Results
+
+__all__ = ["MemorySink", "Sink", "blank_undone"]
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Where an executor's finished blocks go (see the module documentation)."""
+
+    def open(self, outputs: Outputs, blocks: Blocks) -> set[int]: ...
+
+    def write(self, block: Block, leaves: Sequence[np.ndarray], count: int | None = None
+              ) -> None: ...
+
+    def done(self) -> np.ndarray: ...
+
+    def close(self) -> Results: ...
+
+    def partial(self) -> Results | None: ...
+
+
+def blank_undone(arrays: Sequence[np.ndarray], done: np.ndarray) -> None:
+    """Fill what was not computed with NaN (floats) or 0 (others), for partial results."""
+    for array in arrays:
+        fill = np.nan if np.issubdtype(array.dtype, np.inexact) else 0
+        array[~done] = fill
+
+
+class MemorySink:
+    """Results in NumPy arrays, one per output leaf over the whole grid.
+
+    Parameters
+    ----------
+    space : Space
+        The space being run.
+    result_type : type, default Results
+        The class of the Results built at the end (an executor's own).
+    limit : int, optional
+        Bytes the results may take; ``open`` refuses larger results with a
+        ``MemoryError`` that suggests a store. Default: the memory available.
+
+    Examples
+    --------
+    >>> import jax, numpy as np
+    >>> from labeled_spaces import GridAxis, Space
+    >>> from labeled_spaces.grid import Blocks
+    >>> from labeled_spaces.results import MemorySink, Outputs
+    >>> space = Space({"k": GridAxis(0.0, 1.0, 4)}, mode="product")
+    >>> outputs = Outputs.build(space, jax.tree.structure(0.0), [()], [np.float32])
+    >>> sink, blocks = MemorySink(space), Blocks((4,), (2,))
+    >>> sink.open(outputs, blocks)
+    set()
+    >>> for block in blocks:
+    ...     sink.write(block, [np.full(block.extent, float(block.index), np.float32)])
+    >>> sink.close().to_xarray()["result"].values.tolist()
+    [0.0, 0.0, 1.0, 1.0]
+    """
+
+    def __init__(self, space: Space, result_type: type[Results] = Results,
+                 limit: int | None = None) -> None:
+        self.space = space
+        self.result_type = result_type
+        self.limit = limit
+        self.outputs: Outputs | None = None
+        self.arrays: list[np.ndarray] = []
+
+    def open(self, outputs: Outputs, blocks: Blocks) -> set[int]:
+        space = self.space
+        total = space.N * outputs.lane_bytes()
+        limit = available_memory() if self.limit is None else self.limit
+        if total > limit:
+            raise MemoryError(
+                f"the results of {space.N:,} combinations would need {format_bytes(total)} "
+                f"of memory, more than the {format_bytes(limit)} available; stream them to "
+                "disk with store='results.zarr' (zarr, chunk by chunk, resumable)"
+            )
+        self.outputs = outputs
+        self.blocks = blocks
+        # np.empty touches no page until written: memory grows block by block
+        self.arrays = [np.empty(space.shape + s, dtype=d)
+                       for s, d in zip(outputs.shapes, outputs.dtypes, strict=True)]
+        self._flat = [a.reshape((space.N, *a.shape[len(space.shape):])) for a in self.arrays]
+        self._done = np.zeros(space.N, dtype=bool)
+        return set()
+
+    def write(self, block: Block, leaves: Sequence[np.ndarray], count: int | None = None
+              ) -> None:
+        if count is None:
+            region = block.region
+            for array, leaf in zip(self.arrays, leaves, strict=True):
+                array[region] = leaf
+            self._done.reshape(self.space.shape)[region] = True
+            return
+        # a block is a contiguous run of the flat index (see labeled_spaces.grid.block_shape)
+        stop = block.start + count
+        for flat, leaf in zip(self._flat, leaves, strict=True):
+            flat[block.start:stop] = leaf.reshape((-1, *flat.shape[1:]))[:count]
+        self._done[block.start:stop] = True
+
+    def done(self) -> np.ndarray:
+        return self._done.reshape(self.space.shape)
+
+    def _results(self, done: np.ndarray | None) -> Results:
+        outputs = self.outputs
+        return self.result_type(
+            self.space, outputs.treedef, self.arrays, output_dims=outputs.output_dims,
+            done=done, output_coords=outputs.coords, output_attrs=dict(
+                zip(outputs.names, outputs.attrs, strict=True)),
+        )
+
+    def close(self) -> Results:
+        return self._results(None)
+
+    def partial(self) -> Results | None:
+        if self.outputs is None:
+            return None
+        done = self.done().copy()
+        blank_undone(self.arrays, done)
+        return self._results(done)

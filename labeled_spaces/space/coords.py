@@ -1,0 +1,123 @@
+"""A Space's xarray face: its coordinates, built once (a Space is immutable)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..axes import AbstractAxis, value_dims
+from ..grid import Dim
+
+__all__ = ["MAX_VALUE_COORD", "AxisLabels", "Selection", "build_coords", "check_names"]
+
+# a non-index value coordinate is kept only up to this many elements
+MAX_VALUE_COORD = 1_000_000
+
+
+@dataclass(frozen=True)
+class AxisLabels:
+    """What labels one axis: its name, path, coordinate and (optional) value coordinate."""
+
+    name: str
+    path: str
+    axis: AbstractAxis
+    labels: np.ndarray
+    values: np.ndarray | None  # the {name}_value coordinate, or None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a sub-space keeps of the space it was selected from.
+
+    Attributes
+    ----------
+    positions : dict
+        ``{shared dim: original positions}``, the coordinate of a zip or group
+        dimension after a selection (as xarray keeps labels).
+    scalars : dict
+        ``{name: xarray.Variable}``, the scalar coordinates of fixed dimensions.
+    """
+
+    positions: Mapping[str, np.ndarray] = field(default_factory=dict)
+    scalars: Mapping[str, xr.Variable] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.positions) or bool(self.scalars)
+
+    def dim_coordinate(self, d: Dim) -> np.ndarray:
+        """The coordinate of a shared dim: ``0..size-1``, or the positions it was selected at."""
+        return np.asarray(self.positions.get(d.name, np.arange(d.size)))
+
+
+def build_coords(dims: Sequence[Dim], axes: Sequence[AxisLabels], selection: Selection
+                 ) -> xr.Coordinates:
+    """The coordinates of a Space.
+
+    Dimension coordinates (the axis labels, or ``0..size-1`` on zip and
+    group dimensions), the labels of zipped and grouped axes as indexed
+    coordinates on their shared dimension, the ``{name}_value`` coordinates
+    of axes whose labels are not their values (left out beyond
+    :data:`MAX_VALUE_COORD` elements), and the scalar coordinates of a
+    sub-space's fixed dimensions.
+
+    Returns
+    -------
+    xarray.Coordinates
+    """
+    coords: dict[str, Any] = {}
+    indexed: list[str] = []
+    for d in dims:
+        if d.shared:
+            coords[d.name] = xr.Variable(d.name, selection.dim_coordinate(d))
+        for a in d.members:
+            info = axes[a]
+            labels = info.labels[: d.size]
+            if d.shared:
+                coords[info.name] = xr.Variable(d.name, labels, info.axis.attrs)
+                indexed.append(info.name)
+            else:
+                coords[info.name] = xr.Variable(info.name, labels, info.axis.attrs)
+            values = info.values
+            if values is not None and values[: d.size].size <= MAX_VALUE_COORD:
+                extra = value_dims(info.name, values.ndim - 1)
+                coords[f"{info.name}_value"] = xr.Variable((d.name, *extra), values[: d.size])
+    coords.update(selection.scalars)
+    ds = xr.Dataset(coords=coords)
+    for name in indexed:
+        ds = ds.set_xindex(name)
+    return ds.coords
+
+
+def check_names(dims: Sequence[Dim], axis_dim: Sequence[int], axes: Sequence[AxisLabels]
+                ) -> None:
+    """Refuse two dimensions or coordinates of one name, saying which axes clash.
+
+    Raises
+    ------
+    ValueError
+        ``duplicate dimension or coordinate name ...: used by ... and by ...``.
+    """
+    seen: dict[str, str] = {}
+
+    def claim(name: str, what: str) -> None:
+        if name in seen:
+            raise ValueError(
+                f"duplicate dimension or coordinate name {name!r}: used by {seen[name]} "
+                f"and by {what}; give the axes distinct name= arguments"
+            )
+        seen[name] = what
+
+    for d in dims:
+        members = ", ".join(repr(axes[a].path) for a in d.members)
+        claim(d.name, f"dimension {d.name!r} (of the axes at {members})")
+    for a, info in enumerate(axes):
+        if dims[axis_dim[a]].shared:
+            claim(info.name, f"the axis at {info.path!r}")
+        if info.values is not None:
+            claim(f"{info.name}_value", f"the values of the axis at {info.path!r}")
+            for k, dim in enumerate(value_dims(info.name, info.values.ndim - 1)):
+                claim(dim, f"dimension {k} of the values of the axis at {info.path!r}")

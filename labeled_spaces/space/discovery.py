@@ -1,0 +1,131 @@
+"""Discovery: the axes in a state pytree, their values and labels, and the Layout they make."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from ..axes import AbstractAxis
+from ..grid import Grid, assign_dims
+from .coords import AxisLabels
+from .layout import Layout
+
+__all__ = ["discover", "hint_unregistered", "is_axis", "keypath_name"]
+
+
+def is_axis(x: Any) -> bool:
+    """Whether a pytree leaf is an axis (the ``is_leaf`` of every flattening here).
+
+    Examples
+    --------
+    >>> from labeled_spaces import GridAxis
+    >>> from labeled_spaces.space import is_axis
+    >>> is_axis(GridAxis(0.0, 1.0, 2)), is_axis(0.5)
+    (True, False)
+    """
+    return isinstance(x, AbstractAxis)
+
+
+def keypath_name(path: Sequence[Any]) -> str:
+    """Name a pytree key path as TVB-Optim does: ``coupling.strength``, ``[0].gain``.
+
+    Parameters
+    ----------
+    path : sequence of jax key entries
+        As given by ``jax.tree_util.tree_flatten_with_path``.
+
+    Returns
+    -------
+    str
+        ``"value"`` for the root itself.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from labeled_spaces.space import keypath_name
+    >>> [keypath_name(p) for p, _ in jax.tree_util.tree_flatten_with_path({"a": [1, {"b": 2}]})[0]]
+    ['a[0]', 'a[1].b']
+    """
+    parts = []
+    for key in path:
+        if isinstance(key, jax.tree_util.DictKey):
+            parts.append(f".{key.key}")
+        elif isinstance(key, jax.tree_util.SequenceKey):
+            parts.append(f"[{key.idx}]")
+        elif isinstance(key, jax.tree_util.GetAttrKey):
+            parts.append(f".{key.name}")
+        elif isinstance(key, jax.tree_util.FlattenedIndexKey):  # a node without key paths
+            parts.append(f".{key.key}")
+        else:
+            parts.append(f".{key}")
+    name = "".join(parts).lstrip(".")
+    return name or "value"
+
+
+def hint_unregistered(state: Any) -> str:
+    """The state, with a hint where an axis hides in a node JAX does not flatten."""
+    text = repr(state)
+    for leaf in jax.tree_util.tree_leaves(state):
+        if dataclasses.is_dataclass(leaf) and not isinstance(leaf, type):
+            inside = [f.name for f in dataclasses.fields(leaf)
+                      if is_axis(getattr(leaf, f.name, None))]
+            if inside:
+                return (f"{text}: the dataclass {type(leaf).__name__} holds axes in "
+                        f"{inside}, but JAX treats it as a leaf; register it as a pytree "
+                        "(jax.tree_util.register_dataclass) or use an equinox Module")
+    return text
+
+
+def discover(state: Any, mode: str, dim: str, key: jax.Array
+             ) -> tuple[Layout, tuple[AxisLabels, ...]]:
+    """The Layout of a state's axes and each axis's labels.
+
+    Axes are the leaves that are :class:`~labeled_spaces.axes.AbstractAxis`
+    instances, in ``jax.tree`` order; axis ``i`` samples with
+    ``jax.random.split(key, n_axes + 1)[i + 1]``. Each axis's values are
+    generated once and checked (:meth:`~labeled_spaces.axes.AbstractAxis.check_values`).
+
+    Examples
+    --------
+    >>> import jax
+    >>> from labeled_spaces import GridAxis
+    >>> from labeled_spaces.space.discovery import discover
+    >>> layout, labels = discover({"a": GridAxis(0, 1, 3)}, "product", "sample",
+    ...                           jax.random.key(0))
+    >>> layout.shape, labels[0].name
+    ((3,), 'a')
+    """
+    flat, treedef = jax.tree_util.tree_flatten_with_path(state, is_leaf=is_axis)
+    leaves = tuple(leaf for _, leaf in flat)
+    axis_pos = tuple(k for k, leaf in enumerate(leaves) if is_axis(leaf))
+    if not axis_pos:
+        raise ValueError(
+            "state must contain at least one axis (GridAxis, UniformAxis, ...), "
+            f"got none in {hint_unregistered(state)}"
+        )
+    axes: Sequence[AbstractAxis] = [leaves[k] for k in axis_pos]
+    paths = [keypath_name(flat[k][0]) for k in axis_pos]
+    keys = jax.random.split(key, len(axes) + 1)[1:]
+    tables, labels = [], []
+    for axis, path, axis_key in zip(axes, paths, keys, strict=True):
+        table = np.asarray(axis.generate_values(axis_key))
+        problem = axis.check_values(table)
+        if problem:
+            raise ValueError(
+                f"the axis at {path!r}, {axis!r}, {problem}; narrow its bounds or enable "
+                "jax_enable_x64"
+            )
+        table.flags.writeable = False  # the layout hands out views of it
+        tables.append(table)
+        name = axis.name if axis.name is not None else path
+        labels.append(AxisLabels(name, path, axis, np.asarray(axis.coordinate(axis_key)),
+                                 axis.value_coordinate(axis_key)))
+    dims, axis_dim = assign_dims(mode, dim, [info.name for info in labels],
+                                 [a.size for a in axes], [a.group for a in axes], stacklevel=4)
+    layout = Layout(treedef, leaves, axis_pos, tuple(tables), dims, axis_dim,
+                    Grid([d.size for d in dims]))
+    return layout, tuple(labels)

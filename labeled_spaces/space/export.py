@@ -1,0 +1,107 @@
+"""A whole Space at once: ``to_xarray``, and TVB-Optim's ``to_dataframe`` and ``collect``.
+
+These build arrays of size N (every combination), the only place where a
+Space does. Each refuses up front, naming the size, when that would not fit
+in memory.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .._checks import check_positive_int
+from .._memory import refuse_beyond_memory
+from ..axes import value_dims
+from .layout import Layout
+
+__all__ = ["collect", "flat_values", "to_dataframe", "to_xarray"]
+
+
+def _point_bytes(layout: Layout) -> int:
+    return max(1, layout.lane_bytes())
+
+
+def flat_values(layout: Layout, what: str) -> list[np.ndarray]:
+    """Every axis's values at every combination, in flat order, shape ``(N, *value_shape)``."""
+    refuse_beyond_memory(
+        layout.N * (_point_bytes(layout) + 8 * len(layout.shape)),
+        f"{what} of {layout.N:,} combinations",
+        "select a sub-space first (space.isel(...) or space.sel(...))",
+    )
+    digits = layout.grid.unravel_many(np.arange(layout.N, dtype=np.int64))
+    return [t[digits[:, j]] for t, j in zip(layout.tables, layout.axis_dim, strict=True)]
+
+
+def to_xarray(layout: Layout, names: Sequence[str], var_names: Sequence[str],
+              dims: Sequence[str], coords: xr.Coordinates, attrs: dict[str, str]) -> xr.Dataset:
+    """The parameter values on the labeled grid (see :meth:`labeled_spaces.Space.to_xarray`)."""
+    data = {}
+    for name, var, values in zip(names, var_names, flat_values(layout, "to_xarray"),
+                                 strict=True):
+        extra = value_dims(name, values.ndim - 1)
+        data[var] = ((*dims, *extra), values.reshape(layout.shape + values.shape[1:]))
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def to_dataframe(layout: Layout, paths: Sequence[str]) -> pd.DataFrame:
+    """One row per combination, one column per axis (see ``Space.to_dataframe``)."""
+    columns = {}
+    for path, values in zip(paths, flat_values(layout, "to_dataframe"), strict=True):
+        # scalar columns in the Python number types (float64, int64), as TVB-Optim's lists
+        # of numbers give them, without building those lists
+        columns[path] = values.astype(_PYTHON_TYPES.get(values.dtype.kind, values.dtype)) \
+            if values.ndim == 1 else list(values)
+    return pd.DataFrame(columns)
+
+
+_PYTHON_TYPES = {"f": np.float64, "i": np.int64, "u": np.int64, "c": np.complex128,
+                 "b": np.bool_}
+
+
+def collect(
+    layout: Layout,
+    n_vmap: Any = None,
+    n_pmap: Any = None,
+    fill_value: float = jnp.nan,
+    combine: bool = True,
+) -> Any:
+    """All combinations batched as ``(n_pmap, n_vmap, n_map, ...)`` (see ``Space.collect``)."""
+    shape: tuple[int, ...] = ()
+    nv = 1 if n_vmap is None else check_positive_int("n_vmap", n_vmap)
+    npm = 1 if n_pmap is None else check_positive_int("n_pmap", n_pmap)
+    if n_vmap is not None:
+        shape = (nv,)
+    if n_pmap is not None:
+        shape = (npm, *shape)
+    n_map = -(-layout.N // (nv * npm))
+    shape = (*shape, n_map)
+    total = nv * npm * n_map
+    values_list = flat_values(layout, "collect")
+    if total > layout.N:
+        dtypes = sorted({str(v.dtype) for v in values_list})
+        cast = "" if all(np.issubdtype(v.dtype, np.inexact) for v in values_list) else (
+            f" (cast to each axis's dtype: {', '.join(dtypes)}; NaN becomes 0 in integers)")
+        warnings.warn(
+            f"collect: {total} slots for {layout.N} combinations; padding with "
+            f"{fill_value}{cast}",
+            stacklevel=3,
+        )
+    batched = []
+    for values in values_list:
+        flat = jnp.full((total, *values.shape[1:]), fill_value, dtype=values.dtype)
+        flat = flat.at[: layout.N].set(values)
+        batched.append(flat.reshape(shape + values.shape[1:]))
+    if combine:
+        return layout.assemble(batched)
+    none = [None] * len(layout.leaves)
+    statics = list(layout.leaves)
+    for pos in layout.axis_positions:
+        statics[pos] = None
+    return layout.assemble(batched, none), layout.treedef.unflatten(statics)

@@ -1,0 +1,184 @@
+"""Sub-spaces: positions chosen along dimensions (``isel``/``sel``) or a flat slice.
+
+A sub-space is a new Space whose axes are :class:`DataAxis` over the chosen
+points of the original axes (same values, same labels, same attrs), and
+whose :class:`Selection` keeps what xarray would keep: the original
+positions along shared dimensions and the labels of fixed dimensions as
+scalar coordinates. The functions here return the new state, mode and
+Selection; the Space builds itself from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .._checks import integer_scalar
+from ..axes import DataAxis, value_dims
+from .coords import AxisLabels, Selection
+from .discovery import is_axis
+from .labels import SelectionError
+from .layout import Layout
+
+__all__ = ["MAX_HUGE_SLICE", "derive", "drop_full", "flat_slice", "isel_positions", "select"]
+
+# a flat slice of a space beyond 2**63 combinations is unravelled in Python, up to this size
+MAX_HUGE_SLICE = 1_000_000
+
+
+def isel_positions(sizes: Mapping[str, int], indexers: Mapping[str, Any]
+                   ) -> dict[str, int | np.ndarray]:
+    """``{dim: int or positions}`` of an ``isel`` query, checked against ``sizes``."""
+    unknown = [k for k in indexers if k not in sizes]
+    if unknown:
+        raise SelectionError(
+            f"isel got {unknown} which are not dimensions of the space; "
+            f"expected one of {list(sizes)}"
+        )
+    chosen: dict[str, int | np.ndarray] = {}
+    for name, indexer in indexers.items():
+        size = sizes[name]
+        if isinstance(indexer, (bool, np.bool_)):
+            raise TypeError(f"isel: {name}={indexer!r} must be an integer, slice or array")
+        position = integer_scalar(indexer)  # a 0-d integer array drops the dim, as in xarray
+        if position is None and getattr(indexer, "ndim", None) == 0:
+            raise TypeError(f"isel: {name}={indexer!r}: index must be an integer, slice or "
+                            "array of integers")
+        if position is not None:
+            if not -size <= position < size:
+                raise IndexError(f"isel: {name}={indexer} is out of range for size {size}")
+            chosen[name] = position % size
+            continue
+        try:
+            picked = np.arange(size)[indexer]
+        except IndexError as err:
+            raise IndexError(f"isel: {name}={indexer!r}: {err}") from None
+        picked = np.atleast_1d(picked)
+        if picked.size == 0:
+            raise ValueError(f"isel: {name}={indexer!r} selects no point")
+        chosen[name] = picked
+    return chosen
+
+
+def drop_full(chosen: dict[str, int | np.ndarray], sizes: Mapping[str, int],
+              query: Mapping[str, Any]) -> dict[str, int | np.ndarray]:
+    """``chosen`` without dimensions a ``sel`` keeps whole; an empty pick is an error."""
+    out = dict(chosen)
+    for d, size in sizes.items():
+        pick = out.get(d)
+        if isinstance(pick, np.ndarray):
+            if pick.size == 0:
+                raise SelectionError(f"sel {dict(query)!r} selects no point along {d!r}")
+            if pick.size == size and np.array_equal(pick, np.arange(size)):
+                del out[d]
+    return out
+
+
+def derive(
+    layout: Layout,
+    axes: Sequence[AxisLabels],
+    picks: Sequence[np.ndarray | int],
+    selection: Selection,
+) -> Any:
+    """The state over ``table[picks[a]]`` of every axis ``a``; an int pick fixes the axis.
+
+    A fixed axis becomes a 0-d (or point-shaped) array leaf, an argument of
+    the compiled model as it was, and its labels scalar coordinates in the
+    returned Selection's ``scalars`` (updated in place of a copy).
+
+    Returns
+    -------
+    state, scalars
+    """
+    new_axes: list[Any] = []
+    scalars = dict(selection.scalars)
+    for a, (info, pick) in enumerate(zip(axes, picks, strict=True)):
+        table = layout.tables[a]
+        if isinstance(pick, (int, np.integer)):
+            new_axes.append(np.array(table[pick]))
+            scalars[info.name] = xr.Variable((), info.labels[pick], info.axis.attrs)
+            if info.values is not None:
+                own = value_dims(info.name, info.values.ndim - 1)
+                scalars[f"{info.name}_value"] = xr.Variable(own, info.values[pick])
+            continue
+        new_axes.append(DataAxis(
+            table[pick],
+            labels=info.labels[pick],
+            name=info.name,
+            group=info.axis.group,
+            attrs=info.axis.attrs,
+            value_coordinate=None if info.values is None else info.values[pick],
+        ))
+    if not any(is_axis(x) for x in new_axes):
+        raise ValueError(
+            "the selection fixes every dimension, which leaves no axis to vary; "
+            "select with a list (e.g. isel(x=[2])) to keep a dimension of size 1, "
+            "or use space[i] for a single combination"
+        )
+    return layout.assemble(new_axes), scalars
+
+
+def select(
+    layout: Layout,
+    axes: Sequence[AxisLabels],
+    selection: Selection,
+    chosen: Mapping[str, int | np.ndarray],
+) -> tuple[Any, Selection]:
+    """The state and Selection of the sub-space at ``chosen`` positions per dimension."""
+    picks: list[np.ndarray | int] = []
+    for a in range(len(axes)):
+        d = layout.dims[layout.axis_dim[a]]
+        picks.append(chosen.get(d.name, np.arange(d.size)))
+    # a shared dim (zip, group) keeps its original positions, as xarray keeps labels;
+    # a fixed one keeps its position as a scalar coordinate
+    positions: dict[str, np.ndarray] = {}
+    fixed: dict[str, xr.Variable] = {}
+    for d in layout.dims:
+        if d.shared:
+            pick = chosen.get(d.name, np.arange(d.size))
+            positions[d.name] = selection.dim_coordinate(d)[pick]
+            if isinstance(pick, int):
+                fixed[d.name] = xr.Variable((), positions[d.name])
+    state, scalars = derive(layout, axes, picks,
+                            Selection(selection.positions, {**selection.scalars, **fixed}))
+    return state, Selection(positions, scalars)
+
+
+def flat_slice(
+    layout: Layout,
+    axes: Sequence[AxisLabels],
+    selection: Selection,
+    index: slice,
+    dim: str,
+) -> tuple[Any, Selection]:
+    """The state and Selection of ``space[index]``: a zip space over those combinations.
+
+    Its dimension's coordinate holds the original flat indices (or, for a
+    zip space that was itself selected, the positions its dimension had), so
+    the results of several slices concatenate without clashing labels.
+    """
+    grid = layout.grid
+    positions = range(grid.N)[index]
+    if len(positions) == 0:
+        raise ValueError(f"slice {index} selects no combination of a space of {grid.N}")
+    if grid.N < 2**63:
+        flat = np.arange(positions.start, positions.stop, positions.step, dtype=np.int64)
+        digits = grid.unravel_many(flat)
+    elif len(positions) <= MAX_HUGE_SLICE:  # flat indices beyond int64: Python ints
+        digits = np.array([grid.unravel(i) for i in positions], dtype=np.int64)
+        flat = np.array(list(positions), dtype=np.uint64 if positions[-1] < 2**64 and
+                        positions[0] < 2**64 else object)
+    else:
+        raise ValueError(
+            f"slice {index} selects {len(positions):,} combinations of a space beyond "
+            f"2**63; slices of such spaces are limited to {MAX_HUGE_SLICE:,}: "
+            "select by dimension with isel(...) instead"
+        )
+    if len(layout.dims) == 1 and layout.dims[0].shared:
+        flat = selection.dim_coordinate(layout.dims[0])[np.asarray(flat, dtype=np.int64)]
+    picks = [digits[:, layout.axis_dim[a]] for a in range(len(axes))]
+    state, scalars = derive(layout, axes, picks, selection)
+    return state, Selection({dim: np.asarray(flat)}, scalars)
