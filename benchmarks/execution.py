@@ -1,6 +1,6 @@
 """Executor benchmark: labeled_spaces vs hand-written JAX (the ceiling) vs tvboptim 0.4.0.
 
-Three measurements, each run side by side in one invocation, with ratios and
+Five measurements, each run side by side in one invocation, with ratios and
 PASS/FAIL against the targets printed at the end:
 
 (a) Kuramoto network (68 nodes, 2,000 Euler-Maruyama steps in ``lax.scan``,
@@ -26,6 +26,15 @@ PASS/FAIL against the targets printed at the end:
     a hand-written per-combination ``jax.jit(f)`` loop (context) and tvboptim's
     ``SequentialExecution`` (which does not jit, so it is timed on 4 x 4 = 16
     combinations and scaled per combination to 64). Target: ours <= 2 x ceiling.
+(d) Per-run overhead: a 100 x 100 product space and a model returning a
+    100-point vector (``a * sin(t * b)``), ``ParallelExecution(...).run()
+    .to_xarray()`` vs a hand-written ``jnp.meshgrid`` + ``jax.jit(jax.vmap(f))``
+    + ``np.asarray`` + the same ``xarray.Dataset``. Warm (one process,
+    interleaved) and cold (a fresh process per run, compilation included,
+    imports not). Targets: warm <= 1.2 x, cold <= 1.15 x the hand-written run.
+(e) ``SequentialExecution`` on the space and model of (d) vs a hand-written
+    loop of ``jax.jit(f)`` per combination that copies each output to the host
+    while the next one runs. Target: ours <= 1.1 x the loop.
 
 The parent process never imports JAX; every measurement runs in a child
 process (``--child``), so cold numbers are really cold and the children do not
@@ -45,6 +54,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -62,6 +72,9 @@ TARGET_A = 1.05  # ParallelExecution / ceiling (Kuramoto)
 TARGET_B_TIME = 1.5  # ParallelExecution / ceiling (trivial model)
 TARGET_B_MEM = 1.1  # peak RSS growth / (N * 4 bytes)
 TARGET_C = 2.0  # SequentialExecution / ceiling (Kuramoto, 64 combinations)
+TARGET_D_WARM = 1.2  # ParallelExecution().run().to_xarray() / hand-written, warm
+TARGET_D_COLD = 1.15  # the same, first run in a fresh process
+TARGET_E = 1.1  # SequentialExecution / hand-written loop of jax.jit(f)
 
 # Kuramoto parameter ranges
 K_RANGE = (0.0, 4.0)
@@ -92,6 +105,11 @@ class Config:
     cold_c: bool = True  # cold (fresh process) numbers for (c)
     merge_warm: bool = False  # warm (a) and (c) in one process (quick mode)
     diagnose: bool = True  # (a) warm also times jit(vmap(vmap(f))) over a (1, N) grid
+    overhead_grid: int = 100  # (d), (e): overhead_grid x overhead_grid combinations
+    overhead_points: int = 100  # (d), (e): length of the model's output vector
+    d_warm_reps: int = 30  # (d): interleaved warm rounds
+    d_cold_reps: int = 5  # (d): fresh processes per contender
+    e_warm_reps: int = 7  # (e): interleaved warm rounds
 
     @classmethod
     def quick(cls) -> Config:
@@ -99,7 +117,8 @@ class Config:
                    trivial_shapes=[[1000, 1000]], cold_reps=1, cold_a=[],
                    warm_reps=3, b_contenders=["ours", "ceiling"], b_reps=1, time_reps=3, mem_reps=0,
                    strict_mem=False, tvb_seq_reps=0, cold_c=False, merge_warm=True,
-                   diagnose=False)
+                   diagnose=False, overhead_grid=30, d_warm_reps=5, d_cold_reps=1,
+                   e_warm_reps=2)
 
 
 # ===========================================================================
@@ -333,6 +352,112 @@ def _sequential_contenders(cfg: Config, names: Sequence[str]) -> dict[str, Calla
     return contenders
 
 
+def _overhead_model(t: Any) -> Callable[[dict], Any]:
+    import jax.numpy as jnp
+
+    def model(state: dict, t: Any = t) -> Any:
+        return state["a"] * jnp.sin(t * state["b"])
+
+    return model
+
+
+def _overhead_contenders(cfg: Config, names: Sequence[str]) -> dict[str, Callable[[], Any]]:
+    """``name -> run()`` for (d): each returns the labeled ``xarray.Dataset``."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import xarray as xr
+
+    n, points = cfg.overhead_grid, cfg.overhead_points
+    t = np.linspace(0.0, 1.0, points, dtype=np.float32)
+    contenders: dict[str, Callable[[], Any]] = {}
+    if "ours" in names:
+        import labeled_spaces as ls
+
+        space = ls.Space({"a": ls.GridAxis(0.0, 1.0, n), "b": ls.GridAxis(0.0, 10.0, n)},
+                         mode="product")
+        model = _overhead_model(t)
+
+        def ours() -> Any:
+            return ls.ParallelExecution(model, space, progress=False).run().to_xarray()
+
+        contenders["ours"] = ours
+    vmapped = jax.jit(jax.vmap(lambda a, b, t: a * jnp.sin(t * b), in_axes=(0, 0, None)))
+    labels_a, labels_b = np.linspace(0.0, 1.0, n), np.linspace(0.0, 10.0, n)
+
+    def ceiling() -> Any:
+        a, b = jnp.meshgrid(_grid_values(0.0, 1.0, n), _grid_values(0.0, 10.0, n),
+                            indexing="ij")
+        out = np.asarray(vmapped(a.ravel(), b.ravel(), t)).reshape(n, n, points)
+        return xr.Dataset({"result": (("a", "b", "result_dim_0"), out)},
+                          coords={"a": labels_a, "b": labels_b})
+
+    contenders["ceiling"] = ceiling
+    return contenders
+
+
+def _sequential_overhead_contenders(cfg: Config, names: Sequence[str]
+                                    ) -> dict[str, Callable[[], Any]]:
+    """``name -> run()`` for (e): each returns the (n, n, points) results."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    n, points = cfg.overhead_grid, cfg.overhead_points
+    t = np.linspace(0.0, 1.0, points, dtype=np.float32)
+    contenders: dict[str, Callable[[], Any]] = {}
+    if "ours" in names:
+        import labeled_spaces as ls
+
+        space = ls.Space({"a": ls.GridAxis(0.0, 1.0, n), "b": ls.GridAxis(0.0, 10.0, n)},
+                         mode="product")
+        model = _overhead_model(t)
+
+        def ours() -> Any:
+            return ls.SequentialExecution(model, space, progress=False).run().arrays[0]
+
+        contenders["ours"] = ours
+    single = jax.jit(lambda a, b, t: a * jnp.sin(t * b))
+    t_device = jnp.asarray(t)
+
+    def jit_loop() -> Any:
+        a, b = np.meshgrid(np.asarray(_grid_values(0.0, 1.0, n)),
+                           np.asarray(_grid_values(0.0, 10.0, n)), indexing="ij")
+        a, b = a.ravel(), b.ravel()
+        out = np.empty((n * n, points), np.float32)
+        pending = None
+        for i in range(n * n):  # the next combination runs while the last is copied out
+            result = single(a[i], b[i], t_device)
+            if pending is not None:
+                out[i - 1] = pending
+            pending = result
+        out[-1] = pending
+        return out.reshape(n, n, points)
+
+    contenders["jit_loop"] = jit_loop
+    contenders["ceiling"] = jit_loop  # the reference of the result check
+    return contenders
+
+
+def _contenders(cfg: Config, kind: str, names: Sequence[str]) -> dict[str, Callable[[], Any]]:
+    part = kind[0]
+    if part == "a":
+        return _kuramoto_contenders(cfg, cfg.grid, names)
+    if part == "c":
+        return _sequential_contenders(cfg, names)
+    if part == "d":
+        return _overhead_contenders(cfg, names)
+    return _sequential_overhead_contenders(cfg, names)
+
+
+def _array(result: Any) -> Any:
+    import numpy as np
+
+    if hasattr(result, "data_vars"):  # a Dataset
+        return np.asarray(result["result"].values)
+    return np.asarray(result)
+
+
 def _trivial_contender(shape: Sequence[int], name: str) -> Callable[[], Any]:
     """``run()`` of contender ``name`` for (b); it returns a numpy ``shape`` array."""
     import jax
@@ -387,17 +512,15 @@ def _child_task(task: dict) -> dict:
     kind = task["kind"]
     out: dict[str, Any] = {}
 
-    if kind in ("a_cold", "c_cold"):
+    if kind in ("a_cold", "c_cold", "d_cold"):
         names = [task["contender"]]
-        contenders = (_kuramoto_contenders(cfg, cfg.grid, names) if kind == "a_cold"
-                      else _sequential_contenders(cfg, names))
+        contenders = _contenders(cfg, kind, names)
         seconds, result = _timed(contenders[task["contender"]])
-        out.update(seconds=seconds, checksum=float(np.sum(result)))
+        out.update(seconds=seconds, checksum=float(np.sum(_array(result))))
 
-    elif kind in ("a_warm", "c_warm"):
+    elif kind in ("a_warm", "c_warm", "d_warm", "e_warm"):
         names = task["contenders"]
-        contenders = (_kuramoto_contenders(cfg, cfg.grid, names) if kind == "a_warm"
-                      else _sequential_contenders(cfg, names))
+        contenders = _contenders(cfg, kind, names)
         first: dict[str, float] = {}
         results: dict[str, Any] = {}
         for name in names:  # first run in this process (compilation)
@@ -409,6 +532,9 @@ def _child_task(task: dict) -> dict:
             for name in order:
                 if len(times[name]) < reps[name]:
                     times[name].append(_timed(contenders[name])[0])
+        results = {name: _array(res) for name, res in results.items()}
+        if "ceiling" not in results:
+            results["ceiling"] = contenders["ceiling"]()
         ref = np.asarray(results["ceiling"], dtype=np.float64)
         diffs = {name: float(np.max(np.abs(np.asarray(res, dtype=np.float64) - ref)))
                  for name, res in results.items() if np.shape(res) == ref.shape}
@@ -632,8 +758,53 @@ def run_c(cfg: Config, warm: dict | None = None) -> dict:
     return res
 
 
-def _summary(cfg: Config, quick: bool, a: dict, b: dict, c: dict, wall: float) -> bool:
-    """Print the numbers table and the verdicts; True when every target is met."""
+def run_d(cfg: Config) -> dict:
+    """(d) per-run overhead: ParallelExecution().run().to_xarray() vs hand-written, warm/cold."""
+    n = cfg.overhead_grid
+    _say(f"\n(d) per-run overhead, {n}x{n} combinations, {cfg.overhead_points}-point output  "
+         f"[{_load()}]")
+    names = ["ours", "ceiling"]
+    cold = _cold(dataclasses.replace(cfg, cold_reps=cfg.d_cold_reps), "d_cold", names)
+    task = {"kind": "d_warm", "contenders": names, "config": asdict(cfg),
+            "reps": {name: cfg.d_warm_reps for name in names}}
+    warm = _spawn([task])[0]
+    for name in names:
+        _say(f"  warm {name:<9} first {warm['first'][name] * 1e3:8.2f} ms, median of "
+             f"{len(warm['times'][name])} {_med(warm['times'][name]) * 1e3:.2f} ms")
+    _say(f"  max |result - hand-written|: {warm['max_abs_diff_vs_ceiling']}; plan: "
+         f"{warm['plan']}")
+    wt = warm["times"]
+    return {"cold": cold, "warm": wt, "first_in_process": warm["first"],
+            "warm_ratio": {name: _paired(wt[name], wt["ceiling"]) for name in names},
+            "cold_ratio": {name: _paired(cold[name], cold["ceiling"]) for name in names}
+            if cold["ceiling"] else {}, "diff": warm["max_abs_diff_vs_ceiling"],
+            "plan": warm["plan"]}
+
+
+def run_e(cfg: Config) -> dict:
+    """(e) SequentialExecution vs a hand-written loop of jax.jit(f), warm."""
+    n = cfg.overhead_grid
+    _say(f"\n(e) sequential overhead, {n}x{n} combinations  [{_load()}]")
+    names = ["ours", "jit_loop"]
+    task = {"kind": "e_warm", "contenders": names, "config": asdict(cfg),
+            "reps": {name: cfg.e_warm_reps for name in names}}
+    warm = _spawn([task])[0]
+    for name in names:
+        times = warm["times"][name]
+        _say(f"  warm {name:<9} first {warm['first'][name]:7.3f} s, repeats "
+             + " ".join(f"{x:.3f}" for x in times)
+             + f"  ({_med(times) / n**2 * 1e6:.2f} us per combination)")
+    _say(f"  max |result - loop|: {warm['max_abs_diff_vs_ceiling']}")
+    wt = warm["times"]
+    return {"warm": wt, "first_in_process": warm["first"],
+            "ratio": _paired(wt["ours"], wt["jit_loop"]),
+            "us_per_combination": {name: _med(wt[name]) / n**2 * 1e6 for name in names},
+            "diff": warm["max_abs_diff_vs_ceiling"]}
+
+
+def _summary(cfg: Config, quick: bool, a: dict | None, b: dict | None, c: dict | None,
+             d: dict | None, e: dict | None, wall: float) -> bool:
+    """Print the numbers table and the verdicts; True when every target that ran is met."""
     rows: list[tuple[str, float, float, bool]] = []
 
     def check(label: str, value: float, target: float) -> None:
@@ -648,55 +819,77 @@ def _summary(cfg: Config, quick: bool, a: dict, b: dict, c: dict, wall: float) -
     _say(f"SUMMARY  {_versions()}, {os.cpu_count()} CPU cores, {_load()}, wall {wall:.0f} s"
          + ("\n         [QUICK: smoke sizes, numbers not meaningful]" if quick else ""))
     _say("=" * 80)
-    _say(f"(a) Kuramoto {cfg.n_nodes} nodes x {cfg.n_steps} steps, {cfg.grid**2} combinations; "
-         "seconds = medians; ratios = medians of paired ratios")
-    _say(f"    {'contender':<28}{'warm s':>9}{'warm/ceil':>10}{'cold s':>9}{'cold/ceil':>10}")
-    labels = {"ceiling": "ceiling jit(vmap)", "ours": "ours ParallelExecution",
-              "tvboptim": "tvboptim Parallel n_vmap=1", "nested": "jit(vmap(vmap)), outer 1"}
-    for name, label in labels.items():
-        if name not in a["warm"]:
-            continue
-        _say(f"    {label:<28}{_med(a['warm'][name]):>9.3f}{a['warm_ratio'][name]:>10.3f}"
-             + cold(a, name))
-    if "nested" in a["warm"]:
-        _say("    (diagnosis row: the ceiling wrapped in one more vmap over an axis of size 1,"
-             " as\n    ParallelExecution's block was before it was flattened; same model and"
-             " lanes)")
-    _say("(b) trivial model; ms = medians; mem = peak RSS growth / (N * 4 B)")
-    _say(f"    {'N':<7}{'contender':<22}{'ms':>9}{'/ceil':>8}{'mem':>8}{'mem(glibc default)':>20}")
-    blabels = {"ceiling": "ceiling", "ours": "ours ParallelExecution",
-               "fused": "meshgrid inside jit"}
-    for n, r in b.items():
-        for name in r["seconds"]:
-            _say(f"    {float(n):<7.0e}{blabels[name]:<22}{r['seconds'][name] * 1e3:>9.2f}"
-                 f"{r['time_ratio'][name]:>8.3f}{r['mem_ratio'][name]:>8.3f}"
-                 f"{r['mem_ratio_default_malloc'][name]:>20.3f}")
-    _say(f"(c) Kuramoto sequential, {c['n']} combinations; seconds = medians")
-    _say(f"    {'contender':<28}{'warm s':>9}{'warm/ceil':>10}{'cold s':>9}{'cold/ceil':>10}")
-    clabels = {"ceiling": "ceiling jit(vmap)", "ours": "ours SequentialExecution",
-               "jit_loop": "loop of jit(f)",
-               "tvboptim_scaled": f"tvboptim Seq. ({c['n_tvb']} x{c['n'] / c['n_tvb']:g})"}
-    for name, label in clabels.items():
-        _say(f"    {label:<28}{_med(c['warm'][name]):>9.3f}{c['warm_ratio'][name]:>10.3f}"
-             + cold(c, name))
-
-    check("(a) ours/ceiling, warm [headline]", a["warm_ratio"]["ours"], TARGET_A)
-    if "ours" in a["cold_ratio"]:
-        check("(a) ours/ceiling, cold", a["cold_ratio"]["ours"], TARGET_A)
-    for n, r in b.items():
-        check(f"(b) N={float(n):.0e} ours/ceiling time", r["time_ratio"]["ours"], TARGET_B_TIME)
-        check(f"(b) N={float(n):.0e} ours peak mem/result", r["mem_ratio"]["ours"],
-              TARGET_B_MEM)
-    check("(c) ours/ceiling, warm", c["warm_ratio"]["ours"], TARGET_C)
-    if "cold_ratio" in c:
-        check("(c) ours/ceiling, cold", c["cold_ratio"]["ours"], TARGET_C)
+    if a is not None:
+        _say(f"(a) Kuramoto {cfg.n_nodes} nodes x {cfg.n_steps} steps, {cfg.grid**2} "
+             "combinations; seconds = medians; ratios = medians of paired ratios")
+        _say(f"    {'contender':<28}{'warm s':>9}{'warm/ceil':>10}{'cold s':>9}"
+             f"{'cold/ceil':>10}")
+        labels = {"ceiling": "ceiling jit(vmap)", "ours": "ours ParallelExecution",
+                  "tvboptim": "tvboptim Parallel n_vmap=1",
+                  "nested": "jit(vmap(vmap)), outer 1"}
+        for name, label in labels.items():
+            if name in a["warm"]:
+                _say(f"    {label:<28}{_med(a['warm'][name]):>9.3f}"
+                     f"{a['warm_ratio'][name]:>10.3f}" + cold(a, name))
+        if "nested" in a["warm"]:
+            _say("    (diagnosis row: the ceiling wrapped in one more vmap over an axis of size"
+                 " 1, as\n    ParallelExecution's block was before it was flattened; same "
+                 "model and lanes)")
+        check("(a) ours/ceiling, warm [headline]", a["warm_ratio"]["ours"], TARGET_A)
+        if "ours" in a["cold_ratio"]:
+            check("(a) ours/ceiling, cold", a["cold_ratio"]["ours"], TARGET_A)
+    if b is not None:
+        _say("(b) trivial model; ms = medians; mem = peak RSS growth / (N * 4 B)")
+        _say(f"    {'N':<7}{'contender':<22}{'ms':>9}{'/ceil':>8}{'mem':>8}"
+             f"{'mem(glibc default)':>20}")
+        blabels = {"ceiling": "ceiling", "ours": "ours ParallelExecution",
+                   "fused": "meshgrid inside jit"}
+        for n, r in b.items():
+            for name in r["seconds"]:
+                _say(f"    {float(n):<7.0e}{blabels[name]:<22}{r['seconds'][name] * 1e3:>9.2f}"
+                     f"{r['time_ratio'][name]:>8.3f}{r['mem_ratio'][name]:>8.3f}"
+                     f"{r['mem_ratio_default_malloc'][name]:>20.3f}")
+            check(f"(b) N={float(n):.0e} ours/ceiling time", r["time_ratio"]["ours"],
+                  TARGET_B_TIME)
+            check(f"(b) N={float(n):.0e} ours peak mem/result", r["mem_ratio"]["ours"],
+                  TARGET_B_MEM)
+        if not all(r["correct"] for r in b.values()):
+            _say("WARNING: a result of (b) was wrong")
+    if c is not None:
+        _say(f"(c) Kuramoto sequential, {c['n']} combinations; seconds = medians")
+        _say(f"    {'contender':<28}{'warm s':>9}{'warm/ceil':>10}{'cold s':>9}"
+             f"{'cold/ceil':>10}")
+        clabels = {"ceiling": "ceiling jit(vmap)", "ours": "ours SequentialExecution",
+                   "jit_loop": "loop of jit(f)",
+                   "tvboptim_scaled": f"tvboptim Seq. ({c['n_tvb']} x{c['n'] / c['n_tvb']:g})"}
+        for name, label in clabels.items():
+            _say(f"    {label:<28}{_med(c['warm'][name]):>9.3f}{c['warm_ratio'][name]:>10.3f}"
+                 + cold(c, name))
+        check("(c) ours/ceiling, warm", c["warm_ratio"]["ours"], TARGET_C)
+        if "cold_ratio" in c:
+            check("(c) ours/ceiling, cold", c["cold_ratio"]["ours"], TARGET_C)
+    if d is not None:
+        _say(f"(d) per-run overhead, {cfg.overhead_grid**2} combinations; ms = medians")
+        _say(f"    {'contender':<28}{'warm ms':>9}{'warm/hand':>10}{'cold ms':>9}"
+             f"{'cold/hand':>10}")
+        for name, label in (("ceiling", "hand-written"), ("ours", "ours Parallel.to_xarray")):
+            cold_ms = (f"{_med(d['cold'][name]) * 1e3:>9.2f}{d['cold_ratio'][name]:>10.3f}"
+                       if d["cold_ratio"] else f"{'-':>9}{'-':>10}")
+            _say(f"    {label:<28}{_med(d['warm'][name]) * 1e3:>9.2f}"
+                 f"{d['warm_ratio'][name]:>10.3f}" + cold_ms)
+        check("(d) ours/hand-written, warm", d["warm_ratio"]["ours"], TARGET_D_WARM)
+        if d["cold_ratio"]:
+            check("(d) ours/hand-written, cold", d["cold_ratio"]["ours"], TARGET_D_COLD)
+    if e is not None:
+        _say(f"(e) sequential overhead, {cfg.overhead_grid**2} combinations; us per combination")
+        for name, label in (("jit_loop", "loop of jax.jit(f)"), ("ours", "ours Sequential")):
+            _say(f"    {label:<28}{e['us_per_combination'][name]:>9.2f}")
+        check("(e) ours/loop of jax.jit(f), warm", e["ratio"], TARGET_E)
     _say("-" * 80)
     _say(f"    {'target':<42}{'measured':>10}{'target':>10}  verdict")
     for label, value, target, ok in rows:
         _say(f"    {label:<42}{value:>10.3f}{'<= ' + str(target):>10}  "
              f"{'PASS' if ok else 'FAIL'}")
-    if not all(r["correct"] for r in b.values()):
-        _say("WARNING: a result of (b) was wrong")
     return all(ok for *_, ok in rows)
 
 
@@ -705,6 +898,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny sizes (< 60 s)")
     parser.add_argument("--json", metavar="PATH", help="also write all numbers to PATH")
+    parser.add_argument("--parts", default="abcde",
+                        help="which measurements to run (default abcde); targets of the "
+                        "others are not checked")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -714,17 +910,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     _say(f"benchmarks/execution.py{' --quick' if args.quick else ''}: {cfg}  [{_load()}]")
     start = time.perf_counter()
     warm_a = warm_c = None
-    if cfg.merge_warm:  # one process for both warm parts (fewer slow JAX imports)
+    parts = set(args.parts)
+    if cfg.merge_warm and {"a", "c"} <= parts:  # one process for both (fewer JAX imports)
         warm_a, warm_c = _spawn([_warm_task(cfg, "a"), _warm_task(cfg, "c")])
-    a = run_a(cfg, warm_a)
-    b = run_b(cfg)
-    c = run_c(cfg, warm_c)
+    a = run_a(cfg, warm_a) if "a" in parts else None
+    b = run_b(cfg) if "b" in parts else None
+    c = run_c(cfg, warm_c) if "c" in parts else None
+    d = run_d(cfg) if "d" in parts else None
+    e = run_e(cfg) if "e" in parts else None
     wall = time.perf_counter() - start
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"config": asdict(cfg), "a": a, "b": b, "c": c, "wall_s": wall,
-                       "load_end": os.getloadavg()}, fh, indent=1)
-    ok = _summary(cfg, args.quick, a, b, c, wall)
+            json.dump({"config": asdict(cfg), "a": a, "b": b, "c": c, "d": d, "e": e,
+                       "wall_s": wall, "load_end": os.getloadavg()}, fh, indent=1)
+    ok = _summary(cfg, args.quick, a, b, c, d, e, wall)
     if args.quick:  # smoke sizes: the verdicts are printed but not enforced
         _say(f"\nquick run finished (targets {'met' if ok else 'NOT met'} at smoke sizes)")
         return 0

@@ -186,6 +186,8 @@ class Outputs:
         Each output's attributes.
     output_dims : dict
         The ``output_dims`` given (checked), as recorded in files.
+    taken : frozenset
+        The names the variable names were kept apart from.
     """
 
     treedef: Any
@@ -197,6 +199,7 @@ class Outputs:
     coords: dict[str, xr.Variable]
     attrs: tuple[dict[str, Any], ...]
     output_dims: dict[str, tuple[str, ...]]
+    taken: frozenset[str] = frozenset()  # names the variables were kept apart from
 
     @classmethod
     def build(
@@ -243,7 +246,7 @@ class Outputs:
         attrs = cls._attrs(output_attrs, names, var_names)
         return cls(treedef, tuple(names), tuple(var_names), tuple(shapes),
                    tuple(np.dtype(d) for d in dtypes), tuple(dims_per_output), coords, attrs,
-                   checked_dims)
+                   checked_dims, frozenset(taken))
 
     @staticmethod
     def _coords(output_coords: Any, lengths: Mapping[str, int], taken: set[str]

@@ -81,15 +81,48 @@ class Results:
         output_coords: Mapping[str, Any] | None = None,
         output_attrs: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
-        self.space = space
-        self.treedef = treedef
-        self.arrays = list(arrays)
         ndim = len(space.shape)
-        self.outputs = Outputs.build(
-            space, treedef, [a.shape[ndim:] for a in self.arrays],
-            [a.dtype for a in self.arrays], output_dims, output_coords, output_attrs,
-            partial=done is not None,
+        outputs = Outputs.build(
+            space, treedef, [a.shape[ndim:] for a in arrays], [a.dtype for a in arrays],
+            output_dims, output_coords, output_attrs, partial=done is not None,
         )
+        self._setup(space, outputs, arrays, done)
+
+    @classmethod
+    def from_outputs(cls, space: Space, outputs: Outputs, arrays: Sequence[Any],
+                     done: np.ndarray | None = None) -> Results:
+        """Results over arrays whose labels were checked already (what sinks build).
+
+        Parameters
+        ----------
+        space : Space
+        outputs : Outputs
+            The labels, e.g. from :meth:`Outputs.build`.
+        arrays : sequence of array
+            One per output, shaped ``space.shape + outputs.shapes[k]``.
+        done : numpy.ndarray of bool, optional
+            As for the constructor.
+
+        Returns
+        -------
+        Results
+        """
+        if done is not None and COMPUTED not in outputs.taken:
+            outputs = Outputs.build(space, outputs.treedef, outputs.shapes, outputs.dtypes,
+                                    outputs.output_dims, outputs.coords,
+                                    dict(zip(outputs.names, outputs.attrs, strict=True)),
+                                    partial=True)
+        results = cls.__new__(cls)
+        cls._setup(results, space, outputs, arrays, done)
+        return results
+
+    def _setup(self, space: Space, outputs: Outputs, arrays: Sequence[Any],
+               done: np.ndarray | None) -> None:
+        ndim = len(space.shape)
+        self.space = space
+        self.treedef = outputs.treedef
+        self.arrays = list(arrays)
+        self.outputs = outputs
         self.done = done
         for array in self.arrays:  # results[i] hands out views: keep them from being edited
             if _is_numpy(array):

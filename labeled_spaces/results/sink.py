@@ -112,15 +112,27 @@ class MemorySink:
             )
         self.outputs = outputs
         self.blocks = blocks
+        self._done = np.zeros(space.N, dtype=bool)
+        self.arrays = []
+        if len(blocks) > 1:
+            self._allocate()
+        return set()
+
+    def _allocate(self) -> None:
         # np.empty touches no page until written: memory grows block by block
+        space, outputs = self.space, self.outputs
         self.arrays = [np.empty(space.shape + s, dtype=d)
                        for s, d in zip(outputs.shapes, outputs.dtypes, strict=True)]
         self._flat = [a.reshape((space.N, *a.shape[len(space.shape):])) for a in self.arrays]
-        self._done = np.zeros(space.N, dtype=bool)
-        return set()
 
     def write(self, block: Block, leaves: Sequence[np.ndarray], count: int | None = None
               ) -> None:
+        if not self.arrays:  # one block for the whole grid: its arrays become the results
+            self.arrays = [np.ascontiguousarray(leaf) for leaf in leaves]
+            self._flat = [a.reshape((self.space.N, *a.shape[len(self.space.shape):]))
+                          for a in self.arrays]
+            self._done[: block.size if count is None else count] = True
+            return
         if count is None:
             region = block.region
             for array, leaf in zip(self.arrays, leaves, strict=True):
@@ -137,12 +149,7 @@ class MemorySink:
         return self._done.reshape(self.space.shape)
 
     def _results(self, done: np.ndarray | None) -> Results:
-        outputs = self.outputs
-        return self.result_type(
-            self.space, outputs.treedef, self.arrays, output_dims=outputs.output_dims,
-            done=done, output_coords=outputs.coords, output_attrs=dict(
-                zip(outputs.names, outputs.attrs, strict=True)),
-        )
+        return self.result_type.from_outputs(self.space, self.outputs, self.arrays, done)
 
     def close(self) -> Results:
         return self._results(None)
@@ -150,6 +157,10 @@ class MemorySink:
     def partial(self) -> Results | None:
         if self.outputs is None:
             return None
+        if not self.arrays:
+            self._allocate()
         done = self.done().copy()
+        if not all(a.flags.writeable for a in self.arrays):  # adopted, read-only buffers
+            self.arrays = [np.array(a) for a in self.arrays]
         blank_undone(self.arrays, done)
         return self._results(done)
