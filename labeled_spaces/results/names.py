@@ -31,7 +31,7 @@ from .._checks import fail
 from .._codec import jsonable
 from ..space import Space, keypath_name
 
-__all__ = ["COMPUTED", "Outputs", "netcdf_names", "output_names", "unique_names"]
+__all__ = ["COMPUTED", "OutputCoord", "Outputs", "netcdf_names", "output_names", "unique_names"]
 
 COMPUTED = "computed"  # the data variable of partial results that marks finished combinations
 
@@ -85,8 +85,7 @@ def unique_names(names: Sequence[str], taken: Any) -> list[str]:
 
 
 def _space_names(space: Space) -> set[str]:
-    coords = space.coords
-    return {str(n) for n in (*space.dims, *coords, *coords.dims)}
+    return set(space.coord_names)
 
 
 def _check_output_dims(output_dims: Any, names: Sequence[str], shapes: Sequence[tuple],
@@ -134,10 +133,25 @@ def _check_output_dims(output_dims: Any, names: Sequence[str], shapes: Sequence[
     return checked
 
 
-def _coord_variable(name: str, value: Any, lengths: Mapping[str, int]) -> xr.Variable:
+@dataclass(frozen=True)
+class OutputCoord:
+    """A coordinate of the outputs' own dimensions: dims, values and attrs (no xarray yet)."""
+
+    dims: tuple[str, ...]
+    values: np.ndarray
+    attrs: dict[str, Any]
+
+    def variable(self) -> xr.Variable:
+        """As an ``xarray.Variable``."""
+        return xr.Variable(self.dims, self.values, self.attrs)
+
+
+def _coord_variable(name: str, value: Any, lengths: Mapping[str, int]) -> OutputCoord:
     """An output coordinate from an array, ``(values, attrs)`` or a DataArray, checked."""
     attrs: Mapping[str, Any] = {}
-    if isinstance(value, (xr.DataArray, xr.Variable)):
+    if isinstance(value, OutputCoord):
+        dims, data, attrs = value.dims, value.values, value.attrs
+    elif isinstance(value, (xr.DataArray, xr.Variable)):
         dims, data, attrs = value.dims, value.values, value.attrs
     else:
         if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], Mapping):
@@ -161,7 +175,7 @@ def _coord_variable(name: str, value: Any, lengths: Mapping[str, int]) -> xr.Var
                 f"output_coords[{name!r}] has {n} values along {d!r}, but the outputs have "
                 f"{lengths[d]} points there"
             )
-    return xr.Variable(dims, data, dict(attrs))
+    return OutputCoord(tuple(dims), np.asarray(data), dict(attrs))
 
 
 @dataclass(frozen=True, eq=False)
@@ -181,7 +195,7 @@ class Outputs:
     dims : tuple of tuple of str
         Each output's own dimension names.
     coords : dict
-        ``{name: xarray.Variable}`` coordinates of the outputs' dimensions.
+        ``{name: OutputCoord}`` coordinates of the outputs' dimensions.
     attrs : tuple of dict
         Each output's attributes.
     output_dims : dict
@@ -196,7 +210,7 @@ class Outputs:
     shapes: tuple[tuple[int, ...], ...]
     dtypes: tuple[np.dtype, ...]
     dims: tuple[tuple[str, ...], ...]
-    coords: dict[str, xr.Variable]
+    coords: dict[str, OutputCoord]
     attrs: tuple[dict[str, Any], ...]
     output_dims: dict[str, tuple[str, ...]]
     taken: frozenset[str] = frozenset()  # names the variables were kept apart from
@@ -250,7 +264,7 @@ class Outputs:
 
     @staticmethod
     def _coords(output_coords: Any, lengths: Mapping[str, int], taken: set[str]
-                ) -> dict[str, xr.Variable]:
+                ) -> dict[str, OutputCoord]:
         if output_coords is None:
             return {}
         if not isinstance(output_coords, Mapping):

@@ -226,7 +226,8 @@ class Results:
             data[var] = xr.Variable((*self.space.dims, *dims), array, attrs)
         if self.done is not None:
             data[COMPUTED] = xr.Variable(self.space.dims, self.done)
-        coords = xr.Coordinates(dict(outputs.coords)) if outputs.coords else None
+        coords = ({name: c.variable() for name, c in outputs.coords.items()}
+                  if outputs.coords else None)
         ds = xr.Dataset(data, coords=self.space.coords, attrs=self.attrs)
         if coords is not None:
             ds = ds.assign_coords(coords)

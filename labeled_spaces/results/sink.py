@@ -112,7 +112,10 @@ class MemorySink:
             )
         self.outputs = outputs
         self.blocks = blocks
-        self._done = np.zeros(space.N, dtype=bool)
+        # finished blocks, and how much of a block a failure left (no mask of size N:
+        # a bool per point would be a quarter of float32 scalar results)
+        self._done_blocks: set[int] = set()
+        self._started: dict[int, int] = {}
         self.arrays = []
         if len(blocks) > 1:
             self._allocate()
@@ -131,22 +134,27 @@ class MemorySink:
             self.arrays = [np.ascontiguousarray(leaf) for leaf in leaves]
             self._flat = [a.reshape((self.space.N, *a.shape[len(self.space.shape):]))
                           for a in self.arrays]
-            self._done[: block.size if count is None else count] = True
-            return
-        if count is None:
+        elif count is None:
             region = block.region
             for array, leaf in zip(self.arrays, leaves, strict=True):
                 array[region] = leaf
-            self._done.reshape(self.space.shape)[region] = True
-            return
-        # a block is a contiguous run of the flat index (see labeled_spaces.grid.block_shape)
-        stop = block.start + count
-        for flat, leaf in zip(self._flat, leaves, strict=True):
-            flat[block.start:stop] = leaf.reshape((-1, *flat.shape[1:]))[:count]
-        self._done[block.start:stop] = True
+        else:
+            # a block is a contiguous run of the flat index (see grid.block_shape)
+            stop = block.start + count
+            for flat, leaf in zip(self._flat, leaves, strict=True):
+                flat[block.start:stop] = leaf.reshape((-1, *flat.shape[1:]))[:count]
+        if count is None:
+            self._done_blocks.add(block.index)
+        else:
+            self._started[block.index] = count
 
     def done(self) -> np.ndarray:
-        return self._done.reshape(self.space.shape)
+        done = self.blocks.done_mask(sorted(self._done_blocks))
+        flat = done.reshape(-1)
+        for index, count in self._started.items():
+            start = self.blocks[index].start
+            flat[start:start + count] = True
+        return done
 
     def _results(self, done: np.ndarray | None) -> Results:
         return self.result_type.from_outputs(self.space, self.outputs, self.arrays, done)

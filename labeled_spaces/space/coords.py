@@ -12,7 +12,10 @@ import xarray as xr
 from ..axes import AbstractAxis, value_dims
 from ..grid import Dim
 
-__all__ = ["MAX_VALUE_COORD", "AxisLabels", "Selection", "build_coords", "check_names"]
+__all__ = [
+    "MAX_VALUE_COORD", "AxisLabels", "Selection", "build_coords", "check_names",
+    "coordinate_names",
+]
 
 # a non-index value coordinate is kept only up to this many elements
 MAX_VALUE_COORD = 1_000_000
@@ -90,6 +93,30 @@ def build_coords(dims: Sequence[Dim], axes: Sequence[AxisLabels], selection: Sel
     for name in indexed:
         ds = ds.set_xindex(name)
     return ds.coords
+
+
+def coordinate_names(dims: Sequence[Dim], axes: Sequence[AxisLabels], selection: Selection
+                     ) -> frozenset[str]:
+    """Every name :func:`build_coords` uses (coordinates and dimensions), without xarray.
+
+    Executors check output names against these before a run; building the
+    coordinates themselves would import xarray's array backends (dask: 0.4 s
+    of a cold run).
+    """
+    names: set[str] = set()
+    for d in dims:
+        names.add(d.name)
+        for a in d.members:
+            info = axes[a]
+            names.add(info.name)
+            values = info.values
+            if values is not None and values[: d.size].size <= MAX_VALUE_COORD:
+                names.add(f"{info.name}_value")
+                names.update(value_dims(info.name, values.ndim - 1))
+    for name, var in selection.scalars.items():
+        names.add(name)
+        names.update(var.dims)
+    return frozenset(names)
 
 
 def check_names(dims: Sequence[Dim], axis_dim: Sequence[int], axes: Sequence[AxisLabels]

@@ -24,7 +24,7 @@ from .._checks import fail
 from ..axes import AbstractAxis
 from . import attrs as attrs_module
 from . import export, subspace
-from .coords import Selection, build_coords, check_names
+from .coords import Selection, build_coords, check_names, coordinate_names
 from .discovery import discover
 from .labels import indexed_coordinates, resolve
 from .layout import check_key, flat_position
@@ -161,6 +161,11 @@ class Space:
         if self._coords is None:
             self._coords = build_coords(self.layout.dims, self._axis_labels, self._selection)
         return self._coords
+
+    @property
+    def coord_names(self) -> frozenset[str]:
+        """The names of :attr:`coords` and their dimensions, known without building them."""
+        return coordinate_names(self.layout.dims, self._axis_labels, self._selection)
 
     def __repr__(self) -> str:
         dims = ", ".join(f"{d}: {s}" for d, s in self.sizes.items())
