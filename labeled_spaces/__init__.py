@@ -33,7 +33,7 @@ from .execution import (
     SequentialExecution,
     SequentialResult,
 )
-from .results import Results
+from .results import Results, open_results
 from .space import SelectionError, Space
 
 __all__ = [
@@ -55,4 +55,5 @@ __all__ = [
     "__version__",
     "axis_from_spec",
     "clear_caches",
+    "open_results",
 ]

@@ -14,11 +14,16 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import jax
+import numpy as np
+
 from ..results import Results
 from ..space import Space
 from .compiled import PreparedModel
 
-__all__ = ["Interrupted", "ModelError", "failed_at", "locate_failure", "trace_failure"]
+__all__ = [
+    "Interrupted", "ModelError", "check_outputs", "failed_at", "locate_failure", "trace_failure",
+]
 
 
 class ModelError(RuntimeError):
@@ -75,6 +80,26 @@ def failed_at(space: Space, i: int, message: str, partial: Results | None = None
     )
 
 
+def check_outputs(out: Any) -> list[Any]:
+    """The output's leaves, or a ``TypeError`` for one that is not an array or a number.
+
+    The same check for every executor: a string, an object or a PRNG key is
+    refused wherever it comes from (compiled or plain Python models).
+    """
+    leaves = jax.tree.leaves(out)
+    for leaf in leaves:
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is None:
+            dtype = np.asarray(leaf).dtype
+        if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+            raise TypeError("model outputs must be arrays or numbers, got a PRNG key; return "
+                            "jax.random.key_data(key) to keep its bits")
+        if np.dtype(dtype).kind not in "biufcV":  # V: bfloat16 and friends
+            raise TypeError(f"model outputs must be arrays or numbers, got {leaf!r} "
+                            f"({type(leaf).__name__})")
+    return leaves
+
+
 def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
@@ -88,7 +113,7 @@ def locate_failure(
     for i in indices:
         values = layout.values_at(layout.grid.unravel(i))
         try:
-            prepared.call(values, prepared.state_arrays, prepared.extra_arrays)
+            check_outputs(prepared.call(values, prepared.state_arrays, prepared.extra_arrays))
         except Exception as err:  # noqa: BLE001 - any model failure is reported
             return i, err
         if time.perf_counter() - start > seconds:
@@ -105,8 +130,9 @@ def trace_failure(prepared: PreparedModel, space: Space, err: Exception) -> Mode
     combination is to blame.
     """
     found = locate_failure(prepared, [0])
-    if found is not None and type(found[1]) is type(err) and str(found[1]) == str(err):
-        return failed_at(space, 0, _describe(err))
+    if found is not None and (type(found[1]) is type(err) and str(found[1]) == str(err) or
+                              str(found[1]).startswith("model outputs must be")):
+        return failed_at(space, 0, _describe(found[1]))
     eager = "" if found is None else (
         f" (run without jit, the first combination fails differently: {_describe(found[1])})")
     return ModelError(

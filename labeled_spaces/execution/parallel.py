@@ -188,16 +188,22 @@ class ParallelExecution:
         inputs = (tables, state_arrays, extra_arrays)
         outputs = output_structure(self, prepared, tables, state_arrays, extra_arrays)
         sink = self._sink()
-        step = sink.preferred_step(outputs) if hasattr(sink, "preferred_step") else None
+        step = sink.preferred_step(outputs)
         lane_bytes = outputs.lane_bytes() + layout.lane_bytes() + 8 * len(space.shape)
         lanes = initial_lanes(space.N, lane_bytes, self.n_pmap * (self.n_vmap or 1),
-                              self.chunk_size, self.max_memory)
+                              self.chunk_size, self.max_memory, sink.single_block)
+        done: set[int] = set()
+        if step is not None:  # a store being resumed: nothing to compile if it is complete
+            done = sink.open(outputs, Blocks(space.shape, step))
+            if len(done) == len(Blocks(space.shape, step)):
+                return sink.close()
         try:
             blocks, fn = plan_blocks(prepared, inputs, lanes, self.n_vmap, self.n_pmap,
                                      self.chunk_size, self.max_memory, step)
         except Exception as err:
             raise trace_failure(prepared, space, err) from err
-        done = sink.open(outputs, blocks)
+        if step is None:
+            done = sink.open(outputs, blocks)
         todo = [b for b in blocks if b.index not in done] if done else blocks
         with progress_bar(self.progress and len(blocks) > 1, space.N, done, blocks) as bar:
             runner = _BlockRunner(self, prepared, fn, inputs, blocks, bar)

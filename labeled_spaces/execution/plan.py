@@ -39,6 +39,10 @@ MAX_BLOCK = 2**22
 # five 1 MB blocks instead of one cost 0.6 ms more on a 2 ms sweep of 10,000 combinations
 # (benchmarks/execution.py (d)), and the copy of one block 0.3 ms
 SINGLE_BLOCK_BYTES = 64 * 2**20
+# a store's blocks: at least this many (a crash loses at most one of them), of at least this
+# many combinations (vectorised well enough: the demo's model runs as fast in blocks of 64)
+STORE_BLOCKS = 64
+STORE_MIN_LANES = 128
 
 
 def budget(max_memory: int | None) -> int:
@@ -49,10 +53,18 @@ def budget(max_memory: int | None) -> int:
 
 
 def initial_lanes(n: int, lane_bytes: int, multiple: int, chunk_size: int | None,
-                  max_memory: int | None) -> int:
-    """Combinations per compiled call from the output size (refined by :func:`plan_blocks`)."""
+                  max_memory: int | None, single_block: bool = True) -> int:
+    """Combinations per compiled call from the output size (refined by :func:`plan_blocks`).
+
+    ``single_block=False`` (a store) keeps at least :data:`STORE_BLOCKS` blocks of at
+    least :data:`STORE_MIN_LANES` combinations each, so a crash loses little.
+    """
     if chunk_size is not None:
         lanes = chunk_size
+    elif not single_block:
+        by_count = max(STORE_MIN_LANES, -(-n // STORE_BLOCKS))
+        share = max(BLOCK_SHARE * lane_bytes * n, MIN_BLOCK_BYTES, STORE_MIN_LANES * lane_bytes)
+        lanes = int(min(MAX_BLOCK, by_count, max(multiple, share // max(lane_bytes, 1))))
     elif n * lane_bytes <= min(SINGLE_BLOCK_BYTES, budget(max_memory) / 2):
         lanes = n
     else:

@@ -12,7 +12,7 @@ from .._checks import check_bool, check_callable
 from ..grid import Block, Blocks
 from ..results import Outputs, Results, SequentialResult
 from .compiled import PreparedModel, signature
-from .errors import ModelError, failed_at, locate_failure, trace_failure
+from .errors import ModelError, check_outputs, failed_at, locate_failure, trace_failure
 from .loop import BlockFailure, run_blocks
 from .options import COMMON_OPTIONS, check_model_kwargs, check_space
 from .plan import initial_lanes
@@ -29,8 +29,8 @@ class OutputMismatch(Exception):
 
 def _host_leaves(out: Any, outputs: Outputs, i: int) -> list[np.ndarray]:
     """The output leaves of combination ``i`` as arrays, checked against the first output."""
-    leaves, treedef = jax.tree.flatten(out)
-    arrays = [np.asarray(x) for x in leaves]
+    arrays = [np.asarray(x) for x in check_outputs(out)]
+    treedef = jax.tree.structure(out)
     got = [(a.shape, a.dtype) for a in arrays]
     want = list(zip(outputs.shapes, outputs.dtypes, strict=True))
     if treedef != outputs.treedef or got != want or any(a.dtype == object for a in arrays):
@@ -231,8 +231,8 @@ class SequentialExecution:
         self.output_attrs = output_attrs
         self._sink = sink_for(store, self.space, SequentialResult)
 
-    def _compile(self, prepared: PreparedModel) -> tuple[Callable, Any]:
-        """The compiled model of one combination, and its output structure."""
+    def _lower(self, prepared: PreparedModel) -> tuple[Callable[[], Callable], Any]:
+        """A function compiling the model of one combination, and its output structure."""
         layout = prepared.layout
         first = [t[0] for t in layout.tables]
         state_arrays, extra_arrays = jax.device_put((prepared.state_arrays,
@@ -245,15 +245,19 @@ class SequentialExecution:
             return prepared.call(arrays[:n_axes], arrays[n_axes:n_axes + n_state],
                                  arrays[n_axes + n_state:])
 
-        def build() -> tuple[Any, Any]:
-            lowered = jax.jit(flat).lower(*first, *state_arrays, *extra_arrays)
-            # the compiled executable keeps no reference to the model or the space
-            return lowered.compile(), lowered.out_info
+        def lower() -> Any:
+            return jax.jit(flat).lower(*first, *state_arrays, *extra_arrays)
 
         try:
-            return prepared.cached(("sequential", shapes), build)
+            lowered = prepared.cached(("sequential lowered", shapes), lower)
         except Exception as err:
             raise trace_failure(prepared, self.space, err) from err
+
+        def compile_it() -> Any:
+            # the compiled executable keeps no reference to the model or the space
+            return prepared.cached(("sequential", shapes), lowered.compile)
+
+        return compile_it, lowered.out_info
 
     def run(self) -> Results:
         """Run every combination in flat order.
@@ -273,28 +277,33 @@ class SequentialExecution:
         prepared = PreparedModel(self.model, space.layout, self.args, self.kwargs)
         first = None
         if self.jit:
-            fn, info = self._compile(prepared)
+            compile_it, info = self._lower(prepared)
             leaves, treedef = jax.tree.flatten(info)
+            try:
+                check_outputs(info)
+            except TypeError as err:
+                raise failed_at(space, 0, f"TypeError: {err}") from err
         else:
-            fn = prepared.call
             try:
                 first = self.model(space[0], *self.args, **self.kwargs)
-                leaves, treedef = jax.tree.flatten(first)
-                leaves = [np.asarray(x) for x in leaves]
-                if any(x.dtype == object for x in leaves):
-                    raise TypeError(f"model outputs must be arrays or numbers, got {first!r}")
+                leaves = [np.asarray(x) for x in check_outputs(first)]
+                treedef = jax.tree.structure(first)
             except Exception as err:
                 raise failed_at(space, 0, f"{type(err).__name__}: {err}") from err
         outputs = outputs_for(self, treedef, [x.shape for x in leaves],
                               [x.dtype for x in leaves])
         sink = self._sink()
-        step = sink.preferred_step(outputs) if hasattr(sink, "preferred_step") else None
+        step = sink.preferred_step(outputs)
         if step is not None:
             blocks = Blocks(space.shape, step)
         else:
             lane_bytes = outputs.lane_bytes() + space.layout.lane_bytes()
-            blocks = space.layout.blocks(initial_lanes(space.N, lane_bytes, 1, None, None))
+            blocks = space.layout.blocks(initial_lanes(space.N, lane_bytes, 1, None, None,
+                                                       sink.single_block))
         done = sink.open(outputs, blocks)
+        if len(done) == len(blocks):  # a complete store: nothing to compile or run
+            return sink.close()
+        fn = compile_it() if self.jit else prepared.call
         todo = [b for b in blocks if b.index not in done] if done else blocks
         with progress_bar(self.progress and space.N > 1, space.N, done, blocks) as bar:
             runner = _PointRunner(self, prepared, fn, outputs, first, bar)

@@ -16,7 +16,7 @@ from ..grid import Blocks
 from ..results import MemorySink, Outputs, Results, Sink
 from ..space import Space
 from .compiled import PreparedModel
-from .errors import trace_failure
+from .errors import check_outputs, failed_at, trace_failure
 
 __all__ = ["check_store", "output_structure", "progress_bar", "sink_for"]
 
@@ -50,16 +50,6 @@ def sink_for(store: Any, space: Space, result_type: type[Results],
     return lambda: ZarrSink(path, space, result_type)
 
 
-def _check_leaves(leaves: list[Any]) -> None:
-    for leaf in leaves:
-        dtype = getattr(leaf, "dtype", None)
-        if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
-            raise TypeError(
-                "model outputs must be arrays or numbers, got a PRNG key "
-                f"({leaf}); return jax.random.key_data(key) to keep its bits"
-            )
-
-
 def output_structure(executor: Any, prepared: PreparedModel, tables: tuple,
                      state_arrays: Any, extra_arrays: Any) -> Outputs:
     """The labels of the outputs, from one combination's output shape (nothing runs).
@@ -76,7 +66,10 @@ def output_structure(executor: Any, prepared: PreparedModel, tables: tuple,
     except Exception as err:
         raise trace_failure(prepared, executor.space, err) from err
     leaves, treedef = jax.tree.flatten(one)
-    _check_leaves(leaves)
+    try:
+        check_outputs(one)
+    except TypeError as err:
+        raise failed_at(executor.space, 0, f"TypeError: {err}") from err
     return outputs_for(executor, treedef, [x.shape for x in leaves], [x.dtype for x in leaves])
 
 

@@ -1,9 +1,11 @@
 """Results: where outputs go (sinks) and how they are labeled, held and saved.
 
 ``names`` the labels of outputs; ``results`` the Results class; ``sink`` the
-Sink protocol and the in-memory sink; ``files`` netCDF.
+Sink protocol and the in-memory sink; ``store`` the zarr sink; ``files``
+netCDF and ``open_results``.
 """
 
+from .files import open_results
 from .names import COMPUTED, Outputs, output_names
 from .results import ParallelResult, Results, SequentialResult
 from .sink import MemorySink, Sink
@@ -16,5 +18,6 @@ __all__ = [
     "Results",
     "SequentialResult",
     "Sink",
+    "open_results",
     "output_names",
 ]

@@ -18,7 +18,6 @@ that name is taken by anything else.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,17 +27,14 @@ import numpy as np
 import xarray as xr
 
 from .._checks import fail
-from .._codec import jsonable
 from ..space import Space, keypath_name
 
-__all__ = ["COMPUTED", "OutputCoord", "Outputs", "netcdf_names", "output_names", "unique_names"]
+__all__ = [
+    "COMPUTED", "OutputCoord", "Outputs", "output_names", "structure_from_json",
+    "structure_to_json", "unique_names",
+]
 
 COMPUTED = "computed"  # the data variable of partial results that marks finished combinations
-
-# netCDF names must start with a letter, digit, underscore or non-ASCII character and
-# cannot hold "/"; key paths of list and tuple outputs ("[0]") start with "["
-_NETCDF_FIRST = re.compile(r"[A-Za-z0-9_]|[^\x00-\x7f]")
-
 
 def output_names(treedef: Any) -> list[str]:
     """Names of a model output's leaves by key path: ``metrics.mean``, ``[0]``, ``result``.
@@ -55,6 +51,57 @@ def output_names(treedef: Any) -> list[str]:
     dummy = treedef.unflatten([0] * treedef.num_leaves)
     paths = [p for p, _ in jax.tree_util.tree_flatten_with_path(dummy)[0]]
     return [keypath_name(p) if p else "result" for p in paths]
+
+
+def structure_to_json(treedef: Any) -> dict[str, Any] | None:
+    """An output structure of dicts, lists, tuples and None as JSON; None for other nodes.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from labeled_spaces.results.names import structure_from_json, structure_to_json
+    >>> tree = jax.tree.structure({"a": 1, "b": [2, 3]})
+    >>> structure_from_json(structure_to_json(tree)) == tree
+    True
+    """
+    dummy = treedef.unflatten(list(range(treedef.num_leaves)))
+
+    def encode(node: Any) -> dict[str, Any] | None:
+        if type(node) is int:
+            return {"leaf": node}
+        if node is None:
+            return {"none": True}
+        if type(node) is dict:
+            if not all(isinstance(k, str) for k in node):
+                return None
+            items = [[k, encode(v)] for k, v in node.items()]
+            return None if any(v is None for _, v in items) else {"dict": items}
+        if type(node) in (list, tuple):
+            children = [encode(v) for v in node]
+            return None if any(c is None for c in children) else {type(node).__name__: children}
+        return None
+
+    return encode(dummy)
+
+
+def structure_from_json(encoded: Mapping[str, Any]) -> Any:
+    """The tree structure :func:`structure_to_json` described."""
+
+    def decode(node: Mapping[str, Any]) -> Any:
+        if "leaf" in node:
+            return 0
+        if "none" in node:
+            return None
+        if "dict" in node:
+            return {k: decode(v) for k, v in node["dict"]}
+        if "list" in node:
+            return [decode(v) for v in node["list"]]
+        if "tuple" in node:
+            return tuple(decode(v) for v in node["tuple"])
+        raise ValueError(f"an output structure node must be a leaf, None, dict, list or tuple, "
+                         f"got {sorted(node)!r}")
+
+    return jax.tree.structure(decode(encoded))
 
 
 def _unique(name: str, taken: set[str]) -> str:
@@ -323,11 +370,15 @@ class Outputs:
 
     def file_attrs(self) -> dict[str, str]:
         """The ``labeled_spaces:output*`` attrs that describe the outputs in a file."""
-        return {
+        attrs = {
             "labeled_spaces:outputs": json.dumps(list(self.names)),
             "labeled_spaces:output_dims": json.dumps(self.output_dims),
             "labeled_spaces:output_dtypes": json.dumps([str(d) for d in self.dtypes]),
         }
+        tree = structure_to_json(self.treedef)
+        if tree is not None:
+            attrs["labeled_spaces:output_tree"] = json.dumps(tree)
+        return attrs
 
     def describe(self) -> str:
         """One line per output: ``name (dims) dtype``."""
@@ -336,30 +387,3 @@ class Outputs:
             lines.append(f"    {var}  ({', '.join(dims)}) {dtype}" if dims
                          else f"    {var}  {dtype}")
         return "\n".join(lines)
-
-
-def netcdf_names(ds: xr.Dataset, space_names: set[str]) -> dict[str, str]:
-    """``{name in the file: name in the Dataset}`` for every name netCDF would reject.
-
-    A rejected name gets the prefix ``state`` (space dimensions and coordinates)
-    or ``result`` (outputs and their dimensions): ``[0]`` is saved as
-    ``result[0]``; a ``/`` becomes ``_``.
-    """
-    taken = {str(n) for n in (*ds.variables, *ds.dims)}
-    renamed: dict[str, str] = {}
-    for name in sorted(taken):
-        if _NETCDF_FIRST.match(name) and "/" not in name:
-            continue
-        new = name.replace("/", "_")
-        if not _NETCDF_FIRST.match(new):
-            new = ("state" if name in space_names else "result") + new
-        while new in taken:
-            new += "_"
-        taken.add(new)
-        renamed[new] = name
-    return renamed
-
-
-def jsonable_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """Attributes with arrays and NumPy scalars made plain (for file formats)."""
-    return {str(k): jsonable(v) for k, v in attrs.items()}

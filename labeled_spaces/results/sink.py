@@ -3,6 +3,10 @@
 An executor computes blocks of the grid and hands each finished one to a
 sink; it never knows where results go. The protocol:
 
+``single_block``, ``preferred_step(outputs) -> step or None``
+    Whether a small run may be one block (memory: yes; a store keeps blocks
+    small enough to resume), and the block shape the sink needs (an existing
+    store's chunks), asked before the executor plans its blocks.
 ``open(outputs, blocks) -> done``
     Prepare for outputs labelled by :class:`~labeled_spaces.results.names.Outputs`
     over the tiling ``blocks``; return the numbers of the blocks that are
@@ -42,6 +46,10 @@ __all__ = ["MemorySink", "Sink", "blank_undone"]
 @runtime_checkable
 class Sink(Protocol):
     """Where an executor's finished blocks go (see the module documentation)."""
+
+    single_block: bool
+
+    def preferred_step(self, outputs: Outputs) -> tuple[int, ...] | None: ...
 
     def open(self, outputs: Outputs, blocks: Blocks) -> set[int]: ...
 
@@ -92,6 +100,9 @@ class MemorySink:
     [0.0, 0.0, 1.0, 1.0]
     """
 
+    #: a small sweep may run as one block, adopted without a copy
+    single_block = True
+
     def __init__(self, space: Space, result_type: type[Results] = Results,
                  limit: int | None = None) -> None:
         self.space = space
@@ -120,6 +131,9 @@ class MemorySink:
         if len(blocks) > 1:
             self._allocate()
         return set()
+
+    def preferred_step(self, outputs: Outputs) -> tuple[int, ...] | None:
+        return None
 
     def _allocate(self) -> None:
         # np.empty touches no page until written: memory grows block by block

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,9 +90,13 @@ def build_coords(dims: Sequence[Dim], axes: Sequence[AxisLabels], selection: Sel
                 extra = value_dims(info.name, values.ndim - 1)
                 coords[f"{info.name}_value"] = xr.Variable((d.name, *extra), values[: d.size])
     coords.update(selection.scalars)
-    ds = xr.Dataset(coords=coords)
-    for name in indexed:
-        ds = ds.set_xindex(name)
+    with warnings.catch_warnings():
+        # pandas indexes float16 labels as float64 (the coordinate keeps its float16), and
+        # says so in a FutureWarning on every Space with such labels
+        warnings.filterwarnings("ignore", message=".*does not support the `float16` dtype")
+        ds = xr.Dataset(coords=coords)
+        for name in indexed:
+            ds = ds.set_xindex(name)
     return ds.coords
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from .._checks import integer_scalar
+from .._memory import refuse_beyond_memory
 from ..axes import DataAxis, value_dims
 from .coords import AxisLabels, Selection
 from .discovery import is_axis
@@ -164,6 +165,10 @@ def flat_slice(
     positions = range(grid.N)[index]
     if len(positions) == 0:
         raise ValueError(f"slice {index} selects no combination of a space of {grid.N}")
+    refuse_beyond_memory(
+        len(positions) * (8 * (1 + len(grid.shape)) + layout.lane_bytes()),
+        f"the slice {index} of {len(positions):,} combinations",
+        "slice fewer of them, or select by dimension with isel(...)")
     if grid.N < 2**63:
         flat = np.arange(positions.start, positions.stop, positions.step, dtype=np.int64)
         digits = grid.unravel_many(flat)

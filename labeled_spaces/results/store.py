@@ -1,0 +1,324 @@
+"""The zarr store: results streamed to disk block by block, resumable after any crash.
+
+A store is a zarr group laid out exactly like ``Results.to_xarray()``: the
+space's dimensions and coordinates, each output a variable chunked by the
+compute blocks (so a block is written as whole chunks, never
+read-modify-write), the output coordinates, and the attrs from which the
+Space is rebuilt. Beside it, the array ``labeled_spaces/done`` (one chunk
+per block) marks each block finished once its data is written, so a block a
+crash left half-written is recomputed. ``xarray.open_zarr(path)`` reads the
+results without this package; unfinished blocks read as NaN (the fill
+value) for floating-point outputs.
+
+A store is created whole before the first block, from a lazy template. A
+rerun with the same path checks that the store was made for the same space
+and outputs (refusing it otherwise, untouched), adopts its blocks, and skips
+the finished ones.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..grid import Block, Blocks
+from ..space import Space
+from .files import DTYPE_ATTR
+from .names import Outputs
+from .results import Results
+
+__all__ = ["DONE", "STORE_ATTR", "StoreWriter", "ZarrSink", "open_store", "store_description"]
+
+logger = logging.getLogger("labeled_spaces")
+
+DONE = "labeled_spaces/done"  # the per-block completion mask, in a subgroup
+STORE_ATTR = "labeled_spaces:store"
+FORMAT = 1
+# attrs that must agree for a store to be resumed (versions may differ)
+_SPACE_KEYS = ("mode", "dim", "key", "key_impl", "axes", "state", "selection")
+
+
+def store_description(outputs: Outputs, blocks: Blocks) -> dict[str, Any]:
+    """What a store records of its layout: blocks and outputs (for the resume check)."""
+    return {
+        "format": FORMAT,
+        "shape": list(blocks.shape),
+        "step": list(blocks.step),
+        "outputs": [
+            {"name": n, "var": v, "dims": list(d), "shape": list(s), "dtype": str(t),
+             "attrs": a}
+            for n, v, d, s, t, a in zip(outputs.names, outputs.var_names, outputs.dims,
+                                        outputs.shapes, outputs.dtypes,
+                                        [_plain(a) for a in outputs.attrs], strict=True)
+        ],
+        "output_coords": {
+            name: {"dims": list(c.dims), "dtype": str(c.values.dtype),
+                   "values": _plain(c.values), "attrs": _plain(c.attrs)}
+            for name, c in outputs.coords.items()
+        },
+    }
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready, comparable values (arrays as lists, NaN kept as a string)."""
+    from .._codec import jsonable
+
+    return json.loads(json.dumps(jsonable(value), default=str))
+
+
+def _differences(stored: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    found = []
+    for key in sorted(set(stored) | set(now)):
+        if stored.get(key) != now.get(key):
+            found.append(f"{key}: the store has {_short(stored.get(key))}, this run "
+                         f"{_short(now.get(key))}")
+    return found
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _float_storage(dtype: np.dtype) -> np.dtype:
+    """The dtype a variable is stored in: bfloat16 (which zarr lacks) as float32."""
+    return np.dtype(np.float32) if str(dtype) == "bfloat16" else dtype
+
+
+def _is_store(path: Path) -> bool:
+    return (path / "zarr.json").exists() or (path / ".zgroup").exists()
+
+
+def open_store(path: str | os.PathLike) -> xr.Dataset:
+    """The store at ``path`` as a lazy (dask-backed) Dataset, exactly as written.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        For a missing path, or one that is not a zarr store.
+    """
+    target = Path(os.fspath(path))
+    if not target.exists():
+        raise FileNotFoundError(f"path must be an existing zarr store, got {str(target)!r}")
+    if not _is_store(target):
+        raise ValueError(f"path must be a zarr store, got {str(target)!r} (no zarr metadata)")
+    return xr.open_zarr(target, consolidated=None, chunks={})
+
+
+class StoreWriter:
+    """Writes finished blocks into an existing store; usable in any process (dask workers).
+
+    Parameters
+    ----------
+    path : str
+        The store.
+    var_names : sequence of str
+        The outputs' variables, in output order.
+    step : sequence of int
+        The block (chunk) shape over the space's dimensions.
+    """
+
+    def __init__(self, path: str, var_names: Sequence[str], step: Sequence[int]) -> None:
+        self.path = str(path)
+        self.var_names = list(var_names)
+        self.step = tuple(step)
+        self._group: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "var_names": self.var_names, "step": self.step,
+                "_group": None}
+
+    def _open(self) -> Any:
+        if self._group is None:
+            import zarr
+
+            self._group = zarr.open_group(self.path, mode="r+", use_consolidated=False)
+            self._arrays = [self._group[v] for v in self.var_names]
+            self._done = self._group[DONE]
+        return self._group
+
+    def write(self, block: Block, leaves: Sequence[np.ndarray]) -> None:
+        """Write a whole block's outputs as its region, then mark the block done."""
+        self._open()
+        region = block.region
+        for array, leaf in zip(self._arrays, leaves, strict=True):
+            data = np.asarray(leaf)
+            if data.dtype != array.dtype:  # bfloat16, stored widened
+                data = data.astype(array.dtype)
+            array[region] = data
+        position = tuple(o // s for o, s in zip(block.origin, self.step, strict=True))
+        self._done[position] = True  # only after the data: a half-written block is redone
+
+    def done_blocks(self) -> np.ndarray:
+        """The per-block completion mask (shape: blocks per dimension)."""
+        self._open()
+        return np.asarray(self._done[...], dtype=bool)
+
+
+class ZarrSink:
+    """Results streamed into a zarr store at ``path`` (created, or resumed).
+
+    Parameters
+    ----------
+    path : str
+        A ``.zarr`` directory: created when missing, resumed when it holds a
+        store for the same space and outputs, refused otherwise.
+    space : Space
+        The space being run.
+    result_type : type, default Results
+        The class of the (lazy) Results returned.
+    """
+
+    #: a store keeps blocks small enough to resume after a crash (see plan.initial_lanes)
+    single_block = False
+
+    def __init__(self, path: str, space: Space, result_type: type[Results] = Results) -> None:
+        self.path = str(path)
+        self.space = space
+        self.result_type = result_type
+        self.outputs: Outputs | None = None
+        self.blocks: Blocks | None = None
+        self.writer: StoreWriter | None = None
+
+    # -- resuming ---------------------------------------------------------
+    def _check(self, outputs: Outputs) -> dict[str, Any]:
+        """The stored description, after checking the store was made for this run."""
+        target = Path(self.path)
+        if not _is_store(target):
+            raise ValueError(
+                f"store={self.path!r} exists but is not a zarr store; refusing to overwrite "
+                "it: give a new path, or remove it"
+            )
+        import zarr
+
+        attrs = dict(zarr.open_group(self.path, mode="r").attrs)
+        if STORE_ATTR not in attrs:
+            raise ValueError(
+                f"store={self.path!r} is a zarr store that labeled_spaces did not make; "
+                "refusing to write into it"
+            )
+        stored = json.loads(attrs[STORE_ATTR])
+        mine = self.space.attrs
+        space_diff = _differences(
+            {k: attrs.get(f"labeled_spaces:{k}") for k in _SPACE_KEYS},
+            {k: mine.get(f"labeled_spaces:{k}") for k in _SPACE_KEYS})
+        if space_diff:
+            raise ValueError(
+                f"store={self.path!r} was made for another space, so it is left as it is; "
+                f"{'; '.join(space_diff)}. Give a new path to run this space"
+            )
+        now = store_description(outputs, Blocks(stored["shape"], stored["step"]))
+        out_diff = _differences({k: stored.get(k) for k in ("shape", "outputs",
+                                                            "output_coords")},
+                                {k: now[k] for k in ("shape", "outputs", "output_coords")})
+        if out_diff:
+            raise ValueError(
+                f"store={self.path!r} holds other outputs than this run makes (structure, "
+                f"dtype or labels), so it is left as it is; {'; '.join(out_diff)}"
+            )
+        return stored
+
+    def preferred_step(self, outputs: Outputs) -> tuple[int, ...] | None:
+        """The block shape of an existing store (after checking it fits this run), else None."""
+        if not Path(self.path).exists():
+            return None
+        return tuple(self._check(outputs)["step"])
+
+    # -- the Sink protocol ------------------------------------------------
+    def open(self, outputs: Outputs, blocks: Blocks) -> set[int]:
+        self.outputs, self.blocks = outputs, blocks
+        self.writer = StoreWriter(self.path, outputs.var_names, blocks.step)
+        if Path(self.path).exists():
+            stored = self._check(outputs)
+            if tuple(stored["step"]) != blocks.step:
+                raise ValueError(f"store={self.path!r} is chunked {stored['step']}, this run "
+                                 f"{list(blocks.step)}")
+            mask = self.writer.done_blocks().reshape(-1)
+            done = {int(k) for k in np.flatnonzero(mask)}
+            logger.info("resuming: %d of %d blocks already stored in %s", len(done),
+                        len(blocks), self.path)
+            return done
+        self._create(outputs, blocks)
+        return set()
+
+    def _template(self, outputs: Outputs, blocks: Blocks) -> tuple[xr.Dataset, dict]:
+        import dask.array as da
+
+        space = self.space
+        data, encoding = {}, {}
+        for var, dims, shape, dtype, attrs in zip(outputs.var_names, outputs.dims,
+                                                  outputs.shapes, outputs.dtypes,
+                                                  outputs.attrs, strict=True):
+            stored = _float_storage(dtype)
+            attrs = dict(attrs)
+            if stored != dtype:
+                attrs[DTYPE_ATTR] = str(dtype)
+            chunks = blocks.step + tuple(shape)
+            lazy = da.empty(space.shape + tuple(shape), chunks=chunks, dtype=stored)
+            data[var] = xr.Variable((*space.dims, *dims), lazy, attrs)
+            fill = np.nan if stored.kind in "fc" else None
+            encoding[var] = {"chunks": chunks, "_FillValue": fill}
+        coords = {name: c.variable() for name, c in outputs.coords.items()}
+        attrs = {**space.attrs, **outputs.file_attrs(),
+                 STORE_ATTR: json.dumps(store_description(outputs, blocks))}
+        ds = xr.Dataset(data, coords=space.coords, attrs=attrs)
+        if coords:
+            ds = ds.assign_coords(coords)
+        return ds, encoding
+
+    def _create(self, outputs: Outputs, blocks: Blocks) -> None:
+        import zarr
+
+        template, encoding = self._template(outputs, blocks)
+        with warnings.catch_warnings():
+            # zarr warns that consolidated metadata is not part of its v3 specification;
+            # xarray reads it, and plain xarray.open_zarr(path) then warns about nothing
+            warnings.filterwarnings("ignore", message="Consolidated metadata")
+            template.to_zarr(self.path, mode="w-", compute=False, encoding=encoding,
+                             consolidated=False)
+            group = zarr.open_group(self.path, mode="r+")
+            group.require_group("labeled_spaces").create_array(
+                "done", shape=blocks.counts, chunks=(1,) * len(blocks.counts), dtype="bool",
+                fill_value=False)
+            zarr.consolidate_metadata(self.path)
+        logger.info("created store %s: %d blocks of %s", self.path, len(blocks), blocks.step)
+
+    def write(self, block: Block, leaves: Sequence[np.ndarray], count: int | None = None
+              ) -> None:
+        if count is not None:
+            return  # a store keeps whole blocks only: this one is computed again on resume
+        self.writer.write(block, leaves)
+
+    def done(self) -> np.ndarray:
+        return self.blocks.done_mask(self.writer.done_blocks())
+
+    def _results(self, done: np.ndarray | None) -> Results:
+        ds = open_store(self.path)
+        arrays = [_restore(ds[v]) for v in self.outputs.var_names]
+        return self.result_type.from_outputs(self.space, self.outputs, arrays, done)
+
+    def close(self) -> Results:
+        done = self.done()
+        return self._results(None if done.all() else done)
+
+    def partial(self) -> Results | None:
+        if self.outputs is None:
+            return None
+        return self._results(self.done())
+
+
+def _restore(var: xr.DataArray) -> Any:
+    """A stored variable's lazy data in the dtype it was made with."""
+    if var.attrs.get(DTYPE_ATTR) == "bfloat16":
+        import jax.numpy as jnp
+
+        return var.data.astype(jnp.bfloat16)
+    return var.data

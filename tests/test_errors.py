@@ -1,0 +1,136 @@
+"""Failures: what a run reports and keeps when the model fails, or the user presses Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import labeled_spaces as ls
+
+EXECUTORS = [ls.ParallelExecution, ls.SequentialExecution]
+
+
+def space(n=10):
+    return ls.Space({"x": ls.GridAxis(0.0, 1.0, n)}, mode="product")
+
+
+def test_plain_python_model_gets_jax_arrays_and_a_bad_output_is_a_model_error():
+    seen = []
+
+    def model(state):
+        seen.append(type(state["x"]))
+        x = state["x"].at[()].set(state["x"] * 2)  # .at[] works on what TVB-Optim hands out
+        return {"y": x} if float(state["x"]) < 0.5 else {"y": "not an array"}
+
+    with pytest.raises(ls.ModelError, match=r"combination 5 .*must be arrays or numbers") as info:
+        ls.SequentialExecution(model, space(), jit=False, progress=False).run()
+    assert all(issubclass(t, jax.Array) for t in seen)
+    err = info.value
+    assert err.index == 5 and float(err.params["x"]) == pytest.approx(5 / 9)
+    assert err.partial.done.tolist() == [True] * 5 + [False] * 5
+    np.testing.assert_allclose(err.partial.arrays[0][:5], 2 * np.linspace(0, 1, 10)[:5],
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("executor, options", [
+    (ls.ParallelExecution, {}),
+    (ls.SequentialExecution, {"jit": True}),
+    (ls.SequentialExecution, {"jit": False}),
+], ids=["parallel", "sequential", "sequential-jit=False"])
+def test_string_and_key_outputs_are_refused_alike(executor, options):
+    with pytest.raises(ls.ModelError, match=r"combination 0 .*outputs must be arrays or numbers, "
+                                            r"got 'high'") as info:
+        executor(lambda s: "high", space(), progress=False, **options).run()
+    assert info.value.index == 0
+    with pytest.raises(ls.ModelError, match=r"got a PRNG key; return jax.random.key_data"):
+        executor(lambda s: jax.random.key(0), space(), progress=False, **options).run()
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_a_tracing_error_is_reported_as_itself(executor):
+    # the model fails while traced; run without jit at combination 0 it fails differently:
+    # the report is the tracing error, not the other one
+    def model(state):
+        if isinstance(state["x"], jax.core.Tracer):
+            raise ValueError("shapes do not line up while tracing")
+        raise RuntimeError("a different failure without jit")
+
+    with pytest.raises(ls.ModelError, match=r"could not be compiled.*ValueError: shapes do not "
+                                            r"line up while tracing") as info:
+        executor(model, space(), progress=False).run()
+    assert info.value.index is None and info.value.params is None
+
+
+def _interrupt_after(calls, count):
+    """A Python function for a callback that presses Ctrl-C on its ``count``-th call."""
+    def check(x):
+        calls.append(float(x))
+        if len(calls) == count:
+            os.kill(os.getpid(), signal.SIGINT)
+        return np.float32(x) * 10
+    return check
+
+
+def test_ctrl_c_in_a_plain_python_model_keeps_what_finished():
+    calls = []
+    check = _interrupt_after(calls, 4)
+
+    def model(state):
+        return jnp.asarray(check(state["x"]))
+
+    with pytest.raises(ls.Interrupted) as info:
+        ls.SequentialExecution(model, space(), jit=False, progress=False).run()
+    assert isinstance(info.value, KeyboardInterrupt)
+    partial = info.value.partial
+    done = partial.done.ravel()
+    assert 3 <= done.sum() <= 4 and done[: done.sum()].all() and not done[done.sum():].any()
+    np.testing.assert_allclose(partial.arrays[0][: done.sum()],
+                               10 * np.linspace(0, 1, 10)[: done.sum()], rtol=1e-6)
+    assert len(calls) == 4  # nothing ran after the interrupt, nothing ran twice
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_ctrl_c_in_a_callback_is_an_interrupt_not_a_model_error(executor):
+    calls = []
+    check = _interrupt_after(calls, 5)
+
+    def model(state):
+        return jax.pure_callback(check, jax.ShapeDtypeStruct((), jnp.float32), state["x"],
+                                 vmap_method="sequential")
+
+    options = {"chunk_size": 2} if executor is ls.ParallelExecution else {}
+    with pytest.raises(ls.Interrupted) as info:
+        executor(model, space(), progress=False, **options).run()
+    partial = info.value.partial
+    done = partial.done.ravel() if partial is not None else np.zeros(10, bool)
+    assert done[: done.sum()].all() and done.sum() <= 4
+    if done.any():
+        np.testing.assert_allclose(partial.arrays[0][: done.sum()],
+                                   10 * np.linspace(0, 1, 10)[: done.sum()], rtol=1e-6)
+    # no combination was run again to find a failure that was none
+    assert len(calls) <= 6 and len(set(calls)) == len(calls)
+
+
+def test_whole_space_views_refuse_up_front_with_the_size():
+    huge = ls.Space({"a": ls.GridAxis(0, 1, 100_000), "b": ls.GridAxis(0, 1, 100_000),
+                     "c": ls.GridAxis(0, 1, 1000)}, mode="product")
+    for view in (huge.to_xarray, huge.to_dataframe, huge.collect):
+        with pytest.raises(MemoryError, match=r"of 10,000,000,000,000 combinations would need "
+                                              r"\d+(\.\d+)? [TP]?B.*select a sub-space first"):
+            view()
+    with pytest.raises(MemoryError, match=r"would need .*select"):
+        huge[:: 2]
+    assert len(huge[:5]) == 5
+
+
+def test_a_sweep_larger_than_memory_without_a_store_suggests_one():
+    sp = ls.Space({"a": ls.GridAxis(0, 1, 10**6), "b": ls.GridAxis(0, 1, 10**3)},
+                  mode="product")
+    for executor in EXECUTORS:
+        with pytest.raises(MemoryError, match=r"would need 400 TB of memory.*store="):
+            executor(lambda s: s["a"] * jnp.ones(100_000), sp, progress=False).run()

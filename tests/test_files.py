@@ -1,0 +1,121 @@
+"""netCDF files: written safely, read back as they were (also the dtypes netCDF lacks)."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import xarray as xr
+
+import labeled_spaces as ls
+
+
+def small():
+    return ls.Space({"k": ls.GridAxis(0.0, 1.0, 3)}, mode="product")
+
+
+def test_a_failed_write_never_destroys_the_existing_file(tmp_path):
+    path = tmp_path / "sweep.nc"
+    good = ls.ParallelExecution(lambda s: s["k"], small(), progress=False).run()
+    good.to_netcdf(path)
+    before = path.read_bytes()
+    bad = ls.ParallelExecution(lambda s: s["k"] * 2, small(), progress=False).run()
+    with pytest.raises(ValueError):
+        bad.to_netcdf(path, engine="no-such-engine")
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["sweep.nc"]  # no temporary file left
+    with pytest.raises(ValueError, match="mode must be 'w'"):
+        bad.to_netcdf(path, mode="a")
+    bad.to_netcdf(path)  # a good write replaces it
+    with xr.open_dataset(path) as ds:
+        assert ds["result"].values.tolist() == [0.0, 1.0, 2.0]
+
+
+def test_float16_and_bfloat16_outputs_and_axes_round_trip(tmp_path):
+    space = ls.Space({"h": ls.DataAxis(np.array([0.5, 1.5], np.float16)),
+                      "g": ls.GridAxis(jnp.bfloat16(0.0), jnp.bfloat16(1.0), 3),
+                      "w": ls.DataAxis(np.ones((2, 2), np.float16), labels=["a", "b"])},
+                     mode="product")
+
+    def model(s):
+        return {"bf": s["g"].astype(jnp.bfloat16) * 2, "f16": s["h"] + s["w"].sum()}
+
+    results = ls.ParallelExecution(model, space, progress=False).run()
+    path = tmp_path / "narrow.nc"
+    results.to_netcdf(path)
+    with xr.open_dataset(path) as plain:  # widened where netCDF lacks the type
+        assert plain["bf"].dtype == np.float32 and plain["bf"].attrs["labeled_spaces:dtype"] \
+            == "bfloat16"
+        assert plain["f16"].dtype == np.float32 and plain["h"].dtype == np.float32
+    back = ls.open_results(path)
+    ds, want = back.to_xarray().compute(), results.to_xarray()
+    for name in ("bf", "f16", "h", "w_value"):
+        assert ds[name].dtype == want[name].dtype, name
+        # xarray's identical() cannot compare bfloat16: compare the values
+        assert np.array_equal(ds[name].values.astype(np.float32),
+                              want[name].values.astype(np.float32)), name
+        assert ds[name].attrs == want[name].attrs
+    assert back.space.axes[back.space.names.index("g")].generate_values().dtype == jnp.bfloat16
+
+
+def test_complex_and_bytes_axes_and_outputs_round_trip(tmp_path):
+    space = ls.Space({
+        "z": ls.DataAxis(np.array([1 + 2j, 3 - 1j], np.complex64),
+                         labels=np.array([b"p", b"q"])),
+        "c": ls.DataAxis(np.array([0.5j, 1.5j])),
+    }, mode="product")
+    results = ls.ParallelExecution(lambda s: {"y": s["z"] * s["c"]}, space, progress=False).run()
+    ds = results.to_xarray()
+    assert ds["z"].dtype == np.dtype("S1") and ds["c"].dtype == np.complex128
+    assert complex(results.sel(z=b"q", c=1.5j)["y"]) == pytest.approx((3 - 1j) * 1.5j)
+    assert complex(results.sel(z="q", c=0.5j)["y"]) == pytest.approx((3 - 1j) * 0.5j)
+    path = tmp_path / "complex.nc"
+    results.to_netcdf(path)
+    back = ls.open_results(path)
+    xr.testing.assert_identical(back.to_xarray().compute(), ds)
+    assert complex(back.sel(z=b"q", c=1.5j)["y"]) == pytest.approx((3 - 1j) * 1.5j)
+
+
+def test_a_real_output_with_a_length_two_dimension_is_not_read_as_complex(tmp_path):
+    # netCDF4's auto_complex would take any (..., 2) variable along a dim named "c" for
+    # complex numbers: it is asked for only where the file holds complex values
+    space = ls.Space({"a": ls.GridAxis(0, 1, 3), "c": ls.GridAxis(0, 1, 2)}, mode="product")
+    results = ls.ParallelExecution(lambda s: s["a"] + s["c"], space, progress=False).run()
+    results.to_netcdf(tmp_path / "real.nc")
+    back = ls.open_results(tmp_path / "real.nc").to_xarray()
+    assert back["result"].dtype == np.float32 and back["result"].shape == (3, 2)
+
+
+def test_netcdf_files_open_back_with_their_space(tmp_path):
+    state = {"k": ls.GridAxis(0.0, 1.0, 3, attrs={"units": "a.u."}),
+             "u": ls.UniformAxis(0.0, 1.0, 2), "dt": 0.1, "w": np.eye(2, dtype=np.float32)}
+    space = ls.Space(state, mode="product")
+
+    def model(s):
+        return {"y": s["k"] * s["u"] / s["dt"] + s["w"].sum()}
+
+    results = ls.ParallelExecution(model, space, progress=False,
+                                   output_attrs={"y": {"units": "1"}}).run()
+    path = tmp_path / "sweep.nc"
+    results.to_netcdf(path)
+    back = ls.open_results(path)
+    xr.testing.assert_identical(back.to_xarray().compute(), results.to_xarray())
+    assert isinstance(back.to_xarray()["y"].data, type(back.arrays[0]))  # lazy (dask)
+    # the space runs again from the file alone: fixed leaves included
+    again = ls.ParallelExecution(model, back.space, progress=False).run()
+    np.testing.assert_array_equal(again.arrays[0], results.arrays[0])
+    with xr.open_dataset(path) as plain:  # and plain xarray reads the same data
+        np.testing.assert_array_equal(plain["y"].values, results.arrays[0])
+
+
+def test_open_results_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="path must be an existing"):
+        ls.open_results(tmp_path / "missing.nc")
+    junk = tmp_path / "junk.nc"
+    junk.write_text("not a netCDF file")
+    with pytest.raises(ValueError, match="path must be a netCDF file or zarr store"):
+        ls.open_results(junk)
+    plain = tmp_path / "plain.nc"
+    xr.Dataset({"x": ("i", np.arange(3))}).to_netcdf(plain)
+    with pytest.raises(ValueError, match="attrs lack the labeled_spaces entry"):
+        ls.open_results(plain)

@@ -1,0 +1,88 @@
+"""Executor options: kept apart from the model's keywords, checked at construction."""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import labeled_spaces as ls
+
+
+def space():
+    return ls.Space({"k": ls.GridAxis(0.0, 1.0, 4)}, mode="product")
+
+
+def model(state, gain=1.0):
+    return state["k"] * gain
+
+
+EXECUTORS = [ls.ParallelExecution, ls.SequentialExecution]
+
+
+@pytest.mark.parametrize("executor, typo, suggestion", [
+    (ls.ParallelExecution, "n_vmapp", "n_vmap"),
+    (ls.ParallelExecution, "chunksize", "chunk_size"),
+    (ls.ParallelExecution, "output_dim", "output_dims"),
+    (ls.SequentialExecution, "progres", "progress"),
+    (ls.SequentialExecution, "gian", "gain"),  # the model's own keyword
+    (ls.SequentialExecution, "output_dim", "output_dims"),
+])
+def test_a_mistyped_keyword_is_a_type_error_with_a_suggestion(executor, typo, suggestion):
+    match = rf"got the keyword {typo}=4, .*did you mean {suggestion}\?"
+    with pytest.raises(TypeError, match=match):
+        executor(model, space(), **{typo: 4})
+
+
+def test_sequential_takes_output_dims_and_the_space_by_keyword():
+    results = ls.SequentialExecution(lambda s: s["k"] * jnp.ones(2), space=space(),
+                                     output_dims={"result": ("pair",)}, progress=False).run()
+    assert results.to_xarray()["result"].dims == ("k", "pair")
+    with pytest.raises(TypeError, match="give the space once"):
+        ls.SequentialExecution(model, space(), space=space())
+
+
+def test_tvboptims_collect_is_accepted_and_model_keywords_reach_the_model():
+    results = ls.SequentialExecution(model, space(), collect=False, gain=10.0,
+                                     progress=False).run()
+    np.testing.assert_allclose(results.arrays[0], [0.0, 10 / 3, 20 / 3, 10.0], rtol=1e-6)
+    par = ls.ParallelExecution(model, space(), gain=2.0, progress=False).run()
+    np.testing.assert_allclose(par.arrays[0], [0.0, 2 / 3, 4 / 3, 2.0], rtol=1e-6)
+
+
+def test_models_that_take_any_keyword_or_hide_their_signature_are_not_checked():
+    def open_model(state, **options):
+        return state["k"] * options["scale"]
+
+    results = ls.ParallelExecution(open_model, space(), scale=3.0, progress=False).run()
+    np.testing.assert_allclose(results.arrays[0], [0.0, 1.0, 2.0, 3.0], rtol=1e-6)
+    wrapped = functools.partial(model)  # a partial keeps the signature: still checked
+    with pytest.raises(TypeError, match="n_vmapp"):
+        ls.ParallelExecution(wrapped, space(), n_vmapp=2)
+    jitted = jax.jit(model)
+    ls.ParallelExecution(jitted, space(), gain=1.0)  # its signature is the model's
+
+
+@pytest.mark.parametrize("name", ["n_vmap", "chunk_size", "max_memory"])
+def test_sizes_accept_integer_scalars_as_axes_do(name):
+    value = {"n_vmap": 2, "chunk_size": 2, "max_memory": 2**26}[name]
+    for given in (np.int64(value), np.array(value), jnp.asarray(value)):
+        executor = ls.ParallelExecution(model, space(), progress=False, **{name: given})
+        assert getattr(executor, name) == value and type(getattr(executor, name)) is int
+    with pytest.raises(TypeError, match=rf"{name} must be a positive integer"):
+        ls.ParallelExecution(model, space(), **{name: np.array(2.0)})
+
+
+def test_a_memory_budget_below_one_combination_warns():
+    sp = ls.Space({"k": ls.GridAxis(0.0, 1.0, 8)}, mode="product")
+    with pytest.warns(UserWarning, match=r"max_memory=100 bytes leaves 50 B per block"):
+        results = ls.ParallelExecution(lambda s: s["k"] * jnp.ones(1000), sp, max_memory=100,
+                                       progress=False).run()
+    assert results.to_xarray()["result"].shape == (8, 1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ls.ParallelExecution(lambda s: s["k"], sp, max_memory=2**20, progress=False).run()
