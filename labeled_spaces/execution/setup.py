@@ -82,9 +82,13 @@ def outputs_for(executor: Any, treedef: Any, shapes: list, dtypes: list) -> Outp
 @contextlib.contextmanager
 def progress_bar(enabled: bool, total: int, done: set[int] | None, blocks: Blocks
                  ) -> Iterator[tqdm]:
-    """A tqdm bar over combinations, starting at those already done (a resumed store)."""
+    """A tqdm bar over combinations, starting at those already done (a resumed store).
+
+    It appears only once a run has taken a second: quick runs stay quiet.
+    """
     initial = sum(blocks[k].size for k in done) if done else 0
-    bar = tqdm(total=total, initial=initial, disable=not enabled, unit="combination")
+    bar = tqdm(total=total, initial=initial, disable=not enabled, unit="combination",
+               delay=1.0)
     try:
         yield bar
     finally:

@@ -280,7 +280,7 @@ def open_results(path: Any, state: Any = None) -> Any:
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "sweep.nc"
     >>> ParallelExecution(lambda s: s["k"] * s["dt"], space, progress=False).run().to_netcdf(path)
     >>> results = open_results(path)
-    >>> results.space.sizes, float(results.sel(k=1.0)["result"])
+    >>> results.space.sizes, round(float(results.sel(k=1.0)["result"]), 6)
     ({'k': 3}, 0.1)
     """
     from ..space import Space

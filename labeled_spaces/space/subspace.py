@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
@@ -99,7 +100,7 @@ def derive(
     for a, (info, pick) in enumerate(zip(axes, picks, strict=True)):
         table = layout.tables[a]
         if isinstance(pick, (int, np.integer)):
-            new_axes.append(np.array(table[pick]))
+            new_axes.append(jnp.asarray(table[pick]))  # JAX arrays, as the axes give
             scalars[info.name] = xr.Variable((), info.labels[pick], info.axis.attrs)
             if info.values is not None:
                 own = value_dims(info.name, info.values.ndim - 1)
