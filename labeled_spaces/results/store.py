@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,13 +74,27 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(jsonable(value), default=str))
 
 
-def _differences(stored: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
-    found = []
-    for key in sorted(set(stored) | set(now)):
-        if stored.get(key) != now.get(key):
-            found.append(f"{key}: the store has {_short(stored.get(key))}, this run "
-                         f"{_short(now.get(key))}")
-    return found
+def _differences(stored: Any, now: Any, where: str = "") -> list[str]:
+    """The places where two descriptions differ, each as ``where: the store has X, this run Y``.
+
+    Lists of outputs are compared output by output (by name), so the message
+    names the output and the field that differ.
+    """
+    if isinstance(stored, dict) and isinstance(now, dict):
+        found = []
+        for key in sorted(set(stored) | set(now), key=str):
+            found += _differences(stored.get(key), now.get(key), f"{where}.{key}".lstrip("."))
+        return found
+    if isinstance(stored, list) and isinstance(now, list) and len(stored) == len(now) and all(
+            isinstance(x, dict) and "name" in x for x in (*stored, *now)):
+        found = []
+        for a, b in zip(stored, now, strict=True):
+            label = a["name"] if a["name"] == b["name"] else f"{a['name']}/{b['name']}"
+            found += _differences(a, b, f"{where}[{label!r}]")
+        return found
+    if stored != now:
+        return [f"{where}: the store has {_short(stored)}, this run {_short(now)}"]
+    return []
 
 
 def _short(value: Any, limit: int = 160) -> str:
