@@ -40,9 +40,10 @@ MAX_BLOCK = 2**22
 # (benchmarks/execution.py (d)), and the copy of one block 0.3 ms
 SINGLE_BLOCK_BYTES = 64 * 2**20
 # a store's blocks: at least this many (a crash loses at most one of them), of at least this
-# many combinations (vectorised well enough: the demo's model runs as fast in blocks of 64)
+# many combinations (the Kuramoto sweep of benchmarks/execution.py ran 1.3x slower in blocks
+# of 128 than in one block of 1,024; blocks of 512 were as fast)
 STORE_BLOCKS = 64
-STORE_MIN_LANES = 128
+STORE_MIN_LANES = 512
 
 
 def budget(max_memory: int | None) -> int:
