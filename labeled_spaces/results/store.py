@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -286,23 +288,40 @@ class ZarrSink:
         ds = xr.Dataset(data, coords=space.coords, attrs=attrs)
         if coords:
             ds = ds.assign_coords(coords)
-        return ds, encoding
+        # text labels as variable-length strings: zarr v3 specifies those, not fixed-width
+        # unicode (which it writes with a warning that other libraries may not read it)
+        text = {name: var.astype(object) for name, var in ds.coords.items()
+                if var.dtype.kind == "U"}
+        return (ds.assign_coords(text) if text else ds), encoding
 
     def _create(self, outputs: Outputs, blocks: Blocks) -> None:
+        """Make the whole store beside ``path`` and rename it there, so a store is whole or absent.
+
+        A crash while the store is being made leaves only a hidden directory
+        beside it (``.name.creating-*``), never a half-made store that a rerun
+        would refuse.
+        """
         import zarr
 
+        target = Path(self.path)
         template, encoding = self._template(outputs, blocks)
-        with warnings.catch_warnings():
-            # zarr warns that consolidated metadata is not part of its v3 specification;
-            # xarray reads it, and plain xarray.open_zarr(path) then warns about nothing
-            warnings.filterwarnings("ignore", message="Consolidated metadata")
-            template.to_zarr(self.path, mode="w-", compute=False, encoding=encoding,
-                             consolidated=False)
-            group = zarr.open_group(self.path, mode="r+")
-            group.require_group("labeled_spaces").create_array(
-                "done", shape=blocks.counts, chunks=(1,) * len(blocks.counts), dtype="bool",
-                fill_value=False)
-            zarr.consolidate_metadata(self.path)
+        making = Path(tempfile.mkdtemp(prefix=f".{target.name}.creating-", dir=target.parent))
+        try:
+            with warnings.catch_warnings():
+                # zarr warns that consolidated metadata is not part of its v3 specification;
+                # xarray reads it, and plain xarray.open_zarr(path) then warns about nothing
+                warnings.filterwarnings("ignore", message="Consolidated metadata")
+                template.to_zarr(making, mode="w", compute=False, encoding=encoding,
+                                 consolidated=False)
+                group = zarr.open_group(str(making), mode="r+")
+                group.require_group("labeled_spaces").create_array(
+                    "done", shape=blocks.counts, chunks=(1,) * len(blocks.counts),
+                    dtype="bool", fill_value=False)
+                zarr.consolidate_metadata(str(making))
+            os.rename(making, target)  # atomic; fails if another run made the store first
+        except BaseException:
+            shutil.rmtree(making, ignore_errors=True)
+            raise
         logger.info("created store %s: %d blocks of %s", self.path, len(blocks), blocks.step)
 
     def write(self, block: Block, leaves: Sequence[np.ndarray], count: int | None = None
