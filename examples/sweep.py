@@ -1,6 +1,6 @@
 """Sweep a Kuramoto network over coupling x noise and save the labeled results.
 
-The main job of this repository until a ``labeled-spaces demo`` command exists::
+An example script (the main job is ``labeled-spaces demo``, on a real connectome)::
 
     python examples/sweep.py              # writes ./sweep_results.nc
     python examples/sweep.py --out runs/  # writes runs/sweep_results.nc

@@ -402,3 +402,19 @@ def test_every_axis_kind_round_trips_through_zarr_netcdf_and_open_results(case, 
         # and it runs again as it is
         again = ls.ParallelExecution(_leaf_sum, rebuilt, progress=False).run()
         np.testing.assert_array_equal(again.arrays[0], want.arrays[0])
+
+
+def test_one_combination_at_a_time_into_a_store_loses_only_the_failing_one(tmp_path):
+    sp = ls.Space({"k": ls.GridAxis(0.0, 1.0, 5)}, mode="product")
+
+    def fragile(params):
+        if float(params["k"]) > 0.6:
+            raise ValueError("diverges for k > 0.6")
+        return {"y": 2 * params["k"]}
+
+    path = tmp_path / "fragile.zarr"
+    with pytest.raises(ls.ModelError, match="combination 3"):
+        ls.SequentialExecution(fragile, sp, jit=False, progress=False, store=path).run()
+    stored = ls.open_results(path)
+    assert stored.done.tolist() == [True, True, True, False, False]
+    np.testing.assert_allclose(stored.to_xarray()["y"].values[:3], [0.0, 0.5, 1.0])

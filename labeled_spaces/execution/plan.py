@@ -54,17 +54,20 @@ def budget(max_memory: int | None) -> int:
 
 
 def initial_lanes(n: int, lane_bytes: int, multiple: int, chunk_size: int | None,
-                  max_memory: int | None, single_block: bool = True) -> int:
+                  max_memory: int | None, single_block: bool = True,
+                  min_lanes: int = STORE_MIN_LANES) -> int:
     """Combinations per compiled call from the output size (refined by :func:`plan_blocks`).
 
     ``single_block=False`` (a store) keeps at least :data:`STORE_BLOCKS` blocks of at
-    least :data:`STORE_MIN_LANES` combinations each, so a crash loses little.
+    least ``min_lanes`` combinations each (:data:`STORE_MIN_LANES` for vectorised
+    blocks; one combination at a time loses nothing to small blocks), so a crash
+    loses little.
     """
     if chunk_size is not None:
         lanes = chunk_size
     elif not single_block:
-        by_count = max(STORE_MIN_LANES, -(-n // STORE_BLOCKS))
-        share = max(BLOCK_SHARE * lane_bytes * n, MIN_BLOCK_BYTES, STORE_MIN_LANES * lane_bytes)
+        by_count = max(min_lanes, -(-n // STORE_BLOCKS))
+        share = max(BLOCK_SHARE * lane_bytes * n, MIN_BLOCK_BYTES, min_lanes * lane_bytes)
         lanes = int(min(MAX_BLOCK, by_count, max(multiple, share // max(lane_bytes, 1))))
     elif n * lane_bytes <= min(SINGLE_BLOCK_BYTES, budget(max_memory) / 2):
         lanes = n

@@ -298,8 +298,9 @@ class SequentialExecution:
             blocks = Blocks(space.shape, step)
         else:
             lane_bytes = outputs.lane_bytes() + space.layout.lane_bytes()
+            # a store keeps whole blocks only: small ones, so a failure loses little
             blocks = space.layout.blocks(initial_lanes(space.N, lane_bytes, 1, None, None,
-                                                       sink.single_block))
+                                                       sink.single_block, min_lanes=1))
         done = sink.open(outputs, blocks)
         if len(done) == len(blocks):  # a complete store: nothing to compile or run
             return sink.close()

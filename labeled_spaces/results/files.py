@@ -305,8 +305,9 @@ def open_results(path: Any, state: Any = None) -> Any:
             if not per_block.all():
                 done = Blocks(store["shape"], store["step"]).done_mask(per_block)
     else:
+        auto_complex = _has_complex(target)  # a ValueError for what is not netCDF
         try:
-            ds = xr.open_dataset(target, chunks={}, auto_complex=_has_complex(target))
+            ds = xr.open_dataset(target, chunks={}, auto_complex=auto_complex)
         except (OSError, ValueError) as err:
             raise ValueError(f"path must be a netCDF file or zarr store, got {str(target)!r}: "
                              f"{err}") from None

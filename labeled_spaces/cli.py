@@ -1,0 +1,374 @@
+"""The ``labeled-spaces`` command: ``demo`` and ``info``, a thin layer over the package.
+
+::
+
+    labeled-spaces demo [--out DIR] [--small] [--quiet]
+    labeled-spaces info PATH
+
+``demo`` runs the delayed Kuramoto model on the 68-region Desikan-Killiany
+connectome over global coupling x noise
+(:func:`labeled_spaces.examples.demo.run_demo`): results stream to
+``DIR/demo.zarr`` (running again resumes, and a finished store is not
+computed again), are exported to ``DIR/demo.nc`` and drawn in
+``DIR/demo.png``, and a short summary is printed. ``DIR`` defaults to
+``labeled_spaces_demo`` (``labeled_spaces_demo_small`` with ``--small``, so
+that the two sizes never meet in one store, which would refuse the other).
+It needs the optional dependencies: ``pip install "labeled_spaces[examples]"``.
+
+``info`` prints what a netCDF file or zarr store of results holds: dims and
+sizes, coordinate ranges with units, variables, how complete a store is,
+and how it was made (the space's axes, mode, key and the package versions).
+
+Exit codes: 0 success; 1 the command could not finish (the model failed, an
+optional dependency is missing); 2 bad arguments, or a path that cannot be
+used (missing, not results, corrupt, a store made for another sweep), with
+one line on stderr; 130 interrupted (Ctrl-C; ``demo`` resumes from its store).
+
+Progress messages go through ``logging.getLogger("labeled_spaces")`` to
+stderr; the summary is the command's output, on stdout. JAX and the package
+are imported inside each subcommand, after the arguments are read, so that
+environment variables such as ``XLA_FLAGS`` set before the command take effect.
+
+Examples
+--------
+>>> from labeled_spaces.cli import build_parser
+>>> args = build_parser().parse_args(["demo", "--small"])
+>>> args.command, args.small, args.out
+('demo', True, None)
+>>> main(["info"])  # a missing argument: one line on stderr, exit code 2
+2
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DEFAULT_OUT", "UsageError", "build_parser", "describe", "main"]
+
+PROG = "labeled-spaces"
+#: the demo's output folder, and that of ``demo --small``
+DEFAULT_OUT = "labeled_spaces_demo"
+DEFAULT_OUT_SMALL = "labeled_spaces_demo_small"
+
+logger = logging.getLogger("labeled_spaces")
+
+
+class UsageError(Exception):
+    """Bad arguments or an unusable path: reported as one line on stderr, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (usage is one ``--help`` away).
+
+    Abbreviated options are refused: ``--smal`` is a typo to report, not
+    ``--small`` (and a later option must not change what an abbreviation means).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("labeled_spaces")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``labeled-spaces`` (errors raise :class:`UsageError`).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+
+    Examples
+    --------
+    >>> from labeled_spaces.cli import UsageError, build_parser
+    >>> build_parser().parse_args(["info", "runs/demo.nc"]).path
+    'runs/demo.nc'
+    >>> try:
+    ...     build_parser().parse_args(["demo", "--smal"])
+    ... except UsageError as err:
+    ...     print(err)
+    unrecognized arguments: --smal (see labeled-spaces --help)
+    """
+    parser = _Parser(prog=PROG, description="Sweep JAX models over parameter spaces: the demo "
+                     "sweep, and a look into saved results.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{demo,info}")
+
+    demo = commands.add_parser(
+        "demo", help="the brain-network demo sweep (coupling x noise on a real connectome)",
+        description="Run the delayed Kuramoto model on the 68-region Desikan-Killiany "
+                    "connectome over global coupling x noise; stream it to DIR/demo.zarr "
+                    "(a rerun resumes), export DIR/demo.nc, draw DIR/demo.png and print a "
+                    "summary.")
+    demo.add_argument("--out", metavar="DIR", default=None,
+                      help=f"output folder, created if missing (default: {DEFAULT_OUT}, or "
+                           f"{DEFAULT_OUT_SMALL} with --small)")
+    demo.add_argument("--small", action="store_true",
+                      help="the quick variant: 21 x 6 combinations of 2 s (default: 51 x 11 "
+                           "of 3 s)")
+    demo.add_argument("-q", "--quiet", action="store_true",
+                      help="no progress bar and no progress messages, only the summary")
+
+    info = commands.add_parser(
+        "info", help="summarise a netCDF file or zarr store of results",
+        description="Dims, coordinate ranges, variables, completeness and how the results "
+                    "were made (axes, mode, key, versions).")
+    info.add_argument("path", metavar="PATH", help="a .nc file or .zarr store of results")
+    return parser
+
+
+@contextlib.contextmanager
+def _progress_messages(quiet: bool) -> Iterator[None]:
+    """The package's INFO messages on stderr for the command's duration, then as before.
+
+    Only the ``labeled_spaces`` logger is configured, and only while the
+    command runs, so ``main`` can be called in-process (tests, notebooks)
+    without leaving handlers behind. Records still propagate to the root
+    logger (pytest's ``caplog`` sees them).
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level = logger.level
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text or type(err).__name__
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from .examples.demo import run_demo
+    from .execution import ModelError
+
+    out = args.out or (DEFAULT_OUT_SMALL if args.small else DEFAULT_OUT)
+    if Path(out).exists() and not Path(out).is_dir():
+        raise UsageError(f"--out must be a folder, got the file {out!r}")
+    try:
+        run = run_demo(out, small=args.small, progress=not args.quiet)
+    except ImportError as err:  # tvb-data or matplotlib: the optional dependencies
+        print(f"{PROG} demo: {_one_line(err)}", file=sys.stderr)
+        return 1
+    except ModelError as err:
+        print(f"{PROG} demo: the model failed: {_one_line(err)}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        raise UsageError(f"cannot write the demo into --out {out!r}: {_one_line(err)}") from None
+    except ValueError as err:  # a store that holds another sweep, or one that is damaged
+        raise UsageError(f"--out {out!r}: {_one_line(err)}") from None
+    print(run.summary())
+    return 0
+
+
+def _blocks_done(path: Path) -> tuple[int, int]:
+    """``(finished, all)`` blocks of a store, from its completion mask."""
+    import numpy as np
+    import zarr
+
+    from .results.store import DONE
+
+    mask = np.asarray(zarr.open_group(str(path), mode="r")[DONE][...], dtype=bool)
+    return int(mask.sum()), int(mask.size)
+
+
+def _coordinate_line(name: str, coord: Any, width: int) -> str:
+    import numpy as np
+
+    values = np.asarray(coord.values)
+    dims = f"({', '.join(map(str, coord.dims))})" if coord.dims else "()"
+    units = coord.attrs.get("units")
+    if values.size == 0:
+        extent = "empty"
+    elif values.dtype.kind in "iuf":
+        low, high = np.nanmin(values), np.nanmax(values)
+        extent = f"{low:g} .. {high:g}" + (f" {units}" if units else "")
+    else:  # labels: strings, dates, objects
+        flat = values.reshape(-1).tolist()  # plain str/int, not np.str_('...') reprs
+        extent = f"{flat[0]!r}" if len(flat) == 1 else f"{flat[0]!r} .. {flat[-1]!r}"
+        extent += f" {units}" if units else ""
+    count = "1 value" if values.size == 1 else f"{values.size} values"
+    long_name = coord.attrs.get("long_name")
+    tail = f"  {long_name}" if long_name else ""
+    return f"  {name:<{width}}  {dims:<12} {str(values.dtype):<8} {extent} ({count}){tail}"
+
+
+def describe(path: str | Path) -> str:
+    """What a netCDF file or zarr store of results holds, as ``labeled-spaces info`` prints it.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A netCDF file written by ``Results.to_netcdf``, or a store written
+        by an executor's ``store=``.
+
+    Returns
+    -------
+    str
+        Dims and sizes; coordinates with their ranges and units; variables
+        with dims, dtype and units; completeness (blocks of a store done,
+        combinations computed); and how it was made: the space (its axes and
+        their specs, mode), the key and the package versions.
+
+    Raises
+    ------
+    UsageError
+        If ``path`` is missing, not results, or cannot be read; the message
+        is one line.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from labeled_spaces import GridAxis, ParallelExecution, Space
+    >>> from labeled_spaces.cli import describe
+    >>> space = Space({"k": GridAxis(0.0, 1.0, 3, attrs={"units": "1/s"})}, mode="product")
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "k.nc"
+    >>> ParallelExecution(lambda s: 2 * s["k"], space, progress=False).run().to_netcdf(path)
+    >>> print(describe(path))  # doctest: +ELLIPSIS
+    /.../k.nc: labeled_spaces results, netCDF file
+    dims: k: 3
+    coordinates:
+      k  (k)          float64  0 .. 1 1/s (3 values)
+    variables:
+      result  (k)  float32
+    complete: 3 of 3 combinations
+    made with:
+      <labeled_spaces.Space> mode='product', 3 combinations
+      Dimensions:  (k: 3)
+      Axes:
+          k  (k)  GridAxis(low=0.0, high=1.0, n=3, attrs={'units': '1/s'})
+      key: [0, 0] (threefry2x32)
+      versions: labeled_spaces ..., jax ...
+    """
+    import warnings
+
+    from .results import open_results
+
+    target = Path(path)
+    kind = "zarr store" if target.is_dir() else "netCDF file"
+    try:
+        with warnings.catch_warnings():
+            # readers warn about what they read (zarr about fixed-length strings); the
+            # summary says what matters, so their warnings would only clutter it
+            warnings.simplefilter("ignore")
+            results = open_results(target)
+            ds = results.to_xarray()
+            blocks = _blocks_done(target) if target.is_dir() else None
+    except Exception as err:
+        # netCDF4, h5py, zarr and json each raise their own exception types for a damaged
+        # or foreign file; to the user they all mean "this path is not readable results"
+        message = _one_line(err)
+        if str(target) not in message:
+            message = f"cannot read {str(target)!r} as results: {message}"
+        raise UsageError(message) from None
+
+    lines = [f"{target}: labeled_spaces results, {kind}",
+             "dims: " + ", ".join(f"{d}: {n}" for d, n in ds.sizes.items())]
+    if ds.coords:
+        width = max(len(str(n)) for n in ds.coords)
+        lines.append("coordinates:")
+        lines += [_coordinate_line(str(n), c, width) for n, c in ds.coords.items()]
+    variables = {str(n): v for n, v in ds.data_vars.items() if n != "computed"}
+    if variables:
+        width = max(len(n) for n in variables)
+        dims = {n: f"({', '.join(map(str, v.dims))})" for n, v in variables.items()}
+        dim_width = max(len(d) for d in dims.values())
+        lines.append("variables:")
+        for name, var in variables.items():
+            units = var.attrs.get("units")
+            long_name = var.attrs.get("long_name")
+            line = f"  {name:<{width}}  {dims[name]:<{dim_width}}  {var.dtype!s}"
+            line += f"  units {units}" if units is not None else ""
+            line += f"  {long_name}" if long_name else ""
+            lines.append(line)
+    computed = len(results) if results.done is None else int(results.done.sum())
+    state = "complete" if results.complete else "partial"
+    if blocks is not None:
+        lines.append(f"{state}: {blocks[0]} of {blocks[1]} blocks done ({computed} of "
+                     f"{len(results)} combinations)")
+    else:
+        lines.append(f"{state}: {computed} of {len(results)} combinations")
+
+    attrs = ds.attrs
+    lines.append("made with:")
+    lines += [f"  {line}" for line in repr(results.space).splitlines()]
+    impl = attrs.get("labeled_spaces:key_impl", "threefry2x32")
+    lines.append(f"  key: {attrs.get('labeled_spaces:key', '?')} ({impl})")
+    try:
+        versions = json.loads(attrs.get("labeled_spaces:versions", "{}"))
+    except json.JSONDecodeError:
+        versions = {}
+    if isinstance(versions, dict) and versions:
+        lines.append("  versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    return "\n".join(lines)
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    print(describe(args.path))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``labeled-spaces`` with ``argv`` (default ``sys.argv[1:]``); return the exit code.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name.
+
+    Returns
+    -------
+    int
+        0 on success, 1 if the command could not finish, 2 for bad arguments
+        or an unusable path (one line on stderr), 130 when interrupted.
+
+    Examples
+    --------
+    >>> from labeled_spaces.cli import main
+    >>> main(["info", "no/such/results.nc"])
+    2
+    """
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    except SystemExit as done:  # --help and --version print, then exit 0
+        return done.code if isinstance(done.code, int) else 0
+    command = {"demo": _run_demo, "info": _run_info}[args.command]
+    with _progress_messages(getattr(args, "quiet", False)):
+        try:
+            return command(args)
+        except UsageError as err:
+            print(f"{PROG} {args.command}: error: {err}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            again = " (run it again to resume from the store)" if args.command == "demo" else ""
+            print(f"{PROG} {args.command}: interrupted{again}", file=sys.stderr)
+            return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
