@@ -27,12 +27,35 @@ __all__ = [
 ]
 
 
-def _dtype(name: str) -> np.dtype:
+# extended number types JAX knows by name (NumPy dtypes via ml_dtypes), looked up in this
+# fixed table only: a dtype read from a file is never a lookup of an arbitrary attribute
+_EXTENDED = {
+    name: np.dtype(getattr(jnp, name))
+    for name in (
+        "bfloat16", "float4_e2m1fn", "float8_e3m4", "float8_e4m3", "float8_e4m3b11fnuz",
+        "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz", "float8_e8m0fnu",
+        "int2", "int4", "uint2", "uint4",
+    )
+    if hasattr(jnp, name)
+}
+# kinds an array read back may have: booleans, numbers, dates, durations, strings, bytes
+_KINDS = "biufcmMUS"
+
+
+def _dtype(name: Any) -> np.dtype:
+    """The dtype named ``name`` in a file; only number, date, string and bytes dtypes."""
+    if not isinstance(name, str):
+        raise ValueError(f"dtype must be the name of a dtype, got {name!r}")
+    if name in _EXTENDED:
+        return _EXTENDED[name]
     try:
-        return np.dtype(name)
+        dtype = np.dtype(name)
     except TypeError:
-        # extended float types JAX knows (bfloat16, float8_*) are NumPy dtypes via ml_dtypes
-        return np.dtype(getattr(jnp, name))
+        raise ValueError(f"dtype must be the name of a NumPy or JAX dtype, got {name!r}"
+                         ) from None
+    if dtype.kind not in _KINDS or dtype.names is not None:
+        raise ValueError(f"dtype must be a number, date, string or bytes dtype, got {name!r}")
+    return dtype
 
 
 def encode_array(array: Any) -> dict[str, Any]:
@@ -76,12 +99,32 @@ def decode_array(encoded: Mapping[str, Any]) -> np.ndarray:
     >>> decode_array(encode_array(dates))
     array(['2020-01-01'], dtype='datetime64[D]')
     """
+    if not isinstance(encoded, Mapping) or "values" not in encoded or "dtype" not in encoded:
+        raise ValueError(f"an encoded array must be a mapping with 'values' and 'dtype', "
+                         f"got {encoded!r}")
     dtype = _dtype(encoded["dtype"])
     values = encoded["values"]
+    if isinstance(values, np.ndarray):  # already an array (read from a file's coordinate)
+        return values.astype(dtype, copy=False)
+    try:
+        return _decode_values(values, dtype)
+    except (TypeError, ValueError, IndexError, OverflowError, AttributeError) as err:
+        raise ValueError(f"encoded array values must match dtype {encoded['dtype']!r}, got "
+                         f"{_clip(values)}: {err}") from None
+
+
+def _clip(values: Any) -> str:
+    text = repr(values)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _decode_values(values: Any, dtype: np.dtype) -> np.ndarray:
     if dtype.kind in "mM":
         return np.asarray(values, dtype=np.int64).view(dtype)
     if dtype.kind == "c":
         pairs = np.asarray(values, dtype=np.float64)
+        if pairs.ndim == 0 or pairs.shape[-1] != 2:
+            raise ValueError("complex numbers are [real, imag] pairs")
         return (pairs[..., 0] + 1j * pairs[..., 1]).astype(dtype)
     if dtype.kind == "S":
         return np.asarray(

@@ -630,3 +630,128 @@ def test_tvboptim_accepts_what_we_reject():
         GridAxis(0.0, float("nan"), 3)
     with pytest.raises(TypeError):
         GridAxis(0.0, 1.0, 5.0)
+
+
+# ---------------------------------------------------------------------------
+# hardening (issue 9)
+# ---------------------------------------------------------------------------
+
+
+def test_data_axis_keeps_its_own_copy_of_values_and_labels():
+    values = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    labels = np.array(["s1", "s2", "s3"])
+    scalars = np.array([0.1, 0.2, 0.3])
+    space = Space({"w": DataAxis(values, labels=labels), "v": DataAxis(scalars)},
+                  mode="product")
+    values[:] = -1.0
+    labels[:] = "changed"
+    scalars[:] = -1.0
+    assert space.coords["w"].values.tolist() == ["s1", "s2", "s3"]
+    assert space.coords["v"].values.tolist() == [0.1, 0.2, 0.3]
+    assert space.coords["w_value"].values[2].tolist() == [5.0, 6.0]
+    assert space.dims == ("v", "w")
+    assert np.asarray(space[8]["w"]).tolist() == [5.0, 6.0]
+    assert space[8]["v"] == np.float32(0.3)
+    assert space.to_xarray()["w_values"].values[0, 0].tolist() == [1.0, 2.0]
+    assert space.sel(w="s2").sizes == {"v": 3}
+
+
+BIG = 2**40
+
+
+@pytest.mark.parametrize("cls", BOUNDED)
+@pytest.mark.parametrize(
+    "low, high, name",
+    [
+        (np.int64(BIG), np.int64(BIG + 5), "low"),
+        (1, BIG, "high"),
+        (-BIG, 1, "low"),
+        (1, np.uint64(BIG), "high"),
+        (np.uint64(BIG), np.uint64(BIG + 1), "low"),
+        (1, 2**31, "high"),
+    ],
+    ids=["np.int64-low", "int-high", "int-negative-low", "np.uint64-high", "np.uint64-low",
+         "2**31"],
+)
+def test_integer_bounds_beyond_int32_are_refused_without_x64(cls, low, high, name):
+    with pytest.raises(ValueError, match=rf"^{name} must be an integer that fits in int32 "
+                       rf"\(-2147483648\.\.2147483647: JAX's integer without x64\), got "
+                       rf".*; give it as a float .* or enable jax_enable_x64$"):
+        cls(low, high, 3)
+    # as floats they are fine, and the largest int32 is too
+    if cls is not LogGridAxis or low > 0:
+        assert cls(float(low), float(high), 3).size == 3
+    assert cls(1, 2**31 - 1, 3).high == 2**31 - 1
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda n: GridAxis(0.0, 1.0, n),
+        lambda n: LogGridAxis(1.0, 2.0, n),
+        lambda n: UniformAxis(0.0, 1.0, n),
+        lambda n: NumPyroAxis(dist.Normal(0.0, 1.0), n),
+    ],
+    ids=["grid", "loggrid", "uniform", "numpyro"],
+)
+@pytest.mark.parametrize(
+    "n, exc, match",
+    [
+        (2**30, ValueError, r"n must be below 2\*\*30 \(the largest dimension a grid holds\), "
+                            r"got 1073741824"),
+        (10**20, ValueError, r"n must be below 2\*\*30 .*got 100000000000000000000"),
+        (np.int64(2**40), ValueError, r"n must be below 2\*\*30 .*got 1099511627776"),
+        (1e10, TypeError, r"n must be an integer, got 10000000000\.0 \(float\)"),
+    ],
+    ids=["2**30", "1e20", "np.int64", "1e10"],
+)
+def test_sizes_a_grid_cannot_hold_are_refused_at_once(make, n, exc, match):
+    import time  # noqa: PLC0415 - the only tests here that measure
+    import tracemalloc  # noqa: PLC0415
+
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(exc, match=match):
+        make(n)
+    elapsed = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert elapsed < 0.5  # refused before anything of size n exists
+    assert peak < 1_000_000
+
+
+@pytest.mark.parametrize("flag", [True, np.bool_(True), np.array(True), jnp.array(True)],
+                         ids=["bool", "np.bool_", "np.array", "jnp.array"])
+def test_boolean_bounds_are_refused(flag):
+    with pytest.raises(TypeError, match=r"^low must be a real number, got .*True.* \(bool\)$"):
+        GridAxis(flag, 1.0, 3)
+    with pytest.raises(TypeError, match=r"^high must be a real number, got .*True.* \(bool\)$"):
+        UniformAxis(0.0, flag, 3)
+
+
+def test_bounds_python_numbers_cannot_give():
+    from fractions import Fraction
+
+    cases = [
+        (10**400, 10**401, ValueError, r"^low must be a real number that fits in float64, got "),
+        (0, 10**400, ValueError, r"^high must be a real number that fits in float64, got "),
+        (Fraction(1, 3), 1.0, TypeError,
+         r"^low must be a float or an int, got Fraction\(1, 3\) \(Fraction\); give float"),
+        (0.0, Fraction(1, 3), TypeError, r"^high must be a float or an int, got Fraction\(1, 3\)"),
+    ]
+    for low, high, exc, match in cases:
+        for cls in BOUNDED:
+            with pytest.raises(exc, match=match):
+                cls(low, high, 3)
+
+
+@pytest.mark.parametrize(
+    "labels, kinds",
+    [(["a", 1], "numbers and strings"), ([True, 2], "booleans and numbers"),
+     (("x", b"y"), "bytes and strings")],
+)
+def test_labels_of_mixed_kinds_are_refused(labels, kinds):
+    with pytest.raises(TypeError, match=rf"^labels must be all of one kind \(strings, numbers, "
+                       rf"bytes or dates\), got .* mixing {kinds}$"):
+        DataAxis([1.0, 2.0], labels=labels)
+    assert DataAxis([1.0, 2.0], labels=[1, 2.5]).labels.tolist() == [1.0, 2.5]  # numbers mix

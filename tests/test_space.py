@@ -939,3 +939,105 @@ def test_slicing_beyond_2_63_combinations(monkeypatch, assert_tree_equal):
     with pytest.raises(ValueError, match=r"selects 3 combinations of a space beyond 2\*\*63"):
         huge[-3:]
     assert huge.isel(a0=[9999], a1=[9999]).sizes["a2"] == 10_000
+
+
+# ---------------------------------------------------------------------------
+# hardening and labels (issue 9)
+# ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Unregistered:
+    rate: Any
+    weight: float = 1.0
+
+
+@pytest.mark.parametrize("state", [Unregistered(GridAxis(0.0, 1.0, 2)),
+                                   {"p": Unregistered(GridAxis(0.0, 1.0, 2))}],
+                         ids=["root", "nested"])
+def test_an_axis_in_an_unregistered_dataclass_gets_a_hint(state):
+    with pytest.raises(ValueError, match=r"state must contain at least one axis .*: the "
+                       r"dataclass Unregistered holds axes in \['rate'\], but JAX treats it as "
+                       r"a leaf; register it as a pytree \(jax\.tree_util\.register_dataclass\)"):
+        Space(state)
+
+
+@pytest.mark.parametrize(
+    "state, mode, clash",
+    [
+        ({"a": GridAxis(0, 1, 3, name="x"), "b": {"c": GridAxis(0, 1, 2, name="x")}}, "product",
+         "'x': used by dimension 'x' (of the axes at 'a') and by dimension 'x' (of the axes at "
+         "'b.c')"),
+        ({"a": GridAxis(0, 1, 3, name="x"), "b": {"c": GridAxis(0, 1, 3, name="x")}}, "zip",
+         "'x': used by the axis at 'a' and by the axis at 'b.c'"),
+        ({"g": GridAxis(0, 1, 3), "h": GridAxis(0, 1, 3, group="g")}, "product",
+         "'g': used by dimension 'g' (of the axes at 'h') and by dimension 'g' (of the axes at "
+         "'g')"),
+        ({"a": DataAxis(np.ones((2, 2)), name="w"), "w_value": GridAxis(0, 1, 2)}, "product",
+         "'w_value': used by dimension 'w_value' (of the axes at 'w_value') and by the values "
+         "of the axis at 'a'"),
+    ],
+    ids=["product", "zip", "group", "value-coordinate"],
+)
+def test_duplicate_names_say_which_axes_clash(state, mode, clash):
+    with pytest.raises(ValueError) as info:
+        Space(state, mode=mode)
+    assert str(info.value) == (f"duplicate dimension or coordinate name {clash}; give the axes "
+                               "distinct name= arguments")
+
+
+def test_len_beyond_2_63_says_to_use_N():
+    huge = Space({f"a{k}": GridAxis(0.0, 1.0, 10_000) for k in range(5)}, mode="product")
+    assert huge.N == 10**20
+    with pytest.raises(OverflowError, match=r"^the space has 100,000,000,000,000,000,000 "
+                       r"combinations, more than len\(\) can return \(2\*\*63 - 1\); "
+                       r"use space\.N$"):
+        len(huge)
+
+
+def test_collect_padding_warns_with_the_value_the_padding_really_holds():
+    space = Space({"f": GridAxis(0.0, 1.0, 3), "i": DataAxis(np.array([1, 2, 3], np.int32)),
+                   "m": DataAxis([True, False, True])})
+    with pytest.warns(UserWarning) as record:
+        padded = space.collect(n_vmap=2)
+    assert str(record[0].message) == (
+        "collect: 4 slots for 3 combinations; padding with nan (as 0 in the int32 axes, True "
+        "in the bool axes)")
+    assert np.asarray(padded["i"]).ravel().tolist() == [1, 2, 3, 0]
+    assert np.asarray(padded["m"]).ravel().tolist() == [True, False, True, True]
+    with pytest.warns(UserWarning, match=r"padding with inf \(as 2147483647 in the int32 axes, "
+                      r"True in the bool axes\)$"):
+        assert np.asarray(space.collect(n_vmap=2, fill_value=np.inf)["i"]).ravel()[3] \
+            == 2**31 - 1
+    with pytest.warns(UserWarning, match=r"padding with -1 \(as True in the bool axes\)$"):
+        assert np.asarray(space.collect(n_vmap=2, fill_value=-1)["i"]).ravel()[3] == -1
+
+
+def test_complex_and_bytes_data_axes_through_coords_sel_and_attrs(assert_tree_equal):
+    state = {
+        "c": DataAxis(np.array([1 + 2j, 3 - 1j, 0.5j], np.complex64)),
+        "b": DataAxis([1.0, 2.0, 3.0], labels=[b"x", b"y", b"\xff"]),
+        "z": DataAxis([10.0, 20.0], labels=np.array([1 + 1j, -2j])),
+        "s": DataAxis(np.array([b"ab", b"cd"]).view(np.uint8).reshape(2, 2)),
+    }
+    space = Space(state, mode="product", key=KEY)
+    coords = space.coords
+    assert coords["c"].dtype == np.complex64 and coords["c"].values.tolist() == [1 + 2j, 3 - 1j,
+                                                                                 0.5j]
+    assert coords["b"].dtype == np.dtype("S1") and coords["b"].values.tolist() == [b"x", b"y",
+                                                                                   b"\xff"]
+    assert coords["z"].dtype == np.complex128
+    ds = space.to_xarray()
+    assert ds["c_values"].dtype == np.complex64 and ds["c_values"].dims == ("b", "c", "s", "z")
+    assert ds["c_values"].values[0, 1, 0, 0] == np.complex64(3 - 1j)
+    assert ds["b"].values.tolist() == [b"x", b"y", b"\xff"]
+    picked = space.sel(c=3 - 1j, b=b"\xff", z=-2j)
+    assert picked.sizes == {"s": 2}
+    assert complex(picked.coords["c"]) == 3 - 1j and picked.coords["b"].item() == b"\xff"
+    assert_tree_equal(picked[1], space[space.layout.grid.ravel((2, 1, 1, 1))])
+    assert space.sel(b="y").sizes == {"c": 3, "s": 2, "z": 2}  # a str finds its bytes label
+    assert space.sel(z=[-2j, 1 + 1j]).coords["z"].values.tolist() == [-2j, 1 + 1j]
+    rebuilt = Space.from_attrs(json.loads(json.dumps(space.attrs)))
+    xr.testing.assert_identical(xr.Dataset(coords=rebuilt.coords), xr.Dataset(coords=coords))
+    for i in range(len(space)):
+        assert_tree_equal(rebuilt[i], space[i])

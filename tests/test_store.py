@@ -127,7 +127,7 @@ def test_paths_that_are_not_our_stores_are_refused(tmp_path):
     with pytest.raises(ValueError, match="exists but is not a zarr store; refusing"):
         ls.ParallelExecution(model, space(), progress=False, store=plain).run()
     other = tmp_path / "other.zarr"
-    xr.Dataset({"x": ("i", np.arange(3))}).to_zarr(other)
+    xr.Dataset({"x": ("i", np.arange(3))}).to_zarr(other, consolidated=False)
     before = tree_digest(other)
     with pytest.raises(ValueError, match="labeled_spaces did not make"):
         ls.ParallelExecution(model, space(), progress=False, store=other).run()
@@ -165,9 +165,10 @@ def test_a_model_error_keeps_every_finished_block_on_disk(tmp_path):
     assert np.isnan(got["m"].values[~done]).all()
     reopened = ls.open_results(path)
     assert not reopened.complete and np.array_equal(reopened.done, done)
-    # the fixed model finishes the store
-    final = ls.ParallelExecution(model, space(), progress=False, store=path,
-                                 chunk_size=25).run()
+    # the fixed model finishes the store (another model than the one that began it)
+    with pytest.warns(UserWarning, match="traced differently"):
+        final = ls.ParallelExecution(model, space(), progress=False, store=path,
+                                     chunk_size=25).run()
     assert final.complete
     xr.testing.assert_identical(final.to_xarray().compute(), want)
 
@@ -418,3 +419,19 @@ def test_one_combination_at_a_time_into_a_store_loses_only_the_failing_one(tmp_p
     stored = ls.open_results(path)
     assert stored.done.tolist() == [True, True, True, False, False]
     np.testing.assert_allclose(stored.to_xarray()["y"].values[:3], [0.0, 0.5, 1.0])
+
+
+def test_resuming_with_another_model_warns(tmp_path):
+    path = tmp_path / "sweep.zarr"
+    ls.ParallelExecution(model, space(), progress=False, store=path).run()
+
+    def changed(state):  # same outputs, names, shapes and dtypes: another computation
+        return {"y": state["a"] * jnp.arange(4.0) - state["b"], "m": state["a"] * state["b"]}
+
+    with pytest.warns(UserWarning, match="made by a model that JAX traced differently"):
+        ls.ParallelExecution(changed, space(), progress=False, store=path).run()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same model resumes quietly
+        ls.ParallelExecution(model, space(), progress=False, store=path).run()

@@ -284,6 +284,8 @@ def axis_from_spec(spec: Mapping[str, Any]) -> AbstractAxis:
         return cls.from_spec_values(spec, common)
     except KeyError as err:
         raise ValueError(f"spec of a {kind} lacks the entry {err}, got {sorted(spec)}") from None
+    except TypeError as err:  # a value of the wrong kind in a file is a bad value of the file
+        raise ValueError(f"spec of a {kind} is not valid: {err}") from None
 
 
 def value_dims(name: str, ndim: int) -> tuple[str, ...]:

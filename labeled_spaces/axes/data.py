@@ -15,7 +15,7 @@ import numpy as np
 from .._checks import fail
 from .._codec import decode_array, encode_array
 from ..grid import MAX_SIZE
-from .base import AbstractAxis
+from .base import AbstractAxis, NotRebuildable
 
 __all__ = ["DataAxis", "check_fits", "check_labels"]
 
@@ -202,20 +202,77 @@ class DataAxis(AbstractAxis):
     def value_coordinate(self, key: jax.Array | None = None) -> np.ndarray | None:
         return self._value_coordinate
 
-    def spec_values(self) -> dict[str, Any]:
-        encoded = encode_array(self._data)
-        spec: dict[str, Any] = {"values": encoded["values"], "dtype": encoded["dtype"]}
+    def spec_values(self, references: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The values, labels and value coordinate, as JSON-ready lists.
+
+        Parameters
+        ----------
+        references : mapping, optional
+            ``{"values" or "value_coordinate": coordinate name}``: fields that a
+            coordinate of the same file holds exactly (in its own dtype, cast to
+            this axis's); they are written as ``{"coordinate": name, "dtype",
+            "shape"}`` instead of their values, and never encoded (a Space of
+            200 connectomes of 68 x 68 saves them once, as its coordinate).
+
+        Returns
+        -------
+        dict
+
+        Examples
+        --------
+        >>> from labeled_spaces import DataAxis
+        >>> DataAxis([1.0, 2.0]).spec_values()
+        {'values': [1.0, 2.0], 'dtype': 'float64'}
+        >>> DataAxis([1.0, 2.0]).spec_values({"values": "x"})
+        {'values': {'coordinate': 'x', 'dtype': 'float64', 'shape': [2]}, 'dtype': 'float64'}
+        """
+        references = references or {}
+
+        def reference(name: str, array: np.ndarray) -> dict[str, Any]:
+            return {"coordinate": name, "dtype": str(array.dtype), "shape": list(array.shape)}
+
+        spec: dict[str, Any]
+        if "values" in references:
+            spec = {"values": reference(references["values"], self._data),
+                    "dtype": str(self._data.dtype)}
+        else:
+            encoded = encode_array(self._data)
+            spec = {"values": encoded["values"], "dtype": encoded["dtype"]}
         if self.labels is not None:
             labels = encode_array(self.labels)
             spec["labels"], spec["labels_dtype"] = labels["values"], labels["dtype"]
         if self._explicit_value_coordinate:  # a sub-space's axis keeps its value coordinate
             override = self._value_coordinate
-            spec["value_coordinate"] = None if override is None else encode_array(override)
+            if override is None:
+                spec["value_coordinate"] = None
+            elif "value_coordinate" in references:
+                spec["value_coordinate"] = reference(references["value_coordinate"], override)
+            else:
+                spec["value_coordinate"] = encode_array(override)
+        return spec
+
+    def spec_with_references(self, references: Mapping[str, str]) -> dict[str, Any]:
+        """:meth:`spec`, with fields a coordinate holds referred to it (see :meth:`spec_values`).
+
+        Rebuild it with ``axis_from_spec`` after replacing each reference by the
+        coordinate's values (``Space.from_attrs(attrs, data=dataset)`` does).
+        """
+        spec = self._base_spec()
+        spec.update(self.spec_values(references))
         return spec
 
     @classmethod
     def from_spec_values(cls, values: Mapping[str, Any], common: Mapping[str, Any]
                          ) -> DataAxis:
+        for field in ("values", "value_coordinate"):
+            held = values.get(field)
+            if isinstance(held, Mapping) and "coordinate" in held:
+                raise NotRebuildable(
+                    f"the {field} of this DataAxis are held by the coordinate "
+                    f"{held['coordinate']!r} of the file, not by the spec; open the file with "
+                    "labeled_spaces.open_results(path), or give Space.from_attrs(attrs, "
+                    "data=the Dataset)"
+                )
         data = decode_array({"values": values["values"], "dtype": values["dtype"]}) \
             if "dtype" in values else np.asarray(values["values"])
         labels = values.get("labels")
@@ -235,7 +292,9 @@ class DataAxis(AbstractAxis):
             values = f"<{self.size} points of shape {self._data.shape[1:]}, {self._data.dtype}>"
         labels = ""
         if self.labels is not None:
-            shown = [repr(x) for x in self.labels.tolist()]
+            # dates as dates (tolist() gives nanosecond dates as bare integers)
+            shown = [repr(str(x)) for x in self.labels] if self.labels.dtype.kind in "mM" \
+                else [repr(x) for x in self.labels.tolist()]
             if len(shown) > 6:
                 shown = [*shown[:3], "...", *shown[-3:]]
             labels = f", labels=[{', '.join(shown)}]"

@@ -1,22 +1,11 @@
-"""NumPyroAxis: draws from a NumPyro distribution, and how a distribution is described in a file.
+"""NumPyroAxis: draws from a NumPyro distribution.
 
-A distribution is described by its class (``module.qualname``) and the
-arguments of its constructor, read back from the attributes of the same
-name: numbers, strings, arrays, shapes and nested distributions
-(``Normal(...).expand(...)``, ``TruncatedNormal``, ``MixtureSameFamily``).
-A description is kept only if rebuilding it gives an identical
-distribution (same class, shapes, parameters and draws for a fixed key);
-otherwise (transforms, callables, parameters the constructor does not
-expose) it is marked as not rebuildable, and a Space read from the file
-needs the original state. Rebuilding never imports anything: the class is
-looked up among the subclasses of ``numpyro.distributions.Distribution``
-already loaded.
+How a distribution is described in a file (and rebuilt from it, never by
+importing anything) is :mod:`labeled_spaces.axes.distribution_spec`.
 """
 
 from __future__ import annotations
 
-import inspect
-import numbers
 from collections.abc import Hashable, Mapping
 from typing import Any
 
@@ -25,9 +14,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_shape, fail
-from .._codec import decode_array, encode_array
 from .base import AbstractAxis, NotRebuildable
 from .bounded import check_size
+from .distribution_identity import is_distribution
+from .distribution_spec import describe_distribution, distribution_from_spec, distribution_spec
 
 __all__ = [
     "NumPyroAxis",
@@ -35,211 +25,6 @@ __all__ = [
     "distribution_from_spec",
     "distribution_spec",
 ]
-
-
-def _distribution_base() -> type:
-    from numpyro.distributions import Distribution
-
-    return Distribution
-
-
-def _is_distribution(obj: Any) -> bool:
-    return isinstance(obj, _distribution_base())
-
-
-def _known_classes() -> dict[str, type]:
-    """Every loaded subclass of numpyro's Distribution, by ``module.qualname``."""
-    found: dict[str, type] = {}
-    todo = [_distribution_base()]
-    while todo:
-        cls = todo.pop()
-        found[f"{cls.__module__}.{cls.__qualname__}"] = cls
-        todo.extend(cls.__subclasses__())
-    return found
-
-
-def _encode_param(value: Any) -> Any:
-    """A constructor argument as JSON, or raise TypeError for what cannot be described."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, numbers.Number) and not isinstance(value, np.generic):
-        if isinstance(value, complex):
-            raise TypeError("complex scalar")
-        return value
-    if _is_distribution(value):
-        return {"distribution": _describe(value)}
-    if isinstance(value, tuple) and all(isinstance(v, (int, np.integer)) for v in value):
-        return {"shape": [int(v) for v in value]}
-    if isinstance(value, (np.ndarray, jax.Array, np.generic)):
-        return {"array": encode_array(value)}
-    raise TypeError(type(value).__name__)
-
-
-def _decode_param(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        if "distribution" in value:
-            return distribution_from_spec(value["distribution"])
-        if "shape" in value:
-            return tuple(int(v) for v in value["shape"])
-        if "array" in value:
-            return decode_array(value["array"])
-        raise NotRebuildable(f"a distribution parameter must be a number, array, shape or "
-                             f"distribution, got {value!r}")
-    return value
-
-
-def _candidates(cls: type, dist: Any) -> list[dict[str, Any]]:
-    """Argument sets to try: all readable ones, then one optional at a time, then the required."""
-    try:
-        parameters = inspect.signature(cls.__init__).parameters
-    except (TypeError, ValueError):
-        return []
-    required: dict[str, Any] = {}
-    optional: dict[str, Any] = {}
-    for name, p in parameters.items():
-        if name in ("self", "validate_args") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        missing = not hasattr(dist, name)
-        value = None if missing else getattr(dist, name)
-        if missing or callable(value) and not _is_distribution(value):
-            if p.default is p.empty:
-                return []  # a required argument the object does not expose
-            continue
-        try:
-            encoded = _encode_param(value)
-        except TypeError:
-            if p.default is p.empty:
-                return []
-            continue
-        (required if p.default is p.empty else optional)[name] = encoded
-    sets = [{**required, **optional}]
-    sets += [{**required, name: value} for name, value in optional.items()]
-    sets.append(dict(required))
-    unique: list[dict[str, Any]] = []
-    for s in sets:
-        if s not in unique:
-            unique.append(s)
-    return unique
-
-
-def _same(a: Any, b: Any) -> bool:
-    if type(a) is not type(b) or a.batch_shape != b.batch_shape or (
-        a.event_shape != b.event_shape
-    ):
-        return False
-    key = jax.random.key(0)
-    try:
-        x, y = np.asarray(a.sample(key, (2,))), np.asarray(b.sample(key, (2,)))
-    except Exception:  # noqa: BLE001 - a distribution that cannot sample is not comparable
-        return False
-    return x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y, equal_nan=True)
-
-
-def _describe(dist: Any) -> dict[str, Any]:
-    cls = type(dist)
-    path = f"{cls.__module__}.{cls.__qualname__}"
-    for params in _candidates(cls, dist):
-        spec = {"class": path, "params": params}
-        try:
-            rebuilt = distribution_from_spec(spec)
-        except Exception:  # noqa: BLE001 - any failure means: not this argument set
-            continue
-        if _same(rebuilt, dist):
-            return spec
-    return {"class": path, "rebuildable": False, "repr": describe_distribution(dist)}
-
-
-def distribution_spec(dist: Any) -> dict[str, Any]:
-    """A JSON-ready description of a NumPyro distribution.
-
-    ``{"class": "module.qualname", "params": {...}}`` when rebuilding it gives
-    an identical distribution, else ``{"class", "rebuildable": False, "repr"}``.
-
-    Examples
-    --------
-    >>> import numpyro.distributions as dist
-    >>> from labeled_spaces.axes.distribution import distribution_spec
-    >>> distribution_spec(dist.Normal(0.0, 2.0))["params"]
-    {'loc': 0.0, 'scale': 2.0}
-    >>> distribution_spec(dist.GaussianRandomWalk(num_steps=5))["params"]
-    {'scale': 1.0, 'num_steps': 5}
-    """
-    if not _is_distribution(dist):
-        fail("distribution", "a numpyro.distributions.Distribution instance", dist, TypeError)
-    return _describe(dist)
-
-
-def distribution_from_spec(spec: Mapping[str, Any]) -> Any:
-    """The distribution :func:`distribution_spec` described.
-
-    Only subclasses of ``numpyro.distributions.Distribution`` that are already
-    loaded are called; anything else named is a ``ValueError``.
-
-    Raises
-    ------
-    NotRebuildable
-        For a description marked as not rebuildable.
-    ValueError
-        For a class that is not a loaded NumPyro distribution.
-    """
-    if not isinstance(spec, Mapping) or not isinstance(spec.get("class"), str):
-        raise ValueError(f"a distribution spec must name its class, got {spec!r}")
-    if spec.get("rebuildable") is False:
-        raise NotRebuildable(
-            f"the distribution {spec.get('repr', spec['class'])} cannot be rebuilt from its "
-            "description in the file"
-        )
-    cls = _known_classes().get(spec["class"])
-    if cls is None:
-        raise ValueError(
-            f"a distribution spec must name a subclass of numpyro.distributions.Distribution, "
-            f"got {spec['class']!r}"
-        )
-    params = spec.get("params", {})
-    if not isinstance(params, Mapping):
-        raise ValueError(f"a distribution spec's params must be a mapping, got {params!r}")
-    return cls(**{k: _decode_param(v) for k, v in params.items()})
-
-
-def _short(value: Any) -> str:
-    if _is_distribution(value):
-        return describe_distribution(value)
-    if isinstance(value, (np.ndarray, jax.Array, np.generic)):
-        array = np.asarray(value)
-        if array.ndim == 0:
-            return repr(array.item())
-        if array.size <= 4:
-            return repr(array.tolist())
-        return f"<{array.dtype}{list(array.shape)}>"
-    if isinstance(value, (list, tuple)) and len(value) > 4:
-        return f"<{len(value)} items>"
-    return repr(value)
-
-
-def describe_distribution(dist: Any) -> str:
-    """A short repr of a distribution with its parameters: ``LogNormal(loc=0.0, scale=0.5)``.
-
-    Examples
-    --------
-    >>> import numpyro.distributions as dist
-    >>> from labeled_spaces.axes.distribution import describe_distribution
-    >>> describe_distribution(dist.LogNormal(0.0, 0.5))
-    'LogNormal(loc=0.0, scale=0.5)'
-    """
-    cls = type(dist)
-    try:
-        parameters = inspect.signature(cls.__init__).parameters
-    except (TypeError, ValueError):
-        parameters = {}
-    shown = []
-    for name, p in parameters.items():
-        if name in ("self", "validate_args") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        value = getattr(dist, name, None)
-        if value is None or callable(value) and not _is_distribution(value):
-            continue
-        shown.append(f"{name}={_short(value)}")
-    return f"{cls.__name__}({', '.join(shown)})"
 
 
 class NumPyroAxis(AbstractAxis):
@@ -295,7 +80,7 @@ class NumPyroAxis(AbstractAxis):
         attrs: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(name=name, group=group, attrs=attrs)
-        if not _is_distribution(distribution):
+        if not is_distribution(distribution):
             fail("distribution", "a numpyro.distributions.Distribution instance", distribution,
                  TypeError, f" ({type(distribution).__name__})")
         if not isinstance(broadcast_mode, (bool, np.bool_)):

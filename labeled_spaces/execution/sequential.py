@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
 import numpy as np
+from jax.extend.core import jaxpr_as_fun
 
 from .._checks import check_bool, check_callable
 from ..grid import Block, Blocks
@@ -16,7 +18,7 @@ from .errors import ModelError, check_outputs, failed_at, locate_failure, trace_
 from .loop import BlockFailure, run_blocks
 from .options import COMMON_OPTIONS, check_model_kwargs, check_space
 from .plan import initial_lanes
-from .setup import outputs_for, progress_bar, sink_for
+from .setup import outputs_for, progress_bar, sink_for, traced
 
 __all__ = ["SequentialExecution"]
 
@@ -86,14 +88,15 @@ class _PointRunner:
         def call(k: int) -> Any:
             return fn(*arguments[k])
 
-        if len(buffers) == 1 and self.outputs.treedef.num_nodes == 1:  # a bare array
+        # the compiled program returns its outputs as a flat list
+        if len(buffers) == 1:
             only = buffers[0]
 
             def store(k: int, out: Any) -> None:
-                only[k] = out
+                only[k] = out[0]
         else:
             def store(k: int, out: Any) -> None:
-                for buffer, leaf in zip(buffers, jax.tree.leaves(out), strict=True):
+                for buffer, leaf in zip(buffers, out, strict=True):
                     buffer[k] = leaf
 
         return call, store
@@ -231,33 +234,36 @@ class SequentialExecution:
         self.output_attrs = output_attrs
         self._sink = sink_for(store, self.space, SequentialResult)
 
-    def _lower(self, prepared: PreparedModel) -> tuple[Callable[[], Callable], Any]:
-        """A function compiling the model of one combination, and its output structure."""
+    def _lower(self, prepared: PreparedModel) -> tuple[Callable[[], Callable], Any, str]:
+        """A function compiling the model of one combination, its output structure and print.
+
+        The model is traced once: the compiled program is made from the traced
+        one, taking its arrays flat (values, then the state's arrays, then the
+        extra arguments'), and returning its outputs as a flat list.
+        """
         layout = prepared.layout
         first = [t[0] for t in layout.tables]
         state_arrays, extra_arrays = jax.device_put((prepared.state_arrays,
                                                      prepared.extra_arrays))
         shapes = signature([*first, *jax.tree.leaves((state_arrays, extra_arrays))])
-
-        n_axes, n_state = len(first), len(state_arrays)
-
-        def flat(*arrays: Any) -> Any:
-            return prepared.call(arrays[:n_axes], arrays[n_axes:n_axes + n_state],
-                                 arrays[n_axes + n_state:])
-
-        def lower() -> Any:
-            return jax.jit(flat).lower(*first, *state_arrays, *extra_arrays)
-
         try:
-            lowered = prepared.cached(("sequential lowered", shapes), lower)
+            out_info, print_, program = traced(prepared, layout.tables, state_arrays,
+                                               extra_arrays)
         except Exception as err:
             raise trace_failure(prepared, self.space, err) from err
 
-        def compile_it() -> Any:
+        def build() -> Any:
+            nonlocal program
+            if program is None:  # traced by an earlier run, whose program was not kept
+                program = jax.make_jaxpr(prepared.call)(first, state_arrays, extra_arrays)
             # the compiled executable keeps no reference to the model or the space
-            return prepared.cached(("sequential", shapes), lowered.compile)
+            flat = jax.jit(jaxpr_as_fun(program))
+            return flat.lower(*first, *state_arrays, *extra_arrays).compile()
 
-        return compile_it, lowered.out_info
+        def compile_it() -> Any:
+            return prepared.cached(("sequential", shapes), build)
+
+        return compile_it, out_info, print_
 
     def run(self) -> Results:
         """Run every combination in flat order.
@@ -277,7 +283,7 @@ class SequentialExecution:
         prepared = PreparedModel(self.model, space.layout, self.args, self.kwargs)
         first = None
         if self.jit:
-            compile_it, info = self._lower(prepared)
+            compile_it, info, print_ = self._lower(prepared)
             leaves, treedef = jax.tree.flatten(info)
             try:
                 check_outputs(info)
@@ -292,6 +298,8 @@ class SequentialExecution:
                 raise failed_at(space, 0, f"{type(err).__name__}: {err}") from err
         outputs = outputs_for(self, treedef, [x.shape for x in leaves],
                               [x.dtype for x in leaves])
+        if self.jit:  # what the model computes, for a store to tell another model apart
+            outputs = dataclasses.replace(outputs, fingerprint=print_)
         sink = self._sink()
         step = sink.preferred_step(outputs)
         if step is not None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
@@ -18,7 +20,9 @@ from ..space import Space
 from .compiled import PreparedModel
 from .errors import check_outputs, failed_at, trace_failure
 
-__all__ = ["check_store", "output_structure", "progress_bar", "sink_for"]
+__all__ = [
+    "check_store", "fingerprint", "output_structure", "progress_bar", "sink_for", "traced",
+]
 
 
 def check_store(store: Any) -> str | None:
@@ -54,15 +58,14 @@ def output_structure(executor: Any, prepared: PreparedModel, tables: tuple,
                      state_arrays: Any, extra_arrays: Any) -> Outputs:
     """The labels of the outputs, from one combination's output shape (nothing runs).
 
-    The shape comes from ``jax.eval_shape`` (cached with the compiled
+    The shape comes from tracing the model once (cached with the compiled
     programs); the executor's ``output_dims``, ``output_coords`` and
-    ``output_attrs`` are checked against it before anything runs.
+    ``output_attrs`` are checked against it before anything runs. The traced
+    program's fingerprint goes with the labels, so a store can tell when it
+    is resumed by another model.
     """
-    lane = [jax.ShapeDtypeStruct(t.shape[1:], t.dtype) for t in tables]
-    key = ("output", tuple((a.shape, str(a.dtype)) for a in lane))
     try:
-        one = prepared.cached(key, lambda: jax.eval_shape(prepared.call, lane, state_arrays,
-                                                          extra_arrays))
+        one, print_, _ = traced(prepared, tables, state_arrays, extra_arrays)
     except Exception as err:
         raise trace_failure(prepared, executor.space, err) from err
     leaves, treedef = jax.tree.flatten(one)
@@ -70,7 +73,48 @@ def output_structure(executor: Any, prepared: PreparedModel, tables: tuple,
         check_outputs(one)
     except TypeError as err:
         raise failed_at(executor.space, 0, f"TypeError: {err}") from err
-    return outputs_for(executor, treedef, [x.shape for x in leaves], [x.dtype for x in leaves])
+    outputs = outputs_for(executor, treedef, [x.shape for x in leaves],
+                          [x.dtype for x in leaves])
+    return dataclasses.replace(outputs, fingerprint=print_)
+
+
+def traced(prepared: PreparedModel, tables: Sequence[Any], state_arrays: Any,
+           extra_arrays: Any) -> tuple[Any, str, Any]:
+    """One combination's output shapes, the traced model's fingerprint, and its program.
+
+    The model is traced once per structure: shapes and fingerprint are
+    cached with the compiled programs. The program (a ``ClosedJaxpr``) is
+    returned only when it was traced by this call (else None); it is not
+    kept, so the cache holds nothing that could keep the model alive.
+    """
+    lane = [jax.ShapeDtypeStruct(np.shape(t)[1:], t.dtype) for t in tables]
+    key = ("output", tuple((a.shape, str(a.dtype)) for a in lane))
+    made: dict[str, Any] = {}
+
+    def trace() -> tuple[Any, str]:
+        program, shapes = jax.make_jaxpr(prepared.call, return_shape=True)(
+            lane, state_arrays, extra_arrays)
+        made["program"] = program
+        return shapes, fingerprint(program)
+
+    shapes, print_ = prepared.cached(key, trace)
+    return shapes, print_, made.get("program")
+
+
+def fingerprint(program: Any) -> str:
+    """A short digest of a traced program (a jaxpr, or lowered text): what the model computes.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from labeled_spaces.execution.setup import fingerprint
+    >>> one = fingerprint(jax.make_jaxpr(lambda x: x + 1.0)(0.0))
+    >>> one == fingerprint(jax.make_jaxpr(lambda x: x + 1.0)(0.0)), len(one)
+    (True, 16)
+    >>> one == fingerprint(jax.make_jaxpr(lambda x: x - 1.0)(0.0))
+    False
+    """
+    return hashlib.sha256(str(program).encode()).hexdigest()[:16]
 
 
 def outputs_for(executor: Any, treedef: Any, shapes: list, dtypes: list) -> Outputs:
@@ -82,13 +126,9 @@ def outputs_for(executor: Any, treedef: Any, shapes: list, dtypes: list) -> Outp
 @contextlib.contextmanager
 def progress_bar(enabled: bool, total: int, done: set[int] | None, blocks: Blocks
                  ) -> Iterator[tqdm]:
-    """A tqdm bar over combinations, starting at those already done (a resumed store).
-
-    It appears only once a run has taken a second: quick runs stay quiet.
-    """
+    """A tqdm bar over combinations, starting at those already done (a resumed store)."""
     initial = sum(blocks[k].size for k in done) if done else 0
-    bar = tqdm(total=total, initial=initial, disable=not enabled, unit="combination",
-               delay=1.0)
+    bar = tqdm(total=total, initial=initial, disable=not enabled, unit="combination")
     try:
         yield bar
     finally:

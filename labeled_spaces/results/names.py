@@ -249,6 +249,8 @@ class Outputs:
         The ``output_dims`` given (checked), as recorded in files.
     taken : frozenset
         The names the variable names were kept apart from.
+    fingerprint : str
+        A digest of the traced model that makes the outputs ("" where unknown).
     """
 
     treedef: Any
@@ -261,6 +263,7 @@ class Outputs:
     attrs: tuple[dict[str, Any], ...]
     output_dims: dict[str, tuple[str, ...]]
     taken: frozenset[str] = frozenset()  # names the variables were kept apart from
+    fingerprint: str = ""  # of the traced model that makes these outputs ("" if unknown)
 
     @classmethod
     def build(

@@ -52,6 +52,7 @@ def store_description(outputs: Outputs, blocks: Blocks) -> dict[str, Any]:
     """What a store records of its layout: blocks and outputs (for the resume check)."""
     return {
         "format": FORMAT,
+        "model": outputs.fingerprint,
         "shape": list(blocks.shape),
         "step": list(blocks.step),
         "outputs": [
@@ -239,6 +240,15 @@ class ZarrSink:
             raise ValueError(
                 f"store={self.path!r} holds other outputs than this run makes (structure, "
                 f"dtype or labels), so it is left as it is; {'; '.join(out_diff)}"
+            )
+        if stored.get("model") and now["model"] and stored["model"] != now["model"]:
+            # a warning, not a refusal: another JAX version traces the same model differently
+            warnings.warn(
+                f"store={self.path!r} was made by a model that JAX traced differently from "
+                "this run's (the model's code, or a constant it closes over, changed; or the "
+                "JAX version did); resuming keeps the blocks the other model computed. Give a "
+                "new path to compute everything with this model",
+                stacklevel=4,
             )
         return stored
 

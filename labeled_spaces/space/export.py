@@ -65,6 +65,31 @@ _PYTHON_TYPES = {"f": np.float64, "i": np.int64, "u": np.int64, "c": np.complex1
                  "b": np.bool_}
 
 
+def _padded_as(fill_value: Any, dtypes: Sequence[np.dtype]) -> str:
+    """What ``fill_value`` becomes in the axes' dtypes where it changes (NaN: 0 in int32).
+
+    The value ``jnp.full`` really writes (NaN is 0 in int32 and True in bool,
+    infinities saturate to the integer's limits), so the warning shows what the
+    padded slots hold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from labeled_spaces.space.export import _padded_as
+    >>> _padded_as(float("nan"), [np.dtype("float32"), np.dtype("int32"), np.dtype("bool")])
+    ' (as 0 in the int32 axes, True in the bool axes)'
+    """
+    changed = []
+    for dtype in dict.fromkeys(dtypes):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the cast's own warnings say less than this one
+            padded = np.asarray(jnp.full((), fill_value, dtype=dtype)).item()
+        same = padded == fill_value or padded != padded and fill_value != fill_value
+        if not same or type(padded) is not type(fill_value) and dtype.kind in "biu":
+            changed.append(f"{padded!r} in the {dtype} axes")
+    return f" (as {', '.join(changed)})" if changed else ""
+
+
 def collect(
     layout: Layout,
     n_vmap: Any = None,
@@ -85,12 +110,9 @@ def collect(
     total = nv * npm * n_map
     values_list = flat_values(layout, "collect")
     if total > layout.N:
-        dtypes = sorted({str(v.dtype) for v in values_list})
-        cast = "" if all(np.issubdtype(v.dtype, np.inexact) for v in values_list) else (
-            f" (cast to each axis's dtype: {', '.join(dtypes)}; NaN becomes 0 in integers)")
         warnings.warn(
             f"collect: {total} slots for {layout.N} combinations; padding with "
-            f"{fill_value}{cast}",
+            f"{fill_value}{_padded_as(fill_value, [v.dtype for v in values_list])}",
             stacklevel=3,
         )
     batched = []

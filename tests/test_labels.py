@@ -1,0 +1,121 @@
+"""Label → position: sel by group members, on unsorted labels, and flat slices that concatenate."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import numpyro.distributions as dist
+import pytest
+import xarray as xr
+
+from labeled_spaces import (
+    DataAxis,
+    GridAxis,
+    NumPyroAxis,
+    SelectionError,
+    Space,
+    UniformAxis,
+)
+
+KEY = jax.random.key(5)
+
+
+def grouped_space() -> Space:
+    return Space(
+        {"a": GridAxis(0.0, 1.0, 5, group="g"), "b": GridAxis(10.0, 50.0, 5, group="g"),
+         "c": GridAxis(0.0, 1.0, 2)},
+        mode="product",
+    )
+
+
+def test_sel_by_several_members_of_a_group_that_agree():
+    space = grouped_space()
+    both = space.sel(a=0.5, b=30.0)
+    assert both.sizes == {"c": 2}
+    assert float(both.coords["a"]) == 0.5 and float(both.coords["b"]) == 30.0
+    assert int(both.coords["g"]) == 2
+    picked = space.sel(a=[0.25, 0.75], b=[20.0, 40.0])
+    assert picked.coords["g"].values.tolist() == [1, 3]
+    assert picked.coords["b"].values.tolist() == [20.0, 40.0]
+    nearest = space.sel(a=0.26, b=19.0, method="nearest")
+    assert int(nearest.coords["g"]) == 1
+
+
+def test_sel_by_members_of_a_group_that_disagree_names_both():
+    space = grouped_space()
+    with pytest.raises(SelectionError, match=r"sel a=0\.5 and b=40\.0 pick different points "
+                       r"of dimension 'g' \(positions 2 and 3\)"):
+        space.sel(a=0.5, b=40.0)
+    zipped = Space({"x": GridAxis(0.0, 1.0, 3), "y": GridAxis(5.0, 7.0, 3)})
+    with pytest.raises(SelectionError, match=r"x=\[0\.5\] and y=\[7\.0\] pick different "
+                       r"points of dimension 'sample'"):
+        zipped.sel(x=[0.5], y=[7.0])
+    assert zipped.sel(x=[0.5], y=[6.0]).coords["sample"].values.tolist() == [1]
+
+
+UNSORTED = {
+    "uniform": lambda: UniformAxis(0.0, 1.0, 8),
+    "numpyro": lambda: NumPyroAxis(dist.Normal(0.5, 0.3), 8),
+    "data": lambda: DataAxis([0.7, 0.1, 0.4, 0.95, 0.2, 0.55, 0.3, 0.8]),
+}
+
+
+def unsorted_space(kind: str) -> tuple[Space, np.ndarray]:
+    space = Space({"x": UNSORTED[kind](), "c": GridAxis(0.0, 1.0, 2)}, mode="product", key=KEY)
+    labels = space.coords["x"].values
+    assert not (np.all(np.diff(labels) > 0) or np.all(np.diff(labels) < 0))  # really unsorted
+    return space, labels
+
+
+@pytest.mark.parametrize("kind", list(UNSORTED))
+def test_label_slices_on_unsorted_labels_keep_the_draw_order(kind, assert_tree_equal):
+    space, labels = unsorted_space(kind)
+    lo, hi = np.quantile(labels, [0.25, 0.75])
+    sub = space.sel(x=slice(lo, hi))
+    keep = np.flatnonzero((labels >= lo) & (labels <= hi))
+    np.testing.assert_array_equal(sub.coords["x"].values, labels[keep])
+    assert sub.dims == ("c", "x") and sub.sizes == {"c": 2, "x": len(keep)}
+    assert_tree_equal(sub[len(keep) + 1], space[len(labels) + keep[1]])  # c=1, second kept
+    # open ends
+    np.testing.assert_array_equal(space.sel(x=slice(None, lo)).coords["x"].values,
+                                  labels[labels <= lo])
+    np.testing.assert_array_equal(space.sel(x=slice(hi, None)).coords["x"].values,
+                                  labels[labels >= hi])
+
+
+@pytest.mark.parametrize("kind", list(UNSORTED))
+def test_inexact_methods_on_unsorted_labels(kind):
+    space, labels = unsorted_space(kind)
+    target = float(np.median(labels)) + 1e-3
+    nearest = int(np.argmin(np.abs(labels - target)))
+    below = labels <= target
+    pad = int(np.flatnonzero(below)[np.argmax(labels[below])])
+    backfill = int(np.flatnonzero(~below)[np.argmin(labels[~below])])
+    assert space.sel(x=target, method="nearest").coords["x"].item() == labels[nearest]
+    for method, want in (("pad", pad), ("ffill", pad), ("backfill", backfill),
+                         ("bfill", backfill)):
+        assert space.sel(x=target, method=method).coords["x"].item() == labels[want], method
+    # a list keeps the order it was asked in
+    picked = space.sel(x=[labels[5] + 1e-6, labels[0] - 1e-6], method="nearest")
+    np.testing.assert_array_equal(picked.coords["x"].values, labels[[5, 0]])
+    gap = float(np.min(np.abs(labels - target)))
+    assert space.sel(x=target, method="nearest", tolerance=gap * 1.01).coords["x"].item() \
+        == labels[nearest]
+    with pytest.raises(SelectionError, match=r"no label within tolerance"):
+        space.sel(x=target, method="nearest", tolerance=gap / 2)
+
+
+def test_flat_slices_keep_their_flat_indices_and_concatenate():
+    space = Space({"a": GridAxis(0.0, 1.0, 6), "b": UniformAxis(0.0, 1.0, 6),
+                   "w": DataAxis(np.arange(12.0).reshape(6, 2))}, key=KEY)
+    first, second = space[0:4], space[4:]
+    assert first.coords["sample"].values.tolist() == [0, 1, 2, 3]
+    assert second.coords["sample"].values.tolist() == [4, 5]
+    whole = xr.concat([first.to_xarray(), second.to_xarray()], dim="sample")
+    xr.testing.assert_equal(whole, space.to_xarray())
+    # strided slices and slices of slices keep the original indices too
+    assert space[1::2].coords["sample"].values.tolist() == [1, 3, 5]
+    assert space[1::2][1:].coords["sample"].values.tolist() == [3, 5]
+    product = Space({"a": GridAxis(0.0, 1.0, 3), "b": GridAxis(0.0, 1.0, 4)}, mode="product")
+    assert product[5:9].coords["sample"].values.tolist() == [5, 6, 7, 8]
+    assert product[5:9].coords["a"].values.tolist() == [0.5, 0.5, 0.5, 1.0]
