@@ -26,6 +26,7 @@ from .axes import (
     axis_from_spec,
 )
 from .execution import (
+    DaskExecution,
     Interrupted,
     ModelError,
     ParallelExecution,
@@ -38,6 +39,7 @@ from .space import SelectionError, Space
 
 __all__ = [
     "AbstractAxis",
+    "DaskExecution",
     "DataAxis",
     "GridAxis",
     "Interrupted",

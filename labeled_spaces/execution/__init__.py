@@ -8,11 +8,13 @@ keyword checks; ``setup`` output labels, sink and progress bar.
 """
 
 from ..results import ParallelResult, SequentialResult
+from .distributed import DaskExecution
 from .errors import Interrupted, ModelError
 from .parallel import ParallelExecution
 from .sequential import SequentialExecution
 
 __all__ = [
+    "DaskExecution",
     "Interrupted",
     "ModelError",
     "ParallelExecution",
