@@ -39,11 +39,13 @@ MAX_BLOCK = 2**22
 # five 1 MB blocks instead of one cost 0.6 ms more on a 2 ms sweep of 10,000 combinations
 # (benchmarks/execution.py (d)), and the copy of one block 0.3 ms
 SINGLE_BLOCK_BYTES = 64 * 2**20
-# a store's blocks: at least this many (a crash loses at most one of them), of at least this
-# many combinations (the Kuramoto sweep of benchmarks/execution.py ran 1.3x slower in blocks
-# of 128 than in one block of 1,024; blocks of 512 were as fast)
+# a store's blocks: at least this many for a large sweep (a crash loses at most one of them),
+# each of at least this many combinations (XLA:CPU spreads a big block over the cores: the
+# Kuramoto sweep of benchmarks/execution.py ran 1.4x slower in two blocks of 512 than in one
+# of 1,024), and of at most this many bytes in flight (the results are on disk)
 STORE_BLOCKS = 64
-STORE_MIN_LANES = 512
+STORE_MIN_LANES = 4096
+STORE_BLOCK_BYTES = 64 * 2**20
 
 
 def budget(max_memory: int | None) -> int:
@@ -58,17 +60,18 @@ def initial_lanes(n: int, lane_bytes: int, multiple: int, chunk_size: int | None
                   min_lanes: int = STORE_MIN_LANES) -> int:
     """Combinations per compiled call from the output size (refined by :func:`plan_blocks`).
 
-    ``single_block=False`` (a store) keeps at least :data:`STORE_BLOCKS` blocks of at
-    least ``min_lanes`` combinations each (:data:`STORE_MIN_LANES` for vectorised
-    blocks; one combination at a time loses nothing to small blocks), so a crash
-    loses little.
+    ``single_block=False`` (a store, whose results are on disk) aims at
+    :data:`STORE_BLOCKS` blocks, so a crash loses little, of at least ``min_lanes``
+    combinations each (:data:`STORE_MIN_LANES` for vectorised blocks; one
+    combination at a time loses nothing to small blocks) and at most
+    :data:`STORE_BLOCK_BYTES` (and half of ``max_memory``).
     """
     if chunk_size is not None:
         lanes = chunk_size
     elif not single_block:
-        by_count = max(min_lanes, -(-n // STORE_BLOCKS))
-        share = max(BLOCK_SHARE * lane_bytes * n, MIN_BLOCK_BYTES, min_lanes * lane_bytes)
-        lanes = int(min(MAX_BLOCK, by_count, max(multiple, share // max(lane_bytes, 1))))
+        cap = min(STORE_BLOCK_BYTES, budget(max_memory) / 2) // max(lane_bytes, 1)
+        by_count = max(min(n, min_lanes), -(-n // STORE_BLOCKS))
+        lanes = int(max(multiple, min(MAX_BLOCK, cap, by_count)))
     elif n * lane_bytes <= min(SINGLE_BLOCK_BYTES, budget(max_memory) / 2):
         lanes = n
     else:
