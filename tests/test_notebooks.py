@@ -60,6 +60,15 @@ EXPECTED = {
         "('coupling', 'noise') (8, 8)",
         "{'coupling': 4, 'noise': 3, 'phase': 100}",
     ],
+    "labeled_results.ipynb": [
+        "Dimensions:    (coupling: 11, noise: 3, time: 50, region: 68, region_to: 68)",
+        "the space from the file gives the same results: True",
+        "{'conduction': 3, 'coupling': 6}",
+        "interrupted: 18 of 33 combinations on disk",
+        "resuming: 2 of 4 blocks already stored in sweep.zarr",
+        "ParallelResult {'coupling': 11, 'noise': 3, 'time': 50, 'region': 68, 'region_to': 68}",
+        "the same results as ParallelExecution: True",
+    ],
 }
 
 # paths of this machine that must not end up in stored outputs
