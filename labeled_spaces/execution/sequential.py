@@ -18,7 +18,7 @@ from .errors import ModelError, check_outputs, failed_at, locate_failure, trace_
 from .loop import BlockFailure, run_blocks
 from .options import COMMON_OPTIONS, check_model_kwargs, check_space
 from .plan import initial_lanes
-from .setup import outputs_for, progress_bar, sink_for, traced
+from .setup import fingerprint, outputs_for, progress_bar, sink_for, traced
 
 __all__ = ["SequentialExecution"]
 
@@ -298,8 +298,9 @@ class SequentialExecution:
                 raise failed_at(space, 0, f"{type(err).__name__}: {err}") from err
         outputs = outputs_for(self, treedef, [x.shape for x in leaves],
                               [x.dtype for x in leaves])
-        if self.jit:  # what the model computes, for a store to tell another model apart
-            outputs = dataclasses.replace(outputs, fingerprint=print_)
+        if self.jit and self.store is not None:  # for a store to tell another model apart
+            outputs = dataclasses.replace(outputs, fingerprint=fingerprint(
+                print_, jax.tree.leaves((prepared.state_arrays, prepared.extra_arrays))))
         sink = self._sink()
         step = sink.preferred_step(outputs)
         if step is not None:

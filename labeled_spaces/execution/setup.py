@@ -75,7 +75,10 @@ def output_structure(executor: Any, prepared: PreparedModel, tables: tuple,
         raise failed_at(executor.space, 0, f"TypeError: {err}") from err
     outputs = outputs_for(executor, treedef, [x.shape for x in leaves],
                           [x.dtype for x in leaves])
-    return dataclasses.replace(outputs, fingerprint=print_)
+    if executor.store is None:  # only a store compares fingerprints
+        return outputs
+    return dataclasses.replace(outputs, fingerprint=fingerprint(
+        print_, jax.tree.leaves((prepared.state_arrays, prepared.extra_arrays))))
 
 
 def traced(prepared: PreparedModel, tables: Sequence[Any], state_arrays: Any,
@@ -101,20 +104,39 @@ def traced(prepared: PreparedModel, tables: Sequence[Any], state_arrays: Any,
     return shapes, print_, made.get("program")
 
 
-def fingerprint(program: Any) -> str:
-    """A short digest of a traced program (a jaxpr, or lowered text): what the model computes.
+def fingerprint(program: Any, arrays: Sequence[Any] = ()) -> str:
+    """A short digest of what the model computes: a traced program and the values it is given.
+
+    The text of ``program`` (a ``ClosedJaxpr``, lowered text, or an earlier
+    fingerprint) shows the operations and the Python scalars the model
+    closes over, but not the values of arrays: those of the program's
+    closed-over constants (``program.consts``) and of ``arrays`` (the fixed
+    leaves and extra arguments of a run) are digested too.
 
     Examples
     --------
-    >>> import jax
+    >>> import jax, numpy as np
     >>> from labeled_spaces.execution.setup import fingerprint
     >>> one = fingerprint(jax.make_jaxpr(lambda x: x + 1.0)(0.0))
     >>> one == fingerprint(jax.make_jaxpr(lambda x: x + 1.0)(0.0)), len(one)
     (True, 16)
     >>> one == fingerprint(jax.make_jaxpr(lambda x: x - 1.0)(0.0))
     False
+    >>> fingerprint(one, [np.ones(3)]) == fingerprint(one, [np.full(3, 5.0)])
+    False
     """
-    return hashlib.sha256(str(program).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(str(program).encode())
+    for array in [*getattr(program, "consts", ()), *arrays]:
+        if isinstance(array, jax.Array) and jax.dtypes.issubdtype(array.dtype,
+                                                                 jax.dtypes.prng_key):
+            array = jax.random.key_data(array)
+        value = np.asarray(array)
+        digest.update(f"{value.dtype.str}{value.shape}".encode())
+        if value.dtype.kind == "O":  # the bytes of an object array are addresses
+            digest.update(repr(value.tolist()).encode())
+        else:
+            digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def outputs_for(executor: Any, treedef: Any, shapes: list, dtypes: list) -> Outputs:

@@ -169,9 +169,12 @@ class StoreWriter:
         if self._group is None:
             import zarr
 
-            self._group = zarr.open_group(self.path, mode="r+", use_consolidated=False)
-            self._arrays = [self._group[v] for v in self.var_names]
-            self._done = self._group[DONE]
+            # the arrays first, the group last: threads of one dask worker share this
+            # writer, and one that sees the group must find the arrays set too
+            group = zarr.open_group(self.path, mode="r+", use_consolidated=False)
+            self._arrays = [group[v] for v in self.var_names]
+            self._done = group[DONE]
+            self._group = group
         return self._group
 
     def write(self, block: Block, leaves: Sequence[np.ndarray]) -> None:
@@ -216,10 +219,13 @@ class ZarrSink:
         self.outputs: Outputs | None = None
         self.blocks: Blocks | None = None
         self.writer: StoreWriter | None = None
+        self._stored: tuple[Outputs, dict[str, Any]] | None = None  # what _check found
 
     # -- resuming ---------------------------------------------------------
     def _check(self, outputs: Outputs) -> dict[str, Any]:
-        """The stored description, after checking the store was made for this run."""
+        """The stored description, after checking the store was made for this run (once)."""
+        if self._stored is not None and self._stored[0] is outputs:
+            return self._stored[1]
         target = Path(self.path)
         if not _is_store(target):
             raise ValueError(
@@ -257,11 +263,12 @@ class ZarrSink:
             # a warning, not a refusal: another JAX version traces the same model differently
             warnings.warn(
                 f"store={self.path!r} was made by a model that JAX traced differently from "
-                "this run's (the model's code, or a constant it closes over, changed; or the "
-                "JAX version did); resuming keeps the blocks the other model computed. Give a "
-                "new path to compute everything with this model",
+                "this run's (the model's code, a constant it closes over or an array it is "
+                "given changed; or the JAX version did); resuming keeps the blocks the other "
+                "model computed. Give a new path to compute everything with this model",
                 stacklevel=4,
             )
+        self._stored = (outputs, stored)
         return stored
 
     def preferred_step(self, outputs: Outputs) -> tuple[int, ...] | None:
@@ -327,6 +334,7 @@ class ZarrSink:
 
         target = Path(self.path)
         template, encoding = self._template(outputs, blocks)
+        target.parent.mkdir(parents=True, exist_ok=True)  # as zarr would make them
         making = Path(tempfile.mkdtemp(prefix=f".{target.name}.creating-", dir=target.parent))
         try:
             with warnings.catch_warnings():
