@@ -183,14 +183,20 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _blocks_done(path: Path) -> tuple[int, int]:
-    """``(finished, all)`` blocks of a store, from its completion mask."""
+def _blocks_done(path: Path) -> tuple[int, int] | None:
+    """``(finished, all)`` blocks of a store, from its completion mask (None if it has none).
+
+    A zarr copy of results (``ds.to_zarr(path)``) has no mask: it is complete.
+    """
     import numpy as np
     import zarr
 
     from .results.store import DONE
 
-    mask = np.asarray(zarr.open_group(str(path), mode="r")[DONE][...], dtype=bool)
+    group = zarr.open_group(str(path), mode="r")
+    if DONE not in group:
+        return None
+    mask = np.asarray(group[DONE][...], dtype=bool)
     return int(mask.sum()), int(mask.size)
 
 

@@ -221,6 +221,19 @@ def test_info_on_a_partial_store(tmp_path: Path) -> None:
     assert f"partial: {done} of 5 blocks done ({done} of 5 combinations)" in ran.out
 
 
+@pytest.mark.filterwarnings("ignore:Consolidated metadata")  # zarr's, about xarray's copy
+def test_info_on_a_zarr_copy_of_results(tmp_path: Path) -> None:
+    # ds.to_zarr(path) has no completion mask: open_results reads it, and so does info
+    space = Space({"k": GridAxis(0.0, 1.0, 5)}, mode="product")
+    copy = tmp_path / "copy.zarr"
+    ParallelExecution(lambda p: {"y": 2 * p["k"]}, space, progress=False).run(
+        ).to_xarray().to_zarr(copy)
+    assert open_results(copy).complete
+    ran = run("info", str(copy))
+    assert ran.code == 0 and ran.err == ""
+    assert "complete: 5 of 5 combinations" in ran.out
+
+
 # ---------------------------------------------------------------------------
 # errors: one line on stderr, exit code 2
 # ---------------------------------------------------------------------------

@@ -385,3 +385,12 @@ def test_refusals_come_before_any_cluster_starts():
 
     with pytest.raises(ls.ModelError, match="could not be compiled"):
         ls.DaskExecution(untraceable, space, progress=False).run()
+
+
+def test_an_unpicklable_argument_is_named():
+    space = ls.Space({"a": ls.GridAxis(0.0, 1.0, 4)}, mode="product")
+    lock = threading.Lock()
+    with pytest.raises(TypeError, match="pickling the keyword arguments failed"):
+        ls.DaskExecution(lambda s, lock: s["a"], space, lock=lock, progress=False).run()
+    with pytest.raises(TypeError, match="pickling the model failed"):
+        ls.DaskExecution(lambda s: s["a"] * (lock is not None), space, progress=False).run()

@@ -53,7 +53,8 @@ MAX_WORKER_ENTRIES = 8
 # per process (a worker): compiled jobs by token, and the store writers of the latest runs
 WORKER_PROGRAMS = ProgramCache("dask worker programs")
 _WRITERS: dict[str, StoreWriter] = {}
-_LOCK = threading.Lock()
+_PROGRAM_LOCK = threading.Lock()  # held while a job compiles
+_WRITER_LOCK = threading.Lock()  # not: a finished block need not wait for a compile
 _COUNTS = {"compilations": 0}
 
 
@@ -95,10 +96,14 @@ class Job:
         try:
             payload = cloudpickle.dumps((model, portable, args, kwargs, tuple(step), expected))
         except Exception as err:
+            parts = {"the model": model, "the space": portable, "the extra arguments": args,
+                     "the keyword arguments": kwargs}
+            culprit = next((name for name, part in parts.items() if not _picklable(part)),
+                           "the job")
             raise TypeError(
                 "model, space and extra arguments must be picklable with cloudpickle to run on "
-                f"dask workers; pickling {getattr(model, '__name__', model)!r} failed: "
-                f"{type(err).__name__}: {err}") from err
+                f"dask workers; pickling {culprit} failed: {type(err).__name__}: {err}"
+            ) from err
         return cls(hashlib.sha256(payload).hexdigest(), payload, run, writer)
 
 
@@ -109,8 +114,23 @@ class _Program:
     compiled: tuple[int, ...]
 
 
+def _picklable(value: Any) -> bool:
+    import cloudpickle
+
+    try:
+        cloudpickle.dumps(value)
+    except Exception:
+        return False
+    return True
+
+
 def _build(job: Job) -> _Program:
-    model, layout, args, kwargs, step, expected = pickle.loads(job.payload)
+    try:
+        model, layout, args, kwargs, step, expected = pickle.loads(job.payload)
+    except Exception as err:
+        raise WorkerSetupError(
+            f"a dask worker could not unpickle the job: {type(err).__name__}: {err} (are "
+            "labeled_spaces and the model's modules importable on the workers?)") from err
     prepared = PreparedModel(model, layout, args, kwargs)
     state_arrays, extra_arrays = jax.device_put((prepared.state_arrays, prepared.extra_arrays))
     inputs = (layout.device_tables(), state_arrays, extra_arrays)
@@ -126,11 +146,13 @@ def _build(job: Job) -> _Program:
 
 def _program(job: Job) -> _Program:
     """The job's compiled block: built once per process and token."""
-    with _LOCK:  # a worker with several threads compiles a job once
+    with _PROGRAM_LOCK:  # a worker with several threads compiles a job once
         if len(WORKER_PROGRAMS) >= MAX_WORKER_ENTRIES:
             WORKER_PROGRAMS.clear()
         try:
             return WORKER_PROGRAMS.get(None, ("job", job.token), lambda: _build(job))
+        except WorkerSetupError:
+            raise
         except Exception as err:
             raise WorkerSetupError(f"a dask worker could not prepare the model: "
                                    f"{type(err).__name__}: {err}") from err
@@ -167,7 +189,7 @@ def run_block(block: Block, job: Job) -> list[np.ndarray] | None:
               for x in jax.tree.leaves(out)]
     if job.writer is None:
         return leaves
-    with _LOCK:  # the store stays open for the run's later blocks
+    with _WRITER_LOCK:  # the store stays open for the run's later blocks
         if job.run not in _WRITERS:
             if len(_WRITERS) >= MAX_WORKER_ENTRIES:
                 _WRITERS.clear()

@@ -129,8 +129,7 @@ class _TaskRunner:
                               f"worker that ran it (a crash, or out of memory): {err}",
                               partial=partial)
         if isinstance(err, WorkerSetupError):
-            return ModelError(f"{err} (are labeled_spaces and the model's modules importable "
-                              "on the workers?)", partial=partial)
+            return ModelError(str(err), partial=partial)
         # which combination failed: the block's points, one by one without jit, here
         return block_failure(self.prepared, self.space, err, self.blocks.flat_indices(block),
                              partial)
@@ -255,8 +254,7 @@ class DaskExecution:
 
             threads = CPU_COUNT
         else:
-            workers = self.client.scheduler_info().get("workers", {}).values()
-            threads = max(1, sum(w.get("nthreads", 1) for w in workers))
+            threads = max(1, sum(self.client.nthreads().values()))
         lane_bytes = outputs.lane_bytes() + space.layout.lane_bytes() + 8 * len(space.shape)
         memory = initial_lanes(space.N, lane_bytes, 1, None, self.max_memory)
         many = initial_lanes(space.N, lane_bytes, 1, None, self.max_memory, single_block=False)
