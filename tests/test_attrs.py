@@ -104,6 +104,29 @@ def test_fixed_leaves_that_cannot_be_encoded_ask_for_the_state(assert_tree_equal
         assert_tree_equal(rebuilt[i], space[i])
 
 
+@pytest.mark.parametrize("impl", ["threefry2x32", "rbg"])
+def test_typed_prng_keys_as_fixed_leaves_are_saved_and_rebuilt(impl, tmp_path):
+    keys = {"one": jax.random.key(11, impl=impl),
+            "many": jax.random.split(jax.random.key(12, impl=impl), 3)}
+    state = {"a": GridAxis(0.0, 1.0, 3), **keys}
+
+    def noisy(s):
+        return s["a"] + jax.random.normal(s["one"]) + jax.random.normal(s["many"][2])
+
+    results = ParallelExecution(noisy, Space(state, key=KEY), progress=False).run()
+    path = tmp_path / "keys.nc"
+    results.to_netcdf(path)  # to_xarray and the attrs encode the keys
+    from labeled_spaces import open_results
+
+    rebuilt = open_results(path).space
+    for name, key in keys.items():
+        got = rebuilt[0][name]
+        assert jax.random.key_impl(got) == jax.random.key_impl(key)
+        np.testing.assert_array_equal(jax.random.key_data(got), jax.random.key_data(key))
+    again = ParallelExecution(noisy, rebuilt, progress=False).run().to_xarray()
+    xr.testing.assert_identical(again["result"], results.to_xarray()["result"])
+
+
 def test_sub_spaces_with_fixed_dims_rebuild_with_either_state(assert_tree_equal):
     state = {"a": GridAxis(0.0, 1.0, 5), "b": UniformAxis(0.0, 1.0, 3), "dt": 0.1}
     space = Space(state, mode="product", key=KEY)

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._codec import decode_array, encode_array
+from .._codec import decode_array, encode_array, key_from_data, key_impl
 from ..axes import NotRebuildable
 from .discovery import is_axis
 
@@ -43,6 +43,9 @@ def encode_leaf(leaf: Any) -> dict[str, Any]:
     {'scalar': {'values': 0.5, 'dtype': 'float32'}}
     >>> decode_leaf(encode_leaf(1 + 2j), "z"), encode_leaf(object())
     ((1+2j), {'missing': 'a object'})
+    >>> import jax
+    >>> decode_leaf(encode_leaf(jax.random.key(7)), "key").dtype
+    key<fry>
     """
     if isinstance(leaf, bool) or leaf is None:
         return {"value": leaf}
@@ -52,6 +55,10 @@ def encode_leaf(leaf: Any) -> dict[str, Any]:
         return {"complex": [leaf.real, leaf.imag]}
     if type(leaf) is bytes:
         return {"bytes": leaf.decode("latin-1")}
+    if isinstance(leaf, jax.Array) and jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        # a typed PRNG key has no NumPy form: its data and the name of its implementation
+        return {"key": encode_array(np.asarray(jax.random.key_data(leaf))),
+                "impl": key_impl(leaf)}
     if isinstance(leaf, (np.ndarray, jax.Array, np.generic)):
         array = np.asarray(leaf)
         if array.size > MAX_FIXED_ELEMENTS:
@@ -102,6 +109,8 @@ def decode_leaf(node: Any, path: str) -> Any:
         return jnp.asarray(array) if node.get("jax") is True else array
     if "scalar" in node:
         return decode_array(node["scalar"])[()]
+    if "key" in node:
+        return key_from_data(decode_array(node["key"]), node.get("impl"))
     if "missing" in node:
         raise NotRebuildable(
             f"the fixed leaf at {path!r} of the saved state ({node['missing']}) could not be "
