@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,7 +17,7 @@ from .errors import ModelError, check_outputs, failed_at, locate_failure, trace_
 from .loop import BlockFailure, run_blocks
 from .options import COMMON_OPTIONS, check_model_kwargs, check_space
 from .plan import initial_lanes
-from .setup import fingerprint, outputs_for, progress_bar, sink_for, traced
+from .setup import outputs_for, progress_bar, sink_for, traced, with_fingerprint
 
 __all__ = ["SequentialExecution"]
 
@@ -298,9 +297,8 @@ class SequentialExecution:
                 raise failed_at(space, 0, f"{type(err).__name__}: {err}") from err
         outputs = outputs_for(self, treedef, [x.shape for x in leaves],
                               [x.dtype for x in leaves])
-        if self.jit and self.store is not None:  # for a store to tell another model apart
-            outputs = dataclasses.replace(outputs, fingerprint=fingerprint(
-                print_, jax.tree.leaves((prepared.state_arrays, prepared.extra_arrays))))
+        if self.jit:
+            outputs = with_fingerprint(self, outputs, prepared, print_)
         sink = self._sink()
         step = sink.preferred_step(outputs)
         if step is not None:

@@ -22,6 +22,7 @@ from .errors import check_outputs, failed_at, trace_failure
 
 __all__ = [
     "check_store", "fingerprint", "output_structure", "progress_bar", "sink_for", "traced",
+    "with_fingerprint",
 ]
 
 
@@ -75,10 +76,21 @@ def output_structure(executor: Any, prepared: PreparedModel, tables: tuple,
         raise failed_at(executor.space, 0, f"TypeError: {err}") from err
     outputs = outputs_for(executor, treedef, [x.shape for x in leaves],
                           [x.dtype for x in leaves])
-    if executor.store is None:  # only a store compares fingerprints
+    return with_fingerprint(executor, outputs, prepared, print_)
+
+
+def with_fingerprint(executor: Any, outputs: Outputs, prepared: PreparedModel,
+                     print_: str) -> Outputs:
+    """``outputs`` carrying the run's fingerprint, for a store to tell another model apart.
+
+    ``print_`` is the traced program's (see :func:`traced`); the arrays the
+    run gives the model are digested with it. Without a store nothing
+    compares fingerprints, and none is computed.
+    """
+    if executor.store is None:
         return outputs
-    return dataclasses.replace(outputs, fingerprint=fingerprint(
-        print_, jax.tree.leaves((prepared.state_arrays, prepared.extra_arrays))))
+    arrays = jax.tree.leaves((prepared.state_arrays, prepared.extra_arrays))
+    return dataclasses.replace(outputs, fingerprint=fingerprint(print_, arrays))
 
 
 def traced(prepared: PreparedModel, tables: Sequence[Any], state_arrays: Any,

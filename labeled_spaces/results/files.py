@@ -92,14 +92,21 @@ def widen_for_netcdf(ds: xr.Dataset) -> xr.Dataset:
             attrs = {**var.attrs, DTYPE_ATTR: str(var.dtype)}
             changes[name] = xr.Variable(var.dims, var.data.astype(np.float32), attrs,
                                         var.encoding)
+    return _with_variables(ds, changes)
+
+
+def _with_variables(ds: xr.Dataset, changes: dict[str, xr.Variable]) -> xr.Dataset:
+    """A shallow copy of ``ds`` with ``changes`` in place (indexes rebuilt, coords kept)."""
     if not changes:
         return ds
     out = ds.copy(deep=False)
-    for name, var in changes.items():
-        if name in out.indexes:
-            out = out.assign_coords({name: var})
-        else:
-            out[name] = var
+    with warnings.catch_warnings():  # see labeled_spaces.space.coords.build_coords
+        warnings.filterwarnings("ignore", message=".*does not support the `float16` dtype")
+        for name, var in changes.items():
+            if name in out.indexes:
+                out = out.assign_coords({name: var})
+            else:
+                out[name] = var
     return out
 
 
@@ -118,17 +125,7 @@ def restore_dtypes(ds: xr.Dataset) -> xr.Dataset:
         attrs = {k: v for k, v in var.attrs.items() if k != DTYPE_ATTR}
         target = np.dtype(jnp.bfloat16) if dtype == "bfloat16" else np.dtype(np.float16)
         changes[name] = xr.Variable(var.dims, np.asarray(var.values).astype(target), attrs)
-    if not changes:
-        return ds
-    out = ds.copy(deep=False)
-    with warnings.catch_warnings():  # see labeled_spaces.space.coords.build_coords
-        warnings.filterwarnings("ignore", message=".*does not support the `float16` dtype")
-        for name, var in changes.items():
-            if name in out.coords:
-                out = out.assign_coords({name: var})
-            else:
-                out[name] = var
-    return out
+    return _with_variables(ds, changes)
 
 
 def write_netcdf(ds: xr.Dataset, path: Any, space_names: set[str], **kwargs: Any) -> None:
