@@ -183,21 +183,19 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _blocks_done(path: Path) -> tuple[int, int] | None:
-    """``(finished, all)`` blocks of a store, from its completion mask (None if it has none).
+def _blocks_done(path: Path) -> tuple[int, int, int] | None:
+    """``(finished, all, missing)`` blocks of a store (None if it has no completion mask).
 
-    A zarr copy of results (``ds.to_zarr(path)``) has no mask: it is complete.
+    ``missing`` counts blocks marked done whose chunks are gone (a partial
+    copy); they are not finished. A zarr copy of results
+    (``ds.to_zarr(path)``) has no mask: it is complete.
     """
-    import numpy as np
-    import zarr
+    from .results.store import store_state
 
-    from .results.store import DONE
-
-    group = zarr.open_group(str(path), mode="r")
-    if DONE not in group:
+    state = store_state(path)
+    if state is None:
         return None
-    mask = np.asarray(group[DONE][...], dtype=bool)
-    return int(mask.sum()), int(mask.size)
+    return int(state.done.sum()), int(state.done.size), state.missing
 
 
 def _coordinate_line(name: str, coord: Any, width: int) -> str:
@@ -235,8 +233,10 @@ def describe(path: str | Path) -> str:
     str
         Dims and sizes; coordinates with their ranges and units; variables
         with dims, dtype and units; completeness (blocks of a store done,
-        combinations computed); and how it was made: the space (its axes and
-        their specs, mode), the key and the package versions.
+        combinations computed, blocks marked done whose chunks are missing);
+        and how it was made: the space (its axes and their specs, mode), the
+        key, the package versions, the model's extra arguments and the run
+        identity (digest of the inputs, fingerprint of the traced program).
 
     Raises
     ------
@@ -267,6 +267,8 @@ def describe(path: str | Path) -> str:
           k  (k)  GridAxis(low=0.0, high=1.0, n=3, attrs={'units': '1/s'})
       key: [0, 0] (threefry2x32)
       versions: labeled_spaces ..., jax ...
+      arguments: (none)
+      identity: inputs ..., program ...
     """
     import warnings
 
@@ -314,6 +316,9 @@ def describe(path: str | Path) -> str:
     if blocks is not None:
         lines.append(f"{state}: {blocks[0]} of {blocks[1]} blocks done ({computed} of "
                      f"{len(results)} combinations)")
+        if blocks[2]:
+            lines.append(f"missing: {blocks[2]} blocks marked done have lost their chunks "
+                         "(a partial copy?); running again computes them")
     else:
         lines.append(f"{state}: {computed} of {len(results)} combinations")
 
@@ -328,6 +333,9 @@ def describe(path: str | Path) -> str:
         versions = {}
     if isinstance(versions, dict) and versions:
         lines.append("  versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    from .results.identity import recorded_lines
+
+    lines += [f"  {line}" for line in recorded_lines(attrs)]
     return "\n".join(lines)
 
 

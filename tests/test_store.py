@@ -442,17 +442,20 @@ def test_resuming_with_another_model_warns(tmp_path):
 
 
 @pytest.mark.parametrize("executor", [ls.ParallelExecution, ls.SequentialExecution])
-def test_resuming_with_other_array_values_warns_once(executor, tmp_path):
-    # the printed jaxpr shows no array values: arguments and closed-over arrays count too
+def test_resuming_with_other_array_values_is_refused_or_warns_once(executor, tmp_path):
+    # the printed jaxpr shows no array values: arguments (inputs of the run: refused, issue
+    # 16) and closed-over arrays (part of the program: a warning) count too
     path = tmp_path / "sweep.zarr"
 
     def scaled(state, arr):
         return {"y": state["a"] * arr + state["b"], "m": state["a"] * arr.sum()}
 
     executor(scaled, space(), np.ones(4), progress=False, store=path).run()
-    with pytest.warns(UserWarning, match="an array it is given changed") as caught:
+    before = tree_digest(path)
+    with pytest.raises(ValueError, match=r"other model arguments: args\[0\]"):
         executor(scaled, space(), np.full(4, 5.0), progress=False, store=path).run()
-    assert len([w for w in caught if "traced differently" in str(w.message)]) == 1
+    assert tree_digest(path) == before
+
     def closing_over(weights):
         def closed(state):
             return {"y": state["a"] * weights, "m": state["b"] * weights.sum()}
@@ -461,8 +464,9 @@ def test_resuming_with_other_array_values_warns_once(executor, tmp_path):
 
     other = tmp_path / "closed.zarr"
     executor(closing_over(np.ones(4)), space(), progress=False, store=other).run()
-    with pytest.warns(UserWarning, match="traced differently"):
+    with pytest.warns(UserWarning, match="traced differently") as caught:
         executor(closing_over(np.full(4, 2.0)), space(), progress=False, store=other).run()
+    assert len([w for w in caught if "traced differently" in str(w.message)]) == 1
     import warnings
 
     with warnings.catch_warnings():

@@ -165,6 +165,10 @@ class DaskExecution:
         A ``.zarr`` directory that the workers write their blocks into
         (created by the client, resumed when it exists); every worker must
         reach it at the same path (a shared file system on a cluster).
+    overwrite : bool, default False
+        Replace an existing store instead of resuming it (the new store is
+        made beside it and swapped in). Without ``overwrite``, a store made
+        by another run (other inputs) is refused with a ``ValueError``.
     output_dims, output_coords, output_attrs : dict, optional
         Labels of the outputs, as for :class:`~labeled_spaces.ParallelExecution`.
     **kwargs
@@ -205,6 +209,7 @@ class DaskExecution:
         max_memory: int | None = None,
         progress: bool = True,
         store: Any = None,
+        overwrite: bool = False,
         output_dims: Mapping[str, Sequence[str]] | None = None,
         output_coords: Mapping[str, Any] | None = None,
         output_attrs: Mapping[str, Mapping[str, Any]] | None = None,
@@ -223,10 +228,12 @@ class DaskExecution:
         self.max_memory = check_positive_int("max_memory", max_memory, allow_none=True)
         self.progress = check_bool("progress", progress)
         self.store = store
+        self.overwrite = overwrite
         self.output_dims = output_dims
         self.output_coords = output_coords
         self.output_attrs = output_attrs
-        self._sink = sink_for(store, self.space, ParallelResult, self.max_memory)
+        self._sink = sink_for(store, self.space, ParallelResult, self.max_memory,
+                              overwrite=overwrite)
 
     @contextlib.contextmanager
     def _cluster(self) -> Iterator[Client]:

@@ -19,7 +19,8 @@ from ..space import Space
 __all__ = ["COMMON_OPTIONS", "check_model_kwargs", "check_space"]
 
 #: the options every executor takes
-COMMON_OPTIONS = ("progress", "store", "output_dims", "output_coords", "output_attrs")
+COMMON_OPTIONS = ("progress", "store", "overwrite", "output_dims", "output_coords",
+                  "output_attrs")
 
 
 def _model_parameters(model: Callable) -> tuple[set[str], bool] | None:

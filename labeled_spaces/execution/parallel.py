@@ -90,6 +90,10 @@ class ParallelExecution:
     store : str or path-like, optional
         A ``.zarr`` directory to stream the results into, block by block
         (resumed when it exists); see :mod:`labeled_spaces.results.store`.
+    overwrite : bool, default False
+        Replace an existing store instead of resuming it (the new store is
+        made beside it and swapped in). Without ``overwrite``, a store made
+        by another run (other inputs) is refused with a ``ValueError``.
     output_dims : dict, optional
         ``{output name: (dim, ...)}`` names for the outputs' own dimensions.
     output_coords : dict, optional
@@ -135,6 +139,7 @@ class ParallelExecution:
         max_memory: int | None = None,
         progress: bool = True,
         store: Any = None,
+        overwrite: bool = False,
         output_dims: Mapping[str, Sequence[str]] | None = None,
         output_coords: Mapping[str, Any] | None = None,
         output_attrs: Mapping[str, Mapping[str, Any]] | None = None,
@@ -157,10 +162,12 @@ class ParallelExecution:
         self.max_memory = check_positive_int("max_memory", max_memory, allow_none=True)
         self.progress = check_bool("progress", progress)
         self.store = store
+        self.overwrite = overwrite
         self.output_dims = output_dims
         self.output_coords = output_coords
         self.output_attrs = output_attrs
-        self._sink = sink_for(store, self.space, ParallelResult, self.max_memory)
+        self._sink = sink_for(store, self.space, ParallelResult, self.max_memory,
+                              overwrite=overwrite)
 
     def run(self) -> Results:
         """Run every combination.

@@ -175,7 +175,7 @@ class SequentialExecution:
         varying leaves, as in TVB-Optim.
     progress : bool, default True
         A tqdm progress bar when there is more than one combination.
-    store, output_dims, output_coords, output_attrs
+    store, overwrite, output_dims, output_coords, output_attrs
         As for :class:`labeled_spaces.ParallelExecution`.
     collect : optional
         TVB-Optim's argument, accepted and ignored (it has no effect there
@@ -210,6 +210,7 @@ class SequentialExecution:
         jit: bool = True,
         progress: bool = True,
         store: Any = None,
+        overwrite: bool = False,
         output_dims: Mapping[str, Sequence[str]] | None = None,
         output_coords: Mapping[str, Any] | None = None,
         output_attrs: Mapping[str, Mapping[str, Any]] | None = None,
@@ -228,10 +229,11 @@ class SequentialExecution:
         self.jit = check_bool("jit", jit)
         self.progress = check_bool("progress", progress)
         self.store = store
+        self.overwrite = overwrite
         self.output_dims = output_dims
         self.output_coords = output_coords
         self.output_attrs = output_attrs
-        self._sink = sink_for(store, self.space, SequentialResult)
+        self._sink = sink_for(store, self.space, SequentialResult, overwrite=overwrite)
 
     def _lower(self, prepared: PreparedModel) -> tuple[Callable[[], Callable], Any, str]:
         """A function compiling the model of one combination, its output structure and print.
@@ -297,8 +299,8 @@ class SequentialExecution:
                 raise failed_at(space, 0, f"{type(err).__name__}: {err}") from err
         outputs = outputs_for(self, treedef, [x.shape for x in leaves],
                               [x.dtype for x in leaves])
-        if self.jit:
-            outputs = with_fingerprint(self, outputs, prepared, print_)
+        # jit=False: no traced program, so a store cannot tell whether the model changed
+        outputs = with_fingerprint(self, outputs, prepared, print_ if self.jit else None)
         sink = self._sink()
         step = sink.preferred_step(outputs)
         if step is not None:

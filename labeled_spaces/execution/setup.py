@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -16,6 +15,7 @@ from tqdm import tqdm
 from .._checks import fail
 from ..grid import Blocks
 from ..results import MemorySink, Outputs, Results, Sink
+from ..results.identity import describe_arguments, program_fingerprint
 from ..space import Space
 from .compiled import PreparedModel
 from .errors import check_outputs, failed_at, trace_failure
@@ -42,17 +42,23 @@ def check_store(store: Any) -> str | None:
 
 
 def sink_for(store: Any, space: Space, result_type: type[Results],
-             max_memory: int | None = None) -> Callable[[], Sink]:
+             max_memory: int | None = None, overwrite: bool = False) -> Callable[[], Sink]:
     """A factory of the sink a run writes to: the zarr store at ``store``, else memory.
 
-    ``store`` is checked now (at construction), the sink made at each run.
+    ``store`` and ``overwrite`` (replace the store, not resume it) are
+    checked now (at construction), the sink made at each run.
     """
     path = check_store(store)
+    if not isinstance(overwrite, (bool, np.bool_)):
+        fail("overwrite", "True or False", overwrite, TypeError)
     if path is None:
+        if overwrite:
+            raise ValueError("overwrite=True replaces a store: give store='results.zarr' too "
+                             "(results in memory have nothing to overwrite)")
         return lambda: MemorySink(space, result_type)
     from ..results.store import ZarrSink
 
-    return lambda: ZarrSink(path, space, result_type)
+    return lambda: ZarrSink(path, space, result_type, overwrite=bool(overwrite))
 
 
 def output_structure(executor: Any, prepared: PreparedModel, tables: tuple,
@@ -80,17 +86,17 @@ def output_structure(executor: Any, prepared: PreparedModel, tables: tuple,
 
 
 def with_fingerprint(executor: Any, outputs: Outputs, prepared: PreparedModel,
-                     print_: str) -> Outputs:
-    """``outputs`` carrying the run's fingerprint, for a store to tell another model apart.
+                     print_: str | None) -> Outputs:
+    """``outputs`` carrying what the run identity needs from the executor.
 
-    ``print_`` is the traced program's (see :func:`traced`); the arrays the
-    run gives the model are digested with it. Without a store nothing
-    compares fingerprints, and none is computed.
+    The model's extra arguments (described, see
+    :func:`labeled_spaces.results.identity.describe_arguments`) and the
+    traced program's fingerprint ``print_`` (see :func:`traced`; None for a
+    model that was not traced). The run identity itself is
+    :func:`labeled_spaces.results.identity.run_identity`.
     """
-    if executor.store is None:
-        return outputs
-    arrays = jax.tree.leaves((prepared.state_arrays, prepared.extra_arrays))
-    return dataclasses.replace(outputs, fingerprint=fingerprint(print_, arrays))
+    return dataclasses.replace(outputs, fingerprint=print_ or "",
+                               arguments=describe_arguments(executor.args, executor.kwargs))
 
 
 def traced(prepared: PreparedModel, tables: Sequence[Any], state_arrays: Any,
@@ -117,38 +123,11 @@ def traced(prepared: PreparedModel, tables: Sequence[Any], state_arrays: Any,
 
 
 def fingerprint(program: Any, arrays: Sequence[Any] = ()) -> str:
-    """A short digest of what the model computes: a traced program and the values it is given.
+    """The traced program's fingerprint.
 
-    The text of ``program`` (a ``ClosedJaxpr``, lowered text, or an earlier
-    fingerprint) shows the operations and the Python scalars the model
-    closes over, but not the values of arrays: those of the program's
-    closed-over constants (``program.consts``) and of ``arrays`` (the fixed
-    leaves and extra arguments of a run) are digested too.
-
-    Examples
-    --------
-    >>> import jax, numpy as np
-    >>> from labeled_spaces.execution.setup import fingerprint
-    >>> one = fingerprint(jax.make_jaxpr(lambda x: x + 1.0)(0.0))
-    >>> one == fingerprint(jax.make_jaxpr(lambda x: x + 1.0)(0.0)), len(one)
-    (True, 16)
-    >>> one == fingerprint(jax.make_jaxpr(lambda x: x - 1.0)(0.0))
-    False
-    >>> fingerprint(one, [np.ones(3)]) == fingerprint(one, [np.full(3, 5.0)])
-    False
+    See :func:`labeled_spaces.results.identity.program_fingerprint`.
     """
-    digest = hashlib.sha256(str(program).encode())
-    for array in [*getattr(program, "consts", ()), *arrays]:
-        if isinstance(array, jax.Array) and jax.dtypes.issubdtype(array.dtype,
-                                                                 jax.dtypes.prng_key):
-            array = jax.random.key_data(array)
-        value = np.asarray(array)
-        digest.update(f"{value.dtype.str}{value.shape}".encode())
-        if value.dtype.kind == "O":  # the bytes of an object array are addresses
-            digest.update(repr(value.tolist()).encode())
-        else:
-            digest.update(np.ascontiguousarray(value).tobytes())
-    return digest.hexdigest()[:16]
+    return program_fingerprint(program, arrays)
 
 
 def outputs_for(executor: Any, treedef: Any, shapes: list, dtypes: list) -> Outputs:

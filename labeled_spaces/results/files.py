@@ -15,6 +15,7 @@ file. What netCDF cannot hold is adapted and recorded in attributes, so that
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -281,8 +282,9 @@ def open_results(path: Any, state: Any = None) -> Any:
     ({'k': 3}, 0.1)
     """
     from ..space import Space
+    from .identity import recorded_arguments
     from .results import Results
-    from .store import DONE, open_store
+    from .store import done_mask, open_store, store_state
 
     target = Path(os.fspath(path))
     if not target.exists():
@@ -291,16 +293,9 @@ def open_results(path: Any, state: Any = None) -> Any:
     done = None
     if target.is_dir():
         ds = open_store(target)
-        import zarr
-
-        group = zarr.open_group(str(target), mode="r")
-        if DONE in group:
-            from ..grid import Blocks
-
-            per_block = np.asarray(group[DONE][...], dtype=bool)
-            store = json.loads(ds.attrs["labeled_spaces:store"])
-            if not per_block.all():
-                done = Blocks(store["shape"], store["step"]).done_mask(per_block)
+        blocks = store_state(target)  # per block: marked done and its chunks there
+        if blocks is not None and not blocks.done.all():
+            done = done_mask(blocks.blocks, blocks.done)
     else:
         auto_complex = _has_complex(target)  # a ValueError for what is not netCDF
         try:
@@ -314,6 +309,8 @@ def open_results(path: Any, state: Any = None) -> Any:
             done = np.asarray(ds["computed"].values, dtype=bool)
     space = Space.from_attrs(ds.attrs, state=state, data=ds)
     outputs, variables = _outputs_of(ds, space, partial=done is not None)
+    arguments, program = recorded_arguments(ds.attrs)  # how the results were made
+    outputs = dataclasses.replace(outputs, arguments=arguments, fingerprint=program)
     arrays = []
     for v, dtype in zip(variables, outputs.dtypes, strict=True):
         data = ds[v].data

@@ -251,6 +251,9 @@ class Outputs:
         The names the variable names were kept apart from.
     fingerprint : str
         A digest of the traced model that makes the outputs ("" where unknown).
+    arguments : dict or None
+        The model's extra arguments as ``{"args": [...], "kwargs": {...}}``
+        (see :func:`labeled_spaces.results.identity.describe_arguments`).
     """
 
     treedef: Any
@@ -264,6 +267,7 @@ class Outputs:
     output_dims: dict[str, tuple[str, ...]]
     taken: frozenset[str] = frozenset()  # names the variables were kept apart from
     fingerprint: str = ""  # of the traced model that makes these outputs ("" if unknown)
+    arguments: dict[str, Any] | None = None  # the model's extra arguments, described
 
     @classmethod
     def build(

@@ -19,6 +19,7 @@ import xarray as xr
 
 from .._memory import refuse_beyond_memory
 from ..space import Space, flat_position, keypath_name
+from .identity import identity_attrs
 from .names import COMPUTED, Outputs, unique_names
 
 __all__ = ["ParallelResult", "Results", "SequentialResult"]
@@ -189,8 +190,14 @@ class Results:
     # -- labeled view ------------------------------------------------------
     @property
     def attrs(self) -> dict[str, str]:
-        """The space's attrs plus the description of the outputs (JSON strings)."""
-        return {**self.space.attrs, **self.outputs.file_attrs()}
+        """The space's attrs, the description of the outputs and the run identity (JSON strings).
+
+        ``labeled_spaces:arguments`` shows the model's extra arguments and
+        ``labeled_spaces:identity`` the run identity (see
+        :mod:`labeled_spaces.results.identity`).
+        """
+        return {**self.space.attrs, **self.outputs.file_attrs(),
+                **identity_attrs(self.space, self.outputs)}
 
     def to_xarray(self) -> xr.Dataset:
         """All outputs as one ``xarray.Dataset`` (no copy of the data; built once).

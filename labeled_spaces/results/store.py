@@ -1,29 +1,38 @@
 """The zarr store: results streamed to disk block by block, resumable after any crash.
 
-A store is a zarr group laid out exactly like ``Results.to_xarray()``: the
-space's dimensions and coordinates, each output a variable chunked by the
-compute blocks (so a block is written as whole chunks, never
-read-modify-write), the output coordinates, and the attrs from which the
-Space is rebuilt. Beside it, the array ``labeled_spaces/done`` (one chunk
-per block) marks each block finished once its data is written, so a block a
-crash left half-written is recomputed. ``xarray.open_zarr(path)`` reads the
-results without this package; unfinished blocks read as NaN (the fill
-value) for floating-point outputs.
+A store is a zarr (format 3) group laid out exactly like
+``Results.to_xarray()``: the space's dimensions and coordinates, each output
+a variable chunked by the compute blocks (so a block is written as whole
+chunks, never read-modify-write), the output coordinates, and the attrs
+from which the Space is rebuilt, with the run identity
+(:mod:`labeled_spaces.results.identity`). Beside it, the array
+``labeled_spaces/done`` (one chunk per block) marks each block finished
+once its data is written, so a block a crash left half-written is
+recomputed. ``xarray.open_zarr(path)`` reads the results without this
+package; unfinished blocks read as NaN (the fill value) for floating-point
+outputs.
 
-A store is created whole before the first block, from a lazy template. A
-rerun with the same path checks that the store was made for the same space
-and outputs (refusing it otherwise, untouched), adopts its blocks, and skips
-the finished ones.
+A store is made whole beside its path (``.name.creating-PID-*``) and renamed
+there, so it is whole or absent; its metadata is built in memory and
+written once (:mod:`labeled_spaces.results.store_format`). A rerun with the
+same path resumes only the same run: any difference in its inputs is
+refused, naming it, and the store is left untouched; ``overwrite=True``
+replaces it (the new store is made beside it, then swapped in). A block
+marked done counts only while its chunks are there, and the done state is
+kept per block, never per combination
+(:mod:`labeled_spaces.results.store_writer`). Two runs that create the same
+store at once: the second adopts the first's store and resumes it.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import shutil
-import tempfile
-import warnings
+import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,95 +40,47 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._codec import jsonable
 from ..grid import Block, Blocks
 from ..space import Space
 from .files import DTYPE_ATTR
+from .identity import RunIdentity, identity_attrs, run_identity
 from .names import Outputs
 from .results import Results
+from .store_format import (
+    DONE,
+    ChunkCodec,
+    array_node,
+    coordinate_nodes,
+    group_node,
+    root_node,
+    write_file,
+)
+from .store_writer import (
+    STORE_ATTR,
+    StoreState,
+    StoreWriteError,
+    StoreWriter,
+    done_mask,
+    lazy_variable,
+    read_description,
+    root_attrs,
+    store_state,
+)
 
-__all__ = ["DONE", "STORE_ATTR", "StoreWriter", "ZarrSink", "open_store", "store_description"]
+__all__ = ["DONE", "STORE_ATTR", "StoreState", "StoreWriteError", "StoreWriter", "ZarrSink",
+           "done_mask", "open_store", "store_state"]
 
 logger = logging.getLogger("labeled_spaces")
 
-DONE = "labeled_spaces/done"  # the per-block completion mask, in a subgroup
-STORE_ATTR = "labeled_spaces:store"
-FORMAT = 1
-# attrs that must agree for a store to be resumed (versions may differ)
-_SPACE_KEYS = ("mode", "dim", "key", "key_impl", "axes", "state", "selection")
-
-
-def store_description(outputs: Outputs, blocks: Blocks) -> dict[str, Any]:
-    """What a store records of its layout: blocks and outputs (for the resume check)."""
-    return {
-        "format": FORMAT,
-        "model": outputs.fingerprint,
-        "shape": list(blocks.shape),
-        "step": list(blocks.step),
-        "outputs": [
-            {"name": n, "var": v, "dims": list(d), "shape": list(s), "dtype": str(t),
-             "attrs": a}
-            for n, v, d, s, t, a in zip(outputs.names, outputs.var_names, outputs.dims,
-                                        outputs.shapes, outputs.dtypes,
-                                        [_plain(a) for a in outputs.attrs], strict=True)
-        ],
-        "output_coords": {
-            name: {"dims": list(c.dims), "dtype": str(c.values.dtype),
-                   "values": _plain(c.values), "attrs": _plain(c.attrs)}
-            for name, c in outputs.coords.items()
-        },
-    }
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready, comparable values (arrays as lists, NaN kept as a string)."""
-    from .._codec import jsonable
-
-    return json.loads(json.dumps(jsonable(value), default=str))
-
-
-def _differences(stored: Any, now: Any, where: str = "") -> list[str]:
-    """The places where two descriptions differ, each as ``where: the store has X, this run Y``.
-
-    Lists of outputs are compared output by output (by name), so the message
-    names the output and the field that differ.
-    """
-    if isinstance(stored, dict) and isinstance(now, dict):
-        found = []
-        for key in sorted(set(stored) | set(now), key=str):
-            found += _differences(stored.get(key), now.get(key), f"{where}.{key}".lstrip("."))
-        return found
-    if isinstance(stored, list) and isinstance(now, list) and len(stored) == len(now) and all(
-            isinstance(x, dict) and "name" in x for x in (*stored, *now)):
-        found = []
-        for a, b in zip(stored, now, strict=True):
-            label = a["name"] if a["name"] == b["name"] else f"{a['name']}/{b['name']}"
-            found += _differences(a, b, f"{where}[{label!r}]")
-        return found
-    if stored != now:
-        return [f"{where}: the store has {_short(stored)}, this run {_short(now)}"]
-    return []
-
-
-def _short(value: Any, limit: int = 160) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else value
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _codecs() -> tuple[Any, ...]:
-    """How outputs are compressed: Blosc LZ4 with byte shuffling.
-
-    On 400 MB of smooth float32 traces it wrote 614 MB/s to 249 MB, where
-    zarr's default (Zstd level 0) wrote 137 MB/s to 320 MB, and no
-    compression 713 MB/s to 400 MB: a store should not slow a sweep down.
-    """
-    from zarr.codecs import BloscCodec
-
-    return (BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),)
+FORMAT = 2
+#: a ``.creating-*`` or ``.replaced-*`` folder this old is a leftover even if its pid lives
+STALE_SECONDS = 24 * 3600
 
 
 def _float_storage(dtype: np.dtype) -> np.dtype:
     """The dtype a variable is stored in: bfloat16 (which zarr lacks) as float32."""
-    return np.dtype(np.float32) if str(dtype) == "bfloat16" else dtype
+    return np.dtype(np.float32) if str(dtype) == "bfloat16" else np.dtype(dtype)
 
 
 def _is_store(path: Path) -> bool:
@@ -142,57 +103,77 @@ def open_store(path: str | os.PathLike) -> xr.Dataset:
     return xr.open_zarr(target, consolidated=None, chunks={})
 
 
-class StoreWriter:
-    """Writes finished blocks into an existing store; usable in any process (dask workers).
+def _refuse_links(target: Path) -> None:
+    """A ``ValueError`` for any symbolic link inside the store: it is written only within itself."""
+    for top, dirs, files in os.walk(target):
+        for name in dirs + files:
+            where = os.path.join(top, name)
+            if os.path.islink(where):
+                raise ValueError(
+                    f"store={str(target)!r} holds a symbolic link at {where!r}; refusing to "
+                    "write through it (a store is written only within itself): give a new "
+                    "path, or replace the link by the folder or file itself")
 
-    Parameters
-    ----------
-    path : str
-        The store.
-    var_names : sequence of str
-        The outputs' variables, in output order.
-    step : sequence of int
-        The block (chunk) shape over the space's dimensions.
-    """
 
-    def __init__(self, path: str, var_names: Sequence[str], step: Sequence[int]) -> None:
-        self.path = str(path)
-        self.var_names = list(var_names)
-        self.step = tuple(step)
-        self._group: Any = None
+def _leftover(folder: Path) -> bool:
+    """Whether a ``.creating-*``/``.replaced-*`` folder was left by a run that is gone."""
+    try:
+        age = time.time() - folder.stat().st_mtime
+    except OSError:
+        return False
+    if age > STALE_SECONDS:
+        return True
+    tail = folder.name.rsplit("-", 2)
+    try:
+        pid = int(tail[-2])
+    except (IndexError, ValueError):
+        return False  # not named by this version: only its age tells
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's live process
+        return False
+    return False
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "var_names": self.var_names, "step": self.step,
-                "_group": None}
 
-    def _open(self) -> Any:
-        if self._group is None:
-            import zarr
+def _clean_leftovers(target: Path) -> None:
+    """Remove what killed runs left beside ``target`` while creating or replacing it."""
+    for kind in ("creating", "replaced"):
+        for folder in target.parent.glob(f".{target.name}.{kind}-*"):
+            if folder.is_dir() and not folder.is_symlink() and _leftover(folder):
+                logger.info("removing %s, left by a run that was killed", folder)
+                shutil.rmtree(folder, ignore_errors=True)
 
-            # the arrays first, the group last: threads of one dask worker share this
-            # writer, and one that sees the group must find the arrays set too
-            group = zarr.open_group(self.path, mode="r+", use_consolidated=False)
-            self._arrays = [group[v] for v in self.var_names]
-            self._done = group[DONE]
-            self._group = group
-        return self._group
 
-    def write(self, block: Block, leaves: Sequence[np.ndarray]) -> None:
-        """Write a whole block's outputs as its region, then mark the block done."""
-        self._open()
-        region = block.region
-        for array, leaf in zip(self._arrays, leaves, strict=True):
-            data = np.asarray(leaf)
-            if data.dtype != array.dtype:  # bfloat16, stored widened
-                data = data.astype(array.dtype)
-            array[region] = data
-        position = tuple(o // s for o, s in zip(block.origin, self.step, strict=True))
-        self._done[position] = True  # only after the data: a half-written block is redone
-
-    def done_blocks(self) -> np.ndarray:
-        """The per-block completion mask (shape: blocks per dimension)."""
-        self._open()
-        return np.asarray(self._done[...], dtype=bool)
+def _store_files(space: Space, outputs: Outputs, blocks: Blocks) -> dict[str, bytes]:
+    """Every metadata and coordinate file of a new store, by relative path."""
+    coords = {str(name): c.variable for name, c in space.coords.items()}
+    coords.update({name: c.variable() for name, c in outputs.coords.items()})
+    nodes, files, others = coordinate_nodes(coords)
+    stored_vars = []
+    for var, dims, shape, dtype, attrs in zip(outputs.var_names, outputs.dims, outputs.shapes,
+                                              outputs.dtypes, outputs.attrs, strict=True):
+        stored = _float_storage(dtype)
+        attrs = dict(attrs)
+        if stored != dtype:
+            attrs[DTYPE_ATTR] = str(dtype)
+        nodes[var] = array_node(space.shape + tuple(shape), blocks.step + tuple(shape), stored,
+                                (*space.dims, *dims), jsonable(attrs))
+        stored_vars.append({"var": var, "shape": list(shape), "dtype": str(stored)})
+    nodes["labeled_spaces"] = group_node()
+    nodes[DONE] = array_node(blocks.counts, (1,) * len(blocks.counts), np.dtype(bool), None, {},
+                             "zstd")
+    description = {"format": FORMAT, "shape": list(blocks.shape), "step": list(blocks.step),
+                   "vars": stored_vars}
+    attrs = {**space.attrs, **outputs.file_attrs(), **identity_attrs(space, outputs),
+             STORE_ATTR: json.dumps(description)}
+    if others:
+        attrs["coordinates"] = " ".join(others)
+    for path, node in nodes.items():
+        files[f"{path}/zarr.json"] = json.dumps(node, indent=2).encode()
+    files["zarr.json"] = json.dumps(root_node(attrs, nodes), indent=2).encode()
+    return files
 
 
 class ZarrSink:
@@ -202,192 +183,201 @@ class ZarrSink:
     ----------
     path : str
         A ``.zarr`` directory: created when missing, resumed when it holds a
-        store for the same space and outputs, refused otherwise.
+        store of the same run (see :mod:`labeled_spaces.results.identity`),
+        refused otherwise.
     space : Space
         The space being run.
     result_type : type, default Results
         The class of the (lazy) Results returned.
+    overwrite : bool, default False
+        Replace an existing store (made by labeled_spaces) instead of
+        resuming it.
     """
 
     #: a store keeps blocks small enough to resume after a crash (see plan.initial_lanes)
     single_block = False
 
-    def __init__(self, path: str, space: Space, result_type: type[Results] = Results) -> None:
+    def __init__(self, path: str, space: Space, result_type: type[Results] = Results,
+                 overwrite: bool = False) -> None:
         self.path = str(path)
         self.space = space
         self.result_type = result_type
+        self.overwrite = bool(overwrite)
         self.outputs: Outputs | None = None
         self.blocks: Blocks | None = None
         self.writer: StoreWriter | None = None
+        self._finished: set[int] = set()
         self._stored: tuple[Outputs, dict[str, Any]] | None = None  # what _check found
 
     # -- resuming ---------------------------------------------------------
-    def _check(self, outputs: Outputs) -> dict[str, Any]:
-        """The stored description, after checking the store was made for this run (once)."""
-        if self._stored is not None and self._stored[0] is outputs:
-            return self._stored[1]
+    def _attrs(self) -> dict[str, Any]:
         target = Path(self.path)
         if not _is_store(target):
             raise ValueError(
                 f"store={self.path!r} exists but is not a zarr store; refusing to overwrite "
                 "it: give a new path, or remove it"
             )
-        import zarr
-
-        attrs = dict(zarr.open_group(self.path, mode="r").attrs)
+        try:
+            attrs = root_attrs(target)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"store={self.path!r} cannot be read as a zarr store ({err}); "
+                             "give a new path, or remove it") from None
         if STORE_ATTR not in attrs:
             raise ValueError(
                 f"store={self.path!r} is a zarr store that labeled_spaces did not make; "
                 "refusing to write into it"
             )
-        stored = json.loads(attrs[STORE_ATTR])
-        mine = self.space.attrs
-        space_diff = _differences(
-            {k: attrs.get(f"labeled_spaces:{k}") for k in _SPACE_KEYS},
-            {k: mine.get(f"labeled_spaces:{k}") for k in _SPACE_KEYS})
-        if space_diff:
+        return attrs
+
+    def _check(self, outputs: Outputs) -> dict[str, Any]:
+        """The stored description, after checking the store was made by this run (once)."""
+        if self._stored is not None and self._stored[0] is outputs:
+            return self._stored[1]
+        attrs = self._attrs()
+        stored = RunIdentity.from_attrs(attrs)
+        if stored is None:
             raise ValueError(
-                f"store={self.path!r} was made for another space, so it is left as it is; "
-                f"{'; '.join(space_diff)}. Give a new path to run this space"
-            )
-        now = store_description(outputs, Blocks(stored["shape"], stored["step"]))
-        out_diff = _differences({k: stored.get(k) for k in ("shape", "outputs",
-                                                            "output_coords")},
-                                {k: now[k] for k in ("shape", "outputs", "output_coords")})
-        if out_diff:
-            raise ValueError(
-                f"store={self.path!r} holds other outputs than this run makes (structure, "
-                f"dtype or labels), so it is left as it is; {'; '.join(out_diff)}"
-            )
-        if stored.get("model") and now["model"] and stored["model"] != now["model"]:
-            # a warning, not a refusal: another JAX version traces the same model differently
-            warnings.warn(
-                f"store={self.path!r} was made by a model that JAX traced differently from "
-                "this run's (the model's code, a constant it closes over or an array it is "
-                "given changed; or the JAX version did); resuming keeps the blocks the other "
-                "model computed. Give a new path to compute everything with this model",
-                stacklevel=4,
-            )
-        self._stored = (outputs, stored)
-        return stored
+                f"store={self.path!r} records no run identity (an earlier version of "
+                "labeled_spaces made it), so nothing says it was made by this run; it is "
+                "left as it is: give a new path, or pass overwrite=True to replace it")
+        stored.check(run_identity(self.space, outputs), f"store={self.path!r}")
+        held = read_description(Path(self.path), attrs)
+        self._stored = (outputs, held)
+        return held
 
     def preferred_step(self, outputs: Outputs) -> tuple[int, ...] | None:
         """The block shape of an existing store (after checking it fits this run), else None."""
-        if not Path(self.path).exists():
+        if self.overwrite or not Path(self.path).exists():
             return None
         return tuple(self._check(outputs)["step"])
+
+    def _resume(self, outputs: Outputs, blocks: Blocks) -> set[int]:
+        stored = self._check(outputs)
+        if tuple(stored["step"]) != blocks.step:
+            raise ValueError(f"store={self.path!r} is chunked {stored['step']}, this run "
+                             f"{list(blocks.step)}; give the same chunk_size, a new path, or "
+                             "overwrite=True")
+        _refuse_links(Path(self.path))
+        state = store_state(self.path)
+        if state is None:
+            raise ValueError(f"store={self.path!r} has no done mask ({DONE}); it is left as "
+                             "it is: give a new path, or overwrite=True")
+        if state.missing:
+            logger.warning("%d blocks of %s are marked done but their chunks are missing "
+                           "(a partial copy?): computing them again", state.missing,
+                           self.path)
+        done = {int(k) for k in np.flatnonzero(state.done.reshape(-1))}
+        logger.info("resuming: %d of %d blocks already stored in %s", len(done), len(blocks),
+                    self.path)
+        return done
 
     # -- the Sink protocol ------------------------------------------------
     def open(self, outputs: Outputs, blocks: Blocks) -> set[int]:
         self.outputs, self.blocks = outputs, blocks
-        self.writer = StoreWriter(self.path, outputs.var_names, blocks.step)
-        if Path(self.path).exists():
-            stored = self._check(outputs)
-            if tuple(stored["step"]) != blocks.step:
-                raise ValueError(f"store={self.path!r} is chunked {stored['step']}, this run "
-                                 f"{list(blocks.step)}")
-            mask = self.writer.done_blocks().reshape(-1)
-            done = {int(k) for k in np.flatnonzero(mask)}
-            logger.info("resuming: %d of %d blocks already stored in %s", len(done),
-                        len(blocks), self.path)
-            return done
-        self._create(outputs, blocks)
-        return set()
-
-    def _template(self, outputs: Outputs, blocks: Blocks) -> tuple[xr.Dataset, dict]:
-        import dask.array as da
-
-        space = self.space
-        data, encoding = {}, {}
-        for var, dims, shape, dtype, attrs in zip(outputs.var_names, outputs.dims,
-                                                  outputs.shapes, outputs.dtypes,
-                                                  outputs.attrs, strict=True):
-            stored = _float_storage(dtype)
-            attrs = dict(attrs)
-            if stored != dtype:
-                attrs[DTYPE_ATTR] = str(dtype)
-            chunks = blocks.step + tuple(shape)
-            lazy = da.empty(space.shape + tuple(shape), chunks=chunks, dtype=stored)
-            data[var] = xr.Variable((*space.dims, *dims), lazy, attrs)
-            fill = np.nan if stored.kind in "fc" else None
-            encoding[var] = {"chunks": chunks, "_FillValue": fill, "compressors": _codecs()}
-        coords = {name: c.variable() for name, c in outputs.coords.items()}
-        attrs = {**space.attrs, **outputs.file_attrs(),
-                 STORE_ATTR: json.dumps(store_description(outputs, blocks))}
-        ds = xr.Dataset(data, coords=space.coords, attrs=attrs)
-        if coords:
-            ds = ds.assign_coords(coords)
-        # text labels as variable-length strings: zarr v3 specifies those, not fixed-width
-        # unicode (which it writes with a warning that other libraries may not read it)
-        text = {name: var.astype(object) for name, var in ds.coords.items()
-                if var.dtype.kind == "U"}
-        return (ds.assign_coords(text) if text else ds), encoding
-
-    def _create(self, outputs: Outputs, blocks: Blocks) -> None:
-        """Make the whole store beside ``path`` and rename it there, so a store is whole or absent.
-
-        A crash while the store is being made leaves only a hidden directory
-        beside it (``.name.creating-*``), never a half-made store that a rerun
-        would refuse.
-        """
-        import zarr
-
+        layout = [(_float_storage(d), tuple(s)) for d, s in zip(outputs.dtypes, outputs.shapes,
+                                                               strict=True)]
+        self.writer = StoreWriter(self.path, outputs.var_names, blocks.step, layout)
         target = Path(self.path)
-        template, encoding = self._template(outputs, blocks)
+        if target.exists() and not self.overwrite:
+            self._finished = self._resume(outputs, blocks)
+        elif self._create(outputs, blocks):
+            self._finished = set()
+        else:  # another run created it first: resume it, if it is this run's
+            logger.info("store %s was created by another run meanwhile: resuming it",
+                        self.path)
+            self._finished = self._resume(outputs, blocks)
+        return set(self._finished)
+
+    def _create(self, outputs: Outputs, blocks: Blocks) -> bool:
+        """Make the whole store beside ``path`` and rename it there; False if another run won.
+
+        A crash while the store is being made leaves only a hidden folder
+        beside it (``.name.creating-PID-*``), never a half-made store; such
+        leftovers are removed once their run is gone. With ``overwrite``
+        the old store is swapped out and removed only once the new one is
+        whole.
+        """
+        target = Path(self.path)
+        replacing = self.overwrite and target.exists()
+        if replacing:
+            self._attrs()  # only a store of ours is replaced
+        files = _store_files(self.space, outputs, blocks)
         target.parent.mkdir(parents=True, exist_ok=True)  # as zarr would make them
-        making = Path(tempfile.mkdtemp(prefix=f".{target.name}.creating-", dir=target.parent))
+        _clean_leftovers(target)
+        tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        making = target.parent / f".{target.name}.creating-{tag}"
         try:
-            with warnings.catch_warnings():
-                # zarr warns that consolidated metadata is not part of its v3 specification;
-                # xarray reads it, and plain xarray.open_zarr(path) then warns about nothing
-                warnings.filterwarnings("ignore", message="Consolidated metadata")
-                template.to_zarr(making, mode="w", compute=False, encoding=encoding,
-                                 consolidated=False)
-                group = zarr.open_group(str(making), mode="r+")
-                group.require_group("labeled_spaces").create_array(
-                    "done", shape=blocks.counts, chunks=(1,) * len(blocks.counts),
-                    dtype="bool", fill_value=False)
-                zarr.consolidate_metadata(str(making))
-            os.rename(making, target)  # atomic; fails if another run made the store first
+            os.mkdir(making)
+            for relative, data in files.items():
+                write_file(str(making / relative), data)
+            if replacing:
+                old = target.parent / f".{target.name}.replaced-{tag}"
+                os.rename(target, old)
+                os.rename(making, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                try:
+                    os.rename(making, target)  # atomic; fails if another run made it first
+                except OSError as err:
+                    if err.errno in (errno.EEXIST, errno.ENOTEMPTY) and _is_store(target):
+                        shutil.rmtree(making, ignore_errors=True)
+                        return False
+                    raise
+        except OSError as err:
+            shutil.rmtree(making, ignore_errors=True)
+            raise StoreWriteError(err.errno or errno.EIO,
+                                  f"cannot create the store {self.path!r} "
+                                  f"({err.strerror or err})", err.filename or self.path
+                                  ) from err
         except BaseException:
             shutil.rmtree(making, ignore_errors=True)
             raise
-        logger.info("created store %s: %d blocks of %s", self.path, len(blocks), blocks.step)
+        logger.info("%s store %s: %d blocks of %s", "replaced" if replacing else "created",
+                    self.path, len(blocks), blocks.step)
+        return True
 
     def write(self, block: Block, leaves: Sequence[np.ndarray], count: int | None = None
               ) -> None:
         if count is not None:
             return  # a store keeps whole blocks only: this one is computed again on resume
         self.writer.write(block, leaves)
+        self._finished.add(block.index)
 
-    def done(self) -> np.ndarray:
-        return self.blocks.done_mask(self.writer.done_blocks())
+    def _per_block(self) -> np.ndarray:
+        """Per block: finished (by this process, or marked on disk by dask workers)."""
+        blocks = self.blocks
+        per_block = np.zeros(len(blocks), dtype=bool)
+        per_block[sorted(self._finished)] = True
+        if not per_block.all():
+            per_block |= self.writer.done_blocks().reshape(-1)
+        return per_block
 
-    def _results(self, done: np.ndarray | None) -> Results:
-        import dask.array as da
-        import zarr
+    def done(self) -> Any:
+        return done_mask(self.blocks, self._per_block())
 
-        # dask arrays straight over the zarr arrays (unwritten chunks read as the fill
-        # value, NaN): xarray.open_zarr would decode again what this run already knows
-        group = zarr.open_group(self.path, mode="r")
+    def _results(self, per_block: np.ndarray | None) -> Results:
+        blocks, outputs = self.blocks, self.outputs
         arrays = []
-        for var, dtype in zip(self.outputs.var_names, self.outputs.dtypes, strict=True):
-            data = da.from_zarr(group[var])
+        for var, dtype, shape in zip(outputs.var_names, outputs.dtypes, outputs.shapes,
+                                     strict=True):
+            stored = _float_storage(dtype)
+            codec = ChunkCodec(stored, blocks.step + tuple(shape))
+            data = lazy_variable(self.path, var, codec, blocks.shape + tuple(shape),
+                                  blocks.step + tuple(shape))
             native = np.dtype(dtype).newbyteorder("=")
             if data.dtype != native or data.dtype.byteorder not in "=|":
-                # bfloat16 is stored widened; and zarr names the byte order ("<f4"), which
-                # netCDF4 takes for another than its "native" one, with a warning
+                # bfloat16 is stored widened; and the little-endian dtype ("<f4") is another
+                # than netCDF4's "native" one, which it would warn about
                 data = data.map_blocks(lambda block, t=native: block.astype(t), dtype=native)
             arrays.append(data)
-        return self.result_type.from_outputs(self.space, self.outputs, arrays, done)
+        done = None if per_block is None else done_mask(blocks, per_block)
+        return self.result_type.from_outputs(self.space, outputs, arrays, done)
 
     def close(self) -> Results:
-        done = self.done()
-        return self._results(None if done.all() else done)
+        per_block = self._per_block()
+        return self._results(None if per_block.all() else per_block)
 
     def partial(self) -> Results | None:
         if self.outputs is None:
             return None
-        return self._results(self.done())
-
-
+        return self._results(self._per_block())

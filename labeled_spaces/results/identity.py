@@ -1,0 +1,356 @@
+"""The run identity: what makes a run the same run, in one place.
+
+A run's results are determined by its *inputs* — the space (every axis's
+values however large, each axis class's own public fields, the labels, the
+key and mode, a sub-space's selection), the fixed leaves of the state, the
+model's extra positional and keyword arguments, and the outputs' structure,
+shapes, dtypes and labels — and by its *program*, the model's traced code.
+:class:`RunIdentity` holds a readable description of the inputs (small
+values as they are, arrays and anything large as ``dtype``, ``shape`` and a
+digest computed chunk by chunk) with its digest, and beside it the traced
+program's fingerprint.
+
+The store decides whether a run resumes from it with :meth:`RunIdentity.check`
+(a difference in the inputs is a ``ValueError`` naming it, a changed or
+unknown program a warning), every Dataset and file records the identity in
+its attrs (:func:`identity_attrs`: ``labeled_spaces:identity`` and the
+model's arguments, readable, in ``labeled_spaces:arguments``), and
+``open_results`` and ``labeled-spaces info`` read them back with
+:func:`recorded_arguments` / :meth:`RunIdentity.from_attrs`. Nothing else
+compares runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from .._caches import ProgramCache
+from .._codec import jsonable
+from ..space import Space, is_axis, keypath_name
+from .values import (
+    array_summary,
+    class_name,
+    describe_arguments,
+    digest_array,
+    plain,
+    program_fingerprint,
+    summarise,
+)
+
+__all__ = [
+    "ARGUMENTS_ATTR", "IDENTITY_ATTR", "RunIdentity", "describe_arguments", "digest_array",
+    "identity_attrs", "program_fingerprint", "recorded_arguments", "recorded_lines",
+    "run_identity", "summarise",
+]
+
+IDENTITY_ATTR = "labeled_spaces:identity"
+ARGUMENTS_ATTR = "labeled_spaces:arguments"
+FORMAT = 1
+# which part of a run each top-level entry of the description belongs to
+SPACE_KEYS = ("mode", "dim", "key", "key_impl", "selection", "axes", "coords", "fixed")
+ARGUMENT_KEYS = ("args", "kwargs")
+OUTPUT_KEYS = ("tree", "outputs", "output_coords")
+# a space's description, made once per Space (clear_caches() forgets them)
+_SPACES = ProgramCache("run identity of spaces")
+
+
+def _describe_space(space: Space) -> dict[str, Any]:
+    attrs = space.attrs
+
+    def entry(name: str) -> Any:
+        raw = attrs.get(f"labeled_spaces:{name}")
+        plain_text = name in ("mode", "dim", "key_impl")
+        return json.loads(raw) if isinstance(raw, str) and not plain_text else raw
+
+    specs = entry("axes") or []
+    axes = {}
+    for k, (axis, path, table) in enumerate(zip(space.axes, space.paths, space.layout.tables,
+                                                strict=True)):
+        spec = dict(specs[k]) if k < len(specs) else {}
+        spec.pop("path", None)
+        fields = {n: v for n, v in vars(axis).items() if not n.startswith("_")}
+        axes[path] = {"class": class_name(axis), "spec": _plain_tree(spec),
+                      "fields": summarise(fields), "values": array_summary(table)}
+    coords = {str(name): {"dims": list(c.dims), "values": array_summary(c.values),
+                          "attrs": summarise(dict(c.attrs))}
+              for name, c in space.coords.items()}
+    flat, _ = jax.tree_util.tree_flatten_with_path(space.state, is_leaf=is_axis)
+    fixed = {keypath_name(p): summarise(leaf) for p, leaf in flat if not is_axis(leaf)}
+    out = {"mode": space.mode, "axes": axes, "coords": coords, "fixed": fixed,
+           "key": entry("key")}
+    for name in ("dim", "key_impl", "selection"):
+        if f"labeled_spaces:{name}" in attrs:
+            out[name] = _plain_tree(entry(name))
+    return out
+
+
+def _plain_tree(value: Any) -> Any:
+    return json.loads(json.dumps(_plain_json(jsonable(value)), default=str))
+
+
+def _plain_json(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_json(v) for v in value]
+    return plain(value)
+
+
+def _describe_outputs(outputs: Any) -> dict[str, Any]:
+    from .names import structure_to_json
+
+    return {
+        "tree": structure_to_json(outputs.treedef),
+        "outputs": [
+            {"name": n, "var": v, "dims": list(d), "shape": list(s), "dtype": str(t),
+             "attrs": summarise(dict(a))}
+            for n, v, d, s, t, a in zip(outputs.names, outputs.var_names, outputs.dims,
+                                        outputs.shapes, outputs.dtypes, outputs.attrs,
+                                        strict=True)
+        ],
+        "output_coords": {
+            name: {"dims": list(c.dims), "dtype": str(np.asarray(c.values).dtype),
+                   "values": array_summary(c.values), "attrs": summarise(dict(c.attrs))}
+            for name, c in outputs.coords.items()
+        },
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class RunIdentity:
+    """What makes a run the same run: its inputs (readable) and its traced program.
+
+    Attributes
+    ----------
+    inputs : dict
+        The description of the inputs, JSON-ready: space entries
+        (``mode``, ``key``, ``axes``, ``coords``, ``fixed``, ...), the model's
+        ``args`` and ``kwargs``, and the outputs (``tree``, ``outputs``,
+        ``output_coords``).
+    program : str
+        The traced program's fingerprint; ``""`` when the model could not be
+        traced (``jit=False``), so nothing says whether it changed.
+
+    Examples
+    --------
+    >>> from labeled_spaces.results.identity import RunIdentity
+    >>> old = RunIdentity({"kwargs": {"n_steps": 10}}, "abc")
+    >>> new = RunIdentity({"kwargs": {"n_steps": 20}}, "abc")
+    >>> old.differences(new)
+    ['n_steps: 10 -> 20']
+    >>> old.digest == RunIdentity({"kwargs": {"n_steps": 10}}, "other").digest
+    True
+    """
+
+    inputs: dict[str, Any]
+    program: str = ""
+
+    @property
+    def digest(self) -> str:
+        """A digest of the inputs (the program apart: see :attr:`program`)."""
+        text = json.dumps(self.inputs, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def to_json(self) -> str:
+        """The identity as the JSON of the ``labeled_spaces:identity`` attr."""
+        return json.dumps({"format": FORMAT, "digest": self.digest, "program": self.program,
+                           "inputs": self.inputs}, default=str)
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> RunIdentity | None:
+        """The identity recorded in ``attrs`` (None when there is none or it is unreadable)."""
+        raw = attrs.get(IDENTITY_ATTR)
+        if not isinstance(raw, str):
+            return None
+        try:
+            held = json.loads(raw)
+        except (json.JSONDecodeError, RecursionError):
+            return None
+        if not isinstance(held, dict) or not isinstance(held.get("inputs"), dict):
+            return None
+        program = held.get("program")
+        return cls(held["inputs"], program if isinstance(program, str) else "")
+
+    def differences(self, now: RunIdentity, keys: Sequence[str] | None = None) -> list[str]:
+        """Each place where ``now``'s inputs differ from these, as ``where: old -> new``."""
+        names = keys if keys is not None else sorted(set(self.inputs) | set(now.inputs))
+        found: list[str] = []
+        for key in names:
+            where = "" if key == "kwargs" else key
+            found += _differences(self.inputs.get(key), now.inputs.get(key), where)
+        return found
+
+    def check(self, now: RunIdentity, where: str) -> None:
+        """Refuse ``now`` unless it has these inputs; warn when its program is another or unknown.
+
+        ``where`` names what holds this identity (``store='sweep.zarr'``).
+
+        Raises
+        ------
+        ValueError
+            Naming every input that differs, and suggesting a new path or
+            ``overwrite=True``.
+        """
+        parts = []
+        for keys, what in ((SPACE_KEYS, "was made for another space"),
+                           (ARGUMENT_KEYS, "was made with other model arguments"),
+                           (OUTPUT_KEYS, "holds other outputs than this run makes (structure, "
+                                         "dtype or labels)")):
+            found = self.differences(now, keys)
+            if found:
+                parts.append(f"{what}: {'; '.join(found)}")
+        rest = [k for k in set(self.inputs) | set(now.inputs)
+                if k not in (*SPACE_KEYS, *ARGUMENT_KEYS, *OUTPUT_KEYS)]
+        other = self.differences(now, sorted(rest))
+        if other:
+            parts.append(f"differs in {'; '.join(other)}")
+        if parts:
+            raise ValueError(
+                f"{where} {'; and it '.join(parts)}. It is left as it is: give a new path, "
+                "or pass overwrite=True to replace it"
+            )
+        if not now.program or not self.program:
+            warnings.warn(
+                f"{where} is resumed with a model that could not be traced (jit=False, or "
+                "the store was made by one), so nothing checks that the model is the same; "
+                "the blocks already stored are kept. Give a new path, or overwrite=True, to "
+                "compute everything with this model",
+                stacklevel=5,
+            )
+        elif now.program != self.program:
+            # a warning, not a refusal: another JAX version traces the same model differently
+            warnings.warn(
+                f"{where} was made by a model that JAX traced differently from this run's "
+                "(the model's code or a constant it closes over changed, or the JAX version "
+                "did); resuming keeps the blocks the other model computed. Give a new path, "
+                "or overwrite=True, to compute everything with this model",
+                stacklevel=5,
+            )
+
+
+def _differences(stored: Any, now: Any, where: str) -> list[str]:
+    if _is_leaf(stored) or _is_leaf(now):
+        return [] if stored == now else [f"{where or 'value'}: {_show(stored)} -> {_show(now)}"]
+    if isinstance(stored, dict) and isinstance(now, dict):
+        found = []
+        for key in sorted(set(stored) | set(now), key=str):
+            found += _differences(stored.get(key), now.get(key), _join(where, str(key)))
+        return found
+    if isinstance(stored, list) and isinstance(now, list) and len(stored) == len(now):
+        found = []
+        for k, (a, b) in enumerate(zip(stored, now, strict=True)):
+            label = k
+            if isinstance(a, dict) and isinstance(b, dict) and "name" in a:
+                label = a["name"] if a["name"] == b.get("name") else f"{a['name']}/{b.get('name')}"
+            found += _differences(a, b, f"{where}[{label!r}]" if where else f"[{label!r}]")
+        return found
+    return [] if stored == now else [f"{where or 'value'}: {_show(stored)} -> {_show(now)}"]
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _is_leaf(value: Any) -> bool:
+    return isinstance(value, dict) and ("array" in value or "key" in value)
+
+
+def _show(value: Any, limit: int = 120) -> str:
+    if value is None:
+        return "(none)"
+    if _is_leaf(value) and "array" in value:
+        shape = ",".join(map(str, value.get("shape", [])))
+        held = value.get("values", f"#{value.get('digest', '?')}")
+        return f"{value['array']}[{shape}] {json.dumps(held) if 'values' in value else held}"
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def run_identity(space: Space, outputs: Any) -> RunIdentity:
+    """The identity of running a model over ``space`` into ``outputs``.
+
+    ``outputs`` (:class:`~labeled_spaces.results.names.Outputs`) carries
+    the model's extra arguments (``outputs.arguments``, described by
+    :func:`describe_arguments`) and the traced program's fingerprint
+    (``outputs.fingerprint``). The space's part is computed once per Space.
+
+    Examples
+    --------
+    >>> import jax, numpy as np
+    >>> from labeled_spaces import GridAxis, Space
+    >>> from labeled_spaces.results import Outputs
+    >>> from labeled_spaces.results.identity import run_identity
+    >>> space = Space({"k": GridAxis(0.0, 1.0, 3), "dt": 0.1}, mode="product")
+    >>> outputs = Outputs.build(space, jax.tree.structure(0.0), [()], [np.float32])
+    >>> a, b = run_identity(space, outputs), run_identity(space, outputs)
+    >>> a.digest == b.digest, a.inputs["fixed"]
+    (True, {'dt': 0.1})
+    """
+    described = _SPACES.get(space, "description", lambda: _describe_space(space))
+    arguments = getattr(outputs, "arguments", None) or {"args": [], "kwargs": {}}
+    inputs = {**described, **arguments, **_describe_outputs(outputs)}
+    return RunIdentity(inputs, getattr(outputs, "fingerprint", "") or "")
+
+
+def identity_attrs(space: Space, outputs: Any) -> dict[str, str]:
+    """The attrs that say how results were made: the run identity and the model's arguments.
+
+    ``labeled_spaces:arguments`` holds ``{"args": [...], "kwargs": {...}}``
+    (see :func:`describe_arguments`) for a person to read;
+    ``labeled_spaces:identity`` the whole :class:`RunIdentity`.
+    """
+    identity = run_identity(space, outputs)
+    arguments = {k: identity.inputs[k] for k in ARGUMENT_KEYS}
+    return {ARGUMENTS_ATTR: json.dumps(arguments), IDENTITY_ATTR: identity.to_json()}
+
+
+def recorded_arguments(attrs: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The model's arguments and the program fingerprint that ``attrs`` record (None, "" if not).
+
+    Examples
+    --------
+    >>> from labeled_spaces.results.identity import recorded_arguments
+    >>> recorded_arguments({"labeled_spaces:arguments": '{"args": [], "kwargs": {"n": 2}}'})
+    ({'args': [], 'kwargs': {'n': 2}}, '')
+    """
+    identity = RunIdentity.from_attrs(attrs)
+    program = identity.program if identity is not None else ""
+    raw = attrs.get(ARGUMENTS_ATTR)
+    try:
+        held = json.loads(raw) if isinstance(raw, str) else None
+    except (json.JSONDecodeError, RecursionError):
+        held = None
+    if not (isinstance(held, dict) and isinstance(held.get("args"), list)
+            and isinstance(held.get("kwargs"), dict)):
+        return None, program
+    return {"args": held["args"], "kwargs": held["kwargs"]}, program
+
+
+def recorded_lines(attrs: Mapping[str, Any]) -> list[str]:
+    """How results were made, for ``labeled-spaces info``: the model's arguments and identity.
+
+    Examples
+    --------
+    >>> from labeled_spaces.results.identity import recorded_lines
+    >>> recorded_lines({"labeled_spaces:arguments": '{"args": [2], "kwargs": {"n": 20}}'})
+    ['arguments: 2, n=20']
+    """
+    arguments, program = recorded_arguments(attrs)
+    lines = []
+    if arguments is not None:
+        shown = [json.dumps(a) for a in arguments["args"]]
+        shown += [f"{k}={json.dumps(v)}" for k, v in arguments["kwargs"].items()]
+        lines.append("arguments: " + (", ".join(shown) if shown else "(none)"))
+    identity = RunIdentity.from_attrs(attrs)
+    if identity is not None:
+        lines.append(f"identity: inputs {identity.digest}, program "
+                     f"{program or '(not traced)'}")
+    return lines

@@ -1,0 +1,308 @@
+"""The run identity: a store resumes only the same run and says how it was made."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+import pytest
+
+import labeled_spaces as ls
+from labeled_spaces.cli import describe
+from labeled_spaces.grid import Blocks
+from labeled_spaces.results import store as store_module
+from labeled_spaces.results import store_writer
+from labeled_spaces.results.store import StoreWriteError, StoreWriter
+
+
+def space(n=20, dt=0.5, **extra):
+    return ls.Space({"a": ls.GridAxis(0.0, 1.0, n), "b": ls.GridAxis(1.0, 2.0, 5), "dt": dt,
+                     **extra}, mode="product")
+
+
+def model(state, n_steps=10):
+    return {"y": state["a"] * jnp.arange(4.0) * n_steps + state["b"],
+            "m": state["a"] * state["b"]}
+
+
+def snapshot(path: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under ``path`` with its bytes and modification time."""
+    return {str(p.relative_to(path)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def run(path, sp=None, fn=model, *args, **kwargs):
+    kwargs.setdefault("progress", False)
+    return ls.ParallelExecution(fn, sp if sp is not None else space(), *args, store=path,
+                                **kwargs).run()
+
+
+def refused(path, match, sp=None, fn=model, *args, **kwargs):
+    before = snapshot(path)
+    with pytest.raises(ValueError, match=match) as info:
+        run(path, sp, fn, *args, **kwargs)
+    assert "overwrite=True" in str(info.value) and "new path" in str(info.value)
+    assert snapshot(path) == before  # untouched: bytes and mtimes
+    return str(info.value)
+
+
+def test_a_changed_keyword_argument_is_refused_naming_it(tmp_path):
+    path = tmp_path / "s.zarr"
+    run(path, n_steps=10)
+    refused(path, r"n_steps: 10 -> 20", n_steps=20)
+
+
+def test_a_changed_positional_array_argument_is_refused(tmp_path):
+    path = tmp_path / "s.zarr"
+
+    def scaled(state, weights):
+        return state["a"] * weights.sum()
+
+    run(path, None, scaled, np.ones(4))
+    message = refused(path, r"args\[0\]", None, scaled, np.full(4, 5.0))
+    assert "model arguments" in message
+
+
+def test_a_big_data_axis_change_is_refused(tmp_path):
+    # more than 10,000 elements: the attrs refer to a coordinate; the identity hashes the table
+    data = np.random.default_rng(0).normal(size=(5, 50, 50))
+    path = tmp_path / "s.zarr"
+    sp = ls.Space({"c": ls.DataAxis(data), "a": ls.GridAxis(0.0, 1.0, 3)}, mode="product")
+    fn = lambda s: s["c"].sum() * s["a"]  # noqa: E731
+    run(path, sp, fn)
+    changed = data.copy()
+    changed[4, 49, 49] += 1e-3
+    other = ls.Space({"c": ls.DataAxis(changed), "a": ls.GridAxis(0.0, 1.0, 3)},
+                     mode="product")
+    refused(path, r"another space.*c", other, fn)
+
+
+class Scaled(ls.AbstractAxis):
+    """A user's axis (not registered): its own field ``unit`` changes no value."""
+
+    def __init__(self, n, unit):
+        super().__init__()
+        self.n, self.unit = n, unit
+
+    @property
+    def size(self):
+        return self.n
+
+    def generate_values(self, key=None):
+        return jnp.arange(self.n, dtype=jnp.float32)
+
+
+def test_a_custom_axis_field_change_is_refused(tmp_path):
+    path = tmp_path / "s.zarr"
+    fn = lambda s: s["x"] * 2.0  # noqa: E731
+    run(path, ls.Space({"x": Scaled(4, "mV")}, mode="product"), fn)
+    refused(path, r"unit: .*mV.* -> .*V", ls.Space({"x": Scaled(4, "V")}, mode="product"), fn)
+
+
+def test_a_numpyro_distribution_change_is_refused(tmp_path):
+    path = tmp_path / "s.zarr"
+    fn = lambda s: s["x"] * 2.0  # noqa: E731
+    mk = lambda scale: ls.Space({"x": ls.NumPyroAxis(dist.Normal(0.0, scale), 6)},  # noqa: E731
+                                mode="product", key=jax.random.key(1))
+    run(path, mk(1.0), fn)
+    refused(path, r"another space", mk(2.0), fn)
+
+
+def test_a_fixed_leaf_change_is_refused_naming_it(tmp_path):
+    path = tmp_path / "s.zarr"
+    run(path, space(dt=0.5))
+    refused(path, r"dt: 0\.5 -> 0\.25", space(dt=0.25))
+
+
+def test_overwrite_replaces_the_store(tmp_path):
+    path = tmp_path / "s.zarr"
+    run(path, n_steps=10)
+    for executor in (ls.ParallelExecution, ls.SequentialExecution):
+        again = executor(model, space(), store=path, overwrite=True, progress=False,
+                         n_steps=20).run()
+        want = executor(model, space(), progress=False, n_steps=20).run().to_xarray()
+        np.testing.assert_array_equal(again.to_xarray()["y"].values, want["y"].values)
+        back = ls.open_results(path)
+        assert json.loads(back.attrs["labeled_spaces:arguments"])["kwargs"] == {"n_steps": 20}
+    # nothing is left beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.zarr"]
+    with pytest.raises(ValueError, match="overwrite=True replaces a store"):
+        ls.ParallelExecution(model, space(), overwrite=True)
+    with pytest.raises(TypeError, match="overwrite must be True or False"):
+        ls.ParallelExecution(model, space(), store=path, overwrite="yes")
+    for executor in (ls.ParallelExecution, ls.SequentialExecution, ls.DaskExecution):
+        import inspect
+
+        assert "overwrite" in inspect.signature(executor).parameters
+
+
+def test_overwrite_does_not_replace_what_is_not_a_store_of_ours(tmp_path):
+    plain = tmp_path / "plain.zarr"
+    plain.mkdir()
+    (plain / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not a zarr store"):
+        run(plain, overwrite=True)
+    assert (plain / "notes.txt").read_text() == "mine"
+
+
+def test_an_untraceable_model_resumes_with_a_warning_naming_the_store(tmp_path):
+    path = tmp_path / "s.zarr"
+    ls.SequentialExecution(model, space(4), progress=False, store=path, jit=False).run()
+    with pytest.warns(UserWarning, match=f"store='{path}'.*could not be traced"):
+        ls.SequentialExecution(model, space(4), progress=False, store=path, jit=False).run()
+
+
+def test_a_changed_program_resumes_with_a_warning_naming_the_store(tmp_path):
+    path = tmp_path / "s.zarr"
+    run(path)
+
+    def changed(state, n_steps=10):
+        return {"y": state["a"] * jnp.arange(4.0) * n_steps - state["b"],
+                "m": state["a"] * state["b"]}
+
+    with pytest.warns(UserWarning, match=f"store='{path}'.*traced differently"):
+        run(path, None, changed)
+
+
+def test_the_model_arguments_are_in_every_dataset_and_file(tmp_path):
+    memory = ls.ParallelExecution(model, space(), progress=False, n_steps=20).run()
+    path = tmp_path / "s.zarr"
+    stored = run(path, n_steps=20)
+    memory.to_netcdf(tmp_path / "m.nc")
+    for attrs in (memory.to_xarray().attrs, stored.to_xarray().attrs,
+                  ls.open_results(path).to_xarray().attrs,
+                  ls.open_results(tmp_path / "m.nc").to_xarray().attrs):
+        assert json.loads(attrs["labeled_spaces:arguments"]) == {"args": [],
+                                                                 "kwargs": {"n_steps": 20}}
+        assert json.loads(attrs["labeled_spaces:identity"])["inputs"]["kwargs"] == {
+            "n_steps": 20}
+    for target in (path, tmp_path / "m.nc"):
+        text = describe(target)
+        assert "arguments: n_steps=20" in text and "identity: inputs " in text
+
+
+def _blocks_of(path):
+    import zarr
+
+    held = json.loads(zarr.open_group(str(path), mode="r").attrs["labeled_spaces:store"])
+    return Blocks(held["shape"], held["step"])
+
+
+def test_a_done_block_whose_chunk_is_missing_is_recomputed(tmp_path, caplog):
+    path = tmp_path / "s.zarr"
+    want = run(path, chunk_size=25).to_xarray().compute()
+    blocks = _blocks_of(path)
+    assert len(blocks) >= 4
+    chunk = path / "m" / "c" / "1" / "0"
+    assert chunk.is_file()
+    chunk.unlink()  # a partial copy of the store
+    back = ls.open_results(path)
+    assert not back.complete
+    assert int(np.sum(back.done)) == space().N - blocks[1].size
+    assert "missing: 1 blocks marked done have lost their chunks" in describe(path)
+    again = run(path)
+    assert again.complete and chunk.is_file()
+    np.testing.assert_array_equal(again.to_xarray()["m"].values, want["m"].values)
+    assert ls.open_results(path).complete
+
+
+def test_the_done_state_of_a_big_store_is_per_block(tmp_path, monkeypatch):
+    # beyond EAGER_DONE combinations no grid-sized mask is ever built: it is lazy, per block
+    monkeypatch.setattr(store_writer, "EAGER_DONE", 10)
+    path = tmp_path / "s.zarr"
+    run(path, chunk_size=25)
+    blocks = _blocks_of(path)
+    (path / "labeled_spaces" / "done" / "c" / "2" / "0").unlink()
+    back = ls.open_results(path)
+    assert not isinstance(back.done, np.ndarray) and hasattr(back.done, "dask")
+    assert not back.complete
+    assert int(np.sum(back.done)) == space().N - blocks[2].size
+    assert back.to_xarray()["computed"].sum().compute() == space().N - blocks[2].size
+
+
+def test_the_loser_of_a_creation_race_adopts_the_store(tmp_path, monkeypatch):
+    path = tmp_path / "s.zarr"
+    clean = store_module._clean_leftovers
+
+    def another_run_wins(target):  # the other run renames its store into place first
+        clean(target)
+        monkeypatch.setattr(store_module, "_clean_leftovers", clean)
+        run(path)
+
+    monkeypatch.setattr(store_module, "_clean_leftovers", another_run_wins)
+    results = run(path)
+    assert results.complete
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.zarr"]
+
+
+def test_leftovers_of_killed_runs_are_removed(tmp_path):
+    path = tmp_path / "s.zarr"
+    dead = tmp_path / ".s.zarr.creating-999999999-deadbeef"  # no such process
+    live = tmp_path / f".s.zarr.creating-{os.getpid()}-0a0a0a0a"  # a run still creating
+    for folder in (dead, live):
+        folder.mkdir()
+        (folder / "zarr.json").write_text("{}")
+    run(path)
+    assert not dead.exists() and live.exists()
+
+
+def test_a_symlink_inside_a_store_is_refused(tmp_path):
+    path = tmp_path / "s.zarr"
+    run(path, chunk_size=25)
+    outside = tmp_path / "outside"
+    shutil.copytree(path / "m" / "c", outside)
+    before = snapshot(outside)
+    shutil.rmtree(path / "m" / "c")
+    (path / "m" / "c").symlink_to(outside)
+    (path / "labeled_spaces" / "done" / "c" / "0" / "0").unlink()  # a block to write
+    with pytest.raises(ValueError, match="symbolic link"):
+        run(path)
+    assert snapshot(outside) == before
+
+
+def test_a_block_that_cannot_be_written_is_an_os_error_naming_the_path(tmp_path):
+    path = tmp_path / "s.zarr"
+    run(path, chunk_size=25)
+    blocks = _blocks_of(path)
+    blocked = path / "m" / "c" / "1"
+    shutil.rmtree(blocked)
+    blocked.write_text("a file where a folder must be")
+    writer = StoreWriter(str(path), ["m", "y"], blocks.step)
+    block = blocks[blocks.counts[1]]  # the block at position (1, 0)
+    leaves = [np.zeros(block.extent, np.float32), np.zeros((*block.extent, 4), np.float32)]
+    with pytest.raises(StoreWriteError, match=str(path)) as info:
+        writer.write(block, leaves)
+    assert isinstance(info.value, OSError) and str(blocked) in info.value.filename
+
+
+def test_a_store_written_without_zarr_reads_back_as_memory_does(tmp_path):
+    # the metadata written without zarr is read by zarr and xarray as a store they made
+    import xarray as xr
+
+    path = tmp_path / "s.zarr"
+    labels = dict(output_dims={"y": ("t",)}, output_coords={"t": (np.arange(4) * 0.5,
+                                                                   {"units": "ms"})})
+    sp = ls.Space({"a": ls.GridAxis(0.0, 1.0, 6),
+                   "n": ls.DataAxis(np.ones((3, 2)), labels=["x", "yy", "zzz"])},
+                  mode="product")
+    fn = lambda s: {"y": s["a"] * jnp.arange(4.0), "c": (s["a"] * 4).astype(jnp.int32),  # noqa: E731
+                    "z": s["a"] * (1 + 2j), "h": s["a"].astype(jnp.bfloat16)}
+    stored = run(path, sp, fn, **labels)
+    memory = ls.ParallelExecution(fn, sp, progress=False, **labels).run().to_xarray()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain = xr.open_zarr(path)
+    for name in ("y", "c", "z", "t", "a", "n", "n_value"):
+        xr.testing.assert_identical(plain[name].compute(), memory[name])
+    got = stored.to_xarray().compute()
+    assert got["h"].dtype == memory["h"].dtype  # bfloat16, stored widened
+    np.testing.assert_array_equal(got["h"].values.astype(np.float32),
+                                  memory["h"].values.astype(np.float32))
+    xr.testing.assert_identical(got.drop_vars("h"), memory.drop_vars("h"))
