@@ -17,7 +17,8 @@ sink; it never knows where results go. The protocol:
     valid: a block interrupted half-way (sinks that keep whole blocks only
     may ignore it).
 ``done() -> mask``
-    Grid-shaped boolean mask of the finished combinations.
+    Grid-shaped boolean mask of the finished combinations (NumPy; a store
+    of a big grid gives a lazy dask array built per block).
 ``close() -> Results``
     The results of a complete run.
 ``partial() -> Results | None``

@@ -139,11 +139,13 @@ def _leftover(folder: Path) -> bool:
 
 def _clean_leftovers(target: Path) -> None:
     """Remove what killed runs left beside ``target`` while creating or replacing it."""
-    for kind in ("creating", "replaced"):
-        for folder in target.parent.glob(f".{target.name}.{kind}-*"):
-            if folder.is_dir() and not folder.is_symlink() and _leftover(folder):
-                logger.info("removing %s, left by a run that was killed", folder)
-                shutil.rmtree(folder, ignore_errors=True)
+    prefixes = tuple(f".{target.name}.{kind}-" for kind in ("creating", "replaced"))
+    for name in os.listdir(target.parent):
+        folder = target.parent / name
+        if name.startswith(prefixes) and folder.is_dir() and not folder.is_symlink() \
+                and _leftover(folder):
+            logger.info("removing %s, left by a run that was killed", folder)
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _store_files(space: Space, outputs: Outputs, blocks: Blocks) -> dict[str, bytes]:
@@ -171,8 +173,8 @@ def _store_files(space: Space, outputs: Outputs, blocks: Blocks) -> dict[str, by
     if others:
         attrs["coordinates"] = " ".join(others)
     for path, node in nodes.items():
-        files[f"{path}/zarr.json"] = json.dumps(node, indent=2).encode()
-    files["zarr.json"] = json.dumps(root_node(attrs, nodes), indent=2).encode()
+        files[f"{path}/zarr.json"] = json.dumps(node).encode()
+    files["zarr.json"] = json.dumps(root_node(attrs, nodes)).encode()
     return files
 
 
@@ -362,13 +364,11 @@ class ZarrSink:
                                      strict=True):
             stored = _float_storage(dtype)
             codec = ChunkCodec(stored, blocks.step + tuple(shape))
+            # bfloat16 is stored widened; and the little-endian dtype ("<f4") is another
+            # than netCDF4's "native" one, which it would warn about: chunks are read as
+            # the output's dtype, in native byte order
             data = lazy_variable(self.path, var, codec, blocks.shape + tuple(shape),
-                                  blocks.step + tuple(shape))
-            native = np.dtype(dtype).newbyteorder("=")
-            if data.dtype != native or data.dtype.byteorder not in "=|":
-                # bfloat16 is stored widened; and the little-endian dtype ("<f4") is another
-                # than netCDF4's "native" one, which it would warn about
-                data = data.map_blocks(lambda block, t=native: block.astype(t), dtype=native)
+                                 blocks.step + tuple(shape), dtype)
             arrays.append(data)
         done = None if per_block is None else done_mask(blocks, per_block)
         return self.result_type.from_outputs(self.space, outputs, arrays, done)

@@ -272,6 +272,6 @@ def coordinate_nodes(coords: Mapping[str, xr.Variable]
             else:
                 files[key] = raw
     for name, node in nodes.items():
-        files[f"{name}/zarr.json"] = json.dumps(node, indent=2).encode()
+        files[f"{name}/zarr.json"] = json.dumps(node).encode()
     others = sorted(n for n, v in coords.items() if not (v.ndim == 1 and v.dims[0] == n))
     return nodes, files, others

@@ -10,6 +10,7 @@ that stays lazy for big grids.
 from __future__ import annotations
 
 import errno
+import itertools
 import json
 import os
 import uuid
@@ -148,8 +149,7 @@ def done_mask(blocks: Blocks, per_block: np.ndarray) -> Any:
         return blocks.done_mask(per_block)
     import dask.array as da
 
-    chunks = tuple(tuple(min(s, n - o) for o in range(0, n, s))
-                   for n, s in zip(blocks.shape, blocks.step, strict=True))
+    chunks = _chunks(blocks.shape, blocks.step)
 
     def fill(block_info: Any = None) -> np.ndarray:
         info = block_info[None]
@@ -244,25 +244,38 @@ class StoreWriter:
         return _marked(Path(self.path), tuple(Blocks(held["shape"], held["step"]).counts))
 
 
+def _read_chunk(file: str, shape: tuple[int, ...], codec: ChunkCodec, dtype: np.dtype
+                ) -> np.ndarray:
+    try:
+        with open(file, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:  # not written yet: the fill value, as zarr reads it
+        return np.full(shape, codec.fill, dtype=dtype)
+    return codec.decode(raw)[tuple(slice(0, n) for n in shape)].astype(dtype)
+
+
+def _chunks(shape: Sequence[int], step: Sequence[int]) -> tuple[tuple[int, ...], ...]:
+    return tuple(tuple(min(s, size - o) for o in range(0, size, s)) if size else (0,)
+                 for size, s in zip(shape, step, strict=True))
+
+
 def lazy_variable(path: str, var: str, codec: ChunkCodec, shape: tuple[int, ...],
-                   step: tuple[int, ...]) -> Any:
-    """A dask array over a variable's chunk files (a missing chunk reads as the fill value)."""
+                  step: tuple[int, ...], dtype: Any = None) -> Any:
+    """A dask array over a variable's chunk files (a missing chunk reads as the fill value).
+
+    The graph is built directly (one task per chunk file), with no tokenizing
+    and nothing read until it is computed. Chunks are cast to ``dtype``
+    (default: the stored one, in native byte order).
+    """
+    dtype = np.dtype(codec.dtype if dtype is None else dtype).newbyteorder("=")
     import dask.array as da
 
-    chunks = tuple(tuple(min(s, n - o) for o in range(0, n, s)) if n else (0,)
-                   for n, s in zip(shape, step, strict=True))
+    chunks = _chunks(shape, step)
     folder = os.path.join(path, var)
-
-    def read(block_info: Any = None) -> np.ndarray:
-        info = block_info[None]
-        wanted = tuple(slice(0, n) for n in info["chunk-shape"])
-        try:
-            with open(os.path.join(folder, chunk_key(info["chunk-location"])), "rb") as f:
-                raw = f.read()
-        except FileNotFoundError:
-            return np.full(info["chunk-shape"], codec.fill, dtype=codec.dtype)
-        return codec.decode(raw)[wanted]
-
-    return da.map_blocks(read, chunks=chunks, dtype=codec.dtype,
-                         name=f"labeled-spaces-{var}-{uuid.uuid4().hex}",
-                         meta=np.array((), codec.dtype))
+    name = f"labeled-spaces-{var}-{uuid.uuid4().hex}"
+    graph = {}
+    for location in itertools.product(*(range(len(c)) for c in chunks)):
+        extent = tuple(c[k] for c, k in zip(chunks, location, strict=True))
+        graph[(name, *location)] = (_read_chunk, os.path.join(folder, chunk_key(location)),
+                                    extent, codec, dtype)
+    return da.Array(graph, name, chunks, meta=np.empty((0,) * len(shape), dtype))
