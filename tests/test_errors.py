@@ -134,3 +134,35 @@ def test_a_sweep_larger_than_memory_without_a_store_suggests_one():
     for executor in EXECUTORS:
         with pytest.raises(MemoryError, match=r"would need 400 TB of memory.*store="):
             executor(lambda s: s["a"] * jnp.ones(100_000), sp, progress=False).run()
+
+
+def _forgot_return(state):
+    state["x"] * 2  # noqa: B018 - the bug under test: no return
+
+
+@pytest.mark.parametrize("executor, options", [
+    (ls.ParallelExecution, {}),
+    (ls.SequentialExecution, {"jit": True}),
+    (ls.SequentialExecution, {"jit": False}),
+], ids=["parallel", "sequential", "sequential-jit=False"])
+@pytest.mark.parametrize("model, said", [
+    (_forgot_return, r"returned None: does it end with a return statement"),
+    (lambda s: {}, r"returned \{\} \(dict\), which holds none"),
+    (lambda s: (), r"returned \(\) \(tuple\), which holds none"),
+    (lambda s: {"y": None, "z": []}, r"returned \{'y': None, 'z': \[\]\} \(dict\)"),
+    (lambda s: "high", r"got 'high' \(str\)"),
+], ids=["none", "empty-dict", "empty-tuple", "no-leaves", "string"])
+def test_a_model_returning_no_arrays_is_a_type_error_before_anything_runs(
+        executor, options, model, said, tmp_path):
+    calls = []
+
+    def counted(state):
+        calls.append(1)
+        return model(state)
+
+    store = tmp_path / "run.zarr"
+    with pytest.raises(TypeError, match=said) as info:
+        executor(counted, space(), progress=False, store=store, **options).run()
+    assert isinstance(info.value, ls.ModelError) and info.value.index == 0
+    assert len(calls) <= 2  # traced, and combination 0 run once to name it: no sweep ran
+    assert not store.exists()  # nothing was written

@@ -22,8 +22,12 @@ from ..space import Space
 from .compiled import PreparedModel
 
 __all__ = [
-    "Interrupted", "ModelError", "check_outputs", "failed_at", "locate_failure", "trace_failure",
+    "Interrupted", "ModelError", "OutputError", "check_outputs", "failed_at", "locate_failure",
+    "trace_failure",
 ]
+
+# how every message of check_outputs begins
+_OUTPUT_PROBLEM = "model outputs must be"
 
 
 class ModelError(RuntimeError):
@@ -54,6 +58,15 @@ class ModelError(RuntimeError):
         self.partial = partial
 
 
+class OutputError(ModelError, TypeError):
+    """The model returned what cannot be a result: None, no arrays, a string or a key.
+
+    A :class:`ModelError` (it names the combination) and a ``TypeError``
+    (it is a wrong value, found before anything is computed where the model
+    is compiled).
+    """
+
+
 class Interrupted(KeyboardInterrupt):
     """A run stopped by Ctrl-C (SIGINT), with what was finished in ``.partial``.
 
@@ -74,7 +87,8 @@ class Interrupted(KeyboardInterrupt):
 def failed_at(space: Space, i: int, message: str, partial: Results | None = None) -> ModelError:
     """The error for combination ``i``: its index and parameters, and what went wrong."""
     params = space[i]
-    return ModelError(
+    kind = OutputError if _OUTPUT_PROBLEM in message else ModelError
+    return kind(
         f"the model failed at combination {i} with parameters {params!r}: {message}",
         index=i, params=params, partial=partial,
     )
@@ -83,19 +97,41 @@ def failed_at(space: Space, i: int, message: str, partial: Results | None = None
 def check_outputs(out: Any) -> list[Any]:
     """The output's leaves, or a ``TypeError`` for one that is not an array or a number.
 
-    The same check for every executor: a string, an object or a PRNG key is
-    refused wherever it comes from (compiled or plain Python models).
+    The same check for every executor: None (a model that forgot its
+    ``return``), a pytree without arrays (``{}``, ``()``), a string, an object
+    or a PRNG key is refused wherever it comes from (compiled or plain Python
+    models).
+
+    Examples
+    --------
+    >>> from labeled_spaces.execution.errors import check_outputs
+    >>> try:
+    ...     check_outputs(None)
+    ... except TypeError as err:
+    ...     print(str(err).split(": ")[-1])
+    does it end with a return statement?
+    >>> len(check_outputs({"y": 1.0, "z": [2, 3]}))
+    3
     """
     leaves = jax.tree.leaves(out)
+    if out is None:
+        raise TypeError(f"{_OUTPUT_PROBLEM} arrays or numbers, but the model returned None: "
+                        "does it end with a return statement?")
+    if not leaves:
+        shown = repr(out)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise TypeError(f"{_OUTPUT_PROBLEM} arrays or numbers, but the model returned "
+                        f"{shown} ({type(out).__name__}), which holds none: return an array, "
+                        "a number, or a pytree of them such as {'y': y}")
     for leaf in leaves:
         dtype = getattr(leaf, "dtype", None)
         if dtype is None:
             dtype = np.asarray(leaf).dtype
         if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
-            raise TypeError("model outputs must be arrays or numbers, got a PRNG key; return "
+            raise TypeError(f"{_OUTPUT_PROBLEM} arrays or numbers, got a PRNG key; return "
                             "jax.random.key_data(key) to keep its bits")
         if np.dtype(dtype).kind not in "biufcV":  # V: bfloat16 and friends
-            raise TypeError(f"model outputs must be arrays or numbers, got {leaf!r} "
+            raise TypeError(f"{_OUTPUT_PROBLEM} arrays or numbers, got {leaf!r} "
                             f"({type(leaf).__name__})")
     return leaves
 
@@ -131,7 +167,7 @@ def trace_failure(prepared: PreparedModel, space: Space, err: Exception) -> Mode
     """
     found = locate_failure(prepared, [0])
     if found is not None and (type(found[1]) is type(err) and str(found[1]) == str(err) or
-                              str(found[1]).startswith("model outputs must be")):
+                              str(found[1]).startswith(_OUTPUT_PROBLEM)):
         return failed_at(space, 0, _describe(found[1]))
     eager = "" if found is None else (
         f" (run without jit, the first combination fails differently: {_describe(found[1])})")
