@@ -166,3 +166,41 @@ def test_a_model_returning_no_arrays_is_a_type_error_before_anything_runs(
     assert isinstance(info.value, ls.ModelError) and info.value.index == 0
     assert len(calls) <= 2  # traced, and combination 0 run once to name it: no sweep ran
     assert not store.exists()  # nothing was written
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_an_untraceable_model_names_the_parameter_not_an_internal_variable(executor):
+    state = {"coupling": ls.GridAxis(0.0, 1.0, 3),
+             "noise": {"sigma": ls.GridAxis(0.0, 1.0, 3, name="sigma")},
+             "weights": jnp.ones(3)}
+    zipped = ls.Space(state)
+
+    def on_coupling(s, gain, *, offset):
+        return s["coupling"] if s["coupling"] > 0.5 else 0.0
+
+    def on_sigma(s, gain, *, offset):
+        return s["coupling"] if s["noise"]["sigma"] > 0.5 else 0.0
+
+    def on_weights(s, gain, *, offset):
+        return s["coupling"] if s["weights"][0] > 0.5 else 0.0
+
+    def on_gain(s, gain, *, offset):
+        return s["coupling"] if gain["g"] > 0.5 else 0.0
+
+    def on_offset(s, gain, *, offset):
+        return s["coupling"] if offset > 0.5 else 0.0
+
+    for model, named in ((on_coupling, r"'coupling' \(the parameter\)"),
+                         (on_sigma, r"'sigma' \(the parameter at 'noise\.sigma' in the state\)"),
+                         (on_weights, r"'weights' \(a fixed leaf of the state\)"),
+                         (on_gain, r"args\[0\] \(positional argument 1 of the model after "
+                                   r"the state, at 'g'\)"),
+                         (on_offset, r"offset \(a keyword argument of the model\)")):
+        with pytest.raises(ls.ModelError, match=named) as info:
+            executor(model, zipped, {"g": jnp.float32(1.0)}, offset=jnp.float32(0.0),
+                     progress=False).run()
+        message = str(info.value)
+        assert "TracerBoolConversionError" in message
+        assert "axis_values" not in message and "state_arrays" not in message
+        assert "extra_arrays" not in message and "compiled.py" not in message
+        assert f"tracing the model {model.__qualname__}" in message

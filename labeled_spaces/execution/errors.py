@@ -10,6 +10,7 @@ at most) to find it.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -18,8 +19,8 @@ import jax
 import numpy as np
 
 from ..results import Results
-from ..space import Space
-from .compiled import PreparedModel
+from ..space import Space, keypath_name
+from .compiled import PreparedModel, split_arrays
 
 __all__ = [
     "Interrupted", "ModelError", "OutputError", "check_outputs", "failed_at", "locate_failure",
@@ -140,6 +141,74 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
+# how JAX names what a traced value came from: the arguments of PreparedModel.call
+_INTERNAL = re.compile(r"\b(axis_values|state_arrays|extra_arrays)\[(\d+)\]")
+_CALL_SITE = re.compile(r"the function call at \S+compiled\.py:\d+( for \w+)?")
+
+
+class _Slot:
+    """Marks where :func:`split_arrays` puts the ``index``-th array."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+def _array_paths(leaves: Sequence[Any], paths: Sequence[str]) -> list[str]:
+    """The paths of the leaves that :func:`split_arrays` passes as arrays, in its order."""
+    arrays, rebuild = split_arrays(leaves)
+    slots = [_Slot(j) for j in range(len(arrays))]
+    where = {x.index: k for k, x in enumerate(rebuild(slots)) if isinstance(x, _Slot)}
+    return [paths[where[j]] for j in range(len(arrays))]
+
+
+def argument_names(prepared: PreparedModel, space: Space) -> dict[str, str]:
+    """What a tracing error's internal argument names (``axis_values[0]``) stand for.
+
+    Axis values by the axis's name (and key path where it differs), the
+    state's array leaves by key path, extra arguments as the model's
+    positional argument or keyword.
+
+    Examples
+    --------
+    >>> from labeled_spaces import GridAxis, Space
+    >>> from labeled_spaces.execution.compiled import PreparedModel
+    >>> from labeled_spaces.execution.errors import argument_names
+    >>> space = Space({"coupling": GridAxis(0.0, 1.0, 3)})
+    >>> argument_names(PreparedModel(lambda s: s, space.layout, (), {}), space)
+    {'axis_values[0]': "'coupling' (the parameter)"}
+    """
+    names: dict[str, str] = {}
+    for a, (name, path) in enumerate(zip(space.names, space.paths, strict=True)):
+        where = f" at {path!r} in the state" if path != name else ""
+        names[f"axis_values[{a}]"] = f"{name!r} (the parameter{where})"
+    layout = prepared.layout
+    flat = jax.tree_util.tree_flatten_with_path(
+        layout.treedef.unflatten(range(len(layout.leaves))))[0]
+    state_paths = [f"{keypath_name(p)!r} (a fixed leaf of the state)" for p, _ in flat]
+    for j, shown in enumerate(_array_paths(layout.leaves, state_paths)):
+        names[f"state_arrays[{j}]"] = shown
+    extra = jax.tree_util.tree_flatten_with_path(
+        prepared.extra_treedef.unflatten(range(prepared.extra_treedef.num_leaves)))[0]
+    extra_paths = []
+    for path, _ in extra:  # (args, kwargs)[0 or 1][index or keyword]...
+        head = (f"args[{path[1].idx}] (positional argument {path[1].idx + 1} of the model "
+                "after the state" if path[0].idx == 0
+                else f"{path[1].key} (a keyword argument of the model")
+        inner = f", at {keypath_name(path[2:])!r}" if len(path) > 2 else ""
+        extra_paths.append(f"{head}{inner})")
+    for j, shown in enumerate(_array_paths(prepared.extra_leaves, extra_paths)):
+        names[f"extra_arrays[{j}]"] = shown
+    return names
+
+
+def name_arguments(message: str, prepared: PreparedModel, space: Space) -> str:
+    """``message`` with JAX's names of internal arguments replaced by what the user wrote."""
+    names = argument_names(prepared, space)
+    model = getattr(prepared.model, "__qualname__", None) or type(prepared.model).__name__
+    message = _CALL_SITE.sub(f"the model {model}", message)
+    return _INTERNAL.sub(lambda m: names.get(m.group(0), m.group(0)), message)
+
+
 def locate_failure(
     prepared: PreparedModel, indices: Sequence[int], seconds: float = 10.0
 ) -> tuple[int, Exception] | None:
@@ -175,7 +244,7 @@ def trace_failure(prepared: PreparedModel, space: Space, err: Exception) -> Mode
         "the model could not be compiled (is it traceable by JAX? Python control flow on a "
         "parameter is not: use jax.lax.cond or jnp.where, or run it with "
         "SequentialExecution(jit=False)); JAX failed while tracing it, before any "
-        f"combination ran: {_describe(err)}{eager}"
+        f"combination ran: {name_arguments(_describe(err) + eager, prepared, space)}"
     )
 
 
