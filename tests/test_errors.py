@@ -204,3 +204,42 @@ def test_an_untraceable_model_names_the_parameter_not_an_internal_variable(execu
         assert "axis_values" not in message and "state_arrays" not in message
         assert "extra_arrays" not in message and "compiled.py" not in message
         assert f"tracing the model {model.__qualname__}" in message
+
+
+def _ctrl_c_on_trace(count):
+    """A model that presses Ctrl-C on its ``count``-th trace-time call (a Python side effect)."""
+    calls = []
+
+    def model(state):
+        calls.append(1)
+        if len(calls) == count:
+            raise KeyboardInterrupt
+        return state["x"] * 2
+
+    return model, calls
+
+
+@pytest.mark.parametrize("executor, options, count", [
+    (ls.ParallelExecution, {}, 1),  # tracing the output's structure
+    (ls.ParallelExecution, {}, 2),  # tracing the block program, before it compiles
+    (ls.SequentialExecution, {}, 1),
+    (ls.SequentialExecution, {"jit": False}, 1),  # the first combination, run to see outputs
+    (ls.DaskExecution, {}, 1),  # in the client, before any cluster starts
+], ids=["parallel-trace", "parallel-compile", "sequential", "sequential-jit=False", "dask"])
+def test_ctrl_c_while_tracing_or_compiling_is_interrupted_with_partial(
+        executor, options, count, tmp_path):
+    model, calls = _ctrl_c_on_trace(count)
+    with pytest.raises(ls.Interrupted) as info:
+        executor(model, space(), progress=False, **options).run()
+    assert isinstance(info.value, KeyboardInterrupt) and info.value.partial is None
+    assert "interrupted by the user" in str(info.value)
+    assert len(calls) == count  # nothing ran after Ctrl-C
+    # with a store: nothing is lost, and the next run completes
+    model, _ = _ctrl_c_on_trace(count)
+    store = tmp_path / "run.zarr"
+    with pytest.raises(ls.Interrupted):
+        executor(model, space(), progress=False, store=store, **options).run()
+    again = executor(lambda s: s["x"] * 2, space(), progress=False, store=store,
+                     **options).run()
+    np.testing.assert_allclose(again.to_xarray()["result"].values, 2 * np.linspace(0, 1, 10),
+                               rtol=1e-6)
