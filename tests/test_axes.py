@@ -707,17 +707,15 @@ def test_integer_bounds_beyond_int32_are_refused_without_x64(cls, low, high, nam
     ids=["2**30", "1e20", "np.int64", "1e10"],
 )
 def test_sizes_a_grid_cannot_hold_are_refused_at_once(make, n, exc, match):
-    import time  # noqa: PLC0415 - the only tests here that measure
-    import tracemalloc  # noqa: PLC0415
+    # refused before anything of size n exists: no memory grows (the time a refusal
+    # takes is measured by benchmarks/space_scaling.py, not asserted here)
+    import tracemalloc  # noqa: PLC0415 - the only tests here that measure
 
     tracemalloc.start()
-    start = time.perf_counter()
     with pytest.raises(exc, match=match):
         make(n)
-    elapsed = time.perf_counter() - start
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert elapsed < 0.5  # refused before anything of size n exists
     assert peak < 1_000_000
 
 
