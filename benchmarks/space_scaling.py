@@ -13,6 +13,9 @@ the memory of another:
    ``tracemalloc``, sees the buffers JAX allocates.
 2. Iterating over the first ``--iter-count`` combinations of a product space of
    about ``--iter-n`` combinations; reported per combination.
+3. How long an axis takes to refuse a size no grid holds (``n`` = 2**30, 1e20):
+   it must answer at once, before anything of size ``n`` exists (the tests
+   check that no memory grows; the time is measured here, not asserted there).
 
 Every subprocess runs under a hard address-space limit (``RLIMIT_AS``,
 ``--cap-gb``) and a timeout; a TVB-Optim measurement that runs out of either is
@@ -291,6 +294,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def measure_refusals(repeats: int = 20) -> dict[str, float]:
+    """Median seconds for each axis kind to refuse sizes that no grid holds."""
+    import numpyro.distributions as dist
+
+    from labeled_spaces import GridAxis, LogGridAxis, NumPyroAxis, UniformAxis
+
+    makers = {
+        "GridAxis": lambda n: GridAxis(0.0, 1.0, n),
+        "LogGridAxis": lambda n: LogGridAxis(1.0, 2.0, n),
+        "UniformAxis": lambda n: UniformAxis(0.0, 1.0, n),
+        "NumPyroAxis": lambda n: NumPyroAxis(dist.Normal(0.0, 1.0), n),
+    }
+    out: dict[str, float] = {}
+    for name, make in makers.items():
+        times = []
+        for n in [2**30, 10**20] * repeats:
+            start = time.perf_counter()
+            try:
+                make(n)
+            except ValueError:
+                times.append(time.perf_counter() - start)
+            else:
+                raise AssertionError(f"{name}(n={n}) was not refused")
+        out[name] = statistics.median(times)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every measurement, print the table and the targets; exit 1 if a target fails."""
     args = parse_args(argv)
@@ -370,6 +400,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| {fmt_time(io.data['time']) if io.data else io.failure} "
           f"| {fmt_time(ir.data['time']) if ir.data else ir.failure} "
           f"| {f'{it_ratio:,.0f}×' if it_ratio else '—'} |")
+
+    refusals = measure_refusals()
+    print()
+    print("refusing n = 2**30 or 1e20 (median per axis): "
+          + ", ".join(f"{k} {fmt_time(v)}" for k, v in refusals.items()))
 
     # ---- targets -----------------------------------------------------------
     def verdict(ok: bool | None) -> str:

@@ -2,7 +2,8 @@
 
 Executors reuse a compiled program for the same model over a space of the
 same structure; a Space reuses its compiled gather of point values. Each
-such cache is a :class:`ProgramCache` created here, so that one call
+such cache is a :class:`ProgramCache` created here, or an object registered
+with :func:`hold_cache` (a Space's tables on the device), so that one call
 empties them all.
 """
 
@@ -12,9 +13,34 @@ import weakref
 from collections.abc import Callable, Hashable
 from typing import Any
 
-__all__ = ["ProgramCache", "clear_caches"]
+__all__ = ["ProgramCache", "clear_caches", "hold_cache"]
 
 _CACHES: list[ProgramCache] = []
+# objects that keep a cache of their own (a Layout's device tables), while they live
+_HOLDERS: weakref.WeakSet = weakref.WeakSet()
+
+
+def hold_cache(owner: Any) -> None:
+    """Have :func:`clear_caches` call ``owner.clear_cache()`` for as long as ``owner`` lives.
+
+    For caches kept on an object (one per Space, say) rather than in a
+    :class:`ProgramCache`; ``owner`` is held weakly.
+
+    Examples
+    --------
+    >>> from labeled_spaces._caches import clear_caches, hold_cache
+    >>> class Tables:
+    ...     def __init__(self):
+    ...         self.cache = {"device": 1}
+    ...     def clear_cache(self):
+    ...         self.cache.clear()
+    >>> tables = Tables()
+    >>> hold_cache(tables)
+    >>> clear_caches()
+    >>> tables.cache
+    {}
+    """
+    _HOLDERS.add(owner)
 
 
 class ProgramCache:
@@ -71,7 +97,8 @@ class ProgramCache:
 def clear_caches() -> None:
     """Empty every cache of compiled programs of labeled_spaces.
 
-    Later runs compile again. Useful to free memory, or after changing JAX
+    Later runs compile again, and every Space puts its value tables on the
+    device again. Useful to free memory, or after changing JAX
     configuration that compiled programs depend on.
 
     Examples
@@ -81,3 +108,5 @@ def clear_caches() -> None:
     """
     for cache in _CACHES:
         cache.clear()
+    for owner in list(_HOLDERS):
+        owner.clear_cache()

@@ -21,8 +21,10 @@ and how it was made (the space's axes, mode, key and the package versions).
 
 Exit codes: 0 success; 1 the command could not finish (the model failed, an
 optional dependency is missing); 2 bad arguments, or a path that cannot be
-used (missing, not results, corrupt, a store made for another sweep), with
-one line on stderr; 130 interrupted (Ctrl-C; ``demo`` resumes from its store).
+used (missing, not results, corrupt, a store made for another sweep), or any
+other failure the package reports on purpose (see :func:`expected_failure`),
+with one line on stderr; 130 interrupted (Ctrl-C; ``demo`` resumes from its
+store). Anything else is a bug and shows its traceback.
 
 Progress messages go through ``logging.getLogger("labeled_spaces")`` to
 stderr; the summary is the command's output, on stdout. JAX and the package
@@ -46,11 +48,12 @@ import contextlib
 import json
 import logging
 import sys
+import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_OUT", "UsageError", "build_parser", "describe", "main"]
+__all__ = ["DEFAULT_OUT", "UsageError", "build_parser", "describe", "expected_failure", "main"]
 
 PROG = "labeled-spaces"
 #: the demo's output folder, and that of ``demo --small``
@@ -153,6 +156,45 @@ def _progress_messages(quiet: bool) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def expected_failure(err: BaseException) -> bool:
+    """Whether ``err`` is a failure to report in one line (exit code 2), not a bug.
+
+    An ``OSError`` (a path, a permission, a full disk) always is; a
+    ``ValueError`` or ``TypeError`` is when the package raised it on purpose
+    (a ``raise`` statement in labeled_spaces: bad input, a damaged file).
+    One raised inside a library, or by an operation that failed in our own
+    code, is a bug, and keeps its traceback.
+
+    Examples
+    --------
+    >>> from labeled_spaces.cli import expected_failure
+    >>> from labeled_spaces._checks import fail
+    >>> try:
+    ...     fail("n", "an integer", "5", TypeError)
+    ... except TypeError as err:
+    ...     expected_failure(err)
+    True
+    >>> try:
+    ...     None + 1
+    ... except TypeError as err:
+    ...     expected_failure(err)
+    False
+    """
+    if isinstance(err, OSError):
+        return True
+    if not isinstance(err, (ValueError, TypeError)):
+        return False
+    frames = traceback.extract_tb(err.__traceback__)
+    if not frames:
+        return False
+    where = frames[-1]
+    return (Path(where.filename).resolve().is_relative_to(_PACKAGE)
+            and (where.line or "").lstrip().startswith("raise"))
 
 
 def _one_line(err: BaseException) -> str:
@@ -377,6 +419,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command(args)
         except UsageError as err:
             print(f"{PROG} {args.command}: error: {err}", file=sys.stderr)
+            return 2
+        except (OSError, ValueError, TypeError) as err:
+            if not expected_failure(err):
+                raise  # a bug: its traceback is what helps
+            print(f"{PROG} {args.command}: error: {_one_line(err)}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             again = " (run it again to resume from the store)" if args.command == "demo" else ""

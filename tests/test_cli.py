@@ -301,3 +301,69 @@ def test_console_script(tmp_path: Path) -> None:
     assert proc.stderr.strip().splitlines() == [
         f"labeled-spaces info: error: path must be an existing zarr store or netCDF file, "
         f"got {missing!r}"]
+
+
+# ---------------------------------------------------------------------------
+# damaged stores and the failures the command expects
+# ---------------------------------------------------------------------------
+
+
+def _damage_first_chunk(store: Path, name: str) -> None:
+    chunk = next(p for p in sorted((store / name / "c").rglob("*")) if p.is_file())
+    chunk.write_bytes(b"\x00garbage" * 40)
+
+
+@pytest.mark.parametrize("damage, said", [
+    (lambda s: _damage_first_chunk(s, "order"), r"is damaged and cannot be read \(RuntimeError"),
+    (lambda s: _damage_first_chunk(s, "labeled_spaces/done"), r"is damaged and cannot be read"),
+    (lambda s: (s / "fc" / "zarr.json").unlink(), r"it lacks the arrays \['fc'\]"),
+    (lambda s: __import__("shutil").rmtree(s / "labeled_spaces"),
+     r"it lacks the arrays \['labeled_spaces/done'\]"),
+    (lambda s: (s / "zarr.json").write_text("garbage"), r"Expecting value"),
+], ids=["chunk", "done-mask", "missing-array", "missing-mask", "metadata"])
+def test_demo_on_a_damaged_store_is_one_line_and_exit_code_2(
+        demo: tuple[Path, Ran], tmp_path: Path, damage, said) -> None:
+    import shutil
+
+    folder = tmp_path / "damaged"
+    shutil.copytree(demo[0], folder)
+    damage(folder / "demo.zarr")
+    before = snapshot(folder / "demo.zarr")
+    ran = run("demo", "--small", "--quiet", "--out", str(folder))
+    assert ran.code == 2, ran.err[-3000:]
+    lines = ran.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in ran.err
+    assert lines[0].startswith("labeled-spaces demo: error: ")
+    assert re.search(said, lines[0]), lines[0]
+    assert snapshot(folder / "demo.zarr") == before  # nothing written into it
+
+
+def test_expected_failures_are_one_line_and_bugs_keep_their_traceback(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import labeled_spaces.cli as cli
+    from labeled_spaces._checks import fail
+    from labeled_spaces.grid import Grid
+
+    def refused(path):  # a refusal of the package: a raise statement in labeled_spaces
+        fail("path", "a file of results", path, TypeError)
+
+    def unwritable(path):
+        raise PermissionError(13, "Permission denied", path)
+
+    def buggy(path):  # an operation failing inside the package: a bug
+        return Grid(None)
+
+    def foreign(path):  # a library's own ValueError, not reported on purpose
+        return np.asarray("text", dtype=float)
+
+    path = str(tmp_path / "x.nc")
+    for describe, said in ((refused, "path must be a file of results, got"),
+                           (unwritable, "Permission denied")):
+        monkeypatch.setattr(cli, "describe", describe)
+        ran = run("info", path)
+        assert ran.code == 2 and len(ran.err.strip().splitlines()) == 1
+        assert ran.err.startswith("labeled-spaces info: error: ") and said in ran.err
+    for describe, kind in ((buggy, TypeError), (foreign, ValueError)):
+        monkeypatch.setattr(cli, "describe", describe)
+        with pytest.raises(kind):
+            run("info", path)

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import tvb_data  # noqa: F401 - the connectomes: a declared dependency, not an optional one
 
 from labeled_spaces import GridAxis, ParallelExecution, Space
 from labeled_spaces.examples.connectome import (
@@ -33,7 +34,6 @@ TEN_HZ = 2 * np.pi / 100.0  # rad/ms: one cycle per 100 ms
 
 @pytest.fixture(scope="module")
 def dk68() -> Connectome:
-    pytest.importorskip("tvb_data")
     return load_connectome("connectivity_68")
 
 
@@ -109,7 +109,6 @@ def test_connectome_arrays_are_read_only(dk68: Connectome) -> None:
 
 
 def test_every_shipped_connectome_loads() -> None:
-    pytest.importorskip("tvb_data")
     names = available_connectomes()
     assert "connectivity_68" in names and "connectivity_76" in names
     for name in names:
@@ -122,7 +121,6 @@ def test_every_shipped_connectome_loads() -> None:
 
 @pytest.mark.parametrize("name", ["dk68", "connectivity_68.zip", "../connectivity_68", 68])
 def test_unknown_name_is_a_value_error_listing_the_names(name) -> None:
-    pytest.importorskip("tvb_data")
     expected = r"name must be one of \[.*'connectivity_68'.*\], got "
     with pytest.raises(ValueError, match=expected) as info:
         load_connectome(name)

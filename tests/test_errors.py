@@ -134,3 +134,112 @@ def test_a_sweep_larger_than_memory_without_a_store_suggests_one():
     for executor in EXECUTORS:
         with pytest.raises(MemoryError, match=r"would need 400 TB of memory.*store="):
             executor(lambda s: s["a"] * jnp.ones(100_000), sp, progress=False).run()
+
+
+def _forgot_return(state):
+    state["x"] * 2  # noqa: B018 - the bug under test: no return
+
+
+@pytest.mark.parametrize("executor, options", [
+    (ls.ParallelExecution, {}),
+    (ls.SequentialExecution, {"jit": True}),
+    (ls.SequentialExecution, {"jit": False}),
+], ids=["parallel", "sequential", "sequential-jit=False"])
+@pytest.mark.parametrize("model, said", [
+    (_forgot_return, r"returned None: does it end with a return statement"),
+    (lambda s: {}, r"returned \{\} \(dict\), which holds none"),
+    (lambda s: (), r"returned \(\) \(tuple\), which holds none"),
+    (lambda s: {"y": None, "z": []}, r"returned \{'y': None, 'z': \[\]\} \(dict\)"),
+    (lambda s: "high", r"got 'high' \(str\)"),
+], ids=["none", "empty-dict", "empty-tuple", "no-leaves", "string"])
+def test_a_model_returning_no_arrays_is_a_type_error_before_anything_runs(
+        executor, options, model, said, tmp_path):
+    calls = []
+
+    def counted(state):
+        calls.append(1)
+        return model(state)
+
+    store = tmp_path / "run.zarr"
+    with pytest.raises(TypeError, match=said) as info:
+        executor(counted, space(), progress=False, store=store, **options).run()
+    assert isinstance(info.value, ls.ModelError) and info.value.index == 0
+    assert len(calls) <= 2  # traced, and combination 0 run once to name it: no sweep ran
+    assert not store.exists()  # nothing was written
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_an_untraceable_model_names_the_parameter_not_an_internal_variable(executor):
+    state = {"coupling": ls.GridAxis(0.0, 1.0, 3),
+             "noise": {"sigma": ls.GridAxis(0.0, 1.0, 3, name="sigma")},
+             "weights": jnp.ones(3)}
+    zipped = ls.Space(state)
+
+    def on_coupling(s, gain, *, offset):
+        return s["coupling"] if s["coupling"] > 0.5 else 0.0
+
+    def on_sigma(s, gain, *, offset):
+        return s["coupling"] if s["noise"]["sigma"] > 0.5 else 0.0
+
+    def on_weights(s, gain, *, offset):
+        return s["coupling"] if s["weights"][0] > 0.5 else 0.0
+
+    def on_gain(s, gain, *, offset):
+        return s["coupling"] if gain["g"] > 0.5 else 0.0
+
+    def on_offset(s, gain, *, offset):
+        return s["coupling"] if offset > 0.5 else 0.0
+
+    for model, named in ((on_coupling, r"'coupling' \(the parameter\)"),
+                         (on_sigma, r"'sigma' \(the parameter at 'noise\.sigma' in the state\)"),
+                         (on_weights, r"'weights' \(a fixed leaf of the state\)"),
+                         (on_gain, r"args\[0\] \(positional argument 1 of the model after "
+                                   r"the state, at 'g'\)"),
+                         (on_offset, r"offset \(a keyword argument of the model\)")):
+        with pytest.raises(ls.ModelError, match=named) as info:
+            executor(model, zipped, {"g": jnp.float32(1.0)}, offset=jnp.float32(0.0),
+                     progress=False).run()
+        message = str(info.value)
+        assert "TracerBoolConversionError" in message
+        assert "axis_values" not in message and "state_arrays" not in message
+        assert "extra_arrays" not in message and "compiled.py" not in message
+        assert f"tracing the model {model.__qualname__}" in message
+
+
+def _ctrl_c_on_trace(count):
+    """A model that presses Ctrl-C on its ``count``-th trace-time call (a Python side effect)."""
+    calls = []
+
+    def model(state):
+        calls.append(1)
+        if len(calls) == count:
+            raise KeyboardInterrupt
+        return state["x"] * 2
+
+    return model, calls
+
+
+@pytest.mark.parametrize("executor, options, count", [
+    (ls.ParallelExecution, {}, 1),  # tracing the output's structure
+    (ls.ParallelExecution, {}, 2),  # tracing the block program, before it compiles
+    (ls.SequentialExecution, {}, 1),
+    (ls.SequentialExecution, {"jit": False}, 1),  # the first combination, run to see outputs
+    (ls.DaskExecution, {}, 1),  # in the client, before any cluster starts
+], ids=["parallel-trace", "parallel-compile", "sequential", "sequential-jit=False", "dask"])
+def test_ctrl_c_while_tracing_or_compiling_is_interrupted_with_partial(
+        executor, options, count, tmp_path):
+    model, calls = _ctrl_c_on_trace(count)
+    with pytest.raises(ls.Interrupted) as info:
+        executor(model, space(), progress=False, **options).run()
+    assert isinstance(info.value, KeyboardInterrupt) and info.value.partial is None
+    assert "interrupted by the user" in str(info.value)
+    assert len(calls) == count  # nothing ran after Ctrl-C
+    # with a store: nothing is lost, and the next run completes
+    model, _ = _ctrl_c_on_trace(count)
+    store = tmp_path / "run.zarr"
+    with pytest.raises(ls.Interrupted):
+        executor(model, space(), progress=False, store=store, **options).run()
+    again = executor(lambda s: s["x"] * 2, space(), progress=False, store=store,
+                     **options).run()
+    np.testing.assert_allclose(again.to_xarray()["result"].values, 2 * np.linspace(0, 1, 10),
+                               rtol=1e-6)

@@ -119,3 +119,28 @@ def test_flat_slices_keep_their_flat_indices_and_concatenate():
     product = Space({"a": GridAxis(0.0, 1.0, 3), "b": GridAxis(0.0, 1.0, 4)}, mode="product")
     assert product[5:9].coords["sample"].values.tolist() == [5, 6, 7, 8]
     assert product[5:9].coords["a"].values.tolist() == [0.5, 0.5, 0.5, 1.0]
+
+
+def test_a_sel_miss_names_the_nearest_labels_and_suggests_nearest():
+    from labeled_spaces import ParallelExecution
+
+    space = Space({"a": GridAxis(0.0, 1.0, 5), "b": GridAxis(0.0, 1.0, 5)})
+    results = ParallelExecution(lambda s: s["a"] + s["b"], space, progress=False).run()
+    for select in (space.sel, results.sel):
+        with pytest.raises(KeyError) as caught:
+            select(a=0.33)
+        message = str(caught.value)
+        assert isinstance(caught.value, SelectionError)
+        assert "nearest labels of 'a': 0.25, 0.5" in message
+        assert 'method="nearest"' in message
+        with pytest.raises(SelectionError, match=r"not all values found in index 'a': "
+                           r"\[0\.33, 2\.0\]; nearest labels of 'a': 0\.25, 0\.5, 0\.75, 1\.0"):
+            select(a=[0.33, 0.5, 2.0])
+    named = Space({"region": DataAxis(np.arange(3.0), labels=["alpha", "beta", "gamma"]),
+                   "c": GridAxis(0.0, 1.0, 2)}, mode="product")
+    with pytest.raises(SelectionError, match=r"'betta' is not a label of 'region'; labels of "
+                       r"'region' spelled alike: 'beta'") as caught:
+        named.sel(region="betta")
+    assert "method" not in str(caught.value)  # strings have no nearest
+    with pytest.raises(SelectionError, match=r"labels of 'region' are 'alpha', 'beta', 'gamma'"):
+        named.sel(region="zzz")

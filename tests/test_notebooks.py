@@ -22,11 +22,10 @@ import shutil
 import sys
 from pathlib import Path
 
+import ipykernel  # noqa: F401 - the kernel the notebooks run in: a dev dependency
+import nbclient
+import nbformat
 import pytest
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 KERNEL = "labeled-spaces-tests"

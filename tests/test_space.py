@@ -1041,3 +1041,27 @@ def test_complex_and_bytes_data_axes_through_coords_sel_and_attrs(assert_tree_eq
     xr.testing.assert_identical(xr.Dataset(coords=rebuilt.coords), xr.Dataset(coords=coords))
     for i in range(len(space)):
         assert_tree_equal(rebuilt[i], space[i])
+
+
+def test_clear_caches_forgets_the_tables_a_space_put_on_the_device():
+    import gc
+    import weakref
+
+    import labeled_spaces
+
+    space = Space({"a": GridAxis(0.0, 1.0, 4), "b": GridAxis(0.0, 1.0, 3)}, mode="product")
+    first = space.layout.device_tables()
+    assert space.layout.device_tables() is first  # made once per placement
+    point = space[5]
+    tables = weakref.ref(first[0])
+    del first
+    labeled_spaces.clear_caches()
+    gc.collect()
+    assert tables() is None  # nothing holds the device copy any more
+    again = space.layout.device_tables()
+    np.testing.assert_array_equal(np.asarray(again[0]), space.layout.tables[0])
+    assert space[5] == point
+    # a Space that is gone is not kept alive by the registry
+    gone = weakref.ref(Space({"c": GridAxis(0.0, 1.0, 2)}).layout)
+    gc.collect()
+    assert gone() is None

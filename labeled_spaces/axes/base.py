@@ -26,8 +26,35 @@ from .._codec import jsonable
 
 __all__ = ["AbstractAxis", "AXIS_TYPES", "NotRebuildable", "axis_from_spec", "value_dims"]
 
-# registered axis classes by name (filled by AbstractAxis.__init_subclass__)
+# registered axis classes by qualified name, module.qualname (filled by
+# AbstractAxis.__init_subclass__): a user's own class that shares the name of
+# one of ours (GridAxis) is another entry, never a replacement
 AXIS_TYPES: dict[str, type[AbstractAxis]] = {}
+_PACKAGE = __name__.split(".")[0]
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _own(cls: type) -> bool:
+    """Whether ``cls`` is one of the package's own classes."""
+    return cls.__module__ == _PACKAGE or cls.__module__.startswith(_PACKAGE + ".")
+
+
+def _registered(kind: Any, qualified: Any) -> type[AbstractAxis] | None:
+    """The registered class a spec names, never any other (nothing is imported).
+
+    By ``qualified`` (the spec's ``"class"``, ``module.qualname``) where the
+    spec gives it; else ``kind`` (its ``"type"``, a bare name) names one of
+    the package's own classes, as every file has named them.
+    """
+    if qualified is not None:
+        return AXIS_TYPES.get(qualified) if isinstance(qualified, str) else None
+    if not isinstance(kind, str):
+        return None
+    return next((c for c in AXIS_TYPES.values() if _own(c) and c.__name__ == kind), None)
+
 
 COMMON_FIELDS = ("name", "group", "attrs")
 
@@ -60,9 +87,12 @@ class AbstractAxis(ABC):
     Subclasses implement :meth:`generate_values` and :attr:`size`; they may
     override :meth:`coordinate` to give better labels than ``0..size-1``.
     A subclass that lists the constructor arguments describing it in a
-    class attribute ``spec_fields`` is registered: a saved Space holding it
-    is rebuilt from the file by calling the class with those arguments.
-    Other axes are taken from the state given to ``Space.from_attrs``.
+    class attribute ``spec_fields`` is registered (by module and qualified
+    name, so a class of the same name elsewhere is another one): a saved
+    Space holding it is rebuilt from the file by calling the class with
+    those arguments, once its module is imported (a file never imports
+    anything). Other axes are taken from the state given to
+    ``Space.from_attrs``.
 
     Examples
     --------
@@ -78,7 +108,7 @@ class AbstractAxis(ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "spec_fields" in cls.__dict__:
-            AXIS_TYPES[cls.__name__] = cls
+            AXIS_TYPES[_qualified(cls)] = cls
 
     def __init__(
         self,
@@ -221,16 +251,16 @@ class AbstractAxis(ABC):
         """
         cls = type(self)
         spec = self._base_spec()
-        if AXIS_TYPES.get(cls.__name__) is cls:
+        if self.rebuildable:
             spec.update(self.spec_values())
-        else:
-            spec["class"] = f"{cls.__module__}.{cls.__qualname__}"
+        if not (self.rebuildable and _own(cls)):  # ours are known by their bare name
+            spec["class"] = _qualified(cls)
         return spec
 
     @property
     def rebuildable(self) -> bool:
         """Whether :func:`axis_from_spec` rebuilds this axis from its :meth:`spec`."""
-        return AXIS_TYPES.get(type(self).__name__) is type(self)
+        return AXIS_TYPES.get(_qualified(type(self))) is type(self)
 
     def _kw_repr(self) -> str:
         parts = []
@@ -270,10 +300,11 @@ def axis_from_spec(spec: Mapping[str, Any]) -> AbstractAxis:
         fail("spec", "a mapping (an axis specification)", spec, TypeError)
     spec = dict(spec)
     kind = spec.pop("type", None)
-    cls = AXIS_TYPES.get(kind) if isinstance(kind, str) else None
+    cls = _registered(kind, spec.get("class"))
     if cls is None:
+        known = sorted(c.__name__ if _own(c) else _qualified(c) for c in AXIS_TYPES.values())
         raise NotRebuildable(
-            f"spec['type'] must name an axis class of labeled_spaces ({sorted(AXIS_TYPES)}), "
+            f"spec['type'] must name a registered axis class ({known}), "
             f"got {kind!r}; a custom axis is rebuilt from the state that holds it "
             "(Space.from_attrs(attrs, state=...))"
         )

@@ -23,6 +23,7 @@ import numpy as np
 from ..axes import GridAxis
 from ..execution import ParallelExecution
 from ..results import Results, open_results
+from ..results.store import DONE
 from ..space import Space
 from .connectome import Connectome, load_connectome
 from .delayed_kuramoto import delayed_kuramoto, make_demo_state, record_times
@@ -235,6 +236,36 @@ class DemoRun:
         return summarize_demo(self.results.to_xarray(), title=title, files=files)
 
 
+def _readable(store: Path) -> Results:
+    """The results in the demo's store, every value read once, or a ``ValueError``.
+
+    A store damaged on disk (a corrupt chunk, a missing array, garbage
+    metadata) fails inside zarr, numcodecs or JSON with their own errors
+    (``RuntimeError``, ``KeyError``); reading the whole store (a few MB) and
+    looking for every array a resumed run writes into, before resuming, turns
+    any of them into one message that names the store and what to do.
+    """
+    import zarr
+
+    fix = "remove it to run the demo afresh, or give another folder"
+    try:
+        before = open_results(store)
+        before.to_xarray().load()
+        # what a resumed run writes into: each output and the done mask, by their own metadata
+        group = zarr.open_group(str(store), mode="r", use_consolidated=False)
+        missing = [name for name in (*OUTPUT_ATTRS, DONE) if name not in group]
+    except (ValueError, TypeError):  # ours already say what is wrong with the store
+        raise
+    except Exception as err:  # noqa: BLE001 - any failure to read means a damaged store
+        what = " ".join(str(err).split()) or "no message"
+        raise ValueError(f"{str(store)!r} is damaged and cannot be read "
+                         f"({type(err).__name__}: {what}); {fix}") from err
+    if missing:
+        raise ValueError(f"{str(store)!r} is damaged: it lacks the arrays {missing} that the "
+                         f"demo writes; {fix}")
+    return before
+
+
 def run_demo(out: str | os.PathLike = "labeled_spaces_demo", small: bool = False,
              progress: bool = True) -> DemoRun:
     """Run the demo sweep into ``out/demo.zarr``, export ``out/demo.nc``, draw ``out/demo.png``.
@@ -260,7 +291,8 @@ def run_demo(out: str | os.PathLike = "labeled_spaces_demo", small: bool = False
     Raises
     ------
     ValueError
-        If ``out/demo.zarr`` holds another sweep (e.g. the other size).
+        If ``out/demo.zarr`` holds another sweep (e.g. the other size), or is
+        damaged (cannot be read whole).
     OSError
         If ``out`` cannot be created or written.
 
@@ -281,7 +313,7 @@ def run_demo(out: str | os.PathLike = "labeled_spaces_demo", small: bool = False
     store, netcdf, figure = (folder / name for name in ("demo.zarr", "demo.nc", "demo.png"))
     stored_before = 0
     if store.exists():
-        before = open_results(store)
+        before = _readable(store)
         if before.space.sizes != space.sizes:  # the likely mix-up, said in a few words
             twin = demo_sweep(not small)
             other = ("another sweep" if before.space.sizes != {

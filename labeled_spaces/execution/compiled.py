@@ -128,6 +128,8 @@ class PreparedModel:
     ----------
     state_arrays, extra_arrays : list
         The numeric arrays among the state's and the extra arguments' leaves.
+    extra_leaves : list
+        All leaves of ``(args, kwargs)``.
     token : tuple or None
         What the program depends on besides the arrays' types; None where a
         closed-over value cannot be hashed (then nothing is reused).
@@ -135,6 +137,7 @@ class PreparedModel:
 
     def __init__(self, model: Callable, layout: Layout, args: tuple, kwargs: dict) -> None:
         extra_leaves, self.extra_treedef = jax.tree.flatten((args, kwargs))
+        self.extra_leaves = extra_leaves
         self.state_arrays, self._rebuild_state = split_arrays(layout.leaves)
         self.extra_arrays, self._rebuild_extra = split_arrays(extra_leaves)
         self.model = model

@@ -33,7 +33,7 @@ from ..results.store import StoreWriter
 from ..space import Space
 from .cluster import Job, WorkerSetupError, local_cluster, run_block
 from .compiled import PreparedModel
-from .errors import ModelError, block_failure
+from .errors import ModelError, block_failure, interruptible
 from .loop import run_blocks
 from .options import COMMON_OPTIONS, check_model_kwargs, check_space
 from .plan import initial_lanes
@@ -268,6 +268,7 @@ class DaskExecution:
         per_worker = -(-space.N // (threads * BLOCKS_PER_WORKER))
         return max(1, min(space.N, memory, max(MIN_TASK_LANES, min(many, per_worker))))
 
+    @interruptible
     def run(self) -> Results:
         """Run every combination on the cluster.
 

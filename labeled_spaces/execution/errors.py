@@ -10,20 +10,28 @@ at most) to find it.
 
 from __future__ import annotations
 
+import functools
+import re
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import jax
 import numpy as np
 
 from ..results import Results
-from ..space import Space
-from .compiled import PreparedModel
+from ..space import Space, keypath_name
+from .compiled import PreparedModel, split_arrays
 
 __all__ = [
-    "Interrupted", "ModelError", "check_outputs", "failed_at", "locate_failure", "trace_failure",
+    "Interrupted", "ModelError", "OutputError", "check_outputs", "failed_at", "interruptible",
+    "locate_failure", "trace_failure",
 ]
+
+_Run = TypeVar("_Run", bound=Callable[..., Any])
+
+# how every message of check_outputs begins
+_OUTPUT_PROBLEM = "model outputs must be"
 
 
 class ModelError(RuntimeError):
@@ -54,6 +62,15 @@ class ModelError(RuntimeError):
         self.partial = partial
 
 
+class OutputError(ModelError, TypeError):
+    """The model returned what cannot be a result: None, no arrays, a string or a key.
+
+    A :class:`ModelError` (it names the combination) and a ``TypeError``
+    (it is a wrong value, found before anything is computed where the model
+    is compiled).
+    """
+
+
 class Interrupted(KeyboardInterrupt):
     """A run stopped by Ctrl-C (SIGINT), with what was finished in ``.partial``.
 
@@ -71,10 +88,47 @@ class Interrupted(KeyboardInterrupt):
         self.partial = partial
 
 
+def interruptible(run: _Run) -> _Run:
+    """``run`` with Ctrl-C at any moment raising :class:`Interrupted`, never a bare one.
+
+    The loop over blocks raises :class:`Interrupted` with the finished
+    results; this catches a ``KeyboardInterrupt`` anywhere else in a run
+    (while the model is traced or compiled, a store opened, the cluster
+    started), where nothing has finished: ``.partial`` is None.
+
+    Examples
+    --------
+    >>> from labeled_spaces.execution.errors import Interrupted, interruptible
+    >>> @interruptible
+    ... def run():
+    ...     raise KeyboardInterrupt
+    >>> try:
+    ...     run()
+    ... except Interrupted as err:
+    ...     print(err.partial)
+    None
+    """
+
+    @functools.wraps(run)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return run(*args, **kwargs)
+        except Interrupted:
+            raise
+        except KeyboardInterrupt:
+            raise Interrupted(
+                "interrupted by the user before any combination finished (while the model "
+                "was traced or compiled, or the run set up); .partial is None, and a store "
+                "keeps what it held", partial=None) from None
+
+    return wrapped  # type: ignore[return-value]
+
+
 def failed_at(space: Space, i: int, message: str, partial: Results | None = None) -> ModelError:
     """The error for combination ``i``: its index and parameters, and what went wrong."""
     params = space[i]
-    return ModelError(
+    kind = OutputError if _OUTPUT_PROBLEM in message else ModelError
+    return kind(
         f"the model failed at combination {i} with parameters {params!r}: {message}",
         index=i, params=params, partial=partial,
     )
@@ -83,25 +137,115 @@ def failed_at(space: Space, i: int, message: str, partial: Results | None = None
 def check_outputs(out: Any) -> list[Any]:
     """The output's leaves, or a ``TypeError`` for one that is not an array or a number.
 
-    The same check for every executor: a string, an object or a PRNG key is
-    refused wherever it comes from (compiled or plain Python models).
+    The same check for every executor: None (a model that forgot its
+    ``return``), a pytree without arrays (``{}``, ``()``), a string, an object
+    or a PRNG key is refused wherever it comes from (compiled or plain Python
+    models).
+
+    Examples
+    --------
+    >>> from labeled_spaces.execution.errors import check_outputs
+    >>> try:
+    ...     check_outputs(None)
+    ... except TypeError as err:
+    ...     print(str(err).split(": ")[-1])
+    does it end with a return statement?
+    >>> len(check_outputs({"y": 1.0, "z": [2, 3]}))
+    3
     """
     leaves = jax.tree.leaves(out)
+    if out is None:
+        raise TypeError(f"{_OUTPUT_PROBLEM} arrays or numbers, but the model returned None: "
+                        "does it end with a return statement?")
+    if not leaves:
+        shown = repr(out)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise TypeError(f"{_OUTPUT_PROBLEM} arrays or numbers, but the model returned "
+                        f"{shown} ({type(out).__name__}), which holds none: return an array, "
+                        "a number, or a pytree of them such as {'y': y}")
     for leaf in leaves:
         dtype = getattr(leaf, "dtype", None)
         if dtype is None:
             dtype = np.asarray(leaf).dtype
         if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
-            raise TypeError("model outputs must be arrays or numbers, got a PRNG key; return "
+            raise TypeError(f"{_OUTPUT_PROBLEM} arrays or numbers, got a PRNG key; return "
                             "jax.random.key_data(key) to keep its bits")
         if np.dtype(dtype).kind not in "biufcV":  # V: bfloat16 and friends
-            raise TypeError(f"model outputs must be arrays or numbers, got {leaf!r} "
+            raise TypeError(f"{_OUTPUT_PROBLEM} arrays or numbers, got {leaf!r} "
                             f"({type(leaf).__name__})")
     return leaves
 
 
 def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
+
+
+# how JAX names what a traced value came from: the arguments of PreparedModel.call
+_INTERNAL = re.compile(r"\b(axis_values|state_arrays|extra_arrays)\[(\d+)\]")
+_CALL_SITE = re.compile(r"the function call at \S+compiled\.py:\d+( for \w+)?")
+
+
+class _Slot:
+    """Marks where :func:`split_arrays` puts the ``index``-th array."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+def _array_paths(leaves: Sequence[Any], paths: Sequence[str]) -> list[str]:
+    """The paths of the leaves that :func:`split_arrays` passes as arrays, in its order."""
+    arrays, rebuild = split_arrays(leaves)
+    slots = [_Slot(j) for j in range(len(arrays))]
+    where = {x.index: k for k, x in enumerate(rebuild(slots)) if isinstance(x, _Slot)}
+    return [paths[where[j]] for j in range(len(arrays))]
+
+
+def argument_names(prepared: PreparedModel, space: Space) -> dict[str, str]:
+    """What a tracing error's internal argument names (``axis_values[0]``) stand for.
+
+    Axis values by the axis's name (and key path where it differs), the
+    state's array leaves by key path, extra arguments as the model's
+    positional argument or keyword.
+
+    Examples
+    --------
+    >>> from labeled_spaces import GridAxis, Space
+    >>> from labeled_spaces.execution.compiled import PreparedModel
+    >>> from labeled_spaces.execution.errors import argument_names
+    >>> space = Space({"coupling": GridAxis(0.0, 1.0, 3)})
+    >>> argument_names(PreparedModel(lambda s: s, space.layout, (), {}), space)
+    {'axis_values[0]': "'coupling' (the parameter)"}
+    """
+    names: dict[str, str] = {}
+    for a, (name, path) in enumerate(zip(space.names, space.paths, strict=True)):
+        where = f" at {path!r} in the state" if path != name else ""
+        names[f"axis_values[{a}]"] = f"{name!r} (the parameter{where})"
+    layout = prepared.layout
+    flat = jax.tree_util.tree_flatten_with_path(
+        layout.treedef.unflatten(range(len(layout.leaves))))[0]
+    state_paths = [f"{keypath_name(p)!r} (a fixed leaf of the state)" for p, _ in flat]
+    for j, shown in enumerate(_array_paths(layout.leaves, state_paths)):
+        names[f"state_arrays[{j}]"] = shown
+    extra = jax.tree_util.tree_flatten_with_path(
+        prepared.extra_treedef.unflatten(range(prepared.extra_treedef.num_leaves)))[0]
+    extra_paths = []
+    for path, _ in extra:  # (args, kwargs)[0 or 1][index or keyword]...
+        head = (f"args[{path[1].idx}] (positional argument {path[1].idx + 1} of the model "
+                "after the state" if path[0].idx == 0
+                else f"{path[1].key} (a keyword argument of the model")
+        inner = f", at {keypath_name(path[2:])!r}" if len(path) > 2 else ""
+        extra_paths.append(f"{head}{inner})")
+    for j, shown in enumerate(_array_paths(prepared.extra_leaves, extra_paths)):
+        names[f"extra_arrays[{j}]"] = shown
+    return names
+
+
+def name_arguments(message: str, prepared: PreparedModel, space: Space) -> str:
+    """``message`` with JAX's names of internal arguments replaced by what the user wrote."""
+    names = argument_names(prepared, space)
+    model = getattr(prepared.model, "__qualname__", None) or type(prepared.model).__name__
+    message = _CALL_SITE.sub(f"the model {model}", message)
+    return _INTERNAL.sub(lambda m: names.get(m.group(0), m.group(0)), message)
 
 
 def locate_failure(
@@ -131,7 +275,7 @@ def trace_failure(prepared: PreparedModel, space: Space, err: Exception) -> Mode
     """
     found = locate_failure(prepared, [0])
     if found is not None and (type(found[1]) is type(err) and str(found[1]) == str(err) or
-                              str(found[1]).startswith("model outputs must be")):
+                              str(found[1]).startswith(_OUTPUT_PROBLEM)):
         return failed_at(space, 0, _describe(found[1]))
     eager = "" if found is None else (
         f" (run without jit, the first combination fails differently: {_describe(found[1])})")
@@ -139,7 +283,7 @@ def trace_failure(prepared: PreparedModel, space: Space, err: Exception) -> Mode
         "the model could not be compiled (is it traceable by JAX? Python control flow on a "
         "parameter is not: use jax.lax.cond or jnp.where, or run it with "
         "SequentialExecution(jit=False)); JAX failed while tracing it, before any "
-        f"combination ran: {_describe(err)}{eager}"
+        f"combination ran: {name_arguments(_describe(err) + eager, prepared, space)}"
     )
 
 

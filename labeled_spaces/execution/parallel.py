@@ -13,7 +13,7 @@ from ..grid import Block, Blocks
 from ..results import ParallelResult, Results
 from ..space import Space
 from .compiled import PreparedModel
-from .errors import ModelError, block_failure, trace_failure
+from .errors import ModelError, block_failure, interruptible, trace_failure
 from .kernel import origin_input, replicated
 from .loop import run_blocks
 from .options import COMMON_OPTIONS, check_model_kwargs, check_space
@@ -169,6 +169,7 @@ class ParallelExecution:
         self._sink = sink_for(store, self.space, ParallelResult, self.max_memory,
                               overwrite=overwrite)
 
+    @interruptible
     def run(self) -> Results:
         """Run every combination.
 

@@ -13,7 +13,14 @@ from .._checks import check_bool, check_callable
 from ..grid import Block, Blocks
 from ..results import Outputs, Results, SequentialResult
 from .compiled import PreparedModel, signature
-from .errors import ModelError, check_outputs, failed_at, locate_failure, trace_failure
+from .errors import (
+    ModelError,
+    check_outputs,
+    failed_at,
+    interruptible,
+    locate_failure,
+    trace_failure,
+)
 from .loop import BlockFailure, run_blocks
 from .options import COMMON_OPTIONS, check_model_kwargs, check_space
 from .plan import initial_lanes
@@ -266,6 +273,7 @@ class SequentialExecution:
 
         return compile_it, out_info, print_
 
+    @interruptible
     def run(self) -> Results:
         """Run every combination in flat order.
 

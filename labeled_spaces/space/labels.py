@@ -11,6 +11,7 @@ dimension may be given at once when they pick the same positions.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,12 +46,54 @@ def _numeric(labels: np.ndarray) -> bool:
     return labels.dtype.kind in "biufcmM"
 
 
-def _one(labels: np.ndarray, value: Any, method: str | None, tolerance: Any) -> int:
+def _shown(label: Any) -> str:
+    return repr(label.item() if isinstance(label, np.generic) else label)
+
+
+def nearest_labels(labels: np.ndarray, value: Any, count: int = 2) -> list[Any]:
+    """Up to ``count`` labels closest to ``value``: by distance for numbers and dates,
+    by spelling for strings (none when nothing is alike)."""
+    if labels.size == 0:
+        return []
+    if _numeric(labels) and labels.dtype.kind != "c":
+        try:
+            distance = np.abs(labels - np.asarray(value, dtype=labels.dtype))
+        except (TypeError, ValueError):
+            return []
+        order = np.argsort(distance, kind="stable")[:count]
+        return [labels[i] for i in sorted(order)]
+    if labels.dtype.kind in "SUO":
+        text = value.decode() if isinstance(value, bytes) else str(value)
+        names = [x.decode() if isinstance(x, bytes) else str(x) for x in labels.tolist()]
+        return list(difflib.get_close_matches(text, names, n=count))
+    return []
+
+
+def miss_hint(labels: np.ndarray, values: list[Any], name: str) -> str:
+    """What to say of labels not found along ``name``: the nearest labels, and
+    ``method="nearest"`` where the labels have an order."""
+    near: list[str] = []
+    for value in values:
+        for label in nearest_labels(labels, _as_label(value, labels)):
+            if _shown(label) not in near:
+                near.append(_shown(label))
+    if _numeric(labels) and labels.dtype.kind != "c":
+        return (f"; nearest labels of {name!r}: {', '.join(near)} (to pick the closest "
+                "label, pass method=\"nearest\")")
+    if near:
+        return f"; labels of {name!r} spelled alike: {', '.join(near)}"
+    some = ", ".join(_shown(x) for x in labels[:5].tolist())
+    return f"; labels of {name!r} are {some}{', ...' if labels.size > 5 else ''}"
+
+
+def _one(labels: np.ndarray, value: Any, method: str | None, tolerance: Any,
+         name: str = "labels") -> int:
     value = _as_label(value, labels)
     if method is None:
         hits = np.flatnonzero(labels == value)
         if hits.size == 0:
-            raise KeyError(f"{value!r} is not a label")
+            raise KeyError(f"{_shown(value)} is not a label of {name!r}"
+                           f"{miss_hint(labels, [value], name)}")
         if hits.size > 1:
             raise ValueError(f"label {value!r} appears {hits.size} times")
         return int(hits[0])
@@ -133,15 +176,16 @@ def positions_for(labels: np.ndarray, query: Any, method: str | None = None,
         items = query if isinstance(query, (list, tuple)) else list(np.asarray(query).ravel())
         for q in items:
             try:
-                found.append(_one(labels, q, method, tolerance))
+                found.append(_one(labels, q, method, tolerance, name))
             except KeyError:
                 missing.append(q)
         if missing:
-            raise KeyError(f"not all values found in index {name!r}: {missing}")
+            hint = miss_hint(labels, missing, name) if method is None else ""
+            raise KeyError(f"not all values found in index {name!r}: {missing}{hint}")
         return np.asarray(found, dtype=np.int64)
     if hasattr(query, "ndim") and query.ndim == 0:
         query = np.asarray(query).item() if np.asarray(query).dtype.kind != "M" else query
-    return _one(labels, query, method, tolerance)
+    return _one(labels, query, method, tolerance, name)
 
 
 def resolve(
@@ -184,7 +228,8 @@ def resolve(
         try:
             picked = positions_for(values, labels, method, tolerance, name)
         except KeyError as err:
-            raise SelectionError(f"sel could not find {dict(query)!r}: {err}") from None
+            reason = err.args[0] if err.args else err
+            raise SelectionError(f"sel could not find {dict(query)!r}: {reason}") from None
         except TypeError as err:
             raise TypeError(f"sel {dict(query)!r} with method={method!r}: {err}") from None
         except ValueError as err:

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._caches import ProgramCache
+from .._caches import ProgramCache, hold_cache
 from .._checks import integer_scalar
 from ..grid import Blocks, Dim, Grid, block_values
 
@@ -106,6 +106,13 @@ class Layout:
     axis_dim: tuple[int, ...]
     grid: Grid
     _device: dict[Any, tuple[jax.Array, ...]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        hold_cache(self)  # labeled_spaces.clear_caches() empties the device tables too
+
+    def clear_cache(self) -> None:
+        """Forget the tables put on the device (:meth:`device_tables` makes them again)."""
+        self._device.clear()
 
     @property
     def shape(self) -> tuple[int, ...]:

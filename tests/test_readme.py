@@ -1,0 +1,53 @@
+"""Every Python block of the README runs when pasted alone into a script.
+
+Each ```python block is written to a file of its own and run by a fresh
+interpreter, in an empty folder, as ``python block.py``: a block may not
+lean on an earlier one, and one that starts worker processes (dask spawns
+them, and a spawned process imports the script) must guard its run with
+``if __name__ == "__main__":``. Blocks fenced otherwise (``sh``, a ``py``
+sketch that needs a SLURM cluster, printed output) are not Python to run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+BLOCKS = re.findall(r"^```python\n(.*?)^```", README, flags=re.DOTALL | re.MULTILINE)
+# a worker process that hangs must not hang the suite
+TIMEOUT_S = 300
+
+
+def _line_of(block: str) -> int:
+    return README[: README.index(block)].count("\n") + 1
+
+
+def test_the_readme_starts_with_the_two_setup_commands():
+    first = re.search(r"^```(\w*)\n(.*?)^```", README, flags=re.DOTALL | re.MULTILINE)
+    assert first is not None and first.group(1) == "sh"
+    assert first.group(2).splitlines() == [
+        'pip install ".[examples]" && labeled-spaces demo',
+        'pip install ".[dev]" && python -m pytest -n 2 -q',
+    ]
+    assert len(BLOCKS) >= 8
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[f"line-{_line_of(b)}" for b in BLOCKS])
+def test_a_readme_block_runs_alone_as_a_script(block: str, tmp_path: Path) -> None:
+    script = tmp_path / "block.py"
+    script.write_text(block)
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert done.returncode == 0, (
+        f"the README block at line {_line_of(block)} failed as a script "
+        f"(exit code {done.returncode}):\n{done.stderr[-4000:]}")
+    assert "Traceback" not in done.stderr, done.stderr[-4000:]
