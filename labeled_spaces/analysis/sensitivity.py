@@ -37,7 +37,7 @@ from ..space.design import Factor, column_slices, factors, map_factors, unit_des
 
 __all__ = ["sensitivity"]
 
-DIM = "sample"  # the shared dimension of the sweep
+DIM = "sample"  # the shared dimension of the sweep (its space has no other)
 
 
 def _check_options(n: Any, n_resamples: Any, confidence: Any) -> None:
@@ -189,14 +189,12 @@ def sobol_estimates(values: np.ndarray, d: int, n_resamples: int, confidence: fl
 
 
 def _labeled(estimates: Mapping[str, np.ndarray], factor_names: Sequence[str],
-             data: xr.DataArray, attrs: Mapping[str, Any]) -> xr.Dataset:
-    dims = tuple(d for d in data.dims if d != DIM)
-    coords: dict[str, Any] = {"factor": list(factor_names)}
-    for name, coord in data.coords.items():
-        if DIM not in coord.dims and set(coord.dims) <= set(dims):
-            coords[str(name)] = coord.variable
+             dims: Sequence[str], coords: Mapping[str, xr.Variable],
+             attrs: Mapping[str, Any]) -> xr.Dataset:
+    labels: dict[str, Any] = {"factor": list(factor_names)}
+    labels.update({name: c for name, c in coords.items() if set(c.dims) <= set(dims)})
     return xr.Dataset({k: (("factor", *dims), v) for k, v in estimates.items()},
-                      coords=coords, attrs=dict(attrs))
+                      coords=labels, attrs=dict(attrs))
 
 
 def sensitivity(
@@ -276,11 +274,12 @@ def sensitivity(
                   dim=DIM)
     results = executor(model, space, *args, **options).run()
     k = _pick_output(results.names, output)
-    data = results.to_xarray()[results.outputs.var_names[k]]
+    outputs = results.outputs  # the labels of the outputs' own dimensions, as run() made them
     rng = np.random.default_rng(np.random.SeedSequence(key_data(key)).spawn(1)[0])
-    estimates = sobol_estimates(np.asarray(data.values), len(found), int(n_resamples),
+    estimates = sobol_estimates(np.asarray(results.arrays[k]), len(found), int(n_resamples),
                                 float(confidence), rng)
     attrs = {"output": results.names[k], "n": int(n), "evaluations": len(space),
              "n_resamples": int(n_resamples), "confidence": float(confidence),
              "first_order": "Saltelli 2010", "total_order": "Jansen 1999"}
-    return _labeled(estimates, [f.name for f in found], data, attrs)
+    coords = {name: c.variable() for name, c in outputs.coords.items()}
+    return _labeled(estimates, [f.name for f in found], outputs.dims[k], coords, attrs)
