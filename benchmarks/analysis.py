@@ -10,7 +10,8 @@ Sensitivity (``labeled_spaces.sensitivity``):
    ``jax.jit(jax.vmap(model))`` in one call on all ``n (d + 2)`` points
    (``SALib.sample.sobol.sample`` then ``SALib.analyze.sobol.analyze``). Both
    are warmed up once (compilation excluded); the median of ``--repeats``
-   alternating runs is kept. Target: ours at most 1.1x SALib.
+   alternating runs is kept (the ratio of the fastest runs is printed too).
+   Target: ours at most 1.1x SALib.
 2. Accuracy: the Ishigami function (a = 7, b = 0.1, U(-pi, pi)^3) at n = 4096,
    mean absolute error of S1 and ST against the analytic values, averaged over
    ``--seeds`` seeds. Anchor: ``scipy.stats.sobol_indices`` with the same n.
@@ -93,13 +94,15 @@ def _timing(args: argparse.Namespace) -> bool:
             times[name].append(time.perf_counter() - start)
     ours, salib = (statistics.median(times[k]) for k in ("ours", "SALib"))
     ratio = ours / salib
+    best = min(times["ours"]) / min(times["SALib"])  # the least disturbed runs, on a busy machine
     print(f"# sensitivity of the Kuramoto network ({args.nodes} nodes, {args.steps} steps), "
           f"n = {args.n}, 3 factors, {args.n * 5:,} evaluations, 200 resamples; "
           f"median of {args.repeats}")
     print("| implementation | time | ratio |")
     print("|---|---|---|")
     print(f"| SALib 1.6 + jit(vmap(model)) | {salib:.3f} s | 1.00x |")
-    print(f"| labeled_spaces.sensitivity | {ours:.3f} s | {ratio:.2f}x |")
+    print(f"| labeled_spaces.sensitivity | {ours:.3f} s | {ratio:.2f}x (fastest runs: "
+          f"{best:.2f}x) |")
     print(f"S1 ours {np.round(ours_s1, 3).tolist()}, SALib {np.round(salib_s1, 3).tolist()}")
     return ratio <= TARGET_TIME
 
@@ -139,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=1024)
     parser.add_argument("--nodes", type=int, default=32)
     parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=10)
     args = parser.parse_args(argv)
     timed = _timing(args)
