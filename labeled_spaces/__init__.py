@@ -16,6 +16,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
 from ._caches import clear_caches
+from .analysis import sensitivity
 from .axes import (
     AbstractAxis,
     DataAxis,
@@ -58,4 +59,5 @@ __all__ = [
     "axis_from_spec",
     "clear_caches",
     "open_results",
+    "sensitivity",
 ]

@@ -78,7 +78,7 @@ def space_attrs(
     big values are saved once.
     """
     attrs = {f"{PREFIX}mode": mode}
-    if mode == "zip":
+    if mode != "product":  # zip and the designs have one shared dimension
         attrs[f"{PREFIX}dim"] = dim
     attrs[f"{PREFIX}key"] = json.dumps(key_data(key))
     impl = key_impl(key)

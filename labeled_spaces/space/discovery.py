@@ -12,6 +12,7 @@ import numpy as np
 from ..axes import AbstractAxis
 from ..grid import Grid, assign_dims
 from .coords import AxisLabels
+from .design import DESIGNS, design_tables
 from .layout import Layout
 
 __all__ = ["discover", "hint_unregistered", "is_axis", "keypath_name"]
@@ -109,6 +110,8 @@ def discover(state: Any, mode: str, dim: str, key: jax.Array
         )
     axes: Sequence[AbstractAxis] = [leaves[k] for k in axis_pos]
     paths = [keypath_name(flat[k][0]) for k in axis_pos]
+    if mode in DESIGNS:
+        return _design_layout(treedef, leaves, axis_pos, axes, paths, mode, dim, key)
     keys = jax.random.split(key, len(axes) + 1)[1:]
     tables, labels = [], []
     for axis, path, axis_key in zip(axes, paths, keys, strict=True):
@@ -126,6 +129,29 @@ def discover(state: Any, mode: str, dim: str, key: jax.Array
                                  axis.value_coordinate(axis_key)))
     dims, axis_dim = assign_dims(mode, dim, [info.name for info in labels],
                                  [a.size for a in axes], [a.group for a in axes], stacklevel=4)
+    layout = Layout(treedef, leaves, axis_pos, tuple(tables), dims, axis_dim,
+                    Grid([d.size for d in dims]))
+    return layout, tuple(labels)
+
+
+def _design_layout(treedef: Any, leaves: tuple[Any, ...], axis_pos: tuple[int, ...],
+                   axes: Sequence[AbstractAxis], paths: Sequence[str], mode: str, dim: str,
+                   key: jax.Array) -> tuple[Layout, tuple[AxisLabels, ...]]:
+    """The Layout of a quasi-random design: every axis's design values on one zip dimension."""
+    names = [axis.name if axis.name is not None else path for axis, path in zip(axes, paths,
+                                                                                 strict=True)]
+    mapped = design_tables(axes, names, mode, key, stacklevel=5)
+    tables, labels = [], []
+    for axis, path, name, point in zip(axes, paths, names, mapped, strict=True):
+        table = np.array(point.values)  # an own, read-only copy: the layout hands out views
+        problem = axis.check_values(table)
+        if problem:
+            raise ValueError(f"the axis at {path!r}, {axis!r}, {problem} at the design's points")
+        table.flags.writeable = False
+        tables.append(table)
+        labels.append(AxisLabels(name, path, axis, point.labels, point.value_coordinate))
+    dims, axis_dim = assign_dims("zip", dim, names, [len(t) for t in tables],
+                                 [None] * len(axes))
     layout = Layout(treedef, leaves, axis_pos, tuple(tables), dims, axis_dim,
                     Grid([d.size for d in dims]))
     return layout, tuple(labels)

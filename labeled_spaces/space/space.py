@@ -25,13 +25,14 @@ from ..axes import AbstractAxis
 from . import attrs as attrs_module
 from . import export, subspace
 from .coords import Selection, build_coords, check_names, coordinate_names
+from .design import DESIGNS
 from .discovery import discover
 from .labels import indexed_coordinates, resolve
 from .layout import check_key, flat_position
 
 __all__ = ["MODES", "Space"]
 
-MODES = ("product", "zip")
+MODES = ("product", "zip", *DESIGNS)
 
 class Space:
     """Every combination of the axes found in a parameter pytree, as a labeled grid.
@@ -42,12 +43,14 @@ class Space:
         Any JAX pytree (dicts, lists, tuples, NamedTuples, registered
         dataclasses, equinox modules). Leaves that are axes vary; all others
         stay fixed. Axes are taken in ``jax.tree`` leaf order (dict keys sorted).
-    mode : {"zip", "product"}, default "zip"
+    mode : {"zip", "product", "sobol", "halton", "lhs"}, default "zip"
         ``"product"``: one dimension per ungrouped axis and per group (groups
         first, in the order their first axis appears, then the ungrouped axes,
         as TVB-Optim orders them); the flat index runs in C order over them.
         ``"zip"``: one shared dimension named ``dim``, as long as the shortest
         axis (a warning when sizes differ).
+        ``"sobol"``, ``"halton"``, ``"lhs"``: as zip, over the points of one joint
+        quasi-random design seeded from ``key`` (:mod:`labeled_spaces.space.design`).
     key : jax.Array, optional
         Axis ``i`` samples with ``jax.random.split(key, n_axes + 1)[i + 1]``;
         ``None`` means ``jax.random.key(0)``.
@@ -92,7 +95,8 @@ class Space:
 
     def _setup(self, state: Any, mode: str, key: Any, dim: str, selection: Selection) -> None:
         if mode not in MODES:
-            raise ValueError(f"mode must be 'product' or 'zip', got {mode!r}")
+            raise ValueError(f"mode must be 'product' or 'zip', got {mode!r}; or a quasi-random "
+                             "design: 'sobol', 'halton' or 'lhs'")
         if not isinstance(dim, str) or not dim:
             fail("dim", "a non-empty string", dim, TypeError)
         self.state = state
@@ -225,7 +229,8 @@ class Space:
     def _select(self, chosen: Mapping[str, int | np.ndarray]) -> Space:
         state, selection = subspace.select(self.layout, self._axis_labels, self._selection,
                                            chosen)
-        return self._with_selection(state, self.mode, self.key, self.dim, selection)
+        mode = "zip" if self.mode in DESIGNS else self.mode  # a design's points are data
+        return self._with_selection(state, mode, self.key, self.dim, selection)
 
     def label_positions(self, query: Mapping[str, Any], method: str | None = None,
                         tolerance: Any = None) -> dict[str, int | np.ndarray]:
