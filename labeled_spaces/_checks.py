@@ -11,7 +11,9 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
+import traceback
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
@@ -204,3 +206,42 @@ def closest(word: str, options: Iterable[str]) -> str:
     """
     match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
     return f"; did you mean {match[0]}?" if match else ""
+
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def expected_failure(err: BaseException) -> bool:
+    """Whether ``err`` is a failure to report in one line (exit code 2), not a bug.
+
+    An ``OSError`` (a path, a permission, a full disk) always is; a
+    ``ValueError`` or ``TypeError`` is when the package raised it on purpose
+    (a ``raise`` statement in labeled_spaces: bad input, a damaged file).
+    One raised inside a library, or by an operation that failed in our own
+    code, is a bug, and keeps its traceback.
+
+    Examples
+    --------
+    >>> from labeled_spaces.cli import expected_failure
+    >>> from labeled_spaces._checks import fail
+    >>> try:
+    ...     fail("n", "an integer", "5", TypeError)
+    ... except TypeError as err:
+    ...     expected_failure(err)
+    True
+    >>> try:
+    ...     None + 1
+    ... except TypeError as err:
+    ...     expected_failure(err)
+    False
+    """
+    if isinstance(err, OSError):
+        return True
+    if not isinstance(err, (ValueError, TypeError)):
+        return False
+    frames = traceback.extract_tb(err.__traceback__)
+    if not frames:
+        return False
+    where = frames[-1]
+    return (Path(where.filename).resolve().is_relative_to(PACKAGE_DIR)
+            and (where.line or "").lstrip().startswith("raise"))

@@ -48,12 +48,13 @@ import contextlib
 import json
 import logging
 import sys
-import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 __all__ = ["DEFAULT_OUT", "UsageError", "build_parser", "describe", "expected_failure", "main"]
+
+from ._checks import expected_failure  # noqa: E402
 
 PROG = "labeled-spaces"
 #: the demo's output folder, and that of ``demo --small``
@@ -156,45 +157,6 @@ def _progress_messages(quiet: bool) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
-
-
-_PACKAGE = Path(__file__).resolve().parent
-
-
-def expected_failure(err: BaseException) -> bool:
-    """Whether ``err`` is a failure to report in one line (exit code 2), not a bug.
-
-    An ``OSError`` (a path, a permission, a full disk) always is; a
-    ``ValueError`` or ``TypeError`` is when the package raised it on purpose
-    (a ``raise`` statement in labeled_spaces: bad input, a damaged file).
-    One raised inside a library, or by an operation that failed in our own
-    code, is a bug, and keeps its traceback.
-
-    Examples
-    --------
-    >>> from labeled_spaces.cli import expected_failure
-    >>> from labeled_spaces._checks import fail
-    >>> try:
-    ...     fail("n", "an integer", "5", TypeError)
-    ... except TypeError as err:
-    ...     expected_failure(err)
-    True
-    >>> try:
-    ...     None + 1
-    ... except TypeError as err:
-    ...     expected_failure(err)
-    False
-    """
-    if isinstance(err, OSError):
-        return True
-    if not isinstance(err, (ValueError, TypeError)):
-        return False
-    frames = traceback.extract_tb(err.__traceback__)
-    if not frames:
-        return False
-    where = frames[-1]
-    return (Path(where.filename).resolve().is_relative_to(_PACKAGE)
-            and (where.line or "").lstrip().startswith("raise"))
 
 
 def _one_line(err: BaseException) -> str:
