@@ -16,6 +16,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
 from ._caches import clear_caches
+from .analysis import RefineResults, refine
 from .axes import (
     AbstractAxis,
     DataAxis,
@@ -48,6 +49,7 @@ __all__ = [
     "NumPyroAxis",
     "ParallelExecution",
     "ParallelResult",
+    "RefineResults",
     "Results",
     "SequentialExecution",
     "SequentialResult",
@@ -58,4 +60,5 @@ __all__ = [
     "axis_from_spec",
     "clear_caches",
     "open_results",
+    "refine",
 ]

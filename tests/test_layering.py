@@ -4,7 +4,8 @@ Read with ``ast`` from the source files (nothing is imported), following
 ``../shared/DESIGN.md``: the lowest layer (argument checks, codecs, memory,
 caches, the grid) is imported by the axes, the axes by the space, the space
 by results and execution (execution imports results' sinks, results never
-imports execution), and everything by the command line.
+imports execution), execution by the analyses, and everything by the command
+line.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ LAYERS = {
     "space": 3,
     "results": 4,
     "execution": 5,
-    "examples": 6,
-    "cli": 7,
+    "analysis": 6,
+    "examples": 7,
+    "cli": 8,
 }
 
 
@@ -120,6 +122,18 @@ def test_results_never_import_execution():
         for parts, names, line in _imports(path):
             assert "execution" not in [*parts[1:2], *(names if len(parts) == 1 else [])], (
                 f"{path.name}:{line} imports execution")
+
+
+def test_only_the_top_layers_import_analysis():
+    # the analyses are a client of the engine: nothing below them may depend on them
+    for path in _modules():
+        own = _dotted(path)
+        if own == ["labeled_spaces"] or (len(own) > 1 and own[1] in ("analysis", "examples",
+                                                                     "cli")):
+            continue
+        for parts, names, line in _imports(path):
+            assert "analysis" not in [*parts[1:2], *(names if len(parts) == 1 else [])], (
+                f"{path.name}:{line} imports analysis")
 
 
 def test_no_grab_bag_modules():
