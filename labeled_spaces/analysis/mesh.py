@@ -20,7 +20,8 @@ Scoring edges rather than simplices is what lets a batch of points follow a
 thin feature: an edge crossing a ridge has a large ``dev``, one running along
 it a small one, so a batch splits the crossing edges of many neighbouring
 simplices (up to all edges of one simplex) instead of one centroid each, and
-distinct edges have distinct midpoints, so a batch never repeats a point.
+distinct edges have distinct midpoints, so a batch never repeats a point (but
+for crossing edges in the flat slivers of a degenerate mesh, which are weeded out).
 """
 
 from __future__ import annotations
@@ -161,9 +162,12 @@ def next_points(points: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
         mesh = Delaunay(points)
         edges, _ = edge_losses(points, values, mesh)
         middle = 0.5 * (points[edges[:, 0]] + points[edges[:, 1]])
-        # a vertex qhull left out of the mesh could sit on an edge: never sample twice
-        fresh = known.query(middle, k=1)[0] > 1e-12
-        middle = middle[fresh][:need]
+        # never sample twice: a vertex qhull left out could sit on an edge, and in the
+        # flat slivers of a degenerate mesh (a cube's corners) two edges may cross
+        middle = middle[:2 * need + 64]
+        middle = middle[known.query(middle, k=1)[0] > 1e-12]
+        _, first = np.unique(np.round(middle, 12), axis=0, return_index=True)
+        middle = middle[np.sort(first)][:need]
         if not len(middle):  # pragma: no cover - a mesh always has an edge to split
             raise RuntimeError("no edge left to split")
         chosen.append(middle)

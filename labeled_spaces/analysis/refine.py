@@ -16,7 +16,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jax
 import numpy as np
@@ -25,7 +25,7 @@ from scipy.interpolate import LinearNDInterpolator
 from scipy.spatial import Delaunay
 
 from .._checks import check_int, fail
-from ..axes import DataAxis, GridAxis, LogGridAxis, UniformAxis
+from ..axes import BoundedAxis, DataAxis, GridAxis, LogGridAxis, UniformAxis
 from ..execution import ParallelExecution
 from ..results import Results
 from ..space import Space, is_axis
@@ -151,20 +151,21 @@ def _box(space: Space) -> Box:
         fail("space", "a labeled_spaces.Space", space, TypeError)
     for axis, name in zip(space.axes, space.names, strict=True):
         if not isinstance(axis, _INTERVALS):
-            fail("space", "a product of interval axes (GridAxis, LogGridAxis, UniformAxis)",
-                 space, detail=f": axis {name!r} is {axis!r}")
+            fail(f"the axis {name!r} of space",
+                 "an interval axis (GridAxis, LogGridAxis or UniformAxis)", axis)
         if axis.size < 2:
-            fail("space", "axes of at least 2 points each (the first round's grid)",
-                 space, detail=f": axis {name!r} has {axis.size}")
+            fail(f"the axis {name!r} of space", "at least 2 points (the first round's grid)",
+                 axis)
     if len(space.axes) not in (2, 3):
-        fail("space", "2 or 3 axes (refine samples a 2-D or 3-D box)", space,
-             detail=f": {len(space.axes)} axes {list(space.names)}")
+        fail("space", "a space of 2 or 3 axes (refine samples a 2-D or 3-D box)",
+             f"{len(space.axes)} axes {list(space.names)}")
     if space.mode != "product" or len(space.dims) != len(space.axes):
         fail("space", "a product space with one dimension per axis (no zip, no groups)",
-             space)
-    return Box(tuple(space.names), np.array([float(a.low) for a in space.axes]),
-               np.array([float(a.high) for a in space.axes]),
-               np.array([isinstance(a, LogGridAxis) for a in space.axes]))
+             f"mode={space.mode!r} with dims {list(space.dims)}")
+    axes = cast(tuple[BoundedAxis, ...], space.axes)
+    return Box(tuple(space.names), np.array([float(a.low) for a in axes]),
+               np.array([float(a.high) for a in axes]),
+               np.array([isinstance(a, LogGridAxis) for a in axes]))
 
 
 def _grid_points(space: Space) -> np.ndarray:
@@ -186,7 +187,7 @@ def _points_space(space: Space, values: np.ndarray) -> Space:
         if leaf.shape:  # every point broadcast to the axis's shape, labeled by its scalar
             data = np.broadcast_to(labels.reshape((-1,) + (1,) * len(leaf.shape)),
                                    (len(labels), *leaf.shape))
-            replaced.append(DataAxis(data, labels=labels, value_coordinate=None,
+            replaced.append(DataAxis(data, labels=labels.tolist(), value_coordinate=None,
                                      name=leaf.name, attrs=leaf.attrs))
         else:
             replaced.append(DataAxis(labels, name=leaf.name, attrs=leaf.attrs))
@@ -340,7 +341,8 @@ def _combine(space: Space, box: Box, rounds: Sequence[Results],
     everything = _points_space(space, np.concatenate(values))
     arrays = [np.concatenate([np.asarray(r.arrays[i]) for r in rounds])
               for i in range(len(rounds[0].arrays))]
-    results = RefineResults.from_outputs(everything, rounds[0].outputs, arrays)
+    results = cast(RefineResults,
+                   RefineResults.from_outputs(everything, rounds[0].outputs, arrays))
     results.box = box
     results.rounds = np.concatenate([np.full(len(r), k) for k, r in enumerate(rounds)])
     return results
