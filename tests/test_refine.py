@@ -251,3 +251,23 @@ def test_edge_losses_prefer_edges_across_a_ridge():
     new = next_points(points, step, 300)
     assert len(np.unique(np.round(new, 12), axis=0)) == 300  # more than the edges: passes
     assert not (set(map(tuple, np.round(new, 12))) & set(map(tuple, np.round(points, 12))))
+
+
+def test_a_failing_round_keeps_the_finished_ones():
+    def check(x):  # the grid's x are multiples of 0.5; the second refined round fails
+        if np.any(np.abs(x * 8 - np.round(x * 8)) > 1e-6):
+            raise ValueError("off the eighths")
+        return np.asarray(x, np.float32)
+
+    def model(s):
+        x = jax.pure_callback(check, jax.ShapeDtypeStruct((), jnp.float32), s["x"],
+                              vmap_method="sequential")
+        return circle_model({**s, "x": x})
+
+    with pytest.raises(ls.ModelError) as caught:
+        refine(model, square(5, width=WIDTH), n=200, batch=20, chunk_size=5)
+    partial = caught.value.partial
+    assert isinstance(partial, ls.RefineResults)
+    computed = partial.to_xarray()["computed"].values
+    assert computed[:45].all() and not computed.all()
+    assert partial.rounds.max() >= 2 and len(partial) == len(partial.rounds)

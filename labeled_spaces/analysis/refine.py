@@ -26,7 +26,7 @@ from scipy.spatial import Delaunay
 
 from .._checks import check_int, fail
 from ..axes import BoundedAxis, DataAxis, GridAxis, LogGridAxis, UniformAxis
-from ..execution import ParallelExecution
+from ..execution import Interrupted, ModelError, ParallelExecution
 from ..results import Results
 from ..space import Space, is_axis
 from .mesh import next_points
@@ -286,7 +286,10 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
     :mod:`labeled_spaces.analysis.mesh`. Each round is one run of the
     executor: one compiled, vectorised call for a ``ParallelExecution``.
     Non-finite outputs count as the mean of the finite ones for choosing
-    points.
+    points. When a round fails (:class:`~labeled_spaces.ModelError`, or
+    :class:`~labeled_spaces.Interrupted` on Ctrl-C), the error's
+    ``partial`` holds every finished round and what the failed round
+    finished, over ``point``, with the ``computed`` mask.
 
     Examples
     --------
@@ -319,7 +322,13 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
             store.mkdir(parents=True, exist_ok=True)
             options["store"] = _round_store(store, k)
         points = _points_space(space, values)
-        result = executor(model, points, *args, progress=progress, **options).run()
+        try:
+            result = executor(model, points, *args, progress=progress, **options).run()
+        except (ModelError, Interrupted) as err:
+            # never lose what was computed: the finished rounds go with the error
+            if rounds:
+                err.partial = _combine(space, box, rounds, chosen, err.partial, values)
+            raise
         if k == 0:
             leaf = _driver(result, output)
         rounds.append(result)
@@ -336,13 +345,24 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
 
 
 def _combine(space: Space, box: Box, rounds: Sequence[Results],
-             values: Sequence[np.ndarray]) -> RefineResults:
-    """One RefineResults over the points of every round, in the order computed."""
+             values: Sequence[np.ndarray], failed: Results | None = None,
+             failed_values: np.ndarray | None = None) -> RefineResults:
+    """One RefineResults over the points of every round, in the order computed.
+
+    ``failed`` is the partial result of a round that failed (``failed_values``
+    its points): its points are kept with a ``computed`` mask.
+    """
+    done = None
+    if failed is not None and failed_values is not None:
+        rounds, values = [*rounds, failed], [*values, failed_values]
+        finished = sum(len(r) for r in rounds[:-1])
+        mask = failed.done if failed.done is not None else np.ones(len(failed), bool)
+        done = np.concatenate([np.ones(finished, bool), np.asarray(mask).ravel()])
     everything = _points_space(space, np.concatenate(values))
     arrays = [np.concatenate([np.asarray(r.arrays[i]) for r in rounds])
               for i in range(len(rounds[0].arrays))]
     results = cast(RefineResults,
-                   RefineResults.from_outputs(everything, rounds[0].outputs, arrays))
+                   RefineResults.from_outputs(everything, rounds[0].outputs, arrays, done))
     results.box = box
     results.rounds = np.concatenate([np.full(len(r), k) for k, r in enumerate(rounds)])
     return results
