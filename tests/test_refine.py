@@ -271,3 +271,13 @@ def test_a_failing_round_keeps_the_finished_ones():
     computed = partial.to_xarray()["computed"].values
     assert computed[:45].all() and not computed.all()
     assert partial.rounds.max() >= 2 and len(partial) == len(partial.rounds)
+
+
+def test_any_executor_runs_the_rounds():
+    parallel = refine(circle_model, square(3, width=WIDTH), n=20, batch=4)
+    sequential = refine(circle_model, square(3, width=WIDTH), n=20, batch=4,
+                        executor=ls.SequentialExecution)
+    assert isinstance(sequential, ls.RefineResults)
+    np.testing.assert_array_equal(points_of(sequential), points_of(parallel))
+    np.testing.assert_allclose(sequential.to_xarray()["result"].values,
+                               parallel.to_xarray()["result"].values, atol=1e-6)

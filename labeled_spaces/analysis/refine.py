@@ -191,7 +191,8 @@ def _points_space(space: Space, values: np.ndarray) -> Space:
                                      name=leaf.name, attrs=leaf.attrs))
         else:
             replaced.append(DataAxis(labels, name=leaf.name, attrs=leaf.attrs))
-    return Space(jax.tree_util.tree_unflatten(treedef, replaced), mode="zip", dim="point")
+    return Space(jax.tree_util.tree_unflatten(treedef, replaced), mode="zip", key=space.key,
+                 dim="point")
 
 
 def _driver(results: Results, output: str | None) -> int:
