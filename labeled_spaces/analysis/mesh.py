@@ -94,11 +94,11 @@ def edge_losses(points: np.ndarray, values: np.ndarray, mesh: Delaunay | None = 
     gradient = np.zeros((len(simplices), d))
     gradient[solid] = np.linalg.solve(span[solid], rise[solid][..., None])[..., 0]
     # each vertex: the volume-weighted mean gradient of the simplices around it
-    weight = np.zeros(n)
-    vertex_gradient = np.zeros((n, d))
-    np.add.at(weight, simplices.ravel(), np.repeat(volume, d + 1))
-    np.add.at(vertex_gradient, simplices.ravel(),
-              np.repeat(gradient * volume[:, None], d + 1, axis=0))
+    corner_of = simplices.ravel()
+    weight = np.bincount(corner_of, np.repeat(volume, d + 1), minlength=n)
+    weighted = np.repeat(gradient * volume[:, None], d + 1, axis=0)
+    vertex_gradient = np.stack([np.bincount(corner_of, weighted[:, a], minlength=n)
+                                for a in range(d)], axis=1)
     vertex_gradient /= np.where(weight > 0, weight, 1.0)[:, None]
     # every edge once, with an equal share of each simplex it belongs to
     pairs = np.array([(a, b) for a in range(d + 1) for b in range(a + 1, d + 1)])
@@ -106,8 +106,8 @@ def edge_losses(points: np.ndarray, values: np.ndarray, mesh: Delaunay | None = 
     codes, first, where = np.unique(all_edges[:, 0] * n + all_edges[:, 1],
                                     return_index=True, return_inverse=True)
     edges = all_edges[first]
-    share = np.zeros(len(edges))
-    np.add.at(share, where.ravel(), np.repeat(volume / len(pairs), len(pairs)))
+    share = np.bincount(where.ravel(), np.repeat(volume / len(pairs), len(pairs)),
+                        minlength=len(edges))
     i, j = edges[:, 0], edges[:, 1]
     step = points[j] - points[i]
     deviation = (np.abs(v[i] + np.sum(vertex_gradient[i] * step, axis=1) - v[j])
