@@ -3,7 +3,7 @@
 The ring of adaptive's tutorial, ``f(x, y) = x + exp(-(x^2 + y^2 - 0.75^2)^2 / a^4)``
 with ``a = 0.2`` on ``[-1, 1]^2``, sampled at ``n = 4096`` points by
 
-- ``refine`` (ours): an 8 x 8 grid, then rounds of 256 points, each one
+- ``refine`` (ours): a 16 x 16 grid, then rounds of 256 points, each one
   compiled call of ``ParallelExecution``;
 - adaptive 1.5.2 ``Learner2D`` one point at a time (``adaptive.runner.simple``
   with a jitted per-point function);
@@ -107,7 +107,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=4096)
     parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--side", type=int, default=8, help="first round: side x side grid")
+    parser.add_argument("--side", type=int, default=16, help="first round: side x side grid")
     parser.add_argument("--repeats", type=int, default=3, help="runs of ours (median)")
     args = parser.parse_args()
     try:
