@@ -16,7 +16,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
 from ._caches import clear_caches
-from .analysis import sensitivity
+from .analysis import RefineResults, refine, sensitivity
 from .axes import (
     AbstractAxis,
     DataAxis,
@@ -49,6 +49,7 @@ __all__ = [
     "NumPyroAxis",
     "ParallelExecution",
     "ParallelResult",
+    "RefineResults",
     "Results",
     "SequentialExecution",
     "SequentialResult",
@@ -59,5 +60,6 @@ __all__ = [
     "axis_from_spec",
     "clear_caches",
     "open_results",
+    "refine",
     "sensitivity",
 ]

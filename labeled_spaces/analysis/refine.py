@@ -1,0 +1,369 @@
+"""refine: adaptive sampling of a 2-D or 3-D box, one compiled block call per round.
+
+The space's grid is the first round; each later round adds ``batch`` points
+where the output departs most from linear interpolation over the Delaunay
+mesh of all points so far (see :mod:`labeled_spaces.analysis.mesh`), and runs
+them as one zip Space of :class:`~labeled_spaces.DataAxis` through the
+executor. With ``store=PATH`` each round streams into its own zarr store in
+``PATH``; since the same inputs give the same points, a rerun opens the
+finished rounds instead of computing them again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import jax
+import numpy as np
+import xarray as xr
+from scipy.interpolate import LinearNDInterpolator
+from scipy.spatial import Delaunay
+
+from .._checks import check_int, fail
+from ..axes import BoundedAxis, DataAxis, GridAxis, LogGridAxis, UniformAxis
+from ..execution import Interrupted, ModelError, ParallelExecution
+from ..results import Results
+from ..space import Space, is_axis
+from .mesh import next_points
+
+__all__ = ["RefineResults", "refine"]
+
+logger = logging.getLogger("labeled_spaces")
+
+_INTERVALS = (GridAxis, LogGridAxis, UniformAxis)
+
+
+@dataclasses.dataclass(frozen=True)
+class Box:
+    """The refined axes: names, bounds and scales, and the map to the unit box."""
+
+    names: tuple[str, ...]
+    low: np.ndarray
+    high: np.ndarray
+    log: np.ndarray  # bool per axis
+
+    def to_unit(self, values: np.ndarray) -> np.ndarray:
+        """Axis values ``(n, d)`` as points of the unit box."""
+        low, high = self._ends()
+        x = np.where(self.log, np.log(np.where(self.log, values, 1.0)), values)
+        return (x - low) / (high - low)
+
+    def from_unit(self, points: np.ndarray) -> np.ndarray:
+        """Points of the unit box ``(n, d)`` as axis values."""
+        low, high = self._ends()
+        x = low + np.clip(points, 0.0, 1.0) * (high - low)
+        return np.where(self.log, np.exp(x), x)
+
+    def _ends(self) -> tuple[np.ndarray, np.ndarray]:
+        return (np.where(self.log, np.log(np.where(self.log, self.low, 1.0)), self.low),
+                np.where(self.log, np.log(np.where(self.log, self.high, 1.0)), self.high))
+
+
+class RefineResults(Results):
+    """The Results of :func:`refine`: one ``point`` dimension, and :meth:`to_grid`.
+
+    Besides what every :class:`~labeled_spaces.Results` has, ``box`` holds
+    the refined axes (names, bounds, log scales) and ``rounds`` the round
+    each point was computed in (0: the space's grid), also the coordinate
+    ``round`` on ``point``.
+    """
+
+    box: Box
+    rounds: np.ndarray
+
+    def to_xarray(self) -> xr.Dataset:
+        """As :meth:`Results.to_xarray`, with the coordinate ``round`` on ``point``."""
+        ds = super().to_xarray()
+        return ds.assign_coords(round=(self.space.dims[0], self.rounds))
+
+    def to_grid(self, **sizes: int) -> xr.Dataset:
+        """The outputs interpolated linearly onto a regular grid spanning the axes' bounds.
+
+        Parameters
+        ----------
+        **sizes : int
+            Points per axis, by axis name (at least 2; default 100 for each
+            axis not named). A ``LogGridAxis`` gets log-spaced points.
+
+        Returns
+        -------
+        xarray.Dataset
+            One variable per output, dims ``(*axis names, *output dims)``,
+            the grid values as coordinates. Interpolation is linear over the
+            Delaunay mesh of the points in the unit box (log scale for log
+            axes); outside the points' hull (random ``UniformAxis`` draws
+            need not reach the bounds) values are NaN.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> from labeled_spaces import GridAxis, Space, refine
+        >>> space = Space({"x": GridAxis(-1.0, 1.0, 5), "y": GridAxis(-1.0, 1.0, 5)},
+        ...               mode="product")
+        >>> results = refine(lambda s: jnp.tanh((s["x"] ** 2 + s["y"] ** 2 - 0.5) / 0.05),
+        ...                  space, n=60, batch=16)
+        >>> grid = results.to_grid(x=30, y=20)
+        >>> grid["result"].dims, grid["result"].shape
+        (('x', 'y'), (30, 20))
+        """
+        names = self.box.names
+        unknown = sorted(set(sizes) - set(names))
+        if unknown:
+            fail("sizes", f"keywords naming the refined axes {list(names)}", unknown)
+        counts = [check_int(name, sizes.get(name, 100), minimum=2) for name in names]
+        ticks = [np.linspace(0.0, 1.0, c) for c in counts]
+        nodes = np.stack(np.meshgrid(*ticks, indexing="ij"), axis=-1).reshape(-1, len(names))
+        ds = self.to_xarray()
+        point = self.space.dims[0]
+        mesh = Delaunay(self.box.to_unit(_coordinates(ds, names)))
+        data = {}
+        for var in ds.data_vars:
+            array = ds[var]
+            values = np.asarray(array.values)
+            if values.dtype.kind in "biu":
+                values = values.astype(np.float64)
+            flat = values.reshape(len(values), -1)
+            grid = LinearNDInterpolator(mesh, flat)(nodes)
+            data[var] = xr.Variable((*names, *array.dims[1:]),
+                                    grid.reshape((*counts, *values.shape[1:])), array.attrs)
+        coords: dict[str, Any] = {
+            name: xr.Variable(name, self.box.from_unit(
+                np.repeat(ticks[a][:, None], len(names), axis=1))[:, a])
+            for a, name in enumerate(names)}
+        coords.update({str(c): ds.coords[c].variable for c in ds.coords
+                       if point not in ds.coords[c].dims})
+        return xr.Dataset(data, coords=coords)
+
+
+def _coordinates(ds: xr.Dataset, names: Sequence[str]) -> np.ndarray:
+    return np.stack([np.asarray(ds.coords[name].values, dtype=np.float64) for name in names],
+                    axis=1)
+
+
+def _box(space: Space) -> Box:
+    """The refined axes of ``space``, after checking it is a product of 2 or 3 intervals."""
+    if not isinstance(space, Space):
+        fail("space", "a labeled_spaces.Space", space, TypeError)
+    for axis, name in zip(space.axes, space.names, strict=True):
+        if not isinstance(axis, _INTERVALS):
+            fail(f"the axis {name!r} of space",
+                 "an interval axis (GridAxis, LogGridAxis or UniformAxis)", axis)
+        if axis.size < 2:
+            fail(f"the axis {name!r} of space", "at least 2 points (the first round's grid)",
+                 axis)
+    if len(space.axes) not in (2, 3):
+        fail("space", "a space of 2 or 3 axes (refine samples a 2-D or 3-D box)",
+             f"{len(space.axes)} axes {list(space.names)}")
+    if space.mode != "product" or len(space.dims) != len(space.axes):
+        fail("space", "a product space with one dimension per axis (no zip, no groups)",
+             f"mode={space.mode!r} with dims {list(space.dims)}")
+    axes = cast(tuple[BoundedAxis, ...], space.axes)
+    return Box(tuple(space.names), np.array([float(a.low) for a in axes]),
+               np.array([float(a.high) for a in axes]),
+               np.array([isinstance(a, LogGridAxis) for a in axes]))
+
+
+def _grid_points(space: Space) -> np.ndarray:
+    """Every combination of the space's axis labels, ``(N, d)`` in flat order."""
+    labels = [np.asarray(space.coords[name].values, dtype=np.float64) for name in space.names]
+    return np.stack(np.meshgrid(*labels, indexing="ij"), axis=-1).reshape(-1, len(labels))
+
+
+def _points_space(space: Space, values: np.ndarray) -> Space:
+    """A zip Space over ``point`` whose axes are DataAxis of ``values`` ``(m, d)``."""
+    leaves, treedef = jax.tree_util.tree_flatten(space.state, is_leaf=is_axis)
+    column = iter(range(values.shape[1]))
+    replaced = []
+    for leaf in leaves:
+        if not is_axis(leaf):
+            replaced.append(leaf)
+            continue
+        labels = values[:, next(column)]
+        if leaf.shape:  # every point broadcast to the axis's shape, labeled by its scalar
+            data = np.broadcast_to(labels.reshape((-1,) + (1,) * len(leaf.shape)),
+                                   (len(labels), *leaf.shape))
+            replaced.append(DataAxis(data, labels=labels.tolist(), value_coordinate=None,
+                                     name=leaf.name, attrs=leaf.attrs))
+        else:
+            replaced.append(DataAxis(labels, name=leaf.name, attrs=leaf.attrs))
+    return Space(jax.tree_util.tree_unflatten(treedef, replaced), mode="zip", key=space.key,
+                 dim="point")
+
+
+def _driver(results: Results, output: str | None) -> int:
+    """Which output leaf drives the loss."""
+    names = results.names
+    if output is None:
+        if len(names) != 1:
+            fail("output", f"one of the model's outputs {names} (it has several)", output)
+        return 0
+    if output not in names:
+        fail("output", f"one of the model's outputs {names}", output)
+    return names.index(output)
+
+
+def _driving_values(results: Results, leaf: int) -> np.ndarray:
+    """The driving output per point: its value, or the norm of a non-scalar output."""
+    values = np.asarray(results.arrays[leaf])
+    flat = values.reshape(len(values), -1)
+    if flat.shape[1] == 1 and values.dtype.kind != "c":
+        return flat[:, 0].astype(np.float64)
+    return np.linalg.norm(flat, axis=1).astype(np.float64)
+
+
+def _round_store(store: Any, k: int) -> str:
+    return os.fspath(Path(store) / f"round_{k:03d}.zarr")
+
+
+def _check_store(store: Any) -> Any:
+    if store is None:
+        return None
+    try:
+        path = Path(os.fspath(store))
+    except TypeError:
+        fail("store", "None or the path of a directory for the rounds' stores", store,
+             TypeError)
+    if path.exists() and (not path.is_dir() or (path / "zarr.json").exists()
+                          or (path / ".zgroup").exists()):
+        fail("store", "a directory holding one zarr store per round (not a store itself)",
+             store)
+    return path
+
+
+def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
+           output: str | None = None, batch: int = 256,
+           executor: Callable[..., Any] = ParallelExecution, **options: Any) -> RefineResults:
+    """Sample a 2-D or 3-D box adaptively, where the output is least linear.
+
+    Parameters
+    ----------
+    model : callable
+        ``model(state, *args, **kwargs)``, as for the executors.
+    space : Space
+        A product space of 2 or 3 interval axes (``GridAxis``,
+        ``LogGridAxis``, ``UniformAxis``; each at least 2 points), one
+        dimension each; fixed leaves stay fixed. Its combinations are the
+        first round; the axes' bounds are the box refined.
+    *args
+        Extra positional arguments for the model.
+    n : int
+        Points in all (at least the space's size).
+    output : str, optional
+        Key path of the output that drives the refinement (default: the
+        only one; with several, naming one is required). A non-scalar output
+        drives it by its norm over its own elements (complex: by magnitude).
+    batch : int, default 256
+        Points per round after the first (the last round may be smaller).
+    executor : class, default ParallelExecution
+        Runs each round: ``executor(model, points, *args, progress=...,
+        **options).run()``.
+    **options
+        The executor's options and the model's keyword arguments, as for
+        ``run()``. ``store=PATH`` names a directory that gets one zarr store
+        per round (``round_000.zarr``, ...); a rerun with the same inputs
+        (model, space, ``n``, ``batch``) opens the finished rounds instead of
+        computing them.
+
+    Returns
+    -------
+    RefineResults
+        The outputs over one ``point`` dimension, in the order computed, with
+        the axis values (and ``round``) as coordinates on it;
+        ``to_grid(**sizes)`` interpolates them onto a regular grid.
+
+    Notes
+    -----
+    Points are scaled to the unit box (logarithmically for a
+    ``LogGridAxis``). Each round triangulates all points so far
+    (``scipy.spatial.Delaunay``), estimates along every edge how far the
+    output departs from linear interpolation (from the gradients at both
+    ends), weighs that by the square root of the area or volume the edge
+    serves, and samples the midpoints of the ``batch`` worst edges; see
+    :mod:`labeled_spaces.analysis.mesh`. Each round is one run of the
+    executor: one compiled, vectorised call for a ``ParallelExecution``.
+    Non-finite outputs count as the mean of the finite ones for choosing
+    points. When a round fails (:class:`~labeled_spaces.ModelError`, or
+    :class:`~labeled_spaces.Interrupted` on Ctrl-C), the error's
+    ``partial`` holds every finished round and what the failed round
+    finished, over ``point``, with the ``computed`` mask.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from labeled_spaces import GridAxis, Space, refine
+    >>> space = Space({"x": GridAxis(-1.0, 1.0, 5), "y": GridAxis(-1.0, 1.0, 5), "a": 0.05},
+    ...               mode="product")
+    >>> def step(s):
+    ...     return jnp.tanh((s["x"] ** 2 + s["y"] ** 2 - 0.5) / s["a"])
+    >>> results = refine(step, space, n=100, batch=25)
+    >>> results.to_xarray().sizes["point"], sorted(set(results.rounds.tolist()))
+    (100, [0, 1, 2, 3])
+    """
+    box = _box(space)
+    n = check_int("n", n, minimum=1)
+    batch = check_int("batch", batch, minimum=1)
+    if n < space.N:
+        fail("n", f"at least the {space.N} points of the space's grid (the first round)", n)
+    store = _check_store(options.pop("store", None))
+    progress = options.pop("progress", False)
+    values = _grid_points(space)
+    unit = box.to_unit(values)
+    rounds: list[Results] = []
+    chosen: list[np.ndarray] = []
+    driver: np.ndarray = np.empty(0)
+    leaf = 0
+    k = 0
+    while True:
+        if store is not None:
+            store.mkdir(parents=True, exist_ok=True)
+            options["store"] = _round_store(store, k)
+        points = _points_space(space, values)
+        try:
+            result = executor(model, points, *args, progress=progress, **options).run()
+        except (ModelError, Interrupted) as err:
+            # never lose what was computed: the finished rounds go with the error
+            if rounds:
+                err.partial = _combine(space, box, rounds, chosen, err.partial, values)
+            raise
+        if k == 0:
+            leaf = _driver(result, output)
+        rounds.append(result)
+        chosen.append(values)
+        driver = np.concatenate([driver, _driving_values(result, leaf)])
+        logger.info("refine: round %d, %d of %d points", k, len(driver), n)
+        if len(driver) >= n:
+            break
+        new = next_points(unit, driver, min(batch, n - len(driver)))
+        unit = np.concatenate([unit, new])
+        values = box.from_unit(new)
+        k += 1
+    return _combine(space, box, rounds, chosen)
+
+
+def _combine(space: Space, box: Box, rounds: Sequence[Results],
+             values: Sequence[np.ndarray], failed: Results | None = None,
+             failed_values: np.ndarray | None = None) -> RefineResults:
+    """One RefineResults over the points of every round, in the order computed.
+
+    ``failed`` is the partial result of a round that failed (``failed_values``
+    its points): its points are kept with a ``computed`` mask.
+    """
+    done = None
+    if failed is not None and failed_values is not None:
+        rounds, values = [*rounds, failed], [*values, failed_values]
+        finished = sum(len(r) for r in rounds[:-1])
+        mask = failed.done if failed.done is not None else np.ones(len(failed), bool)
+        done = np.concatenate([np.ones(finished, bool), np.asarray(mask).ravel()])
+    everything = _points_space(space, np.concatenate(values))
+    arrays = [np.concatenate([np.asarray(r.arrays[i]) for r in rounds])
+              for i in range(len(rounds[0].arrays))]
+    results = cast(RefineResults,
+                   RefineResults.from_outputs(everything, rounds[0].outputs, arrays, done))
+    results.box = box
+    results.rounds = np.concatenate([np.full(len(r), k) for k, r in enumerate(rounds)])
+    return results

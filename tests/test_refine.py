@@ -1,0 +1,283 @@
+"""refine: adaptive sampling of a 2-D or 3-D box, one executor run per round."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import xarray as xr
+from scipy.interpolate import LinearNDInterpolator
+
+import labeled_spaces as ls
+from labeled_spaces import DataAxis, GridAxis, LogGridAxis, Space, UniformAxis, refine
+from labeled_spaces.analysis.mesh import edge_losses, next_points
+
+RADIUS, WIDTH = 0.5, 0.03
+
+
+def circle_step(x, y):
+    return np.tanh((np.sqrt(x**2 + y**2) - RADIUS) / WIDTH)
+
+
+def circle_model(state):
+    return jnp.tanh((jnp.sqrt(state["x"] ** 2 + state["y"] ** 2) - RADIUS) / state["width"])
+
+
+def square(side, **fixed):
+    return Space({"x": GridAxis(-1.0, 1.0, side), "y": GridAxis(-1.0, 1.0, side), **fixed},
+                 mode="product")
+
+
+def points_of(results, names=("x", "y")):
+    ds = results.to_xarray()
+    return np.stack([ds[name].values for name in names], axis=1)
+
+
+def test_new_points_gather_along_the_boundary():
+    results = refine(circle_model, square(9, width=WIDTH), n=400, batch=64)
+    rounds = results.to_xarray()["round"].values
+    x, y = points_of(results)[rounds > 0].T
+    near = np.abs(np.hypot(x, y) - RADIUS) < 0.1
+    # the band covers 16% of the square; most new points land in it
+    assert near.mean() > 0.6
+    assert np.all(np.abs(points_of(results)) <= 1.0)
+
+
+def test_beats_a_uniform_grid_of_as_many_points():
+    side = 20
+    results = refine(circle_model, square(5, width=WIDTH), n=side * side, batch=50)
+    ticks = np.linspace(-1.0, 1.0, 201)
+    fine_x, fine_y = np.meshgrid(ticks, ticks, indexing="ij")
+    truth = circle_step(fine_x, fine_y)
+    grid = results.to_grid(x=201, y=201)["result"].values
+    ours = np.sqrt(np.mean((grid - truth) ** 2))
+    uniform = ls.ParallelExecution(circle_model, square(side, width=WIDTH),
+                                   progress=False).run().to_xarray()
+    ux, uy = np.meshgrid(uniform["x"].values, uniform["y"].values, indexing="ij")
+    flat = LinearNDInterpolator(np.stack([ux.ravel(), uy.ravel()], 1),
+                                uniform["result"].values.ravel())(fine_x, fine_y)
+    theirs = np.sqrt(np.mean((flat - truth) ** 2))
+    assert ours < 0.7 * theirs
+
+
+def test_exactly_n_points_in_rounds_of_batch():
+    results = refine(circle_model, square(5, width=WIDTH), n=100, batch=30)
+    assert len(results) == 100
+    assert results.to_xarray().sizes == {"point": 100}
+    rounds = results.to_xarray()["round"].values
+    assert np.bincount(rounds).tolist() == [25, 30, 30, 15]
+    assert np.array_equal(rounds, results.rounds)
+    points = points_of(results)
+    assert len(np.unique(points, axis=0)) == 100
+    # the first round is the space's grid, in its flat order
+    grid = square(5, width=WIDTH).to_dataframe()[["x", "y"]].to_numpy()
+    assert np.array_equal(points[:25], grid)
+    # each value is the model's at its point
+    expected = circle_step(*points.T.astype(np.float32))
+    np.testing.assert_allclose(results.to_xarray()["result"].values, expected, atol=1e-5)
+
+
+def test_n_equal_to_the_grid_runs_the_grid_alone():
+    results = refine(circle_model, square(4, width=WIDTH), n=16)
+    assert len(results) == 16 and set(results.rounds.tolist()) == {0}
+
+
+def test_three_dimensions():
+    space = Space({"x": GridAxis(-1.0, 1.0, 4), "y": GridAxis(-1.0, 1.0, 4),
+                   "z": GridAxis(-1.0, 1.0, 4)}, mode="product")
+
+    def sphere(s):
+        return jnp.tanh((jnp.sqrt(s["x"] ** 2 + s["y"] ** 2 + s["z"] ** 2) - 0.6) / 0.05)
+
+    results = refine(sphere, space, n=300, batch=80)
+    points = points_of(results, ("x", "y", "z"))
+    assert len(points) == 300 and len(np.unique(points, axis=0)) == 300
+    new = points[results.rounds > 0]
+    assert np.mean(np.abs(np.linalg.norm(new, axis=1) - 0.6) < 0.25) > 0.5
+    grid = results.to_grid(x=5, y=6, z=7)
+    assert grid["result"].dims == ("x", "y", "z") and grid["result"].shape == (5, 6, 7)
+    np.testing.assert_allclose(grid["z"].values, np.linspace(-1.0, 1.0, 7))
+
+
+def test_to_grid_reproduces_a_linear_output():
+    space = Space({"a": GridAxis(0.0, 2.0, 3), "b": GridAxis(-1.0, 1.0, 3)}, mode="product")
+    results = refine(lambda s: 2 * s["a"] - 3 * s["b"], space, n=30, batch=7)
+    grid = results.to_grid(a=11)
+    assert grid.sizes == {"a": 11, "b": 100}
+    a, b = np.meshgrid(grid["a"].values, grid["b"].values, indexing="ij")
+    np.testing.assert_allclose(grid["result"].values, 2 * a - 3 * b, atol=1e-5)
+
+
+def test_log_axis_is_refined_on_a_log_scale():
+    space = Space({"rate": LogGridAxis(1e-4, 1.0, 5), "y": GridAxis(0.0, 1.0, 5)},
+                  mode="product")
+
+    def onset(s):  # a step at rate = 10**-2.18, off the grid's decades
+        return jnp.tanh((jnp.log10(s["rate"]) + 2.18) / 0.1) + 0 * s["y"]
+
+    results = refine(onset, space, n=120, batch=40)
+    rate = results.to_xarray()["rate"].values[results.rounds > 0]
+    assert np.all((rate >= 1e-4) & (rate <= 1.0))
+    # new points halve edges in log10(rate): their exponents are dyadic fractions
+    exponent = np.log10(rate)
+    np.testing.assert_allclose(exponent * 64, np.round(exponent * 64), atol=1e-6)
+    # and gather within a decade of the step (half of the log range)
+    assert np.mean(np.abs(exponent + 2.18) < 1) > 0.65
+    grid = results.to_grid(rate=5, y=3)
+    np.testing.assert_allclose(grid["rate"].values, [1e-4, 1e-3, 1e-2, 1e-1, 1.0])
+
+
+def test_uniform_axis_fixed_leaves_and_shaped_axes():
+    space = Space({"x": UniformAxis(-1.0, 1.0, 6), "y": GridAxis(-1.0, 1.0, 5, shape=(2,)),
+                   "width": WIDTH}, mode="product", key=jax.random.key(3))
+    seen = {}
+
+    def model(s):
+        seen["y"] = s["y"].shape
+        seen["width"] = s["width"]
+        return circle_model({**s, "y": s["y"][0]})
+
+    results = refine(model, space, n=70, batch=20)
+    assert seen["y"] == (2,) and seen["width"] == WIDTH
+    ds = results.to_xarray()
+    assert ds["y"].dims == ("point",)
+    x = ds["x"].values
+    assert np.all((x >= -1.0) & (x <= 1.0)) and len(results) == 70
+    np.testing.assert_allclose(ds["result"].values,
+                               circle_step(x, ds["y"].values).astype(np.float32), atol=1e-5)
+
+
+def test_several_outputs_and_non_scalar_outputs():
+    def model(s):
+        r = jnp.sqrt(s["x"] ** 2 + s["y"] ** 2)
+        return {"edge": {"step": jnp.tanh((r - RADIUS) / WIDTH)},
+                "trace": jnp.stack([r, jnp.tanh((r - RADIUS) / WIDTH)])}
+
+    with pytest.raises(ValueError, match=r"output must be one of the model's outputs"):
+        refine(model, square(5), n=40, batch=10)
+    with pytest.raises(ValueError, match=r"'nope'"):
+        refine(model, square(5), n=40, output="nope")
+    results = refine(model, square(5), n=40, batch=10, output="edge.step",
+                     output_dims={"trace": ("part",)},
+                     output_coords={"part": ["radius", "step"]})
+    ds = results.to_xarray()
+    assert ds["trace"].dims == ("point", "part")
+    grid = results.to_grid(x=4, y=4)
+    assert grid["trace"].dims == ("x", "y", "part")
+    assert grid["part"].values.tolist() == ["radius", "step"]
+    # a non-scalar output drives the refinement by its norm
+    by_norm = refine(model, square(5), n=40, batch=10, output="trace")
+    assert len(by_norm) == 40
+
+
+def test_bad_input():
+    def model(s):
+        return s["x"]
+
+    with pytest.raises(ValueError, match="2 or 3 axes"):
+        refine(model, Space({"x": GridAxis(0.0, 1.0, 5)}, mode="product"), n=10)
+    with pytest.raises(ValueError, match="2 or 3 axes"):
+        refine(model, Space({k: GridAxis(0.0, 1.0, 2) for k in "wxyz"}, mode="product"), n=40)
+    with pytest.raises(ValueError, match=r"axis 'y' of space must be an interval axis.*DataAxis"):
+        refine(model, Space({"x": GridAxis(0.0, 1.0, 3), "y": DataAxis([1.0, 2.0])},
+                            mode="product"), n=10)
+    with pytest.raises(ValueError, match="at least 2 points"):
+        refine(model, Space({"x": GridAxis(0.0, 1.0, 3), "y": GridAxis(0.0, 1.0, 1)},
+                            mode="product"), n=10)
+    with pytest.raises(ValueError, match="product space"):
+        refine(model, Space({"x": GridAxis(0.0, 1.0, 3), "y": GridAxis(0.0, 1.0, 3)}), n=10)
+    with pytest.raises(ValueError, match=r"n must be at least the 25 points .*, got 10"):
+        refine(model, square(5), n=10)
+    with pytest.raises(ValueError, match="batch"):
+        refine(model, square(5), n=30, batch=0)
+    with pytest.raises(TypeError, match="space must be a labeled_spaces.Space"):
+        refine(model, {"x": GridAxis(0.0, 1.0, 3)}, n=10)
+    results = refine(model, square(3), n=9)
+    with pytest.raises(ValueError, match=r"sizes must be keywords naming the refined axes"):
+        results.to_grid(z=4)
+    with pytest.raises(ValueError, match="x must be"):
+        results.to_grid(x=1)
+
+
+def test_store_resumes_finished_rounds(tmp_path):
+    computed = []
+
+    def model(s):
+        jax.debug.callback(lambda x: computed.append(float(x)), s["x"])
+        return circle_model(s)
+
+    store = tmp_path / "refined"
+    first = refine(model, square(5, width=WIDTH), n=80, batch=20, store=store)
+    assert sorted(p.name for p in store.iterdir()) == [
+        "round_000.zarr", "round_001.zarr", "round_002.zarr", "round_003.zarr"]
+    assert len(computed) >= 80
+    computed.clear()
+    again = refine(model, square(5, width=WIDTH), n=80, batch=20, store=store)
+    assert computed == []  # every round was read back, none computed
+    xr.testing.assert_identical(again.to_xarray().drop_attrs(),
+                                first.to_xarray().drop_attrs())
+    # a lost round is computed again, alone, to the same values
+    import shutil
+
+    shutil.rmtree(store / "round_003.zarr")
+    third = refine(model, square(5, width=WIDTH), n=80, batch=20, store=store)
+    assert 15 <= len(computed) < 80  # the last round holds 80 - 25 - 2 * 20 points
+    assert set(np.round(computed, 6)) <= set(np.round(points_of(first)[65:, 0], 6))
+    np.testing.assert_array_equal(third.to_xarray()["result"].values,
+                                  first.to_xarray()["result"].values)
+
+
+def test_store_must_be_a_folder_of_rounds(tmp_path):
+    plain = tmp_path / "file.txt"
+    plain.write_text("x")
+    with pytest.raises(ValueError, match="store must be a directory"):
+        refine(circle_model, square(3, width=WIDTH), n=9, store=plain)
+
+
+def test_edge_losses_prefer_edges_across_a_ridge():
+    grid = np.stack(np.meshgrid(*[np.linspace(0, 1, 9)] * 2, indexing="ij"), -1)
+    points = grid.reshape(-1, 2)
+    step = np.tanh((points[:, 0] - 0.53) / 0.05)
+    edges, losses = edge_losses(points, step)
+    x = points[edges, 0]                                  # (edges, 2) x of both ends
+    worst = x[:12]
+    # the worst edges cross the ridge's flanks (not along it), near x = 0.53
+    assert np.all(worst[:, 0] != worst[:, 1])
+    assert np.all((worst >= 0.25) & (worst <= 0.75))
+    far = np.all(np.abs(x - 0.53) > 0.3, axis=1)
+    assert losses[far].max() < losses[:12].min()
+    assert np.all(np.diff(losses) <= 0)
+    new = next_points(points, step, 300)
+    assert len(np.unique(np.round(new, 12), axis=0)) == 300  # more than the edges: passes
+    assert not (set(map(tuple, np.round(new, 12))) & set(map(tuple, np.round(points, 12))))
+
+
+def test_a_failing_round_keeps_the_finished_ones():
+    def check(x):  # the grid's x are multiples of 0.5; the second refined round fails
+        if np.any(np.abs(x * 8 - np.round(x * 8)) > 1e-6):
+            raise ValueError("off the eighths")
+        return np.asarray(x, np.float32)
+
+    def model(s):
+        x = jax.pure_callback(check, jax.ShapeDtypeStruct((), jnp.float32), s["x"],
+                              vmap_method="sequential")
+        return circle_model({**s, "x": x})
+
+    with pytest.raises(ls.ModelError) as caught:
+        refine(model, square(5, width=WIDTH), n=200, batch=20, chunk_size=5)
+    partial = caught.value.partial
+    assert isinstance(partial, ls.RefineResults)
+    computed = partial.to_xarray()["computed"].values
+    assert computed[:45].all() and not computed.all()
+    assert partial.rounds.max() >= 2 and len(partial) == len(partial.rounds)
+
+
+def test_any_executor_runs_the_rounds():
+    parallel = refine(circle_model, square(3, width=WIDTH), n=20, batch=4)
+    sequential = refine(circle_model, square(3, width=WIDTH), n=20, batch=4,
+                        executor=ls.SequentialExecution)
+    assert isinstance(sequential, ls.RefineResults)
+    np.testing.assert_array_equal(points_of(sequential), points_of(parallel))
+    np.testing.assert_allclose(sequential.to_xarray()["result"].values,
+                               parallel.to_xarray()["result"].values, atol=1e-6)
