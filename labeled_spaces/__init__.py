@@ -16,6 +16,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
 from ._caches import clear_caches
+from .analysis import FitResults, fit, gradients
 from .axes import (
     AbstractAxis,
     DataAxis,
@@ -41,6 +42,7 @@ __all__ = [
     "AbstractAxis",
     "DaskExecution",
     "DataAxis",
+    "FitResults",
     "GridAxis",
     "Interrupted",
     "LogGridAxis",
@@ -57,5 +59,7 @@ __all__ = [
     "__version__",
     "axis_from_spec",
     "clear_caches",
+    "fit",
+    "gradients",
     "open_results",
 ]
