@@ -186,7 +186,7 @@ def gradients(model: Callable[..., Any], space: Space, *args: Any, wrt: Any = No
     >>> from labeled_spaces import GridAxis, Space, gradients
     >>> space = Space({"a": GridAxis(0.0, 1.0, 3), "b": GridAxis(1.0, 2.0, 2)}, mode="product")
     >>> d = gradients(lambda s: s["a"] ** 2 * s["b"], space, progress=False).to_xarray()
-    >>> d["result"].dims, list(d["wrt"].values)
+    >>> d["result"].dims, d["wrt"].values.tolist()
     (('a', 'b', 'wrt'), ['a', 'b'])
     >>> float(d["result"].sel(a=0.5, b=2.0, wrt="a"))  # 2 a b
     2.0
