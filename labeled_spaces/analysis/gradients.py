@@ -150,8 +150,8 @@ def gradients(model: Callable[..., Any], space: Space, *args: Any, wrt: Any = No
         Extra positional arguments for the model.
     wrt : str or sequence of str, optional
         Axis names, in the order the ``wrt`` coordinate lists them. Default:
-        every axis whose labels are floating scalars, in the space's axis
-        order. A ``shape=`` axis is differentiated with respect to its scalar
+        every axis whose labels are floating scalars, in the order of the
+        space's dimensions. A ``shape=`` axis is differentiated with respect to its scalar
         label (a tangent of ones over the value); each member of a group or a
         zip with respect to its own label.
     executor : class, default ParallelExecution

@@ -48,6 +48,8 @@ class Parameter:
         axis whose value is its label broadcast).
     data : bool
         Whether it is a :class:`~labeled_spaces.DataAxis`.
+    dim : int
+        The index of its dimension in ``space.dims``.
     """
 
     name: str
@@ -58,6 +60,7 @@ class Parameter:
     scalar_label: bool
     broadcast: bool
     data: bool
+    dim: int
 
     @property
     def differentiable(self) -> bool:
@@ -98,7 +101,7 @@ def parameters(space: Space) -> list[Parameter]:
             broadcast = scalar_label and floating and bool(np.all(rows == rows[:, :1]))
         found.append(Parameter(name, layout.axis_positions[a], np.dtype(table.dtype),
                                tuple(table.shape[1:]), floating, scalar_label, broadcast,
-                               isinstance(axis, DataAxis)))
+                               isinstance(axis, DataAxis), layout.axis_dim[a]))
     return found
 
 
@@ -107,7 +110,8 @@ def choose(space: Space, wrt: Any, usable: Callable[[Parameter], str | None],
     """The parameters ``wrt`` names (a name or a sequence of names, in the order given).
 
     ``wrt=None`` takes every parameter for which ``default`` holds, in the
-    space's axis order. ``usable(p)`` says why ``p`` cannot be used (None if
+    order of the space's dimensions (axes of one dimension, a group or a
+    zip, in the space's axis order). ``usable(p)`` says why ``p`` cannot be used (None if
     it can): naming such an axis is a ``ValueError`` with that reason.
 
     Raises
@@ -121,7 +125,7 @@ def choose(space: Space, wrt: Any, usable: Callable[[Parameter], str | None],
     found = parameters(space)
     by_name = {p.name: p for p in found}
     if wrt is None:
-        chosen = [p for p in found if default(p)]
+        chosen = sorted((p for p in found if default(p)), key=lambda p: p.dim)
         if not chosen:
             raise ValueError(
                 "wrt=None found no axis to use among the space's axes "
