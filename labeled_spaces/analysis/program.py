@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import inspect
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from .._caches import ProgramCache
 from ..space import Space
 
 __all__ = ["ModelRef", "first_output_shapes", "like_model", "model_keywords"]
+
+# the output shapes of a model per structure of its inputs (what first_output_shapes traced)
+_SHAPES = ProgramCache("analysis output shapes")
 
 
 class ModelRef:
@@ -100,12 +105,29 @@ def model_keywords(executor: Callable[..., Any], options: Mapping[str, Any]) -> 
     return {k: v for k, v in options.items() if k not in own}
 
 
+def _token(leaves: list[Any]) -> tuple[Hashable, ...] | None:
+    """What an output's shapes can depend on: arrays by shape and dtype, the rest by value."""
+    token: list[Hashable] = []
+    for x in leaves:
+        if isinstance(x, jax.Array | np.ndarray):
+            token.append(("array", np.shape(x), str(x.dtype), type(x).__name__))
+            continue
+        try:
+            hash(x)
+        except TypeError:
+            return None
+        token.append(("value", type(x).__name__, repr(x) if isinstance(x, float) else x))
+    return tuple(token)
+
+
 def first_output_shapes(function: Callable[..., Any], space: Space, args: tuple,
                         kwargs: Mapping[str, Any]) -> Any:
     """``function``'s output shapes at the space's first combination (traced, not run).
 
     Returns None where tracing fails: the executor then runs it and reports
-    the failure with the combination it happened at.
+    the failure with the combination it happened at. The shapes are kept per
+    function and per structure, shapes and Python values of the state and the
+    arguments, so repeating an analysis does not trace the model again.
 
     Examples
     --------
@@ -116,7 +138,20 @@ def first_output_shapes(function: Callable[..., Any], space: Space, args: tuple,
     """
     layout = space.layout
     values = [jnp.asarray(t[0]) for t in layout.tables]
-    try:
-        return jax.eval_shape(lambda v: function(layout.assemble(v), *args, **kwargs), values)
-    except Exception:  # noqa: BLE001 - the executor reports it, naming the combination
-        return None
+
+    def trace() -> Any:
+        try:
+            return jax.eval_shape(lambda v: function(layout.assemble(v), *args, **kwargs),
+                                  values)
+        except Exception:  # noqa: BLE001 - the executor reports it, naming the combination
+            return None
+
+    extra_leaves, extra_treedef = jax.tree.flatten((args, dict(kwargs)))
+    state = _token(list(layout.fixed_leaves))
+    extra = _token(extra_leaves)
+    if state is None or extra is None:
+        return trace()
+    key = (layout.treedef, layout.axis_positions,
+           tuple((t.shape[1:], str(t.dtype)) for t in layout.tables), state, extra_treedef,
+           extra)
+    return _SHAPES.get(function, key, trace)
