@@ -295,7 +295,7 @@ def fit(loss: Callable[..., Any], space: Space, *args: Any, optimizer: Any = Non
     if not isinstance(optimizer, optax.GradientTransformation):
         fail("optimizer", "an optax GradientTransformation (e.g. optax.adam(1e-2))",
              optimizer, TypeError)
-    steps = check_positive_int("steps", steps)
+    steps = int(check_positive_int("steps", steps) or 0)  # never None: allow_none=False
     record_every = check_positive_int("record_every", record_every, allow_none=True)
     has_aux = check_bool("has_aux", has_aux)
     chosen = choose(space, wrt, _fittable, lambda p: _fittable(p) is None)
