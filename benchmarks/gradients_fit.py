@@ -154,7 +154,8 @@ def report(name: str, times: dict[str, float], target: float, enforce: bool) -> 
           f"{times['cold_hand']:.3f} s, ratio {times['cold_ours'] / times['cold_hand']:.3f}")
     if "agree" in times:
         print(f"    derivatives equal to the hand-written ones (rtol 1e-4) at "
-              f"{times['agree']:.1%} of the points (the rest differ in the last bits, amplified by chaotic dynamics)")
+              f"{times['agree']:.1%} of the points (the rest: last bits amplified by "
+              "chaotic dynamics)")
     return ok or not enforce
 
 
