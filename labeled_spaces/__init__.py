@@ -16,7 +16,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
 from ._caches import clear_caches
-from .analysis import RefineResults, refine, sensitivity
+from .analysis import FitResults, RefineResults, fit, gradients, refine, sensitivity
 from .axes import (
     AbstractAxis,
     DataAxis,
@@ -42,6 +42,7 @@ __all__ = [
     "AbstractAxis",
     "DaskExecution",
     "DataAxis",
+    "FitResults",
     "GridAxis",
     "Interrupted",
     "LogGridAxis",
@@ -59,6 +60,8 @@ __all__ = [
     "__version__",
     "axis_from_spec",
     "clear_caches",
+    "fit",
+    "gradients",
     "open_results",
     "refine",
     "sensitivity",

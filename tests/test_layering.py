@@ -4,7 +4,9 @@ Read with ``ast`` from the source files (nothing is imported), following
 ``../shared/DESIGN.md``: the lowest layer (argument checks, codecs, memory,
 caches, the grid) is imported by the axes, the axes by the space, the space
 by results and execution (execution imports results' sinks, results never
-imports execution), execution by the analyses, and everything by the command line.
+imports execution), execution by the analyses (which nothing imports but the
+examples, the command line and the package's ``__init__``), and everything by
+the command line.
 """
 
 from __future__ import annotations

@@ -2,12 +2,19 @@
 
 ``sensitivity`` computes variance-based (Sobol) indices of every output
 element from one Saltelli sweep; ``refine`` samples a 2-D or 3-D box
-adaptively (one compiled call per round; ``mesh`` says where next). Analyses
-build Spaces and run them through the public executors; nothing below the
-command line imports them.
+adaptively (one compiled call per round; ``mesh`` says where next);
+``gradients`` maps derivatives over a space and ``fit`` runs multi-start
+fits. ``gradients`` and ``fit`` turn the model into a lane function of one
+combination's state plus the labels it adds (:mod:`.program`);
+``parameters`` finds the axes an analysis can use. Every analysis runs its
+sweeps through the public executors, so stores, resume, ``n_vmap``, sharding
+and dask work as for a plain run; nothing below the command line imports
+them.
 """
 
+from .fit import FitResults, fit
+from .gradients import gradients
 from .refine import RefineResults, refine
 from .sensitivity import sensitivity
 
-__all__ = ["RefineResults", "refine", "sensitivity"]
+__all__ = ["FitResults", "RefineResults", "fit", "gradients", "refine", "sensitivity"]

@@ -1,0 +1,166 @@
+"""Which axes of a Space an analysis can treat as parameters, and where their leaves are.
+
+An analysis transforms the model into a *lane function* of one combination's
+state (what the executors vmap). To differentiate or optimise with respect
+to an axis, it must find that axis's leaf in the state it receives: the
+state has the structure of ``space.layout.treedef`` (axes as leaves), and
+axis ``a`` sits at leaf ``space.layout.axis_positions[a]``. This module
+describes each axis once (:class:`Parameter`) and resolves the ``wrt=`` that
+users give (:func:`choose`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from .._checks import fail
+from ..axes import DataAxis
+from ..space import Space
+
+__all__ = ["Parameter", "choose", "parameters", "with_leaves"]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One axis of a Space as an analysis sees it.
+
+    Attributes
+    ----------
+    name : str
+        The axis's name (its coordinate in the results).
+    position : int
+        Where its value sits among the state's flat leaves.
+    dtype : numpy.dtype
+        Dtype of its values.
+    value_shape : tuple of int
+        Shape of one value (``()`` for scalar axes).
+    floating : bool
+        Whether its values are floating point.
+    scalar_label : bool
+        Whether its coordinate labels are floating scalars.
+    broadcast : bool
+        Whether every value is one scalar (a scalar axis, or a ``shape=``
+        axis whose value is its label broadcast).
+    data : bool
+        Whether it is a :class:`~labeled_spaces.DataAxis`.
+    dim : int
+        The index of its dimension in ``space.dims``.
+    """
+
+    name: str
+    position: int
+    dtype: np.dtype
+    value_shape: tuple[int, ...]
+    floating: bool
+    scalar_label: bool
+    broadcast: bool
+    data: bool
+    dim: int
+
+    @property
+    def differentiable(self) -> bool:
+        """Floating values that are one scalar per point (the derivative's variable)."""
+        return self.floating and self.broadcast
+
+
+def _is_floating(dtype: Any) -> bool:
+    try:
+        return bool(jnp.issubdtype(dtype, jnp.floating))
+    except TypeError:  # typed PRNG keys and other extended dtypes
+        return False
+
+
+def parameters(space: Space) -> list[Parameter]:
+    """Every axis of ``space`` as a :class:`Parameter`, in the space's axis order.
+
+    Examples
+    --------
+    >>> from labeled_spaces import DataAxis, GridAxis, Space
+    >>> space = Space({"a": GridAxis(0.0, 1.0, 3, shape=(2,)), "n": DataAxis([1, 2])},
+    ...               mode="product")
+    >>> [(p.name, p.differentiable) for p in parameters(space)]
+    [('a', True), ('n', False)]
+    """
+    layout = space.layout
+    coords = space.coords
+    found = []
+    for a, (name, axis, table) in enumerate(zip(space.names, space.axes, layout.tables,
+                                               strict=True)):
+        label = np.asarray(coords[name].values) if name in coords else np.arange(len(table))
+        floating = _is_floating(table.dtype)
+        scalar_label = label.ndim == 1 and _is_floating(label.dtype)
+        if table.ndim == 1:
+            broadcast = True
+        else:
+            rows = table.reshape(len(table), -1)
+            broadcast = scalar_label and floating and bool(np.all(rows == rows[:, :1]))
+        found.append(Parameter(name, layout.axis_positions[a], np.dtype(table.dtype),
+                               tuple(table.shape[1:]), floating, scalar_label, broadcast,
+                               isinstance(axis, DataAxis), layout.axis_dim[a]))
+    return found
+
+
+def choose(space: Space, wrt: Any, usable: Callable[[Parameter], str | None],
+           default: Callable[[Parameter], bool]) -> list[Parameter]:
+    """The parameters ``wrt`` names (a name or a sequence of names, in the order given).
+
+    ``wrt=None`` takes every parameter for which ``default`` holds, in the
+    order of the space's dimensions (axes of one dimension, a group or a
+    zip, in the space's axis order). ``usable(p)`` says why ``p`` cannot be used (None if
+    it can): naming such an axis is a ``ValueError`` with that reason.
+
+    Raises
+    ------
+    TypeError
+        ``wrt`` neither None, a string nor a sequence of strings.
+    ValueError
+        An unknown or repeated name, an empty sequence, an axis that cannot
+        be used, or no usable axis by default.
+    """
+    found = parameters(space)
+    by_name = {p.name: p for p in found}
+    if wrt is None:
+        chosen = sorted((p for p in found if default(p)), key=lambda p: p.dim)
+        if not chosen:
+            raise ValueError(
+                "wrt=None found no axis to use among the space's axes "
+                f"{[p.name for p in found]}; name them with wrt="
+            )
+        return chosen
+    names = [wrt] if isinstance(wrt, str) else wrt
+    if not isinstance(names, Sequence) or not all(isinstance(n, str) for n in names):
+        fail("wrt", "None, an axis name or a sequence of axis names", wrt, TypeError)
+    if not names:
+        fail("wrt", "at least one axis name", wrt)
+    if len(set(names)) != len(names):
+        fail("wrt", "distinct axis names", wrt)
+    chosen = []
+    for name in names:
+        if name not in by_name:
+            fail("wrt", f"names of the space's axes {list(by_name)}", wrt,
+                 detail=f" ({name!r} is not one)")
+        problem = usable(by_name[name])
+        if problem:
+            fail("wrt", "axes that can be used here", wrt, detail=f": {name!r} {problem}")
+        chosen.append(by_name[name])
+    return chosen
+
+
+def with_leaves(leaves: Sequence[Any], positions: Sequence[int], values: Sequence[Any]
+                ) -> list[Any]:
+    """``leaves`` with the entries at ``positions`` replaced by ``values``.
+
+    Examples
+    --------
+    >>> with_leaves([1, 2, 3], [0, 2], ["a", "c"])
+    ['a', 2, 'c']
+    """
+    out = list(leaves)
+    for position, value in zip(positions, values, strict=True):
+        out[position] = value
+    return out
