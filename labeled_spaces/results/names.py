@@ -84,22 +84,28 @@ def structure_to_json(treedef: Any) -> dict[str, Any] | None:
     return encode(dummy)
 
 
-def structure_from_json(encoded: Mapping[str, Any]) -> Any:
-    """The tree structure :func:`structure_to_json` described."""
+def structure_from_json(encoded: Any) -> Any:
+    """The tree structure :func:`structure_to_json` described; a ValueError for anything else."""
 
-    def decode(node: Mapping[str, Any]) -> Any:
-        if "leaf" in node:
-            return 0
-        if "none" in node:
-            return None
-        if "dict" in node:
-            return {k: decode(v) for k, v in node["dict"]}
-        if "list" in node:
-            return [decode(v) for v in node["list"]]
-        if "tuple" in node:
-            return tuple(decode(v) for v in node["tuple"])
-        raise ValueError(f"an output structure node must be a leaf, None, dict, list or tuple, "
-                         f"got {sorted(node)!r}")
+    def decode(node: Any) -> Any:
+        kind = next((k for k in ("leaf", "none", "dict", "list", "tuple")
+                     if isinstance(node, Mapping) and k in node), None)
+        items = node.get(kind) if kind else None
+        if kind in ("dict", "list", "tuple") and not (isinstance(items, list) and (
+                kind != "dict" or all(isinstance(i, list) and len(i) == 2
+                                      and isinstance(i[0], str) for i in items))):
+            kind = None
+        if kind is None:
+            shown = repr(node)
+            raise ValueError("labeled_spaces:output_tree must describe an output structure of "
+                             "leaves, None, dicts ([key, node] pairs), lists and tuples, got "
+                             f"{shown if len(shown) <= 80 else shown[:77] + '...'}")
+        if kind in ("leaf", "none"):
+            return 0 if kind == "leaf" else None
+        if kind == "dict":
+            return {k: decode(v) for k, v in items}
+        children = [decode(v) for v in items]
+        return children if kind == "list" else tuple(children)
 
     return jax.tree.structure(decode(encoded))
 

@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._paths import make_temp_beside
 from ..grid import Block, Blocks
 from ..space import Space
 from .files import DTYPE_ATTR
@@ -335,7 +335,8 @@ class ZarrSink:
         target = Path(self.path)
         template, encoding = self._template(outputs, blocks)
         target.parent.mkdir(parents=True, exist_ok=True)  # as zarr would make them
-        making = Path(tempfile.mkdtemp(prefix=f".{target.name}.creating-", dir=target.parent))
+        # the umask's mode, as mkdir gives (tempfile.mkdtemp's 0o700 would stay with the store)
+        making = make_temp_beside(target, tag="creating-", suffix="", directory=True)
         try:
             with warnings.catch_warnings():
                 # zarr warns that consolidated metadata is not part of its v3 specification;

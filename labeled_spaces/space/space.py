@@ -21,6 +21,7 @@ import pandas as pd
 import xarray as xr
 
 from .._checks import fail
+from .._codec import decode_budget
 from ..axes import AbstractAxis
 from . import attrs as attrs_module
 from . import export, subspace
@@ -389,7 +390,8 @@ class Space:
         >>> rebuilt.sizes, rebuilt[0]["dt"]
         ({'a': 3}, 0.1)
         """
-        parsed = attrs_module.parse_attrs(attrs, data)
-        rebuilt = attrs_module.rebuild_state(parsed, state)
+        with decode_budget(None, "attrs"):  # a reader's budget (the file's size) stays in force
+            parsed = attrs_module.parse_attrs(attrs, data)
+            rebuilt = attrs_module.rebuild_state(parsed, state)
         return cls._with_selection(rebuilt, parsed["mode"], parsed["key"], parsed["dim"],
                                    parsed["selection"])
