@@ -5,26 +5,163 @@ described by JSON strings. Arrays are written as ``{"values", "dtype"}``
 (dates and durations as their int64 counts, complex numbers as
 ``[real, imag]`` pairs, bytes as latin-1 strings) and read back with the
 same dtype. Nothing read here is ever imported or called: it is data.
+
+What a file's attrs claim is bounded by the file: :func:`read_json` refuses
+nesting deeper than :data:`MAX_JSON_DEPTH`, and within :func:`decode_budget`
+every array decoded (and every axis a reader builds, see :func:`charge`)
+draws on one budget set from the file's own size, so that a 5 kB file
+cannot make a reader allocate gigabytes: a ``ValueError`` says what claimed
+too much.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._memory import available_memory, format_bytes
+
 __all__ = [
+    "BYTES_PER_FILE_BYTE",
+    "MAX_JSON_DEPTH",
+    "MIN_DECODE_BUDGET",
+    "charge",
     "decode_array",
+    "decode_budget",
     "encode_array",
     "jsonable",
     "key_data",
     "key_from_data",
     "key_impl",
+    "read_json",
     "versions",
 ]
+
+# JSON read from a file nests at most this deep (a state or output tree of 64 levels)
+MAX_JSON_DEPTH = 64
+# what a file's contents may make a reader build: this many bytes per byte of the file ...
+BYTES_PER_FILE_BYTE = 1000
+# ... and at least this much, whatever the file's size
+MIN_DECODE_BUDGET = 2**28
+
+# the decode budget in force: [bytes left, bytes in all, what sets it]
+_BUDGET: ContextVar[list[Any] | None] = ContextVar("labeled_spaces_decode_budget", default=None)
+
+
+@contextmanager
+def decode_budget(file_bytes: int | None, source: str) -> Iterator[None]:
+    """Bound what is decoded inside the block by a file of ``file_bytes`` (see :func:`charge`).
+
+    The budget is ``max(MIN_DECODE_BUDGET, BYTES_PER_FILE_BYTE * file_bytes)``
+    bytes; ``file_bytes=None`` (attrs that come from no file) bounds by the
+    memory available. An enclosing budget stays in force (the smaller wins).
+
+    Examples
+    --------
+    >>> from labeled_spaces._codec import decode_array, decode_budget
+    >>> with decode_budget(5_000, "a 5 kB file"):
+    ...     decode_array({"values": ["a", "b"], "dtype": "S2000000000"})
+    Traceback (most recent call last):
+    ...
+    ValueError: an array of 2 elements of dtype S2000000000 claims 4 GB, more than ...
+    """
+    total = (available_memory() if file_bytes is None
+             else max(MIN_DECODE_BUDGET, BYTES_PER_FILE_BYTE * int(file_bytes)))
+    outer = _BUDGET.get()
+    if outer is not None and outer[0] <= total:
+        yield
+        return
+    size = "attrs" if file_bytes is None else f"a {format_bytes(file_bytes)} file"
+    token = _BUDGET.set([total, total, size])
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
+
+
+def charge(nbytes: float, what: str) -> None:
+    """Draw ``nbytes`` that ``what`` would build from the decode budget in force.
+
+    Raises a ``ValueError`` naming ``what`` when the budget does not cover it.
+    Outside :func:`decode_budget`, only what exceeds the available memory is
+    refused.
+    """
+    budget = _BUDGET.get()
+    if budget is None:
+        left, total, source = available_memory(), available_memory(), "memory"
+    else:
+        left, total, source = budget
+    if nbytes > left:
+        raise ValueError(
+            f"{what} claims {format_bytes(nbytes)}, more than {source} warrants (at most "
+            f"{format_bytes(total)} in all, {format_bytes(left)} left); the file is damaged "
+            "or not results"
+        )
+    if budget is not None:
+        budget[0] = left - nbytes
+
+
+def _depth(node: Any) -> int:
+    """How deep lists and dicts nest in ``node`` (iteratively: no recursion to overflow)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children
+                     if isinstance(child, (dict, list)))
+    return deepest
+
+
+def read_json(raw: Any, what: str) -> Any:
+    """The JSON text ``raw`` of the attrs entry ``what``, parsed and checked.
+
+    Not text, not JSON, or nested deeper than :data:`MAX_JSON_DEPTH`: a
+    ``ValueError`` naming ``what``.
+
+    Examples
+    --------
+    >>> from labeled_spaces._codec import read_json
+    >>> read_json('{"a": [1, 2]}', "labeled_spaces:x")
+    {'a': [1, 2]}
+    >>> read_json("[" * 100_000, "labeled_spaces:x")
+    Traceback (most recent call last):
+    ...
+    ValueError: attrs entry 'labeled_spaces:x' nests deeper than 64 levels; not a description ...
+    """
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", errors="replace")
+    if isinstance(raw, (dict, list, int, float, bool)) or raw is None:  # parsed (zarr attrs)
+        value, deep = raw, _depth(raw) > MAX_JSON_DEPTH
+    elif not isinstance(raw, str):
+        raise ValueError(f"attrs entry {what!r} must be JSON text, got {_clip(raw)}")
+    else:
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"attrs entry {what!r} is not valid JSON: {err}") from None
+        except RecursionError:
+            value, deep = None, True
+        else:
+            deep = _depth(value) > MAX_JSON_DEPTH
+    if deep:
+        raise ValueError(f"attrs entry {what!r} nests deeper than {MAX_JSON_DEPTH} levels; "
+                         "not a description this package writes")
+    return value
 
 
 # extended number types JAX knows by name (NumPy dtypes via ml_dtypes), looked up in this
@@ -105,12 +242,38 @@ def decode_array(encoded: Mapping[str, Any]) -> np.ndarray:
     dtype = _dtype(encoded["dtype"])
     values = encoded["values"]
     if isinstance(values, np.ndarray):  # already an array (read from a file's coordinate)
+        _charge_array(values.size, dtype)
         return values.astype(dtype, copy=False)
+    try:
+        count = _count(values, dtype)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"encoded array values must match dtype {encoded['dtype']!r}, got "
+                         f"{_clip(values)}: {err}") from None
+    _charge_array(count, dtype)
     try:
         return _decode_values(values, dtype)
     except (TypeError, ValueError, IndexError, OverflowError, AttributeError) as err:
         raise ValueError(f"encoded array values must match dtype {encoded['dtype']!r}, got "
                          f"{_clip(values)}: {err}") from None
+
+
+def _count(values: Any, dtype: np.dtype) -> int:
+    """How many elements of ``dtype`` the JSON ``values`` hold (before any allocation)."""
+    count = 1
+    node = values
+    while isinstance(node, list):  # the shape along the first elements; ragged lists fail later
+        count *= len(node)
+        if not node:
+            break
+        node = node[0]
+    if dtype.kind == "c" and isinstance(values, list):  # [real, imag] pairs
+        count //= 2
+    return count
+
+
+def _charge_array(count: int, dtype: np.dtype) -> None:
+    name = dtype.str[1:] if dtype.kind in "SU" else str(dtype)  # no byte order: U5, S2
+    charge(count * max(dtype.itemsize, 1), f"an array of {count:,} elements of dtype {name}")
 
 
 def _clip(values: Any) -> str:

@@ -18,6 +18,10 @@ It needs the optional dependencies: ``pip install "labeled_spaces[examples]"``.
 ``info`` prints what a netCDF file or zarr store of results holds: dims and
 sizes, coordinate ranges with units, variables, how complete a store is,
 and how it was made (the space's axes, mode, key and the package versions).
+Any file that xarray opens is summarised; for one that is not results, or
+whose labels cannot be traced back to its run, the summary says why. A path
+that is not only data (a pipe or device, HDF5 external storage, attrs that
+claim more than the file's size warrants) is refused with one line.
 
 Exit codes: 0 success; 1 the command could not finish (the model failed, an
 optional dependency is missing); 2 bad arguments, or a path that cannot be
@@ -45,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import sys
 from collections.abc import Iterator, Sequence
@@ -202,25 +205,11 @@ def _blocks_done(path: Path) -> tuple[int, int, int] | None:
     return int(state.done.sum()), int(state.done.size), state.missing
 
 
-def _coordinate_line(name: str, coord: Any, width: int) -> str:
-    import numpy as np
-
-    values = np.asarray(coord.values)
-    dims = f"({', '.join(map(str, coord.dims))})" if coord.dims else "()"
-    units = coord.attrs.get("units")
-    if values.size == 0:
-        extent = "empty"
-    elif values.dtype.kind in "iuf":
-        low, high = np.nanmin(values), np.nanmax(values)
-        extent = f"{low:g} .. {high:g}" + (f" {units}" if units else "")
-    else:  # labels: strings, dates, objects
-        flat = values.reshape(-1).tolist()  # plain str/int, not np.str_('...') reprs
-        extent = f"{flat[0]!r}" if len(flat) == 1 else f"{flat[0]!r} .. {flat[-1]!r}"
-        extent += f" {units}" if units else ""
-    count = "1 value" if values.size == 1 else f"{values.size} values"
-    long_name = coord.attrs.get("long_name")
-    tail = f"  {long_name}" if long_name else ""
-    return f"  {name:<{width}}  {dims:<12} {str(values.dtype):<8} {extent} ({count}){tail}"
+def _unreadable(target: Path, err: BaseException) -> str:
+    # netCDF4, h5py, zarr and json each raise their own exception types for a damaged or
+    # foreign file; to the user they all mean "this path cannot be read"
+    message = _one_line(err)
+    return message if str(target) in message else f"cannot read {str(target)!r}: {message}"
 
 
 def describe(path: str | Path) -> str:
@@ -245,8 +234,9 @@ def describe(path: str | Path) -> str:
     Raises
     ------
     UsageError
-        If ``path`` is missing, not results, or cannot be read; the message
-        is one line.
+        If ``path`` is missing, cannot be read, or is not only data (a pipe,
+        a device, data kept in other files); the message is one line. A
+        file that is not results is summarised, saying so.
 
     Examples
     --------
@@ -276,45 +266,35 @@ def describe(path: str | Path) -> str:
     """
     import warnings
 
+    from ._codec import read_json
     from .results import open_results
+    from .results.file_safety import open_dataset, reading
+    from .results.summary import dataset_lines
 
     target = Path(path)
     kind = "zarr store" if target.is_dir() else "netCDF file"
-    try:
-        with warnings.catch_warnings():
-            # readers warn about what they read (zarr about fixed-length strings); the
-            # summary says what matters, so their warnings would only clutter it
-            warnings.simplefilter("ignore")
+    with warnings.catch_warnings():
+        # readers warn about what they read (zarr about fixed-length strings); the
+        # summary says what matters, so their warnings would only clutter it
+        warnings.simplefilter("ignore")
+        try:
+            with reading(target) as checked:  # a file that is not only data: refused here
+                plain = open_dataset(checked)
+        except Exception as err:
+            raise UsageError(_unreadable(target, err)) from None
+        try:
             results = open_results(target)
             ds = results.to_xarray()
             blocks = _blocks_done(target) if target.is_dir() else None
-    except Exception as err:
-        # netCDF4, h5py, zarr and json each raise their own exception types for a damaged
-        # or foreign file; to the user they all mean "this path is not readable results"
-        message = _one_line(err)
-        if str(target) not in message:
-            message = f"cannot read {str(target)!r} as results: {message}"
-        raise UsageError(message) from None
+        except Exception as err:  # noqa: BLE001 - any file xarray opens is summarised
+            # not results, or results that cannot be traced back to their run: say why
+            with reading(target):
+                lines = [f"{target}: {kind}, not labeled_spaces results", *dataset_lines(plain)]
+            return "\n".join([*lines, f"not traced back to a run: {_one_line(err)}"])
 
+    added = () if results.added is None else set(map(str, results.added.data_vars))
     lines = [f"{target}: labeled_spaces results, {kind}",
-             "dims: " + ", ".join(f"{d}: {n}" for d, n in ds.sizes.items())]
-    if ds.coords:
-        width = max(len(str(n)) for n in ds.coords)
-        lines.append("coordinates:")
-        lines += [_coordinate_line(str(n), c, width) for n, c in ds.coords.items()]
-    variables = {str(n): v for n, v in ds.data_vars.items() if n != "computed"}
-    if variables:
-        width = max(len(n) for n in variables)
-        dims = {n: f"({', '.join(map(str, v.dims))})" for n, v in variables.items()}
-        dim_width = max(len(d) for d in dims.values())
-        lines.append("variables:")
-        for name, var in variables.items():
-            units = var.attrs.get("units")
-            long_name = var.attrs.get("long_name")
-            line = f"  {name:<{width}}  {dims[name]:<{dim_width}}  {var.dtype!s}"
-            line += f"  units {units}" if units is not None else ""
-            line += f"  {long_name}" if long_name else ""
-            lines.append(line)
+             *dataset_lines(ds, skip={"computed"}, added=added)]
     computed = len(results) if results.done is None else int(results.done.sum())
     state = "complete" if results.complete else "partial"
     if blocks is not None:
@@ -332,8 +312,8 @@ def describe(path: str | Path) -> str:
     impl = attrs.get("labeled_spaces:key_impl", "threefry2x32")
     lines.append(f"  key: {attrs.get('labeled_spaces:key', '?')} ({impl})")
     try:
-        versions = json.loads(attrs.get("labeled_spaces:versions", "{}"))
-    except json.JSONDecodeError:
+        versions = read_json(attrs.get("labeled_spaces:versions", "{}"), "versions")
+    except ValueError:
         versions = {}
     if isinstance(versions, dict) and versions:
         lines.append("  versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))

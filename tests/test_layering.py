@@ -22,6 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "labeled_spaces"
 # layer or lower ones
 LAYERS = {
     "_checks": 0,
+    "_paths": 0,
     "_codec": 0,
     "_memory": 0,
     "_caches": 0,

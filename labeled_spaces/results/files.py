@@ -19,7 +19,6 @@ import dataclasses
 import json
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,6 +26,11 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+
+from .._codec import read_json
+from .._paths import make_temp_beside, remove_stale_leftovers
+from .edited import check_coordinates, file_selection, in_space_order, select_done
+from .file_safety import COMPLEX_ATTR, open_dataset, reading
 
 __all__ = [
     "DTYPE_ATTR", "netcdf_names", "open_results", "restore_dtypes", "undo_netcdf_names",
@@ -77,7 +81,6 @@ def netcdf_names(ds: xr.Dataset, space_names: set[str], complex_values: bool = F
 
 DTYPE_ATTR = "labeled_spaces:dtype"
 NAMES_ATTR = "labeled_spaces:netcdf_names"
-COMPLEX_ATTR = "labeled_spaces:complex"
 
 
 def _narrow_float(dtype: np.dtype) -> bool:
@@ -166,8 +169,8 @@ def write_netcdf(ds: xr.Dataset, path: Any, space_names: set[str], **kwargs: Any
     if renamed:
         ds = ds.rename({old: new for new, old in renamed.items()})
         ds.attrs[NAMES_ATTR] = json.dumps(renamed)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    remove_stale_leftovers(target)  # of writes killed before their rename
+    tmp = make_temp_beside(target)  # the umask's mode, as open() gives: kept by the rename
     try:
         ds.to_netcdf(tmp, **kwargs)
         os.replace(tmp, target)
@@ -181,46 +184,44 @@ def undo_netcdf_names(ds: xr.Dataset) -> xr.Dataset:
     raw = ds.attrs.get(NAMES_ATTR)
     if raw is None:
         return ds
-    try:
-        renamed: Mapping[str, str] = json.loads(raw)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"attrs entry {NAMES_ATTR!r} is not valid JSON: {err}") from None
+    renamed = read_json(raw, NAMES_ATTR)
+    if not isinstance(renamed, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in renamed.items()):
+        raise ValueError(f"attrs entry {NAMES_ATTR!r} must map names in the file to names, "
+                         f"got {raw!r}")
     present = {k: v for k, v in renamed.items() if k in ds.variables or k in ds.dims}
     ds = ds.rename(present)
     ds.attrs = {k: v for k, v in ds.attrs.items() if k != NAMES_ATTR}
     return ds
 
 
-def _has_complex(path: Path) -> bool:
-    """Whether a netCDF file written here holds complex variables.
-
-    netCDF4's ``auto_complex`` also reads a real variable whose last dimension
-    has length 2 and a name like ``c`` as complex, so it is asked for only
-    where the file says it holds complex values.
-    """
-    import netCDF4
-
-    try:
-        with netCDF4.Dataset(path) as nc:
-            return COMPLEX_ATTR in nc.ncattrs()
-    except OSError as err:
-        raise ValueError(f"path must be a netCDF file or zarr store, got {str(path)!r}: "
-                         f"{err}") from None
+def _entry(attrs: Mapping[str, Any], name: str, default: Any = KeyError) -> Any:
+    full = f"labeled_spaces:{name}"
+    if full not in attrs:
+        if default is KeyError:
+            raise ValueError(f"attrs lack the labeled_spaces entry {full!r}: not saved results")
+        return default
+    return read_json(attrs[full], full)
 
 
-def _outputs_of(ds: xr.Dataset, space: Any, partial: bool) -> tuple[Any, list[str]]:
-    """The Outputs a saved Dataset holds, and their variables in output order."""
-    from .names import Outputs, structure_from_json
+def _outputs_of(ds: xr.Dataset, space: Any, partial: bool
+                ) -> tuple[Any, list[str], list[xr.Variable]]:
+    """The Outputs a saved Dataset holds, their variables, and these in the space's order."""
+    from .names import Outputs
+    from .output_tree import structure_from_json
 
     attrs = ds.attrs
-    try:
-        names = json.loads(attrs["labeled_spaces:outputs"])
-        output_dims = json.loads(attrs.get("labeled_spaces:output_dims", "{}"))
-    except KeyError as err:
-        raise ValueError(f"attrs lack the labeled_spaces entry {err}: not saved results") from None
-    raw_tree = attrs.get("labeled_spaces:output_tree")
+    names = _entry(attrs, "outputs")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"attrs entry labeled_spaces:outputs must be a list of output "
+                         f"names, got {names!r}")
+    output_dims = _entry(attrs, "output_dims", {})
+    if not isinstance(output_dims, Mapping):
+        raise ValueError(f"attrs entry labeled_spaces:output_dims must map outputs to "
+                         f"dimension names, got {output_dims!r}")
+    raw_tree = _entry(attrs, "output_tree", None)
     if raw_tree is not None:
-        treedef = structure_from_json(json.loads(raw_tree))
+        treedef = structure_from_json(raw_tree)
     else:  # an output structure that could not be described: its leaves by name
         import jax
 
@@ -235,17 +236,41 @@ def _outputs_of(ds: xr.Dataset, space: Any, partial: bool) -> tuple[Any, list[st
     missing = [v for v in variables if v not in ds.data_vars]
     if missing:
         raise ValueError(f"the file lacks the output variables {missing} its attrs name")
+    # the outputs' own dims, named as the attrs name them, then each variable in that order
+    rest = [[d for d in ds[v].dims if d not in space.dims] for v in variables]
+    named = Outputs.build(space, treedef, [(0,) * len(r) for r in rest],
+                          [np.float32] * len(names), output_dims or None, partial=partial)
+    ordered = [in_space_order(ds[v].variable, v, space.dims, own)
+               for v, own in zip(variables, named.dims, strict=True)]
     ndim = len(space.dims)
-    shapes = [ds[v].shape[ndim:] for v in variables]
-    dtypes = [ds[v].dtype for v in variables]
-    own_dims = {d for v in variables for d in ds[v].dims[ndim:]}
+    shapes = [var.shape[ndim:] for var in ordered]
+    dtypes = [var.dtype for var in ordered]
+    own_dims = {d for dims in named.dims for d in dims}
     coords = {name: ds.coords[name].variable for name in ds.coords
               if set(ds.coords[name].dims) and set(ds.coords[name].dims) <= own_dims}
     out_attrs = {name: {k: val for k, val in ds[v].attrs.items() if k != DTYPE_ATTR}
                  for name, v in zip(names, variables, strict=True)}
     outputs = Outputs.build(space, treedef, shapes, dtypes, output_dims or None, coords or None,
                             out_attrs, partial=partial)
-    return outputs, variables
+    return outputs, variables, ordered
+
+
+def _store_done(path: Path, ds: xr.Dataset, space: Any) -> Any:
+    """The completion mask of a run's store over its whole space (None: every block done).
+
+    A block counts as done only when it is marked done and its chunks are all
+    there (:func:`store_state`); the mask is lazy for big spaces.
+    """
+    from .store_writer import done_mask, store_state
+
+    state = store_state(path)
+    if state is None:
+        return None  # a plain zarr copy of results: complete
+    if list(state.blocks.shape) != list(space.shape):
+        raise ValueError(f"attrs entry labeled_spaces:store must describe blocks over the "
+                         f"space's shape {list(space.shape)}, got "
+                         f"{_entry(ds.attrs, 'store')!r}")
+    return None if state.done.all() else done_mask(state.blocks, state.done)
 
 
 def open_results(path: Any, state: Any = None) -> Any:
@@ -257,6 +282,15 @@ def open_results(path: Any, state: Any = None) -> Any:
     Results are lazy (dask-backed): ``sel``/``isel``/reductions read only
     what they need. A store may still be being written: its unfinished
     blocks are NaN (floats) and ``results.complete`` is False.
+
+    A file edited with xarray after it was saved (``isel``, ``sel``,
+    ``transpose``, variables added) is matched by its labels: the space
+    becomes the sub-space of the points the file holds, and the variables
+    the file added are kept in ``to_xarray()``. A file whose labels do not
+    match the space its attrs describe is refused. A file is data: it is
+    read only if it is a regular file or a store of plain files, keeps all
+    its data inside itself (no HDF5 external storage or links), and claims
+    no more than its size warrants.
 
     Parameters
     ----------
@@ -270,6 +304,13 @@ def open_results(path: Any, state: Any = None) -> Any:
     -------
     Results
 
+    Raises
+    ------
+    FileNotFoundError
+        For a missing path.
+    ValueError
+        For what is not results, or not only data (see above), naming why.
+
     Examples
     --------
     >>> import tempfile, pathlib
@@ -280,39 +321,42 @@ def open_results(path: Any, state: Any = None) -> Any:
     >>> results = open_results(path)
     >>> results.space.sizes, round(float(results.sel(k=1.0)["result"]), 6)
     ({'k': 3}, 0.1)
+    >>> import xarray as xr
+    >>> with xr.open_dataset(path) as ds:
+    ...     ds.isel(k=[2, 0]).to_netcdf(path.with_name("edited.nc"))
+    >>> open_results(path.with_name("edited.nc")).space.sizes
+    {'k': 2}
     """
     from ..space import Space
     from .identity import recorded_arguments
+    from .names import COMPUTED
     from .results import Results
-    from .store import done_mask, open_store, store_state
 
-    target = Path(os.fspath(path))
-    if not target.exists():
-        raise FileNotFoundError(f"path must be an existing zarr store or netCDF file, got "
-                                f"{str(target)!r}")
-    done = None
-    if target.is_dir():
-        ds = open_store(target)
-        blocks = store_state(target)  # per block: marked done and its chunks there
-        if blocks is not None and not blocks.done.all():
-            done = done_mask(blocks.blocks, blocks.done)
-    else:
-        auto_complex = _has_complex(target)  # a ValueError for what is not netCDF
-        try:
-            ds = xr.open_dataset(target, chunks={}, auto_complex=auto_complex)
-        except (OSError, ValueError) as err:
-            raise ValueError(f"path must be a netCDF file or zarr store, got {str(target)!r}: "
-                             f"{err}") from None
-        ds = restore_dtypes(undo_netcdf_names(ds))
-        ds.attrs.pop(COMPLEX_ATTR, None)
-        if "computed" in ds.data_vars:
-            done = np.asarray(ds["computed"].values, dtype=bool)
-    space = Space.from_attrs(ds.attrs, state=state, data=ds)
-    outputs, variables = _outputs_of(ds, space, partial=done is not None)
-    arguments, program = recorded_arguments(ds.attrs)  # how the results were made
-    outputs = dataclasses.replace(outputs, arguments=arguments, fingerprint=program)
-    arrays = []
-    for v, dtype in zip(variables, outputs.dtypes, strict=True):
-        data = ds[v].data
-        arrays.append(data if data.dtype == dtype else data.astype(dtype))
-    return Results.from_outputs(space, outputs, arrays, done)
+    with reading(path) as target:
+        ds = open_dataset(target)
+        if not target.is_dir():
+            ds = restore_dtypes(undo_netcdf_names(ds))
+            ds.attrs.pop(COMPLEX_ATTR, None)
+        space = Space.from_attrs(ds.attrs, state=state, data=ds)
+        done = _store_done(target, ds, space) if target.is_dir() else None
+        picks = file_selection(space, ds)
+        if picks:  # the file holds some points of the space: the sub-space of these
+            done = select_done(done, space.dims, picks)
+            space = space.isel(picks)
+        check_coordinates(space, ds)
+        if COMPUTED in ds.data_vars:
+            done = np.asarray(in_space_order(ds[COMPUTED].variable, COMPUTED, space.dims,
+                                             ()).values, dtype=bool)
+        outputs, variables, ordered = _outputs_of(ds, space, partial=done is not None)
+        arguments, program = recorded_arguments(ds.attrs)  # how the results were made
+        outputs = dataclasses.replace(outputs, arguments=arguments, fingerprint=program)
+        arrays = []
+        for var, dtype in zip(ordered, outputs.dtypes, strict=True):
+            data = var.data
+            arrays.append(data if data.dtype == dtype else data.astype(dtype))
+        known = {*variables, COMPUTED, *space.coords, *outputs.coords}
+        added = ds.drop_vars([n for n in ds.variables if n in known])
+        added.attrs = {}
+        if not added.variables:
+            added = None
+    return Results.from_outputs(space, outputs, arrays, done, added=added)

@@ -105,7 +105,7 @@ def _plain_json(value: Any) -> Any:
 
 
 def _describe_outputs(outputs: Any) -> dict[str, Any]:
-    from .names import structure_to_json
+    from .output_tree import structure_to_json
 
     return {
         "tree": structure_to_json(outputs.treedef),

@@ -28,10 +28,10 @@ import xarray as xr
 
 from .._checks import fail
 from ..space import Space, keypath_name
+from .output_tree import structure_to_json
 
 __all__ = [
-    "COMPUTED", "OutputCoord", "Outputs", "output_names", "structure_from_json",
-    "structure_to_json", "unique_names",
+    "COMPUTED", "OutputCoord", "Outputs", "output_names", "unique_names",
 ]
 
 COMPUTED = "computed"  # the data variable of partial results that marks finished combinations
@@ -51,57 +51,6 @@ def output_names(treedef: Any) -> list[str]:
     dummy = treedef.unflatten([0] * treedef.num_leaves)
     paths = [p for p, _ in jax.tree_util.tree_flatten_with_path(dummy)[0]]
     return [keypath_name(p) if p else "result" for p in paths]
-
-
-def structure_to_json(treedef: Any) -> dict[str, Any] | None:
-    """An output structure of dicts, lists, tuples and None as JSON; None for other nodes.
-
-    Examples
-    --------
-    >>> import jax
-    >>> from labeled_spaces.results.names import structure_from_json, structure_to_json
-    >>> tree = jax.tree.structure({"a": 1, "b": [2, 3]})
-    >>> structure_from_json(structure_to_json(tree)) == tree
-    True
-    """
-    dummy = treedef.unflatten(list(range(treedef.num_leaves)))
-
-    def encode(node: Any) -> dict[str, Any] | None:
-        if type(node) is int:
-            return {"leaf": node}
-        if node is None:
-            return {"none": True}
-        if type(node) is dict:
-            if not all(isinstance(k, str) for k in node):
-                return None
-            items = [[k, encode(v)] for k, v in node.items()]
-            return None if any(v is None for _, v in items) else {"dict": items}
-        if type(node) in (list, tuple):
-            children = [encode(v) for v in node]
-            return None if any(c is None for c in children) else {type(node).__name__: children}
-        return None
-
-    return encode(dummy)
-
-
-def structure_from_json(encoded: Mapping[str, Any]) -> Any:
-    """The tree structure :func:`structure_to_json` described."""
-
-    def decode(node: Mapping[str, Any]) -> Any:
-        if "leaf" in node:
-            return 0
-        if "none" in node:
-            return None
-        if "dict" in node:
-            return {k: decode(v) for k, v in node["dict"]}
-        if "list" in node:
-            return [decode(v) for v in node["list"]]
-        if "tuple" in node:
-            return tuple(decode(v) for v in node["tuple"])
-        raise ValueError(f"an output structure node must be a leaf, None, dict, list or tuple, "
-                         f"got {sorted(node)!r}")
-
-    return jax.tree.structure(decode(encoded))
 
 
 def _unique(name: str, taken: set[str]) -> str:

@@ -91,7 +91,8 @@ class Results:
 
     @classmethod
     def from_outputs(cls, space: Space, outputs: Outputs, arrays: Sequence[Any],
-                     done: np.ndarray | None = None) -> Results:
+                     done: np.ndarray | None = None, added: xr.Dataset | None = None
+                     ) -> Results:
         """Results over arrays whose labels were checked already (what sinks build).
 
         Parameters
@@ -103,6 +104,10 @@ class Results:
             One per output, shaped ``space.shape + outputs.shapes[k]``.
         done : numpy.ndarray of bool, optional
             As for the constructor.
+        added : xarray.Dataset, optional
+            Variables and coordinates a file holds besides the outputs (added
+            with xarray after it was saved), kept in :meth:`to_xarray`; their
+            dims must agree with the space's and the outputs' sizes.
 
         Returns
         -------
@@ -115,6 +120,7 @@ class Results:
                                     partial=True)
         results = cls.__new__(cls)
         cls._setup(results, space, outputs, arrays, done)
+        results.added = added
         return results
 
     def _setup(self, space: Space, outputs: Outputs, arrays: Sequence[Any],
@@ -131,6 +137,8 @@ class Results:
         self._flat = [a.reshape((space.N, *a.shape[ndim:])) if _is_numpy(a) else None
                       for a in self.arrays]
         self._dataset: xr.Dataset | None = None
+        #: variables a file held besides the outputs (see :meth:`from_outputs`), or None
+        self.added: xr.Dataset | None = None
 
     @property
     def names(self) -> list[str]:
@@ -238,6 +246,11 @@ class Results:
         ds = xr.Dataset(data, coords=self.space.coords, attrs=self.attrs)
         if coords is not None:
             ds = ds.assign_coords(coords)
+        if self.added is not None:  # as Variables: paired by dimension name, never aligned
+            added = self.added
+            ds = ds.assign_coords({n: added.coords[n].variable for n in added.coords
+                                   if n not in ds.coords})
+            ds = ds.assign({n: added[n].variable for n in added.data_vars})
         return ds
 
     def sel(self, indexers: Mapping[str, Any] | None = None, method: str | None = None,

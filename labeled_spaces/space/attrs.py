@@ -26,12 +26,15 @@ import numpy as np
 import xarray as xr
 
 from .._codec import (
+    charge,
     decode_array,
+    decode_budget,
     encode_array,
     jsonable,
     key_data,
     key_from_data,
     key_impl,
+    read_json,
     versions,
 )
 from ..axes import AbstractAxis, DataAxis, NotRebuildable, axis_from_spec
@@ -41,7 +44,7 @@ from .layout import Layout
 from .state_codec import decode_leaf, decode_tree, encode_tree, saved_leaves
 
 __all__ = [
-    "MAX_INLINE_VALUES", "PREFIX", "parse_attrs", "rebuild_state", "space_attrs",
+    "MAX_INLINE_VALUES", "PREFIX", "charge_axis", "parse_attrs", "rebuild_state", "space_attrs",
     "value_coordinates",
 ]
 
@@ -109,10 +112,7 @@ def _load(attrs: Mapping[str, Any], name: str, default: Any = KeyError) -> Any:
             raise ValueError(f"attrs lack the labeled_spaces entry {full!r}")
         return default
     raw = attrs[full]
-    try:
-        return json.loads(raw) if isinstance(raw, str) else raw
-    except json.JSONDecodeError as err:
-        raise ValueError(f"attrs entry {full!r} is not valid JSON: {err}") from None
+    return read_json(raw, full)
 
 
 def _resolve(held: Mapping[str, Any], data: xr.Dataset | None, path: Any, field: str) -> Any:
@@ -123,7 +123,9 @@ def _resolve(held: Mapping[str, Any], data: xr.Dataset | None, path: Any, field:
                          f"its name, got {name!r}")
     if data is None or name not in data.coords:
         return held  # the axis is taken from the state, or refused naming open_results
-    array = np.asarray(data.coords[name].values)
+    coord = data.coords[name]
+    charge(coord.size * max(coord.dtype.itemsize, 8), f"the coordinate {name!r}")
+    array = np.asarray(coord.values)
     shape = held.get("shape")
     if shape is not None and list(array.shape) != list(shape):
         raise ValueError(
@@ -228,6 +230,21 @@ def _rebuild_axis(spec: Mapping[str, Any], own: Any) -> AbstractAxis:
         return own  # a custom axis (or one whose distribution is not described): the state's
 
 
+def charge_axis(axis: AbstractAxis, path: Any) -> None:
+    """Draw what a Space would build for ``axis`` from the decode budget (before building it).
+
+    The values' shape and dtype come from ``jax.eval_shape`` (nothing is
+    computed); labels and value coordinates count as much again. An axis
+    whose values cannot be traced counts 8 bytes a point.
+    """
+    try:
+        shape = jax.eval_shape(axis.generate_values, jax.random.key(0))
+        nbytes = float(np.prod(shape.shape, dtype=float)) * shape.dtype.itemsize
+    except Exception:  # noqa: BLE001 - an axis that cannot be traced: count its points
+        nbytes = 8.0 * axis.size
+    charge(2 * nbytes + 8 * axis.size, f"the axis at {path!r} ({axis.size:,} points)")
+
+
 def rebuild_state(parsed: Mapping[str, Any], state: Any = None) -> Any:
     """The state with rebuilt axes from :func:`parse_attrs` entries.
 
@@ -243,6 +260,8 @@ def rebuild_state(parsed: Mapping[str, Any], state: Any = None) -> Any:
     by_path = {spec.get("path"): spec for spec in specs}
     if state is None:
         axes = [_rebuild_axis(spec, None) for spec in specs]
+        for spec, axis in zip(specs, axes, strict=True):
+            charge_axis(axis, spec.get("path"))
         if parsed["tree"] is not None:
             return decode_tree(parsed["tree"], axes)
         # an OrderedDict keeps the saved axis order (a dict would sort the paths,
@@ -260,7 +279,10 @@ def rebuild_state(parsed: Mapping[str, Any], state: Any = None) -> Any:
     leaves = []
     for path, (_, leaf) in zip(paths, flat, strict=True):
         if path in by_path:
-            leaves.append(_rebuild_axis(by_path[path], leaf))
+            axis = _rebuild_axis(by_path[path], leaf)
+            if axis is not leaf:  # built from the attrs, not the caller's own
+                charge_axis(axis, path)
+            leaves.append(axis)
         elif is_axis(leaf):  # fixed in the saved (sub-)space
             if path not in fixed:
                 raise ValueError(
@@ -311,3 +333,15 @@ def value_coordinates(layout: Layout, axes: list[AxisLabels], coords: xr.Coordin
         if refs:
             found[info.name] = refs
     return found
+
+
+def read_attrs(attrs: Mapping[str, Any], data: xr.Dataset | None = None,
+               state: Any = None) -> tuple[dict[str, Any], Any]:
+    """:func:`parse_attrs` then :func:`rebuild_state`, under a decode budget for the attrs.
+
+    A reader's budget already in force (the file's size) stays in force.
+    """
+    with decode_budget(None, "attrs"):
+        parsed = parse_attrs(attrs, data)
+        return parsed, rebuild_state(parsed, state)
+

@@ -394,7 +394,6 @@ class Space:
         >>> rebuilt.sizes, rebuilt[0]["dt"]
         ({'a': 3}, 0.1)
         """
-        parsed = attrs_module.parse_attrs(attrs, data)
-        rebuilt = attrs_module.rebuild_state(parsed, state)
+        parsed, rebuilt = attrs_module.read_attrs(attrs, data, state)
         return cls._with_selection(rebuilt, parsed["mode"], parsed["key"], parsed["dim"],
                                    parsed["selection"])
