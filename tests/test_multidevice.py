@@ -63,7 +63,7 @@ RUN = SWEEP + textwrap.dedent(
 
     def spy(self, block, handle):
         leaf = jax.tree.leaves(handle)[0]
-        devices_used.setdefault(self.execution.n_pmap, set()).add(len(leaf.sharding.device_set))
+        devices_used.setdefault(self.n_pmap, set()).add(len(leaf.sharding.device_set))
         return fetch(self, block, handle)
 
     parallel._BlockRunner.fetch = spy

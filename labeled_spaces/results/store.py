@@ -36,12 +36,12 @@ from ..space import Space
 from .files import DTYPE_ATTR
 from .names import Outputs
 from .results import Results
+from .writer import DONE, StoreWriter
 
 __all__ = ["DONE", "STORE_ATTR", "StoreWriter", "ZarrSink", "open_store", "store_description"]
 
 logger = logging.getLogger("labeled_spaces")
 
-DONE = "labeled_spaces/done"  # the per-block completion mask, in a subgroup
 STORE_ATTR = "labeled_spaces:store"
 FORMAT = 1
 # attrs that must agree for a store to be resumed (versions may differ)
@@ -142,59 +142,6 @@ def open_store(path: str | os.PathLike) -> xr.Dataset:
     return xr.open_zarr(target, consolidated=None, chunks={})
 
 
-class StoreWriter:
-    """Writes finished blocks into an existing store; usable in any process (dask workers).
-
-    Parameters
-    ----------
-    path : str
-        The store.
-    var_names : sequence of str
-        The outputs' variables, in output order.
-    step : sequence of int
-        The block (chunk) shape over the space's dimensions.
-    """
-
-    def __init__(self, path: str, var_names: Sequence[str], step: Sequence[int]) -> None:
-        self.path = str(path)
-        self.var_names = list(var_names)
-        self.step = tuple(step)
-        self._group: Any = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "var_names": self.var_names, "step": self.step,
-                "_group": None}
-
-    def _open(self) -> Any:
-        if self._group is None:
-            import zarr
-
-            # the arrays first, the group last: threads of one dask worker share this
-            # writer, and one that sees the group must find the arrays set too
-            group = zarr.open_group(self.path, mode="r+", use_consolidated=False)
-            self._arrays = [group[v] for v in self.var_names]
-            self._done = group[DONE]
-            self._group = group
-        return self._group
-
-    def write(self, block: Block, leaves: Sequence[np.ndarray]) -> None:
-        """Write a whole block's outputs as its region, then mark the block done."""
-        self._open()
-        region = block.region
-        for array, leaf in zip(self._arrays, leaves, strict=True):
-            data = np.asarray(leaf)
-            if data.dtype != array.dtype:  # bfloat16, stored widened
-                data = data.astype(array.dtype)
-            array[region] = data
-        position = tuple(o // s for o, s in zip(block.origin, self.step, strict=True))
-        self._done[position] = True  # only after the data: a half-written block is redone
-
-    def done_blocks(self) -> np.ndarray:
-        """The per-block completion mask (shape: blocks per dimension)."""
-        self._open()
-        return np.asarray(self._done[...], dtype=bool)
-
-
 class ZarrSink:
     """Results streamed into a zarr store at ``path`` (created, or resumed).
 
@@ -207,27 +154,28 @@ class ZarrSink:
         The space being run.
     result_type : type, default Results
         The class of the (lazy) Results returned.
+    overwrite : bool, default False
+        Replace a store that labeled_spaces made at ``path`` rather than resume it.
     """
 
-    #: a store keeps blocks small enough to resume after a crash (see plan.initial_lanes)
-    single_block = False
+    #: the results are on disk: many small blocks, so a crash loses little (see plan.py)
+    persistent = True
 
-    def __init__(self, path: str, space: Space, result_type: type[Results] = Results) -> None:
+    def __init__(self, path: str, space: Space, result_type: type[Results] = Results,
+                 overwrite: bool = False) -> None:
         self.path = str(path)
         self.space = space
         self.result_type = result_type
+        self.overwrite = overwrite
         self.outputs: Outputs | None = None
         self.blocks: Blocks | None = None
         self.writer: StoreWriter | None = None
         self._stored: tuple[Outputs, dict[str, Any]] | None = None  # what _check found
 
     # -- resuming ---------------------------------------------------------
-    def _check(self, outputs: Outputs) -> dict[str, Any]:
-        """The stored description, after checking the store was made for this run (once)."""
-        if self._stored is not None and self._stored[0] is outputs:
-            return self._stored[1]
-        target = Path(self.path)
-        if not _is_store(target):
+    def _check_ours(self) -> dict[str, Any]:
+        """The attrs of the store at ``path``, after checking that this package made it."""
+        if not _is_store(Path(self.path)):
             raise ValueError(
                 f"store={self.path!r} exists but is not a zarr store; refusing to overwrite "
                 "it: give a new path, or remove it"
@@ -240,6 +188,13 @@ class ZarrSink:
                 f"store={self.path!r} is a zarr store that labeled_spaces did not make; "
                 "refusing to write into it"
             )
+        return attrs
+
+    def _check(self, outputs: Outputs) -> dict[str, Any]:
+        """The stored description, after checking the store was made for this run (once)."""
+        if self._stored is not None and self._stored[0] is outputs:
+            return self._stored[1]
+        attrs = self._check_ours()
         stored = json.loads(attrs[STORE_ATTR])
         mine = self.space.attrs
         space_diff = _differences(
@@ -272,10 +227,20 @@ class ZarrSink:
         return stored
 
     def preferred_step(self, outputs: Outputs) -> tuple[int, ...] | None:
-        """The block shape of an existing store (after checking it fits this run), else None."""
+        """The block shape of an existing store (after checking it fits this run), else None.
+
+        With ``overwrite``, a store that this package made is removed first.
+        """
+        if self.overwrite and Path(self.path).exists():
+            self._check_ours()
+            shutil.rmtree(self.path)
         if not Path(self.path).exists():
             return None
         return tuple(self._check(outputs)["step"])
+
+    def worker_writer(self) -> StoreWriter:
+        """A picklable writer for dask workers (an absolute path: theirs may differ)."""
+        return StoreWriter(os.path.abspath(self.path), self.outputs.var_names, self.blocks.step)
 
     # -- the Sink protocol ------------------------------------------------
     def open(self, outputs: Outputs, blocks: Blocks) -> set[int]:
