@@ -183,8 +183,7 @@ def output_labels(space: Any, options: Options, treedef: Any, shapes: Sequence[t
     """:class:`Outputs` from the executor's output options and the Program's labels."""
     dtypes = [np.dtype(d) for d in dtypes]
     shapes = [tuple(s) for s in shapes]
-    program = options.program
-    labels = program.labels(tuple(output_names(treedef)), tuple(shapes)) if program else Labels()
+    labels = options.program.labels(tuple(output_names(treedef)), tuple(shapes))
     if labels == Labels():
         return Outputs.build(space, treedef, shapes, dtypes, options.output_dims,
                              options.output_coords, options.output_attrs)

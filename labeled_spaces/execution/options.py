@@ -19,7 +19,7 @@ import jax
 from .._checks import check_bool, check_positive_int, closest, fail
 from ..results.sink import check_store
 from ..space import Space
-from .program import Program, check_program
+from .program import MODEL, Program, check_program
 
 __all__ = ["COMMON_OPTIONS", "Options", "check_model_kwargs", "check_space"]
 
@@ -65,7 +65,7 @@ class Options:
     output_dims: Mapping[str, Any] | None = None
     output_coords: Mapping[str, Any] | None = None
     output_attrs: Mapping[str, Mapping[str, Any]] | None = None
-    program: Program | None = None
+    program: Program = MODEL  # None is taken for the default too
     jit: bool = True
     n_vmap: int | None = None
     n_pmap: int = 1

@@ -247,6 +247,7 @@ class _Points:
     @contextlib.contextmanager
     def start(self, blocks: Blocks, todo: Iterable[Block], sink: Sink, bar: tqdm
               ) -> Iterator[Started]:
+        assert self.outputs is not None, "plan() comes first"
         runner = _PointRunner(self.execution, self.prepared, self.fn, self.outputs, self.first,
                               bar)
         yield Started(runner, todo, sink)
