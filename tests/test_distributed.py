@@ -279,6 +279,37 @@ def test_a_model_error_names_the_combination_and_keeps_what_finished(client, tmp
         assert np.asarray(mask[...]).sum() == len(blocks) - 1
 
 
+def test_a_killed_worker_error_names_the_block_that_was_running(tmp_path):
+    # the scheduler blames every task it had sent the dead worker, a queued one too; the
+    # error names the block that was running when it died
+    import dask
+
+    space = ls.Space({"a": ls.GridAxis(0.0, 1.0, 8), "b": ls.GridAxis(1.0, 2.0, 2)},
+                     mode="product")
+    blocks = space.layout.blocks(4)
+    victim = float(space[5]["a"])  # in block 1: block 0 finishes first, block 2 is queued
+
+    def die(x):
+        time.sleep(0.3)  # block 2 reaches the worker while block 1 runs
+        if float(x) == victim:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return np.asarray(x, np.float32)
+
+    def model(state):
+        a = jax.pure_callback(die, jax.ShapeDtypeStruct((), jnp.float32), state["a"],
+                              vmap_method="sequential")
+        return a * state["b"]
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            local_cluster(1) as cluster, Client(cluster, set_as_default=False) as c:
+        with pytest.raises(ls.ModelError, match="killed every worker") as info:
+            ls.DaskExecution(model, space, client=c, chunk_size=4, progress=False).run()
+    killer = blocks[1]
+    assert f"combinations {killer.start} to {killer.start + killer.size - 1} (block 1)" in str(
+        info.value)
+    assert info.value.partial.done.ravel()[:blocks[1].start].all()
+
+
 CLIENT_SCRIPT = """
 import sys, time
 import jax, jax.numpy as jnp, numpy as np

@@ -31,7 +31,7 @@ LAYERS = {
     "space": 3,
     "results": 4,
     "execution": 5,
-    "analysis": 6,
+    "analysis": 6,  # sensitivity, gradients, refine, fit: Programs and designs on the executors
     "examples": 7,
     "cli": 8,
 }
@@ -117,6 +117,21 @@ def test_no_private_attribute_of_another_object(path):
             f"{path.relative_to(PACKAGE)}:{node.lineno} reaches into .{name} of "
             f"{ast.unparse(owner)}: hand it over through a public attribute instead"
         )
+
+
+def test_executors_and_the_cluster_code_import_no_zarr_and_no_store():
+    # the Sink seam: sinks come from results.sink's factory, never built by an executor
+    for path in (PACKAGE / "execution").rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [".".join(_resolve(path, node))]
+            else:
+                continue
+            assert not [n for n in names if n.split(".")[0] == "zarr" or n.endswith(
+                "results.store")], f"{path.name}:{node.lineno} imports {names}"
 
 
 def test_results_never_import_execution():

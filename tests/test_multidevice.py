@@ -57,19 +57,21 @@ RUN = SWEEP + textwrap.dedent(
     out = Path(sys.argv[1])
     assert jax.device_count() == 4, jax.devices()
     devices_used = {}
-    from labeled_spaces.execution import parallel
 
-    fetch = parallel._BlockRunner.fetch
+    def watched(n_pmap):  # the model, as a Program that reports over how many devices
+        def record(sharding):
+            devices_used.setdefault(n_pmap, set()).add(len(sharding.device_set))
 
-    def spy(self, block, handle):
-        leaf = jax.tree.leaves(handle)[0]
-        devices_used.setdefault(self.execution.n_pmap, set()).add(len(leaf.sharding.device_set))
-        return fetch(self, block, handle)
+        def lane(call, axis_values, state_arrays, extra_arrays):
+            jax.debug.inspect_array_sharding(axis_values[0], callback=record)
+            return call(axis_values, state_arrays, extra_arrays)
 
-    parallel._BlockRunner.fetch = spy
+        return ls.Program(lane)
+
     sp = space()
     for k, config in enumerate(CONFIGS):
-        results = ls.ParallelExecution(model, sp, progress=False, **config).run()
+        results = ls.ParallelExecution(model, sp, progress=False,
+                                       program=watched(config["n_pmap"]), **config).run()
         for j, array in enumerate(results.arrays):
             np.save(out / f"{k}_{j}.npy", array)
         # padding never reaches the results, on any device
@@ -101,7 +103,7 @@ def test_multidevice_results_equal_one_device(tmp_path):
     proc = subprocess.run([sys.executable, str(script), str(tmp_path)], env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    # every block ran on as many devices as asked for
+    # every block was spread over as many devices as asked for
     assert proc.stdout.strip().splitlines()[-1] == "{1: [1], 2: [2], 4: [4]}"
 
     namespace: dict = {}

@@ -1,24 +1,29 @@
-"""Executors: run a model over every combination of a Space.
+"""Executors: run a Program (the model by default) over every combination of a Space.
 
-``sequential``, ``parallel`` (and ``distributed``) are the loops' set-ups;
-``loop`` the one loop they share; ``compiled`` the model as a function of
-arrays and the cache of its programs; ``kernel`` the compiled block;
-``plan`` the block size; ``errors`` what a failure reports; ``options``
-keyword checks; ``setup`` output labels, sink and progress bar.
+``core`` the one run sequence and its options (``options``); ``program`` the
+Program seam (what one lane computes); ``compiled`` the model as a function
+of arrays and the cache of its programs; ``kernel`` the compiled block;
+``plan`` the block size; ``loop`` the loop over blocks; ``errors`` what a
+failure reports. ``sequential``, ``parallel`` and ``distributed`` (with
+``cluster``, the workers' side) say only how a block is computed. What makes
+a run the same run is :mod:`labeled_spaces.results.identity`'s.
 """
 
 from ..results import ParallelResult, SequentialResult
 from .distributed import DaskExecution
 from .errors import Interrupted, ModelError
 from .parallel import ParallelExecution
+from .program import Labels, Program
 from .sequential import SequentialExecution
 
 __all__ = [
     "DaskExecution",
     "Interrupted",
+    "Labels",
     "ModelError",
     "ParallelExecution",
     "ParallelResult",
+    "Program",
     "SequentialExecution",
     "SequentialResult",
 ]

@@ -1,7 +1,7 @@
 """What runs on a dask cluster: the job, its program compiled once per worker, the block task.
 
-A :class:`Job` is a run's set-up (the model, the space's layout, the extra
-arguments, the block shape) pickled once in the client with cloudpickle,
+A :class:`Job` is a run's set-up (the model, the Program, the space's
+layout, the extra arguments, the block shape) pickled once in the client with cloudpickle,
 and its token, the SHA-256 of those bytes. Every block of the run is one
 task, :func:`run_block`. A worker compiles a job the first time it sees its
 token and reuses the program for all the run's blocks and for later runs
@@ -16,6 +16,7 @@ given no client.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import math
 import os
@@ -30,17 +31,17 @@ import numpy as np
 from .._caches import ProgramCache
 from .._checks import check_bool, check_positive_int
 from ..grid import Block
-from ..results.store import StoreWriter
 from ..space import Layout
 from .compiled import PreparedModel
 from .kernel import origin_input
 from .plan import plan_blocks
+from .program import MODEL, Program
 
 if TYPE_CHECKING:
     from distributed import LocalCluster
 
-__all__ = ["Job", "WORKER_XLA_FLAGS", "WorkerSetupError", "compilations", "dask_setup",
-           "local_cluster", "run_block"]
+__all__ = ["BlockWriteError", "Job", "WORKER_XLA_FLAGS", "WorkerSetupError", "announce",
+           "compilations", "dask_setup", "events_topic", "local_cluster", "run_block"]
 
 #: XLA flags added for the workers that :func:`local_cluster` starts: Eigen's matrix products
 #: on the worker's one thread. (``intra_op_parallelism_threads=1`` is no XLA flag: ignored
@@ -50,9 +51,9 @@ WORKER_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false"
 # jobs a worker keeps compiled (and runs whose store it keeps open); beyond, it starts afresh
 MAX_WORKER_ENTRIES = 8
 
-# per process (a worker): compiled jobs by token, and the store writers of the latest runs
+# per process (a worker): compiled jobs by token, and the sinks' writers of the latest runs
 WORKER_PROGRAMS = ProgramCache("dask worker programs")
-_WRITERS: dict[str, StoreWriter] = {}
+_WRITERS: dict[str, Any] = {}
 _PROGRAM_LOCK = threading.Lock()  # held while a job compiles
 _WRITER_LOCK = threading.Lock()  # not: a finished block need not wait for a compile
 _COUNTS = {"compilations": 0}
@@ -60,6 +61,17 @@ _COUNTS = {"compilations": 0}
 
 class WorkerSetupError(RuntimeError):
     """A worker could not unpickle or compile a job: no combination is to blame."""
+
+
+class BlockWriteError(OSError):
+    """A worker computed its block but could not write it (disk full, no permission).
+
+    An ``OSError`` (with the ``errno`` of the cause and the store's path as
+    ``filename``), not a model error: the block was computed. ``partial``
+    holds what finished (set in the client).
+    """
+
+    partial: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,22 +83,24 @@ class Job:
     token : str
         SHA-256 of ``payload``: the key of the worker's compiled program.
     payload : bytes
-        ``(model, layout, args, kwargs, step, expected)`` pickled with cloudpickle.
+        ``(model, layout, args, kwargs, step, expected, program)`` pickled with
+        cloudpickle.
     run : str
-        The run's id (a worker keeps the run's store open under it).
-    writer : StoreWriter or None
-        Where the workers write their blocks; None returns them to the client.
+        The run's id (a worker keeps the run's writer open under it).
+    writer : object or None
+        A sink's picklable writer (``write(block, leaves)``, ``path``) with
+        which the workers write their blocks; None returns them to the client.
     """
 
     token: str
     payload: bytes
     run: str
-    writer: StoreWriter | None = None
+    writer: Any = None
 
     @classmethod
     def pack(cls, model: Any, layout: Layout, args: tuple, kwargs: dict,
              step: Sequence[int], expected: list[tuple[tuple[int, ...], str]], run: str,
-             writer: StoreWriter | None = None) -> Job:
+             writer: Any = None, program: Program = MODEL) -> Job:
         """A job for blocks of ``step``, whose outputs must be ``expected`` (own shape, dtype)."""
         import cloudpickle
 
@@ -94,10 +108,11 @@ class Job:
         portable = Layout(**{f.name: getattr(layout, f.name) for f in dataclasses.fields(layout)
                              if f.init and not f.name.startswith("_")})
         try:
-            payload = cloudpickle.dumps((model, portable, args, kwargs, tuple(step), expected))
+            payload = cloudpickle.dumps((model, portable, args, kwargs, tuple(step), expected,
+                                         program))
         except Exception as err:
             parts = {"the model": model, "the space": portable, "the extra arguments": args,
-                     "the keyword arguments": kwargs}
+                     "the keyword arguments": kwargs, "the program": program}
             culprit = next((name for name, part in parts.items() if not _picklable(part)),
                            "the job")
             raise TypeError(
@@ -126,12 +141,12 @@ def _picklable(value: Any) -> bool:
 
 def _build(job: Job) -> _Program:
     try:
-        model, layout, args, kwargs, step, expected = pickle.loads(job.payload)
+        model, layout, args, kwargs, step, expected, program = pickle.loads(job.payload)
     except Exception as err:
         raise WorkerSetupError(
             f"a dask worker could not unpickle the job: {type(err).__name__}: {err} (are "
             "labeled_spaces and the model's modules importable on the workers?)") from err
-    prepared = PreparedModel(model, layout, args, kwargs)
+    prepared = PreparedModel(model, layout, args, kwargs, program)
     state_arrays, extra_arrays = jax.device_put((prepared.state_arrays, prepared.extra_arrays))
     inputs = (layout.device_tables(), state_arrays, extra_arrays)
     blocks, executable = plan_blocks(prepared, inputs, math.prod(step), None, 1, None, None,
@@ -159,7 +174,7 @@ def _program(job: Job) -> _Program:
 
 
 def run_block(block: Block, job: Job) -> list[np.ndarray] | None:
-    """One task: compute ``block``; write it into the job's store (returning None), or return it.
+    """One task: compute ``block``; write it with the job's writer (returning None), or return it.
 
     The leaves returned have shape ``(*block.extent, *own_shape)``.
 
@@ -167,6 +182,8 @@ def run_block(block: Block, job: Job) -> list[np.ndarray] | None:
     ------
     WorkerSetupError
         When the job cannot be unpickled or compiled here.
+    BlockWriteError
+        When the block cannot be written (an ``OSError`` naming the path).
 
     Examples
     --------
@@ -182,6 +199,7 @@ def run_block(block: Block, job: Job) -> list[np.ndarray] | None:
     >>> [run_block(b, job)[0].tolist() for b in blocks]
     [[0.0, 0.5], [1.0, 1.5], [2.0]]
     """
+    announce(job.run, block)
     program = _program(job)
     out = program.executable(*program.inputs, origin_input(block.origin, 1))
     cut = tuple(slice(0, e) for e in block.extent)
@@ -195,8 +213,37 @@ def run_block(block: Block, job: Job) -> list[np.ndarray] | None:
                 _WRITERS.clear()
             _WRITERS[job.run] = job.writer
         writer = _WRITERS[job.run]
-    writer.write(block, leaves)
+    try:
+        writer.write(block, leaves)
+    except OSError as err:
+        path = getattr(writer, "path", None)
+        code = err.errno if err.errno is not None else errno.EIO
+        raise BlockWriteError(
+            code, f"a dask worker computed block {block.index} (combinations from "
+            f"{block.start}) but could not write it into {path}: {type(err).__name__}: "
+            f"{err}", path) from err
     return None
+
+
+def events_topic(run: str) -> str:
+    """The scheduler's event topic on which the tasks of ``run`` say where they start."""
+    return f"labeled-spaces-{run}"
+
+
+def announce(run: str, block: Block) -> None:
+    """Tell the scheduler that ``block`` starts on this worker (nothing outside a worker).
+
+    A worker that dies takes down every task the scheduler had sent it, and
+    each is reported as the one that killed it (``KilledWorker``); the last
+    block that started on that worker is the one that was running.
+    """
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):  # not in a dask worker
+        return
+    worker.log_event(events_topic(run), {"block": block.index, "worker": worker.address})
 
 
 def compilations() -> int:

@@ -23,6 +23,7 @@ import numpy as np
 
 from .._caches import ProgramCache
 from ..space import Layout
+from .program import MODEL, Program
 
 __all__ = ["PROGRAMS", "PreparedModel", "signature", "split_arrays", "static_token"]
 
@@ -113,7 +114,7 @@ def signature(leaves: Sequence[Any]) -> tuple[Hashable, ...]:
 
 
 class PreparedModel:
-    """``model(state, *args, **kwargs)`` as a function of the axis values and the arrays.
+    """A Program over ``model(state, *args, **kwargs)``, as a function of axis values and arrays.
 
     Parameters
     ----------
@@ -123,6 +124,8 @@ class PreparedModel:
         The Space's layout.
     args, kwargs
         Extra arguments of the model.
+    program : Program, default the model
+        What one lane computes (:mod:`labeled_spaces.execution.program`).
 
     Attributes
     ----------
@@ -135,25 +138,34 @@ class PreparedModel:
         closed-over value cannot be hashed (then nothing is reused).
     """
 
-    def __init__(self, model: Callable, layout: Layout, args: tuple, kwargs: dict) -> None:
+    def __init__(self, model: Callable, layout: Layout, args: tuple, kwargs: dict,
+                 program: Program = MODEL) -> None:
         extra_leaves, self.extra_treedef = jax.tree.flatten((args, kwargs))
         self.extra_leaves = extra_leaves
         self.state_arrays, self._rebuild_state = split_arrays(layout.leaves)
         self.extra_arrays, self._rebuild_extra = split_arrays(extra_leaves)
         self.model = model
         self.layout = layout
+        self.program = program
         static = static_token(layout.fixed_leaves)
         extra = static_token(extra_leaves)
+        # the default program adds nothing to the key: the cache keeps the model's entries
         self.token = None if static is None or extra is None else (
-            layout.treedef, layout.axis_positions, static, self.extra_treedef, extra)
+            layout.treedef, layout.axis_positions, static, self.extra_treedef, extra,
+            *(() if program is MODEL else (program,)))
 
-    def call(self, axis_values: Sequence[Any], state_arrays: Sequence[Any],
-             extra_arrays: Sequence[Any]) -> Any:
+    def model_call(self, axis_values: Sequence[Any], state_arrays: Sequence[Any],
+                   extra_arrays: Sequence[Any]) -> Any:
         """``model(state, *args, **kwargs)`` for one combination's axis values."""
         leaves = self._rebuild_state(state_arrays)
         state = self.layout.assemble(axis_values, leaves)
         args, kwargs = self.extra_treedef.unflatten(self._rebuild_extra(extra_arrays))
         return self.model(state, *args, **kwargs)
+
+    def call(self, axis_values: Sequence[Any], state_arrays: Sequence[Any],
+             extra_arrays: Sequence[Any]) -> Any:
+        """One lane of the program: its lane function over :meth:`model_call`."""
+        return self.program.lane(self.model_call, axis_values, state_arrays, extra_arrays)
 
     def cached(self, key: Hashable, build: Callable[[], Any]) -> Any:
         """What ``build()`` made for this model and ``key``, reused while the model lives."""

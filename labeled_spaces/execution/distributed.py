@@ -1,19 +1,20 @@
 """DaskExecution: the grid's blocks as tasks on a ``dask.distributed`` cluster.
 
-The client plans a run as ParallelExecution does (output labels, sink, block
-tiling), then submits one task holding the run's
-:class:`~labeled_spaces.execution.cluster.Job` (the model and the space's
-layout, pickled once) and one task per block,
+How a block is computed here; the run sequence (output labels, sink, block
+tiling, resume) is the core's (:mod:`labeled_spaces.execution.core`). The
+client submits one task holding the run's
+:class:`~labeled_spaces.execution.cluster.Job` (the model, the Program and
+the space's layout, pickled once) and one task per block,
 :func:`~labeled_spaces.execution.cluster.run_block`, that depends on it, so
 the job travels once per worker, not once per task; each worker compiles it
 once (:mod:`labeled_spaces.execution.cluster`).
 
-With a store, the client creates it before any task runs; workers write
-their own blocks (:class:`~labeled_spaces.results.store.StoreWriter`) and
-return nothing; the client reads the done mask at the end. Without one,
-finished blocks come back to the client's ``MemorySink``. Either way blocks
-go through :func:`~labeled_spaces.execution.loop.run_blocks` in the order
-they finish, so a failure or Ctrl-C keeps what finished. A worker that dies
+A sink that hands out a writer (a store: ``worker_writer()``, see
+:mod:`labeled_spaces.results.sink`) has the workers write their own blocks
+and return nothing; the client reads the done mask at the end. Otherwise
+finished blocks come back to the client's sink. Either way blocks go
+through :func:`~labeled_spaces.execution.loop.run_blocks` in the order they
+finish, so a failure or Ctrl-C keeps what finished. A worker that dies
 loses nothing: the scheduler runs its blocks again elsewhere.
 """
 
@@ -21,23 +22,30 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._checks import check_bool, check_callable, check_positive_int, fail
+from tqdm import tqdm
+
 from ..grid import Block, Blocks
 from ..results import Outputs, ParallelResult, Results, Sink
-from ..results.store import StoreWriter
+from ..results.sink import worker_writer
 from ..space import Space
-from .cluster import Job, WorkerSetupError, local_cluster, run_block
+from .cluster import (
+    BlockWriteError,
+    Job,
+    WorkerSetupError,
+    events_topic,
+    local_cluster,
+    run_block,
+)
 from .compiled import PreparedModel
-from .errors import ModelError, block_failure, interruptible
-from .loop import run_blocks
-from .options import COMMON_OPTIONS, check_model_kwargs, check_space
+from .core import Executor, Started, traced
+from .errors import ModelError, block_failure
+from .options import COMMON_OPTIONS
 from .plan import initial_lanes
-from .setup import check_store, output_structure, progress_bar, sink_for
+from .program import Program
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -47,16 +55,6 @@ __all__ = ["DaskExecution"]
 logger = logging.getLogger("labeled_spaces")
 
 OPTIONS = ("client", "chunk_size", "max_memory", *COMMON_OPTIONS)
-
-# blocks per worker thread, at least: one that finishes early finds more work. The
-# Kuramoto sweep of benchmarks/distributed.py on 2 workers: 1.11 s in 8 blocks of 128,
-# 1.13 s in 4 of 256, 1.20 s in 2 of 512 (one thread alone runs it 14% faster per
-# combination in blocks of 512 than of 128, but two workers do not)
-BLOCKS_PER_WORKER = 4
-# combinations per task, at least: a task costs ~5 ms of worker time (benchmarks/
-# distributed.py (b)), and that model's cost per combination on one thread falls by 3%
-# from 64 to 128 combinations per block
-MIN_TASK_LANES = 128
 
 
 class _WrittenByWorkers:
@@ -76,10 +74,30 @@ class _TaskRunner:
     """The blocks' futures for :func:`run_blocks`, in the order they finish."""
 
     def __init__(self, client: Client, futures: dict[int, Future], blocks: Blocks, sink: Sink,
-                 prepared: PreparedModel, space: Space, bar: Any) -> None:
+                 prepared: PreparedModel, space: Space, bar: Any, run: str) -> None:
         self.client, self.futures, self.blocks, self.sink = client, futures, blocks, sink
-        self.prepared, self.space, self.bar = prepared, space, bar
+        self.prepared, self.space, self.bar, self.run = prepared, space, bar, run
         self.by_key = {f.key: index for index, f in futures.items()}
+
+    def killer(self, err: Any, block: Block) -> Block:
+        """The block that was running when the worker of ``err`` (a KilledWorker) died.
+
+        The scheduler blames every task it had sent that worker, queued ones
+        too, so ``block`` may be innocent. Of the blocks killed with it, the
+        one that was running is the last that started there (see
+        :func:`~labeled_spaces.execution.cluster.announce`), else the first
+        submitted (a worker runs its tasks in that order).
+        """
+        killed = {block.index} | {k for k, f in self.futures.items() if f.status == "error"}
+        address = getattr(getattr(err, "last_worker", None), "address", None)
+        try:
+            events = self.client.get_events(events_topic(self.run))
+        except Exception:  # noqa: BLE001 - no events: by the order of submission
+            events = ()
+        started = [msg["block"] for _, msg in sorted(events, key=lambda e: e[0])
+                   if isinstance(msg, dict) and msg.get("worker") == address
+                   and msg.get("block") in killed]
+        return self.blocks[started[-1] if started else min(killed)]
 
     def finished(self) -> Iterator[Block]:
         from distributed import as_completed
@@ -119,15 +137,21 @@ class _TaskRunner:
             self.client.cancel(list(self.futures.values()))
             self.futures.clear()
 
-    def blame(self, err: BaseException, block: Block, partial: Results | None) -> ModelError:
+    def blame(self, err: BaseException, block: Block, partial: Results | None) -> Exception:
         from distributed import KilledWorker
 
+        killer = self.killer(err, block) if isinstance(err, KilledWorker) else block
         if self.keep_finished():  # blocks that finished while this one failed
             partial = self.sink.partial()
         if isinstance(err, KilledWorker):
-            return ModelError(f"the block starting at combination {block.start} killed every "
-                              f"worker that ran it (a crash, or out of memory): {err}",
-                              partial=partial)
+            return ModelError(
+                f"the block of combinations {killer.start} to {killer.start + killer.size - 1} "
+                f"(block {killer.index}) killed every worker that ran it (a crash, or out of "
+                f"memory); the scheduler: {err}", partial=partial)
+        if isinstance(err, BlockWriteError):  # not the model's failure: the disk's
+            error = BlockWriteError(err.errno, err.strerror, err.filename)
+            error.partial = partial
+            return error
         if isinstance(err, WorkerSetupError):
             return ModelError(str(err), partial=partial)
         # which combination failed: the block's points, one by one without jit, here
@@ -135,7 +159,87 @@ class _TaskRunner:
                              partial)
 
 
-class DaskExecution:
+class _Tasks:
+    """DaskExecution's :class:`~labeled_spaces.execution.core.Computation`."""
+
+    one_at_a_time = False
+
+    def __init__(self, execution: DaskExecution, prepared: PreparedModel) -> None:
+        self.execution, self.prepared = execution, prepared
+
+    def structure(self) -> tuple[Any, str]:
+        prepared = self.prepared
+        shapes, print_, _ = traced(prepared, prepared.layout.device_tables(),
+                                   prepared.state_arrays, prepared.extra_arrays)
+        return shapes, print_
+
+    def plan(self, outputs: Outputs, persistent: bool, step: tuple[int, ...] | None) -> Blocks:
+        """Several blocks per worker, each big enough to vectorise (nothing compiles here)."""
+        self.outputs = outputs
+        ex = self.execution
+        space = ex.space
+        if step is not None:
+            return Blocks(space.shape, step)
+        if ex.client is None:
+            from dask.system import CPU_COUNT
+
+            threads = CPU_COUNT
+        else:
+            threads = max(1, sum(ex.client.nthreads().values()))
+        lane_bytes = outputs.lane_bytes() + space.layout.lane_bytes() + 8 * len(space.shape)
+        return space.layout.blocks(initial_lanes(space.N, lane_bytes, 1, ex.chunk_size,
+                                                 ex.max_memory, persistent, workers=threads))
+
+    @contextlib.contextmanager
+    def _cluster(self) -> Iterator[Client]:
+        """The given client, or one of a local cluster started for the run."""
+        if self.execution.client is not None:
+            yield self.execution.client
+            return
+        import dask
+        from distributed import Client
+
+        # workers restarted after one died are spawned too, whatever the user's config says
+        with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}), \
+                local_cluster() as cluster, Client(cluster, set_as_default=False) as client:
+            logger.info("started a local dask cluster of %d workers at %s",
+                        len(cluster.workers), cluster.scheduler_address)
+            yield client
+
+    @contextlib.contextmanager
+    def start(self, blocks: Blocks, todo: Iterable[Block], sink: Sink, bar: tqdm
+              ) -> Iterator[Started]:
+        ex, outputs = self.execution, self.outputs
+        todo = list(todo)
+        run = uuid.uuid4().hex[:12]
+        writer = worker_writer(sink)
+        if writer is not None:  # the workers write their blocks themselves
+            sink = _WrittenByWorkers(sink)
+        expected = [(tuple(s), str(d)) for s, d in zip(outputs.shapes, outputs.dtypes,
+                                                      strict=True)]
+        job = Job.pack(ex.model, self.prepared.layout, ex.args, ex.kwargs, blocks.step,
+                       expected, run, writer, self.prepared.program)
+        logger.info("%d combinations in %d blocks of %s (%d to run) as dask tasks",
+                    ex.space.N, len(blocks), blocks.step, len(todo))
+        with self._cluster() as client:
+            from toolz import identity
+
+            held = client.submit(identity, job, key=f"labeled-spaces-job-{run}", pure=False)
+            # on every worker, so that the scheduler does not send the blocks to the one
+            # holding it: 2 blocks of 512 took 2.1 s on one worker, 1.2 s on two
+            client.replicate([held])
+            futures = client.map(run_block, todo, job=held, pure=False,
+                                 key=[f"labeled-spaces-block-{run}-{b.index}" for b in todo])
+            runner = _TaskRunner(client, {b.index: f for b, f in zip(todo, futures, strict=True)},
+                                 blocks, sink, self.prepared, ex.space, bar, run)
+            try:
+                yield Started(runner, runner.finished(), sink)
+            finally:
+                runner.cancel()
+                client.cancel([held])
+
+
+class DaskExecution(Executor):
     """Run a model over a Space as block tasks on a ``dask.distributed`` cluster.
 
     Parameters
@@ -153,9 +257,10 @@ class DaskExecution:
         on SLURM). Default: a :func:`~labeled_spaces.execution.cluster.local_cluster`
         for the run, closed at its end.
     chunk_size : int, optional
-        Combinations per task. Default: :data:`BLOCKS_PER_WORKER` or more
+        Combinations per task. Default: ``plan.BLOCKS_PER_WORKER`` or more
         blocks per worker thread (at least 64 blocks for large runs), of at
-        least :data:`MIN_TASK_LANES` combinations, within ``max_memory``.
+        least ``plan.MIN_TASK_LANES`` combinations, within ``max_memory``
+        (:func:`labeled_spaces.execution.plan.initial_lanes`).
     max_memory : int, optional
         Bytes the blocks in flight may use. Default a quarter of the memory
         available to the client.
@@ -164,13 +269,12 @@ class DaskExecution:
     store : str or path-like, optional
         A ``.zarr`` directory that the workers write their blocks into
         (created by the client, resumed when it exists); every worker must
-        reach it at the same path (a shared file system on a cluster).
-    overwrite : bool, default False
-        Replace an existing store instead of resuming it (the new store is
-        made beside it and swapped in). Without ``overwrite``, a store made
-        by another run (other inputs) is refused with a ``ValueError``.
-    output_dims, output_coords, output_attrs : dict, optional
-        Labels of the outputs, as for :class:`~labeled_spaces.ParallelExecution`.
+        reach it at the same path (a shared file system on a cluster). A
+        worker that cannot write its block raises an ``OSError`` naming the
+        path (``BlockWriteError``), not a ``ModelError``.
+    overwrite, output_dims, output_coords, output_attrs, program
+        As for :class:`~labeled_spaces.ParallelExecution` (a Program is
+        pickled with the model).
     **kwargs
         Extra keyword arguments for the model; a keyword that is neither an
         option nor a parameter of the model is a ``TypeError``.
@@ -199,6 +303,10 @@ class DaskExecution:
     (4, 3, 2)
     """
 
+    name = "DaskExecution"
+    OPTIONS = OPTIONS
+    result_type = ParallelResult
+
     def __init__(
         self,
         model: Callable[..., Any],
@@ -213,62 +321,19 @@ class DaskExecution:
         output_dims: Mapping[str, Sequence[str]] | None = None,
         output_coords: Mapping[str, Any] | None = None,
         output_attrs: Mapping[str, Mapping[str, Any]] | None = None,
+        program: Program | None = None,
         **kwargs: Any,
     ) -> None:
-        self.model = check_callable("model", model)
-        self.space = check_space(space, "space")
-        check_model_kwargs("DaskExecution", model, kwargs, OPTIONS)
-        if client is not None:
-            from distributed import Client
+        super().__init__(model, space, args, kwargs, client=client, chunk_size=chunk_size,
+                         max_memory=max_memory, progress=progress, store=store,
+                         overwrite=overwrite, output_dims=output_dims,
+                         output_coords=output_coords, output_attrs=output_attrs,
+                         program=program)
 
-            if not isinstance(client, Client):
-                fail("client", "None or a distributed.Client", client, TypeError)
-        self.client, self.args, self.kwargs = client, args, kwargs
-        self.chunk_size = check_positive_int("chunk_size", chunk_size, allow_none=True)
-        self.max_memory = check_positive_int("max_memory", max_memory, allow_none=True)
-        self.progress = check_bool("progress", progress)
-        self.store = store
-        self.overwrite = overwrite
-        self.output_dims = output_dims
-        self.output_coords = output_coords
-        self.output_attrs = output_attrs
-        self._sink = sink_for(store, self.space, ParallelResult, self.max_memory,
-                              overwrite=overwrite)
+    def computation(self, prepared: PreparedModel) -> _Tasks:
+        """Block tasks on the cluster (the core runs them)."""
+        return _Tasks(self, prepared)
 
-    @contextlib.contextmanager
-    def _cluster(self) -> Iterator[Client]:
-        """The given client, or one of a local cluster started for the run."""
-        if self.client is not None:
-            yield self.client
-            return
-        import dask
-        from distributed import Client
-
-        # workers restarted after one died are spawned too, whatever the user's config says
-        with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}), \
-                local_cluster() as cluster, Client(cluster, set_as_default=False) as client:
-            logger.info("started a local dask cluster of %d workers at %s",
-                        len(cluster.workers), cluster.scheduler_address)
-            yield client
-
-    def _lanes(self, outputs: Outputs) -> int:
-        """Combinations per block: several blocks per worker, each big enough to vectorise."""
-        space = self.space
-        if self.chunk_size is not None:
-            return min(self.chunk_size, space.N)
-        if self.client is None:
-            from dask.system import CPU_COUNT
-
-            threads = CPU_COUNT
-        else:
-            threads = max(1, sum(self.client.nthreads().values()))
-        lane_bytes = outputs.lane_bytes() + space.layout.lane_bytes() + 8 * len(space.shape)
-        memory = initial_lanes(space.N, lane_bytes, 1, None, self.max_memory)
-        many = initial_lanes(space.N, lane_bytes, 1, None, self.max_memory, single_block=False)
-        per_worker = -(-space.N // (threads * BLOCKS_PER_WORKER))
-        return max(1, min(space.N, memory, max(MIN_TASK_LANES, min(many, per_worker))))
-
-    @interruptible
     def run(self) -> Results:
         """Run every combination on the cluster.
 
@@ -286,44 +351,4 @@ class DaskExecution:
             On Ctrl-C (a ``KeyboardInterrupt``), with ``.partial``; running
             again with the same store resumes.
         """
-        space, layout = self.space, self.space.layout
-        prepared = PreparedModel(self.model, layout, self.args, self.kwargs)
-        outputs = output_structure(self, prepared, layout.device_tables(),
-                                   prepared.state_arrays, prepared.extra_arrays)
-        sink = self._sink()
-        step = sink.preferred_step(outputs)
-        blocks = (Blocks(space.shape, step) if step is not None
-                  else layout.blocks(self._lanes(outputs)))
-        done = sink.open(outputs, blocks)
-        if len(done) == len(blocks):
-            return sink.close()
-        todo = [b for b in blocks if b.index not in done]
-        run, writer = uuid.uuid4().hex[:12], None
-        if not sink.single_block:  # a store: the workers write their blocks into it
-            # by its absolute path: a worker need not share the client's working directory
-            writer = StoreWriter(os.path.abspath(check_store(self.store)), outputs.var_names,
-                                 blocks.step)
-            sink = _WrittenByWorkers(sink)
-        expected = [(tuple(s), str(d)) for s, d in zip(outputs.shapes, outputs.dtypes,
-                                                      strict=True)]
-        job = Job.pack(self.model, layout, self.args, self.kwargs, blocks.step, expected, run,
-                       writer)
-        logger.info("%d combinations in %d blocks of %s (%d to run) as dask tasks", space.N,
-                    len(blocks), blocks.step, len(todo))
-        with self._cluster() as client, \
-                progress_bar(self.progress and len(blocks) > 1, space.N, done, blocks) as bar:
-            from toolz import identity
-
-            held = client.submit(identity, job, key=f"labeled-spaces-job-{run}", pure=False)
-            # on every worker, so that the scheduler does not send the blocks to the one
-            # holding it: 2 blocks of 512 took 2.1 s on one worker, 1.2 s on two
-            client.replicate([held])
-            futures = client.map(run_block, todo, job=held, pure=False,
-                                 key=[f"labeled-spaces-block-{run}-{b.index}" for b in todo])
-            runner = _TaskRunner(client, {b.index: f for b, f in zip(todo, futures, strict=True)},
-                                 blocks, sink, prepared, space, bar)
-            try:
-                return run_blocks(runner, runner.finished(), sink)
-            finally:
-                runner.cancel()
-                client.cancel([held])
+        return super().run()

@@ -10,11 +10,10 @@ at most) to find it.
 
 from __future__ import annotations
 
-import functools
 import re
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -24,11 +23,9 @@ from ..space import Space, keypath_name
 from .compiled import PreparedModel, split_arrays
 
 __all__ = [
-    "Interrupted", "ModelError", "OutputError", "check_outputs", "failed_at", "interruptible",
-    "locate_failure", "trace_failure",
+    "Interrupted", "ModelError", "OutputError", "argument_names", "check_outputs", "failed_at",
+    "locate_failure", "name_arguments", "trace_failure",
 ]
-
-_Run = TypeVar("_Run", bound=Callable[..., Any])
 
 # how every message of check_outputs begins
 _OUTPUT_PROBLEM = "model outputs must be"
@@ -86,42 +83,6 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, message: str, partial: Results | None = None) -> None:
         super().__init__(message)
         self.partial = partial
-
-
-def interruptible(run: _Run) -> _Run:
-    """``run`` with Ctrl-C at any moment raising :class:`Interrupted`, never a bare one.
-
-    The loop over blocks raises :class:`Interrupted` with the finished
-    results; this catches a ``KeyboardInterrupt`` anywhere else in a run
-    (while the model is traced or compiled, a store opened, the cluster
-    started), where nothing has finished: ``.partial`` is None.
-
-    Examples
-    --------
-    >>> from labeled_spaces.execution.errors import Interrupted, interruptible
-    >>> @interruptible
-    ... def run():
-    ...     raise KeyboardInterrupt
-    >>> try:
-    ...     run()
-    ... except Interrupted as err:
-    ...     print(err.partial)
-    None
-    """
-
-    @functools.wraps(run)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return run(*args, **kwargs)
-        except Interrupted:
-            raise
-        except KeyboardInterrupt:
-            raise Interrupted(
-                "interrupted by the user before any combination finished (while the model "
-                "was traced or compiled, or the run set up); .partial is None, and a store "
-                "keeps what it held", partial=None) from None
-
-    return wrapped  # type: ignore[return-value]
 
 
 def failed_at(space: Space, i: int, message: str, partial: Results | None = None) -> ModelError:

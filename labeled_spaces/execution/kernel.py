@@ -1,8 +1,10 @@
-"""The compiled programs: a block of combinations (vmap, lax.map, sharding) or one combination.
+"""The compiled block: a Program's lane vectorised (vmap, lax.map) and sharded over a block.
 
-A block's parameter values are computed inside the program from its
-origin (a few int32 digits, see :func:`labeled_spaces.grid.block_values`), so
-no array of size N exists on the host or on a device but the results.
+The kernel runs whatever lane it is given (:mod:`labeled_spaces.execution.program`;
+the model by default) and never calls the model by name. A block's
+parameter values are computed inside the program from its origin (a few
+int32 digits, see :func:`labeled_spaces.grid.block_values`), so no array of
+size N exists on the host or on a device but the results.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from .compiled import PreparedModel
+from ..space import Layout
 
 __all__ = ["block_program", "mesh", "origin_input", "replicated"]
 
@@ -35,22 +37,23 @@ def origin_input(origin: Sequence[int], n_pmap: int) -> Any:
     return jax.device_put(array, replicated(n_pmap)) if n_pmap > 1 else array
 
 
-def block_program(prepared: PreparedModel, block: tuple[int, ...], n_vmap: int | None,
+def block_program(lane: Callable[[Sequence[Any], Sequence[Any], Sequence[Any]], Any],
+                  layout: Layout, block: tuple[int, ...], n_vmap: int | None,
                   n_pmap: int) -> Callable:
-    """``jit`` of the model over the N-D block ``block`` at a given origin.
+    """``jit`` of ``lane`` over the N-D block ``block`` of ``layout``'s grid at a given origin.
 
-    The program takes ``(tables, state_arrays, extra_arrays, origin)`` and
-    returns the output pytree with ``prod(block)`` lanes first, in C order
-    of the block.
+    ``lane(axis_values, state_arrays, extra_arrays)`` computes one
+    combination (a bound Program, ``PreparedModel.call``). The program takes
+    ``(tables, state_arrays, extra_arrays, origin)`` and returns the output
+    pytree with ``prod(block)`` lanes first, in C order of the block.
     """
-    layout = prepared.layout
     lanes = math.prod(block)
     device_mesh = mesh(n_pmap) if n_pmap > 1 else None
     per_device = lanes // n_pmap
-    vectorised = jax.vmap(prepared.call, in_axes=(0, None, None))
+    vectorised = jax.vmap(lane, in_axes=(0, None, None))
 
     def on_device(values, state_arrays, extra_arrays):
-        return jax.lax.map(lambda v: prepared.call(v, state_arrays, extra_arrays), values,
+        return jax.lax.map(lambda v: lane(v, state_arrays, extra_arrays), values,
                            batch_size=n_vmap)
 
     def run_block(tables, state_arrays, extra_arrays, origin):

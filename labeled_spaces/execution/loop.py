@@ -6,7 +6,9 @@ and bring it to the host (``fetch``), and whom to blame when it fails
 (``blame``). The loop dispatches block ``k + 1`` before fetching block
 ``k``, so the copy of one block hides behind the computation of the next,
 writes every finished block to the sink, and on a failure or Ctrl-C keeps
-everything finished: the error carries ``sink.partial()``.
+everything finished: the error carries ``sink.partial()`` (Ctrl-C is turned
+into :class:`~labeled_spaces.execution.errors.Interrupted` by the core,
+whose whole run sequence sits inside one :func:`interrupts`).
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ import numpy as np
 
 from ..grid import Block
 from ..results import Results, Sink
-from .errors import Interrupted, ModelError
+from .errors import ModelError
 
-__all__ = ["BlockFailure", "Runner", "run_blocks"]
+__all__ = ["BlockFailure", "Runner", "interrupts", "run_blocks"]
 
 
 class BlockFailure(Exception):
@@ -48,6 +50,9 @@ class Runner(Protocol):
 
     ``ready(handle)`` says whether a dispatched block has finished computing
     (a finished block is kept on Ctrl-C; a running one is not waited for).
+    ``blame`` returns the exception to raise: a ``ModelError``, or another
+    error that is not the model's (a worker that cannot write its block: an
+    ``OSError``).
     """
 
     def dispatch(self, block: Block) -> Any: ...
@@ -55,14 +60,14 @@ class Runner(Protocol):
     def fetch(self, block: Block, handle: Any) -> list[np.ndarray]: ...
 
     def blame(self, err: BaseException, block: Block, partial: Results | None
-              ) -> ModelError: ...
+              ) -> Exception: ...
 
     def ready(self, handle: Any) -> bool: ...
 
 
 @contextlib.contextmanager
-def _sigint_seen() -> Iterator[threading.Event]:
-    """An event set by Ctrl-C during the block, with Ctrl-C still raising KeyboardInterrupt.
+def interrupts() -> Iterator[threading.Event]:
+    """An event set by Ctrl-C during a run, with Ctrl-C still raising KeyboardInterrupt.
 
     A model that calls back into Python (``pure_callback``) turns the
     interrupt into an error of the compiled call; the event tells it apart
@@ -96,17 +101,22 @@ def _is_interrupt(err: BaseException, seen: threading.Event) -> bool:
         "KeyboardInterrupt" in str(err) and not isinstance(err, ModelError))
 
 
-def run_blocks(runner: Runner, blocks: Iterable[Block], sink: Sink) -> Results:
+def run_blocks(runner: Runner, blocks: Iterable[Block], sink: Sink,
+               seen: threading.Event | None = None) -> Results:
     """Run ``blocks`` through ``runner`` into ``sink``; the sink's Results at the end.
+
+    ``seen`` is the event of the run's :func:`interrupts` (Ctrl-C that a
+    model's callback turned into an error of its own).
 
     Raises
     ------
     ModelError
         From ``runner.blame``, with the finished results in ``.partial``.
-    Interrupted
-        On Ctrl-C, with the finished results in ``.partial``.
+    KeyboardInterrupt
+        On Ctrl-C, after writing a block already computed to ``sink``.
     """
     pending: tuple[Block, Any] | None = None
+    seen = threading.Event() if seen is None else seen
 
     def write(entry: tuple[Block, Any]) -> None:
         block, handle = entry
@@ -119,38 +129,32 @@ def run_blocks(runner: Runner, blocks: Iterable[Block], sink: Sink) -> Results:
             raise runner.blame(err, block, sink.partial()) from err
         sink.write(block, leaves)
 
-    with _sigint_seen() as seen:
-        try:
-            for block in blocks:
-                try:
-                    handle = runner.dispatch(block)
-                except Exception as err:
-                    if pending is not None:  # keep the block before the failing one
-                        with contextlib.suppress(Exception):
-                            write(pending)
-                        pending = None
-                    cause: BaseException = err
-                    if isinstance(err, BlockFailure):
-                        if err.count and err.leaves is not None:
-                            sink.write(block, err.leaves, err.count)
-                        cause = err.cause
-                    if _is_interrupt(cause, seen):
-                        raise KeyboardInterrupt from err
-                    raise runner.blame(err, block, sink.partial()) from cause
-                if pending is not None:
-                    write(pending)
-                pending = (block, handle)
+    try:
+        for block in blocks:
+            try:
+                handle = runner.dispatch(block)
+            except Exception as err:
+                if pending is not None:  # keep the block before the failing one
+                    with contextlib.suppress(Exception):
+                        write(pending)
+                    pending = None
+                cause: BaseException = err
+                if isinstance(err, BlockFailure):
+                    if err.count and err.leaves is not None:
+                        sink.write(block, err.leaves, err.count)
+                    cause = err.cause
+                if _is_interrupt(cause, seen):
+                    raise KeyboardInterrupt from err
+                raise runner.blame(err, block, sink.partial()) from cause
             if pending is not None:
                 write(pending)
-        except KeyboardInterrupt:
-            # a block already computed is kept; one still running is not waited for
-            if pending is not None and getattr(runner, "ready", lambda h: False)(pending[1]):
-                with contextlib.suppress(BaseException):
-                    write(pending)
-            partial = sink.partial()
-            done = 0 if partial is None or partial.done is None else int(np.sum(partial.done))
-            raise Interrupted(
-                f"interrupted by the user; {done} finished combinations are in .partial",
-                partial=partial,
-            ) from None
+            pending = (block, handle)
+        if pending is not None:
+            write(pending)
+    except KeyboardInterrupt:
+        # a block already computed is kept; one still running is not waited for
+        if pending is not None and getattr(runner, "ready", lambda h: False)(pending[1]):
+            with contextlib.suppress(BaseException):
+                write(pending)
+        raise
     return sink.close()

@@ -1,4 +1,4 @@
-"""Executor options kept apart from the model's own keyword arguments.
+"""Executor options: one dataclass, checked once, kept apart from the model's own keywords.
 
 Every keyword an executor is given is either one of its options or an
 argument for the model. A keyword that is neither (``n_vmapp=4``, or
@@ -9,18 +9,101 @@ the model and fail as a ``ModelError`` at combination 0; it is a
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .._checks import closest
-from ..space import Space
+import jax
 
-__all__ = ["COMMON_OPTIONS", "check_model_kwargs", "check_space"]
+from .._checks import check_bool, check_positive_int, closest, fail
+from ..results.sink import check_store
+from ..space import Space
+from .program import MODEL, Program, check_program
+
+__all__ = ["COMMON_OPTIONS", "Options", "check_model_kwargs", "check_space"]
 
 #: the options every executor takes
 COMMON_OPTIONS = ("progress", "store", "overwrite", "output_dims", "output_coords",
-                  "output_attrs")
+                  "output_attrs", "program")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Every executor option, checked at construction (an executor uses those it takes).
+
+    Attributes
+    ----------
+    progress : bool
+        A tqdm progress bar.
+    store : None, str or Sink
+        Where the results go (see :func:`labeled_spaces.results.sink.make_sink`).
+    overwrite : bool
+        Replace an existing store rather than resume it.
+    output_dims, output_coords, output_attrs : dict or None
+        The outputs' labels (checked against the outputs when they are known).
+    program : Program
+        What each lane computes (:data:`~labeled_spaces.execution.program.MODEL`
+        by default).
+    jit : bool
+        SequentialExecution: compile the model.
+    n_vmap, n_pmap, chunk_size, max_memory : int or None
+        Block sizes, devices and the memory budget.
+    client : distributed.Client or None
+        DaskExecution's cluster.
+
+    Examples
+    --------
+    >>> from labeled_spaces.execution.options import Options
+    >>> Options(n_vmap=4).n_vmap, Options().program.lane.__name__
+    (4, 'model_lane')
+    """
+
+    progress: bool = True
+    store: Any = None
+    overwrite: bool = False
+    output_dims: Mapping[str, Any] | None = None
+    output_coords: Mapping[str, Any] | None = None
+    output_attrs: Mapping[str, Mapping[str, Any]] | None = None
+    program: Program = MODEL  # None is taken for the default too
+    jit: bool = True
+    n_vmap: int | None = None
+    n_pmap: int = 1
+    chunk_size: int | None = None
+    max_memory: int | None = None
+    client: Any = None
+
+    def __post_init__(self) -> None:
+        def put(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
+        put("progress", check_bool("progress", self.progress))
+        put("store", check_store(self.store))
+        put("overwrite", check_bool("overwrite", self.overwrite))
+        if self.overwrite and self.store is None:
+            raise ValueError("overwrite=True replaces a store: give store='results.zarr' too "
+                             "(results in memory have nothing to overwrite)")
+        put("program", check_program(self.program))
+        put("jit", check_bool("jit", self.jit))
+        put("n_vmap", check_positive_int("n_vmap", self.n_vmap, allow_none=True))
+        put("n_pmap", check_positive_int("n_pmap", self.n_pmap))
+        if self.n_pmap > jax.device_count():
+            raise ValueError(
+                f"n_pmap={self.n_pmap} exceeds the {jax.device_count()} available device(s); "
+                "on CPU, XLA_FLAGS=--xla_force_host_platform_device_count=K (set before jax "
+                "is imported) gives K devices"
+            )
+        put("chunk_size", check_positive_int("chunk_size", self.chunk_size, allow_none=True))
+        put("max_memory", check_positive_int("max_memory", self.max_memory, allow_none=True))
+        if self.client is not None:
+            from distributed import Client
+
+            if not isinstance(self.client, Client):
+                fail("client", "None or a distributed.Client", self.client, TypeError)
+
+
+#: the names of the options, for an executor's attributes
+OPTION_NAMES = frozenset(f.name for f in dataclasses.fields(Options))
 
 
 def _model_parameters(model: Callable) -> tuple[set[str], bool] | None:

@@ -1,24 +1,29 @@
-"""ParallelExecution: the grid in N-D blocks, each one compiled ``jit(vmap(model))`` call."""
+"""ParallelExecution: the grid in N-D blocks, each one compiled ``jit(vmap(lane))`` call.
+
+How a block is computed here; the run sequence is the core's
+(:mod:`labeled_spaces.execution.core`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
 import numpy as np
+from tqdm import tqdm
 
-from .._checks import check_bool, check_callable, check_positive_int
 from ..grid import Block, Blocks
-from ..results import ParallelResult, Results
+from ..results import Outputs, ParallelResult, Results, Sink
 from ..space import Space
 from .compiled import PreparedModel
-from .errors import ModelError, block_failure, interruptible, trace_failure
+from .core import Executor, Started, traced
+from .errors import ModelError, block_failure
 from .kernel import origin_input, replicated
-from .loop import run_blocks
-from .options import COMMON_OPTIONS, check_model_kwargs, check_space
+from .options import COMMON_OPTIONS
 from .plan import initial_lanes, plan_blocks
-from .setup import output_structure, progress_bar, sink_for
+from .program import Program
 
 __all__ = ["ParallelExecution"]
 
@@ -28,13 +33,12 @@ OPTIONS = ("n_vmap", "n_pmap", "chunk_size", "max_memory", *COMMON_OPTIONS)
 class _BlockRunner:
     """Dispatches compiled blocks and copies them out, for :func:`run_blocks`."""
 
-    def __init__(self, execution: ParallelExecution, prepared: PreparedModel, fn: Callable,
-                 inputs: tuple, blocks: Blocks, bar: Any) -> None:
-        self.execution, self.prepared, self.fn = execution, prepared, fn
-        self.inputs, self.blocks, self.bar = inputs, blocks, bar
+    def __init__(self, computation: _Blocks, blocks: Blocks, bar: Any) -> None:
+        self.computation, self.blocks, self.bar = computation, blocks, bar
+        self.fn, self.inputs, self.n_pmap = computation.fn, computation.inputs, computation.n_pmap
 
     def dispatch(self, block: Block) -> Any:
-        return self.fn(*self.inputs, origin_input(block.origin, self.execution.n_pmap))
+        return self.fn(*self.inputs, origin_input(block.origin, self.n_pmap))
 
     def fetch(self, block: Block, handle: Any) -> list[np.ndarray]:
         compiled = self.blocks.compiled
@@ -55,11 +59,49 @@ class _BlockRunner:
                                                      self.blocks.shape, block.origin,
                                                      strict=True))
         borrowed = Block(block.index, block.origin, rows, block.start)
-        return block_failure(self.prepared, self.execution.space, err,
+        return block_failure(self.computation.prepared, self.computation.space, err,
                              self.blocks.flat_indices(borrowed), partial)
 
 
-class ParallelExecution:
+class _Blocks:
+    """ParallelExecution's :class:`~labeled_spaces.execution.core.Computation`."""
+
+    one_at_a_time = False
+
+    def __init__(self, prepared: PreparedModel, space: Space, n_vmap: int | None, n_pmap: int,
+                 chunk_size: int | None, max_memory: int | None) -> None:
+        self.prepared, self.space = prepared, space
+        self.n_vmap, self.n_pmap = n_vmap, n_pmap
+        self.chunk_size, self.max_memory = chunk_size, max_memory
+        layout = prepared.layout
+        # fixed arrays go to the device(s) once, not at every call
+        target = replicated(n_pmap) if n_pmap > 1 else None
+        tables = layout.device_tables(target)
+        state_arrays, extra_arrays = jax.device_put(
+            (prepared.state_arrays, prepared.extra_arrays), target)
+        self.inputs = (tables, state_arrays, extra_arrays)
+        self.fn: Callable = lambda *inputs: None
+
+    def structure(self) -> tuple[Any, str]:
+        shapes, print_, _ = traced(self.prepared, *self.inputs)
+        return shapes, print_
+
+    def plan(self, outputs: Outputs, persistent: bool, step: tuple[int, ...] | None) -> Blocks:
+        space = self.space
+        lane_bytes = outputs.lane_bytes() + space.layout.lane_bytes() + 8 * len(space.shape)
+        lanes = initial_lanes(space.N, lane_bytes, self.n_pmap * (self.n_vmap or 1),
+                              self.chunk_size, self.max_memory, persistent)
+        blocks, self.fn = plan_blocks(self.prepared, self.inputs, lanes, self.n_vmap,
+                                      self.n_pmap, self.chunk_size, self.max_memory, step)
+        return blocks
+
+    @contextlib.contextmanager
+    def start(self, blocks: Blocks, todo: Iterable[Block], sink: Sink, bar: tqdm
+              ) -> Iterator[Started]:
+        yield Started(_BlockRunner(self, blocks, bar), todo, sink)
+
+
+class ParallelExecution(Executor):
     """Run a model over a Space in vectorised, compiled blocks, across devices.
 
     Parameters
@@ -89,11 +131,8 @@ class ParallelExecution:
         A tqdm progress bar when there is more than one block.
     store : str or path-like, optional
         A ``.zarr`` directory to stream the results into, block by block
-        (resumed when it exists); see :mod:`labeled_spaces.results.store`.
-    overwrite : bool, default False
-        Replace an existing store instead of resuming it (the new store is
-        made beside it and swapped in). Without ``overwrite``, a store made
-        by another run (other inputs) is refused with a ``ValueError``.
+        (resumed when it exists); see :mod:`labeled_spaces.results.store`. A
+        :class:`~labeled_spaces.results.sink.Sink` object is used as it is.
     output_dims : dict, optional
         ``{output name: (dim, ...)}`` names for the outputs' own dimensions.
     output_coords : dict, optional
@@ -101,6 +140,15 @@ class ParallelExecution:
         ``(values, attrs)`` or ``xarray.DataArray``; lengths checked first).
     output_attrs : dict, optional
         ``{output name: attrs}``, e.g. units.
+    overwrite : bool, default False
+        Replace an existing ``store`` instead of resuming it (the new store
+        is made beside it and swapped in). Without ``overwrite``, a store
+        made by another run (other inputs) is refused with a ``ValueError``
+        naming what differs (see :mod:`labeled_spaces.results.identity`).
+    program : Program, optional
+        What each combination computes: by default the model; see
+        :mod:`labeled_spaces.execution.program` (e.g. derivatives of the model
+        with respect to some axes, with the labels of what it returns).
     **kwargs
         Extra keyword arguments for the model; a keyword that is neither an
         option nor a parameter of the model is a ``TypeError``.
@@ -128,6 +176,10 @@ class ParallelExecution:
     (4, 3, 2)
     """
 
+    name = "ParallelExecution"
+    OPTIONS = OPTIONS
+    result_type = ParallelResult
+
     def __init__(
         self,
         model: Callable[..., Any],
@@ -143,33 +195,20 @@ class ParallelExecution:
         output_dims: Mapping[str, Sequence[str]] | None = None,
         output_coords: Mapping[str, Any] | None = None,
         output_attrs: Mapping[str, Mapping[str, Any]] | None = None,
+        program: Program | None = None,
         **kwargs: Any,
     ) -> None:
-        self.model = check_callable("model", model)
-        self.space = check_space(space, "space")
-        check_model_kwargs("ParallelExecution", model, kwargs, OPTIONS)
-        self.args = args
-        self.kwargs = kwargs
-        self.n_vmap = check_positive_int("n_vmap", n_vmap, allow_none=True)
-        self.n_pmap = check_positive_int("n_pmap", n_pmap)
-        if self.n_pmap > jax.device_count():
-            raise ValueError(
-                f"n_pmap={self.n_pmap} exceeds the {jax.device_count()} available device(s); "
-                "on CPU, XLA_FLAGS=--xla_force_host_platform_device_count=K (set before jax "
-                "is imported) gives K devices"
-            )
-        self.chunk_size = check_positive_int("chunk_size", chunk_size, allow_none=True)
-        self.max_memory = check_positive_int("max_memory", max_memory, allow_none=True)
-        self.progress = check_bool("progress", progress)
-        self.store = store
-        self.overwrite = overwrite
-        self.output_dims = output_dims
-        self.output_coords = output_coords
-        self.output_attrs = output_attrs
-        self._sink = sink_for(store, self.space, ParallelResult, self.max_memory,
-                              overwrite=overwrite)
+        super().__init__(model, space, args, kwargs, n_vmap=n_vmap, n_pmap=n_pmap,
+                         chunk_size=chunk_size, max_memory=max_memory, progress=progress,
+                         store=store, overwrite=overwrite, output_dims=output_dims,
+                         output_coords=output_coords, output_attrs=output_attrs,
+                         program=program)
 
-    @interruptible
+    def computation(self, prepared: PreparedModel) -> _Blocks:
+        """Vectorised compiled blocks (the core runs them)."""
+        return _Blocks(prepared, self.space, self.n_vmap, self.n_pmap, self.chunk_size,
+                       self.max_memory)
+
     def run(self) -> Results:
         """Run every combination.
 
@@ -185,34 +224,4 @@ class ParallelExecution:
         Interrupted
             On Ctrl-C (a ``KeyboardInterrupt``), with ``.partial``.
         """
-        space = self.space
-        layout = space.layout
-        prepared = PreparedModel(self.model, layout, self.args, self.kwargs)
-        # fixed arrays go to the device(s) once, not at every call
-        target = replicated(self.n_pmap) if self.n_pmap > 1 else None
-        tables = layout.device_tables(target)
-        state_arrays, extra_arrays = jax.device_put(
-            (prepared.state_arrays, prepared.extra_arrays), target)
-        inputs = (tables, state_arrays, extra_arrays)
-        outputs = output_structure(self, prepared, tables, state_arrays, extra_arrays)
-        sink = self._sink()
-        step = sink.preferred_step(outputs)
-        lane_bytes = outputs.lane_bytes() + layout.lane_bytes() + 8 * len(space.shape)
-        lanes = initial_lanes(space.N, lane_bytes, self.n_pmap * (self.n_vmap or 1),
-                              self.chunk_size, self.max_memory, sink.single_block)
-        done: set[int] = set()
-        if step is not None:  # a store being resumed: nothing to compile if it is complete
-            done = sink.open(outputs, Blocks(space.shape, step))
-            if len(done) == len(Blocks(space.shape, step)):
-                return sink.close()
-        try:
-            blocks, fn = plan_blocks(prepared, inputs, lanes, self.n_vmap, self.n_pmap,
-                                     self.chunk_size, self.max_memory, step)
-        except Exception as err:
-            raise trace_failure(prepared, space, err) from err
-        if step is None:
-            done = sink.open(outputs, blocks)
-        todo = [b for b in blocks if b.index not in done] if done else blocks
-        with progress_bar(self.progress and len(blocks) > 1, space.N, done, blocks) as bar:
-            runner = _BlockRunner(self, prepared, fn, inputs, blocks, bar)
-            return run_blocks(runner, todo, sink)
+        return super().run()

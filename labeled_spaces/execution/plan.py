@@ -25,7 +25,8 @@ from ..grid import Blocks, block_shape
 from .compiled import PreparedModel, signature
 from .kernel import block_program, origin_input
 
-__all__ = ["MEMORY_FRACTION", "budget", "initial_lanes", "plan_blocks"]
+__all__ = ["BLOCKS_PER_WORKER", "MEMORY_FRACTION", "MIN_TASK_LANES", "budget", "initial_lanes",
+           "plan_blocks"]
 
 logger = logging.getLogger("labeled_spaces")
 
@@ -46,6 +47,15 @@ SINGLE_BLOCK_BYTES = 64 * 2**20
 STORE_BLOCKS = 64
 STORE_MIN_LANES = 4096
 STORE_BLOCK_BYTES = 64 * 2**20
+# dask tasks: blocks per worker thread, at least: one that finishes early finds more work.
+# The Kuramoto sweep of benchmarks/distributed.py on 2 workers: 1.11 s in 8 blocks of 128,
+# 1.13 s in 4 of 256, 1.20 s in 2 of 512 (one thread alone runs it 14% faster per
+# combination in blocks of 512 than of 128, but two workers do not)
+BLOCKS_PER_WORKER = 4
+# combinations per task, at least: a task costs ~5 ms of worker time (benchmarks/
+# distributed.py (b)), and that model's cost per combination on one thread falls by 3%
+# from 64 to 128 combinations per block
+MIN_TASK_LANES = 128
 
 
 def budget(max_memory: int | None) -> int:
@@ -56,19 +66,35 @@ def budget(max_memory: int | None) -> int:
 
 
 def initial_lanes(n: int, lane_bytes: int, multiple: int, chunk_size: int | None,
-                  max_memory: int | None, single_block: bool = True,
-                  min_lanes: int = STORE_MIN_LANES) -> int:
-    """Combinations per compiled call from the output size (refined by :func:`plan_blocks`).
+                  max_memory: int | None, persistent: bool = False,
+                  min_lanes: int = STORE_MIN_LANES, workers: int | None = None) -> int:
+    """Combinations per block from the output size (refined by :func:`plan_blocks`).
 
-    ``single_block=False`` (a store, whose results are on disk) aims at
-    :data:`STORE_BLOCKS` blocks, so a crash loses little, of at least ``min_lanes``
-    combinations each (:data:`STORE_MIN_LANES` for vectorised blocks; one
-    combination at a time loses nothing to small blocks) and at most
-    :data:`STORE_BLOCK_BYTES` (and half of ``max_memory``).
+    The one block-size policy of every executor. ``persistent=True`` (a
+    store, whose results are on disk) aims at :data:`STORE_BLOCKS` blocks, so
+    a crash loses little, of at least ``min_lanes`` combinations each
+    (:data:`STORE_MIN_LANES` for vectorised blocks; one combination at a
+    time loses nothing to small blocks) and at most
+    :data:`STORE_BLOCK_BYTES` (and half of ``max_memory``). ``workers``
+    (the threads of a dask cluster) gives each at least
+    :data:`BLOCKS_PER_WORKER` blocks of at least :data:`MIN_TASK_LANES`.
+
+    Examples
+    --------
+    >>> from labeled_spaces.execution.plan import initial_lanes
+    >>> initial_lanes(10_000, 400, 1, None, None)  # a small sweep: one block
+    10000
+    >>> initial_lanes(10_000, 400, 1, None, None, workers=2)  # 4 blocks per worker
+    1250
     """
+    if workers is not None and chunk_size is None:
+        memory = initial_lanes(n, lane_bytes, multiple, None, max_memory)
+        many = initial_lanes(n, lane_bytes, multiple, None, max_memory, persistent=True)
+        per_worker = -(-n // (workers * BLOCKS_PER_WORKER))
+        return max(1, min(n, memory, max(MIN_TASK_LANES, min(many, per_worker))))
     if chunk_size is not None:
         lanes = chunk_size
-    elif not single_block:
+    elif persistent:
         cap = min(STORE_BLOCK_BYTES, budget(max_memory) / 2) // max(lane_bytes, 1)
         by_count = max(min(n, min_lanes), -(-n // STORE_BLOCKS))
         lanes = int(max(multiple, min(MAX_BLOCK, cap, by_count)))
@@ -108,7 +134,7 @@ def plan_blocks(
 
     def compiled(block: tuple[int, ...]) -> Any:
         def build() -> Any:
-            program = block_program(prepared, block, n_vmap, n_pmap)
+            program = block_program(prepared.call, layout, block, n_vmap, n_pmap)
             return program.lower(*inputs, origin_input((0,) * len(block), n_pmap)).compile()
 
         return prepared.cached(("block", layout.grid, layout.axis_dim, block, n_vmap, devices,

@@ -1,30 +1,29 @@
-"""SequentialExecution: one combination at a time, compiled once (or plain Python)."""
+"""SequentialExecution: one combination at a time, compiled once (or plain Python).
+
+How a combination is computed here; the run sequence is the core's
+(:mod:`labeled_spaces.execution.core`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
 import numpy as np
 from jax.extend.core import jaxpr_as_fun
+from tqdm import tqdm
 
-from .._checks import check_bool, check_callable
 from ..grid import Block, Blocks
-from ..results import Outputs, Results, SequentialResult
+from ..results import Outputs, Results, SequentialResult, Sink
 from .compiled import PreparedModel, signature
-from .errors import (
-    ModelError,
-    check_outputs,
-    failed_at,
-    interruptible,
-    locate_failure,
-    trace_failure,
-)
-from .loop import BlockFailure, run_blocks
-from .options import COMMON_OPTIONS, check_model_kwargs, check_space
+from .core import Executor, Started, traced
+from .errors import ModelError, check_outputs, failed_at, locate_failure
+from .loop import BlockFailure
+from .options import COMMON_OPTIONS
 from .plan import initial_lanes
-from .setup import outputs_for, progress_bar, sink_for, traced, with_fingerprint
+from .program import MODEL, Program
 
 __all__ = ["SequentialExecution"]
 
@@ -57,7 +56,7 @@ class _PointRunner:
         self.execution, self.prepared, self.fn = execution, prepared, fn
         self.outputs, self.first, self.bar = outputs, first, bar
         self.state_arrays, self.extra_arrays = prepared.state_arrays, prepared.extra_arrays
-        if execution.jit:  # fixed arrays go to the device once, not at every call
+        if execution.options.jit:  # fixed arrays go to the device once, not at every call
             self.state_arrays, self.extra_arrays = jax.device_put(
                 (self.state_arrays, self.extra_arrays))
 
@@ -71,12 +70,12 @@ class _PointRunner:
         buffers.
         """
         ex, layout = self.execution, self.prepared.layout
-        if not ex.jit:
+        if not ex.options.jit:
             def call(k: int) -> Any:
                 i = start + k
                 if i == 0 and self.first is not None:  # run already, for the output structure
                     return self.first
-                return ex.model(ex.space[i], *ex.args, **ex.kwargs)  # JAX arrays, as TVB-Optim
+                return plain_call(ex, self.prepared, i)
 
             def store(k: int, out: Any) -> None:
                 for buffer, leaf in zip(buffers, _host_leaves(out, self.outputs, start + k),
@@ -158,13 +157,103 @@ class _PointRunner:
         message = f"{type(cause).__name__}: {cause}"
         if isinstance(cause, OutputMismatch):
             return ModelError(str(cause), index=i, params=space[i], partial=partial)
-        if self.execution.jit and locate_failure(self.prepared, [i]) is None:
+        if self.execution.options.jit and locate_failure(self.prepared, [i]) is None:
             message = ("it fails only when compiled (run it with jit=False if it is not "
                        f"traceable by JAX): {message}")
         return failed_at(space, i, message, partial)
 
 
-class SequentialExecution:
+def plain_call(execution: SequentialExecution, prepared: PreparedModel, i: int) -> Any:
+    """Combination ``i`` run as plain Python (``jit=False``).
+
+    The model receives ``space[i]`` (JAX arrays, as in TVB-Optim); another
+    Program's lane receives that combination's axis values.
+    """
+    if prepared.program is MODEL:
+        return execution.model(execution.space[i], *execution.args, **execution.kwargs)
+    layout = prepared.layout
+    values = [jax.numpy.asarray(v) for v in layout.values_at(layout.grid.unravel(i))]
+    return prepared.call(values, prepared.state_arrays, prepared.extra_arrays)
+
+
+class _Points:
+    """SequentialExecution's :class:`~labeled_spaces.execution.core.Computation`."""
+
+    one_at_a_time = True
+
+    def __init__(self, execution: SequentialExecution, prepared: PreparedModel) -> None:
+        self.execution, self.prepared = execution, prepared
+        self.first: Any = None  # combination 0's output, run for the structure (jit=False)
+        self.outputs: Outputs | None = None
+        self.fn: Callable = prepared.call
+
+    def structure(self) -> tuple[Any, str | None]:
+        """One combination's output structure: traced, or (``jit=False``) run at combination 0.
+
+        The model is traced once: the compiled program is made from the traced
+        one (see :meth:`plan`).
+        """
+        prepared, space = self.prepared, self.execution.space
+        if self.execution.options.jit:
+            layout = prepared.layout
+            self.state_arrays, self.extra_arrays = jax.device_put(
+                (prepared.state_arrays, prepared.extra_arrays))
+            info, print_, self.program = traced(prepared, layout.tables, self.state_arrays,
+                                                self.extra_arrays)
+            return info, print_
+        try:
+            self.first = plain_call(self.execution, prepared, 0)
+            leaves = [np.asarray(x) for x in check_outputs(self.first)]
+        except Exception as err:
+            raise failed_at(space, 0, f"{type(err).__name__}: {err}") from err
+        return jax.tree.unflatten(jax.tree.structure(self.first), leaves), None
+
+    def plan(self, outputs: Outputs, persistent: bool, step: tuple[int, ...] | None) -> Blocks:
+        space = self.execution.space
+        self.outputs = outputs
+        if step is not None:
+            blocks = Blocks(space.shape, step)
+        else:
+            lane_bytes = outputs.lane_bytes() + space.layout.lane_bytes()
+            # a store keeps whole blocks only: small ones, so a failure loses little
+            blocks = space.layout.blocks(initial_lanes(space.N, lane_bytes, 1, None, None,
+                                                       persistent, min_lanes=1))
+        if self.execution.options.jit:
+            self.fn = self.compiled()
+        return blocks
+
+    def compiled(self) -> Any:
+        """The lane compiled from its traced program, taking its arrays flat.
+
+        The arguments are the values, then the state's arrays, then the extra
+        arguments'; the outputs come back as a flat list.
+        """
+        prepared, layout = self.prepared, self.prepared.layout
+        first = [t[0] for t in layout.tables]
+        state_arrays, extra_arrays = self.state_arrays, self.extra_arrays
+        shapes = signature([*first, *jax.tree.leaves((state_arrays, extra_arrays))])
+        program = self.program
+
+        def build() -> Any:
+            nonlocal program
+            if program is None:  # traced by an earlier run, whose program was not kept
+                program = jax.make_jaxpr(prepared.call)(first, state_arrays, extra_arrays)
+            # the compiled executable keeps no reference to the model or the space
+            flat = jax.jit(jaxpr_as_fun(program))
+            return flat.lower(*first, *state_arrays, *extra_arrays).compile()
+
+        return prepared.cached(("sequential", shapes), build)
+
+    @contextlib.contextmanager
+    def start(self, blocks: Blocks, todo: Iterable[Block], sink: Sink, bar: tqdm
+              ) -> Iterator[Started]:
+        assert self.outputs is not None, "plan() comes first"
+        runner = _PointRunner(self.execution, self.prepared, self.fn, self.outputs, self.first,
+                              bar)
+        yield Started(runner, todo, sink)
+
+
+class SequentialExecution(Executor):
     """Run a model on one combination at a time.
 
     Parameters
@@ -182,7 +271,7 @@ class SequentialExecution:
         varying leaves, as in TVB-Optim.
     progress : bool, default True
         A tqdm progress bar when there is more than one combination.
-    store, overwrite, output_dims, output_coords, output_attrs
+    store, overwrite, output_dims, output_coords, output_attrs, program
         As for :class:`labeled_spaces.ParallelExecution`.
     collect : optional
         TVB-Optim's argument, accepted and ignored (it has no effect there
@@ -209,6 +298,10 @@ class SequentialExecution:
     [10.0, 10.5, 11.0]
     """
 
+    name = "SequentialExecution"
+    OPTIONS = OPTIONS
+    result_type = SequentialResult
+
     def __init__(
         self,
         model: Callable[..., Any],
@@ -221,59 +314,24 @@ class SequentialExecution:
         output_dims: Mapping[str, Sequence[str]] | None = None,
         output_coords: Mapping[str, Any] | None = None,
         output_attrs: Mapping[str, Mapping[str, Any]] | None = None,
+        program: Program | None = None,
         space: Any = None,
         collect: Any = None,
         **kwargs: Any,
     ) -> None:
-        self.model = check_callable("model", model)
         if statespace is not None and space is not None:
             raise TypeError("give the space once: as statespace (positional) or as space=")
-        self.statespace = self.space = check_space(
-            statespace if statespace is not None else space, "statespace")
-        check_model_kwargs("SequentialExecution", model, kwargs, OPTIONS)
-        self.args = args
-        self.kwargs = kwargs
-        self.jit = check_bool("jit", jit)
-        self.progress = check_bool("progress", progress)
-        self.store = store
-        self.overwrite = overwrite
-        self.output_dims = output_dims
-        self.output_coords = output_coords
-        self.output_attrs = output_attrs
-        self._sink = sink_for(store, self.space, SequentialResult, overwrite=overwrite)
+        super().__init__(model, statespace if statespace is not None else space, args, kwargs,
+                         "statespace", jit=jit, progress=progress, store=store,
+                         overwrite=overwrite, output_dims=output_dims,
+                         output_coords=output_coords, output_attrs=output_attrs,
+                         program=program)
+        self.statespace = self.space
 
-    def _lower(self, prepared: PreparedModel) -> tuple[Callable[[], Callable], Any, str]:
-        """A function compiling the model of one combination, its output structure and print.
+    def computation(self, prepared: PreparedModel) -> _Points:
+        """One combination at a time (the core runs them)."""
+        return _Points(self, prepared)
 
-        The model is traced once: the compiled program is made from the traced
-        one, taking its arrays flat (values, then the state's arrays, then the
-        extra arguments'), and returning its outputs as a flat list.
-        """
-        layout = prepared.layout
-        first = [t[0] for t in layout.tables]
-        state_arrays, extra_arrays = jax.device_put((prepared.state_arrays,
-                                                     prepared.extra_arrays))
-        shapes = signature([*first, *jax.tree.leaves((state_arrays, extra_arrays))])
-        try:
-            out_info, print_, program = traced(prepared, layout.tables, state_arrays,
-                                               extra_arrays)
-        except Exception as err:
-            raise trace_failure(prepared, self.space, err) from err
-
-        def build() -> Any:
-            nonlocal program
-            if program is None:  # traced by an earlier run, whose program was not kept
-                program = jax.make_jaxpr(prepared.call)(first, state_arrays, extra_arrays)
-            # the compiled executable keeps no reference to the model or the space
-            flat = jax.jit(jaxpr_as_fun(program))
-            return flat.lower(*first, *state_arrays, *extra_arrays).compile()
-
-        def compile_it() -> Any:
-            return prepared.cached(("sequential", shapes), build)
-
-        return compile_it, out_info, print_
-
-    @interruptible
     def run(self) -> Results:
         """Run every combination in flat order.
 
@@ -288,41 +346,4 @@ class SequentialExecution:
         Interrupted
             On Ctrl-C (a ``KeyboardInterrupt``), with ``.partial``.
         """
-        space = self.space
-        prepared = PreparedModel(self.model, space.layout, self.args, self.kwargs)
-        first = None
-        if self.jit:
-            compile_it, info, print_ = self._lower(prepared)
-            leaves, treedef = jax.tree.flatten(info)
-            try:
-                check_outputs(info)
-            except TypeError as err:
-                raise failed_at(space, 0, f"TypeError: {err}") from err
-        else:
-            try:
-                first = self.model(space[0], *self.args, **self.kwargs)
-                leaves = [np.asarray(x) for x in check_outputs(first)]
-                treedef = jax.tree.structure(first)
-            except Exception as err:
-                raise failed_at(space, 0, f"{type(err).__name__}: {err}") from err
-        outputs = outputs_for(self, treedef, [x.shape for x in leaves],
-                              [x.dtype for x in leaves])
-        # jit=False: no traced program, so a store cannot tell whether the model changed
-        outputs = with_fingerprint(self, outputs, prepared, print_ if self.jit else None)
-        sink = self._sink()
-        step = sink.preferred_step(outputs)
-        if step is not None:
-            blocks = Blocks(space.shape, step)
-        else:
-            lane_bytes = outputs.lane_bytes() + space.layout.lane_bytes()
-            # a store keeps whole blocks only: small ones, so a failure loses little
-            blocks = space.layout.blocks(initial_lanes(space.N, lane_bytes, 1, None, None,
-                                                       sink.single_block, min_lanes=1))
-        done = sink.open(outputs, blocks)
-        if len(done) == len(blocks):  # a complete store: nothing to compile or run
-            return sink.close()
-        fn = compile_it() if self.jit else prepared.call
-        todo = [b for b in blocks if b.index not in done] if done else blocks
-        with progress_bar(self.progress and space.N > 1, space.N, done, blocks) as bar:
-            runner = _PointRunner(self, prepared, fn, outputs, first, bar)
-            return run_blocks(runner, todo, sink)
+        return super().run()

@@ -1,12 +1,10 @@
-"""The Sink seam: where an executor's finished blocks go.
+"""The Sink seam: where an executor's finished blocks go, and the factory that picks one.
 
 An executor computes blocks of the grid and hands each finished one to a
-sink; it never knows where results go. The protocol:
+sink; it never knows where results go. :func:`make_sink` makes the sink
+of a run from its ``store=`` option: memory (None), the zarr store at a
+path, or a sink object given as it is. The protocol, required:
 
-``single_block``, ``preferred_step(outputs) -> step or None``
-    Whether a small run may be one block (memory: yes; a store keeps blocks
-    small enough to resume), and the block shape the sink needs (an existing
-    store's chunks), asked before the executor plans its blocks.
 ``open(outputs, blocks) -> done``
     Prepare for outputs labelled by :class:`~labeled_spaces.results.names.Outputs`
     over the tiling ``blocks``; return the numbers of the blocks that are
@@ -24,33 +22,48 @@ sink; it never knows where results go. The protocol:
 ``partial() -> Results | None``
     What is finished, after a failure or an interrupt (None before ``open``).
 
+Optional hooks, read through the functions of the same names here (which
+give the defaults for a sink without them):
+
+``persistent`` (default False)
+    Whether the results live outside the process (on disk): the executor
+    then cuts the run into many small blocks, so that a crash or Ctrl-C
+    loses little, where a sink in memory may take a small run as one block.
+``preferred_step(outputs) -> step or None`` (default None)
+    The block shape the sink needs (an existing store's chunks), asked
+    before the executor plans its blocks.
+``worker_writer() -> writer or None`` (default None)
+    A picklable object with ``write(block, leaves)`` and ``path`` that dask
+    workers use to write their blocks themselves (None: the blocks come back
+    to the client, which writes them to the sink).
+
 :class:`MemorySink` fills NumPy arrays; the zarr store
-(:mod:`labeled_spaces.results.store`) writes regions of a store on disk.
+(:class:`~labeled_spaces.results.store.ZarrSink`) writes regions of a store
+on disk.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from .._checks import fail
 from .._memory import available_memory, format_bytes
 from ..grid import Block, Blocks
 from ..space import Space
 from .names import Outputs
 from .results import Results
 
-__all__ = ["MemorySink", "Sink", "blank_undone"]
+__all__ = ["MemorySink", "Sink", "blank_undone", "check_store", "make_sink", "persistent",
+           "preferred_step", "worker_writer"]
 
 
 @runtime_checkable
 class Sink(Protocol):
     """Where an executor's finished blocks go (see the module documentation)."""
-
-    single_block: bool
-
-    def preferred_step(self, outputs: Outputs) -> tuple[int, ...] | None: ...
 
     def open(self, outputs: Outputs, blocks: Blocks) -> set[int]: ...
 
@@ -62,6 +75,87 @@ class Sink(Protocol):
     def close(self) -> Results: ...
 
     def partial(self) -> Results | None: ...
+
+
+def persistent(sink: Sink) -> bool:
+    """Whether ``sink`` keeps its results outside the process (default False).
+
+    Examples
+    --------
+    >>> from labeled_spaces import GridAxis, Space
+    >>> from labeled_spaces.results.sink import MemorySink, persistent
+    >>> persistent(MemorySink(Space({"k": GridAxis(0.0, 1.0, 2)}, mode="product")))
+    False
+    """
+    return bool(getattr(sink, "persistent", False))
+
+
+def preferred_step(sink: Sink, outputs: Outputs) -> tuple[int, ...] | None:
+    """The block shape ``sink`` needs for ``outputs`` (an existing store's), else None."""
+    hook = getattr(sink, "preferred_step", None)
+    return None if hook is None else hook(outputs)
+
+
+def worker_writer(sink: Sink) -> Any:
+    """A picklable writer for dask workers (see the module documentation), or None."""
+    hook = getattr(sink, "worker_writer", None)
+    return None if hook is None else hook()
+
+
+def check_store(store: Any) -> str | Sink | None:
+    """None, the path of a ``.zarr`` directory as a string, or a :class:`Sink` object.
+
+    Examples
+    --------
+    >>> from labeled_spaces.results.sink import check_store
+    >>> check_store("out/sweep.zarr"), check_store(None)
+    ('out/sweep.zarr', None)
+    """
+    if store is None or isinstance(store, Sink):
+        return store
+    try:
+        path = os.fspath(store)
+    except TypeError:
+        fail("store", "None or the path of a .zarr directory, or a Sink object", store, TypeError)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not path.rstrip("/").endswith(".zarr"):
+        fail("store", "the path of a .zarr directory (ending in .zarr)", store)
+    return path
+
+
+def make_sink(store: Any, space: Space, result_type: type[Results] = Results, *,
+              overwrite: bool = False) -> Sink:
+    """The sink a run writes to, from its ``store=`` option.
+
+    Parameters
+    ----------
+    store : None, str, path-like or Sink
+        None: a :class:`MemorySink`; the path of a ``.zarr`` directory: the
+        zarr store there (created, or resumed); a Sink object: itself.
+    space : Space
+        The space being run.
+    result_type : type, default Results
+        The class of the Results the sink builds.
+    overwrite : bool, default False
+        Replace an existing store rather than resume it.
+
+    Examples
+    --------
+    >>> from labeled_spaces import GridAxis, Space
+    >>> from labeled_spaces.results.sink import make_sink
+    >>> space = Space({"k": GridAxis(0.0, 1.0, 2)}, mode="product")
+    >>> type(make_sink(None, space)).__name__, type(make_sink("a.zarr", space)).__name__
+    ('MemorySink', 'ZarrSink')
+    """
+    store = check_store(store)
+    if store is None:
+        return MemorySink(space, result_type)
+    if isinstance(store, str):
+        from .store import ZarrSink  # zarr is imported only for a store
+
+        return ZarrSink(store, space, result_type, overwrite=overwrite)
+    return store
 
 
 def blank_undone(arrays: Sequence[np.ndarray], done: np.ndarray) -> None:
@@ -101,9 +195,6 @@ class MemorySink:
     [0.0, 0.0, 1.0, 1.0]
     """
 
-    #: a small sweep may run as one block, adopted without a copy
-    single_block = True
-
     def __init__(self, space: Space, result_type: type[Results] = Results,
                  limit: int | None = None) -> None:
         self.space = space
@@ -132,9 +223,6 @@ class MemorySink:
         if len(blocks) > 1:
             self._allocate()
         return set()
-
-    def preferred_step(self, outputs: Outputs) -> tuple[int, ...] | None:
-        return None
 
     def _allocate(self) -> None:
         # np.empty touches no page until written: memory grows block by block

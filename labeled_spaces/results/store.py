@@ -196,8 +196,8 @@ class ZarrSink:
         resuming it.
     """
 
-    #: a store keeps blocks small enough to resume after a crash (see plan.initial_lanes)
-    single_block = False
+    #: the results are on disk: many small blocks, so a crash loses little (see plan.py)
+    persistent = True
 
     def __init__(self, path: str, space: Space, result_type: type[Results] = Results,
                  overwrite: bool = False) -> None:
@@ -272,6 +272,13 @@ class ZarrSink:
         logger.info("resuming: %d of %d blocks already stored in %s", len(done), len(blocks),
                     self.path)
         return done
+
+    def worker_writer(self) -> StoreWriter:
+        """A picklable writer for dask workers (an absolute path: theirs may differ)."""
+        layout = [(_float_storage(d), tuple(s)) for d, s in zip(
+            self.outputs.dtypes, self.outputs.shapes, strict=True)]
+        return StoreWriter(os.path.abspath(self.path), self.outputs.var_names,
+                           self.blocks.step, layout)
 
     # -- the Sink protocol ------------------------------------------------
     def open(self, outputs: Outputs, blocks: Blocks) -> set[int]:

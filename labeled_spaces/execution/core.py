@@ -1,0 +1,255 @@
+"""The execution core: the one run sequence of every executor.
+
+:class:`Executor` holds what every executor is given (the model, the space,
+the extra arguments and the checked :class:`~labeled_spaces.execution.options.Options`)
+and :meth:`Executor.run` is the sequence, the same for all:
+
+1. bind the Program to the model (:class:`~labeled_spaces.execution.compiled.PreparedModel`)
+   and trace one lane for the output structure (nothing runs);
+2. label the outputs (the executor's options and the Program's labels);
+3. make the sink from ``store=`` (:func:`~labeled_spaces.results.sink.make_sink`)
+   and, for an existing store, open it at its block shape (a complete store
+   returns at once, nothing compiled);
+4. plan the blocks (one block-size policy, :mod:`labeled_spaces.execution.plan`)
+   and open the sink, which says which blocks are done already;
+5. compute the others and write each to the sink
+   (:func:`~labeled_spaces.execution.loop.run_blocks`), then close it.
+
+Failures are handled here once: a model that cannot be traced or compiled
+is a :class:`~labeled_spaces.execution.errors.ModelError` before anything
+runs, one that fails on a block is blamed by the executor's runner, and
+Ctrl-C at any moment of the sequence (tracing, compiling, the loop) is an
+:class:`~labeled_spaces.execution.errors.Interrupted` with what finished.
+
+Executors differ only in how a block is computed: each gives the core a
+:class:`Computation` (``SequentialExecution`` one combination at a time,
+``ParallelExecution`` vectorised compiled blocks, ``DaskExecution`` block
+tasks on a cluster).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, ClassVar, NamedTuple, Protocol
+
+import jax
+import numpy as np
+from tqdm import tqdm
+
+from .._checks import check_callable
+from ..grid import Block, Blocks
+from ..results import Outputs, ParallelResult, Results, Sink, output_names
+from ..results.identity import describe_arguments, program_fingerprint
+from ..results.sink import make_sink, persistent, preferred_step
+from .compiled import PreparedModel
+from .errors import Interrupted, ModelError, check_outputs, failed_at, trace_failure
+from .loop import Runner, interrupts, run_blocks
+from .options import OPTION_NAMES, Options, check_model_kwargs, check_space
+from .program import Labels, merge_labels
+
+__all__ = ["Computation", "Executor", "Started", "interrupted", "output_labels", "progress_bar",
+           "traced"]
+
+
+class Started(NamedTuple):
+    """A computation under way: its runner, the blocks in the order they finish, the sink."""
+
+    runner: Runner
+    blocks: Iterable[Block]
+    sink: Sink
+
+
+class Computation(Protocol):
+    """How an executor computes blocks: the one thing executors differ in.
+
+    ``structure()`` traces one lane: its output (a pytree of leaves with
+    ``shape`` and ``dtype``) and the traced program's text for the run's
+    fingerprint (None where nothing was traced). ``plan(outputs,
+    persistent, step)`` tiles the grid (``step``: the sink's block shape)
+    and compiles. ``start(blocks, todo, sink, bar)`` is a context manager
+    that computes the blocks ``todo`` (see :class:`Started`).
+    ``one_at_a_time`` says whether progress is counted per combination.
+    """
+
+    one_at_a_time: bool
+
+    def structure(self) -> tuple[Any, str | None]: ...
+
+    def plan(self, outputs: Outputs, persistent: bool, step: tuple[int, ...] | None
+             ) -> Blocks: ...
+
+    def start(self, blocks: Blocks, todo: Iterable[Block], sink: Sink, bar: tqdm
+              ) -> contextlib.AbstractContextManager[Started]: ...
+
+
+class Executor:
+    """What every executor shares: its arguments, its options and :meth:`run`.
+
+    A subclass names itself (``name``), the options it takes (``OPTIONS``),
+    the class of its results (``result_type``), and gives its
+    :class:`Computation` (:meth:`computation`). The options are also read as
+    attributes (``executor.n_vmap``).
+    """
+
+    name: ClassVar[str] = "Executor"
+    OPTIONS: ClassVar[tuple[str, ...]] = ()
+    result_type: ClassVar[type[Results]] = ParallelResult
+
+    def __init__(self, model: Callable[..., Any], space: Any, args: tuple,
+                 kwargs: dict[str, Any], space_name: str = "space", **options: Any) -> None:
+        self.model = check_callable("model", model)
+        self.space = check_space(space, space_name)
+        check_model_kwargs(self.name, model, kwargs, self.OPTIONS)
+        self.args = args
+        self.kwargs = kwargs
+        self.options = Options(**options)
+
+    def __getattr__(self, name: str) -> Any:
+        options = self.__dict__.get("options")
+        if options is not None and name in OPTION_NAMES:
+            return getattr(options, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def computation(self, prepared: PreparedModel) -> Computation:
+        """How this executor computes the blocks of ``prepared`` (the bound Program)."""
+        raise NotImplementedError
+
+    def run(self) -> Results:
+        """Run every combination (see the executor's documentation)."""
+        space, options = self.space, self.options
+        sink: Sink | None = None
+        with interrupts() as seen:
+            try:
+                prepared = PreparedModel(self.model, space.layout, self.args, self.kwargs,
+                                         options.program)
+                computation = self.computation(prepared)
+                try:
+                    one, print_ = computation.structure()
+                except ModelError:
+                    raise
+                except Exception as err:
+                    raise trace_failure(prepared, space, err) from err
+                outputs = self._outputs(prepared, one, print_)
+                sink = make_sink(options.store, space, self.result_type,
+                                 overwrite=options.overwrite)
+                step = preferred_step(sink, outputs)
+                done: set[int] = set()
+                if step is not None:  # a store being resumed: nothing to compile if complete
+                    blocks = Blocks(space.shape, step)
+                    done = sink.open(outputs, blocks)
+                    if len(done) == len(blocks):
+                        return sink.close()
+                try:
+                    blocks = computation.plan(outputs, persistent(sink), step)
+                except ModelError:
+                    raise
+                except Exception as err:
+                    raise trace_failure(prepared, space, err) from err
+                if step is None:
+                    done = sink.open(outputs, blocks)
+                    if len(done) == len(blocks):
+                        return sink.close()
+                todo = [b for b in blocks if b.index not in done] if done else blocks
+                shown = space.N > 1 if computation.one_at_a_time else len(blocks) > 1
+                with progress_bar(options.progress and shown, space.N, done, blocks) as bar, \
+                        computation.start(blocks, todo, sink, bar) as started:
+                    return run_blocks(started.runner, started.blocks, started.sink, seen)
+            except Interrupted:
+                raise
+            except KeyboardInterrupt:
+                raise interrupted(None if sink is None else sink.partial()) from None
+
+    def _outputs(self, prepared: PreparedModel, one: Any, print_: str | None) -> Outputs:
+        """The labels of the outputs of one lane ``one``, with what the run identity needs.
+
+        The model's extra arguments, described
+        (:func:`~labeled_spaces.results.identity.describe_arguments`), and the
+        traced program's fingerprint ``print_`` (None where nothing was
+        traced: ``jit=False``, so a store cannot tell whether the model
+        changed). The run identity itself is
+        :func:`labeled_spaces.results.identity.run_identity`.
+        """
+        try:
+            leaves = check_outputs(one)
+        except TypeError as err:
+            raise failed_at(self.space, 0, f"TypeError: {err}") from err
+        treedef = jax.tree.structure(one)
+        outputs = output_labels(self.space, self.options, treedef, [x.shape for x in leaves],
+                                [x.dtype for x in leaves])
+        return dataclasses.replace(outputs, fingerprint=print_ or "",
+                                   arguments=describe_arguments(self.args, self.kwargs))
+
+
+def interrupted(partial: Results | None) -> Interrupted:
+    """The :class:`Interrupted` of a run stopped by Ctrl-C, with what finished in ``partial``.
+
+    Examples
+    --------
+    >>> from labeled_spaces.execution.core import interrupted
+    >>> err = interrupted(None)
+    >>> isinstance(err, KeyboardInterrupt), err.partial is None
+    (True, True)
+    """
+    if partial is None:
+        return Interrupted(
+            "interrupted by the user before any combination finished (while the model was "
+            "traced or compiled, or the run set up); .partial is None, and a store keeps "
+            "what it held", partial=None)
+    finished = 0 if partial.done is None else int(np.sum(partial.done))
+    return Interrupted(f"interrupted by the user; {finished} finished combinations are in "
+                       ".partial", partial=partial)
+
+
+def output_labels(space: Any, options: Options, treedef: Any, shapes: Sequence[tuple],
+                  dtypes: Sequence[Any]) -> Outputs:
+    """:class:`Outputs` from the executor's output options and the Program's labels."""
+    dtypes = [np.dtype(d) for d in dtypes]
+    shapes = [tuple(s) for s in shapes]
+    labels = options.program.labels(tuple(output_names(treedef)), tuple(shapes))
+    if labels == Labels():
+        return Outputs.build(space, treedef, shapes, dtypes, options.output_dims,
+                             options.output_coords, options.output_attrs)
+    names = output_names(treedef)
+    rest, combine = merge_labels(labels, names, shapes, options.output_dims,
+                                 options.output_coords, options.output_attrs)
+    # the outputs' own dimensions, after the program's: named as the model's would be
+    own = Outputs.build(space, treedef, rest, dtypes, options.output_dims)
+    dims, coords, attrs = combine(dict(zip(own.names, own.dims, strict=True)))
+    return Outputs.build(space, treedef, shapes, dtypes, dims, coords, attrs)
+
+
+def traced(prepared: PreparedModel, tables: Sequence[Any], state_arrays: Any,
+           extra_arrays: Any) -> tuple[Any, str, Any]:
+    """One lane's output shapes, the traced lane's fingerprint, and its program.
+
+    The lane is traced once per structure: shapes and fingerprint are
+    cached with the compiled programs. The program (a ``ClosedJaxpr``) is
+    returned only when it was traced by this call (else None); it is not
+    kept, so the cache holds nothing that could keep the model alive.
+    """
+    lane = [jax.ShapeDtypeStruct(np.shape(t)[1:], t.dtype) for t in tables]
+    key = ("output", tuple((a.shape, str(a.dtype)) for a in lane))
+    made: dict[str, Any] = {}
+
+    def trace() -> tuple[Any, str]:
+        program, shapes = jax.make_jaxpr(prepared.call, return_shape=True)(
+            lane, state_arrays, extra_arrays)
+        made["program"] = program
+        return shapes, program_fingerprint(program)
+
+    shapes, print_ = prepared.cached(key, trace)
+    return shapes, print_, made.get("program")
+
+
+@contextlib.contextmanager
+def progress_bar(enabled: bool, total: int, done: set[int] | None, blocks: Blocks
+                 ) -> Iterator[tqdm]:
+    """A tqdm bar over combinations, starting at those already done (a resumed store)."""
+    initial = sum(blocks[k].size for k in done) if done else 0
+    bar = tqdm(total=total, initial=initial, disable=not enabled, unit="combination")
+    try:
+        yield bar
+    finally:
+        bar.close()

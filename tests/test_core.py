@@ -1,0 +1,49 @@
+"""The execution core: options checked once, and one interrupt handler over the whole run."""
+
+from __future__ import annotations
+
+import pytest
+
+import labeled_spaces as ls
+from labeled_spaces.execution.options import Options
+
+
+def space():
+    return ls.Space({"k": ls.GridAxis(0.0, 1.0, 4)}, mode="product")
+
+
+def model(state):
+    return state["k"] * 2
+
+
+@pytest.mark.parametrize("typo, suggestion", [("overwrit", "overwrite"), ("progam", "program")])
+@pytest.mark.parametrize("executor", [ls.SequentialExecution, ls.ParallelExecution,
+                                      ls.DaskExecution])
+def test_the_new_options_are_suggested_for_typos(executor, typo, suggestion):
+    with pytest.raises(TypeError, match=rf"did you mean {suggestion}\?"):
+        executor(model, space(), **{typo: True})
+
+
+def test_options_are_one_checked_dataclass_read_as_attributes():
+    executor = ls.ParallelExecution(model, space(), n_vmap=2, overwrite=True, store="s.zarr")
+    assert executor.options == Options(n_vmap=2, overwrite=True, store="s.zarr")
+    assert executor.n_vmap == 2 and executor.overwrite is True and executor.store == "s.zarr"
+    with pytest.raises(ValueError, match="overwrite=True replaces a store"):
+        Options(overwrite=True)  # results in memory have nothing to overwrite
+    with pytest.raises(AttributeError, match="no attribute 'n_vmapp'"):
+        executor.n_vmapp  # noqa: B018 - the attribute is the test
+    with pytest.raises(TypeError, match="progress must be"):
+        Options(progress="yes")
+
+
+@pytest.mark.parametrize("executor", [ls.SequentialExecution, ls.ParallelExecution,
+                                      ls.DaskExecution])
+def test_ctrl_c_while_the_model_is_traced_is_an_interrupt_with_partial(executor, tmp_path):
+    # the whole run sequence, tracing included, sits inside the one interrupt handler
+    def interrupted(state):
+        raise KeyboardInterrupt
+
+    with pytest.raises(ls.Interrupted) as info:
+        executor(interrupted, space(), progress=False, store=tmp_path / "s.zarr").run()
+    assert info.value.partial is None  # nothing had started
+    assert not (tmp_path / "s.zarr").exists()
