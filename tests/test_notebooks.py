@@ -68,6 +68,20 @@ EXPECTED = {
         "ParallelResult {'coupling': 11, 'noise': 3, 'time': 50, 'region': 68, 'region_to': 68}",
         "the same results as ParallelExecution: True",
     ],
+    "sensitivity_and_gradients.ipynb": [
+        # Sobol indices per factor and region, the second output read from the store
+        "('factor', 'region') (3, 68)",
+        "resuming: 1 of 1 blocks already stored in sobol.zarr",
+        "most influential factor for the order parameter: coupling",
+        # a gradient map over coupling x noise
+        "('coupling', 'noise', 'wrt') ['coupling', 'noise'] ('coupling', 'noise', 'wrt', 'region')",
+    ],
+    "refine_and_fit.ipynb": [
+        "384 points in rounds [0, 1, 2, 3, 4, 5]",
+        "['coupling_fit', 'loss', 'loss_trace', 'noise_fit'] ('coupling', 'noise', 'step')",
+        # best() recovers the parameters of the synthetic data
+        "best fit: coupling = 0.08, noise = 0.10, spread = 2.0 (fixed)",
+    ],
 }
 
 # paths of this machine that must not end up in stored outputs

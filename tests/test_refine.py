@@ -109,6 +109,18 @@ def test_to_grid_reproduces_a_linear_output():
     np.testing.assert_allclose(grid["result"].values, 2 * a - 3 * b, atol=1e-5)
 
 
+def test_to_grid_keeps_the_labels_of_axes_and_outputs():
+    # units and long names label the plots of the grid as they do those of a sweep
+    space = Space({"a": GridAxis(0.0, 2.0, 3, attrs={"units": "mV", "long_name": "drive"}),
+                   "b": LogGridAxis(0.1, 10.0, 3, attrs={"units": "Hz"})}, mode="product")
+    results = refine(lambda s: 2 * s["a"] - s["b"], space, n=12, batch=3,
+                     output_attrs={"result": {"units": "1"}})
+    grid = results.to_grid(a=4, b=5)
+    assert grid["a"].attrs == {"units": "mV", "long_name": "drive"}
+    assert grid["b"].attrs == {"units": "Hz"}
+    assert grid["result"].attrs == {"units": "1"}
+
+
 def test_log_axis_is_refined_on_a_log_scale():
     space = Space({"rate": LogGridAxis(1e-4, 1.0, 5), "y": GridAxis(0.0, 1.0, 5)},
                   mode="product")

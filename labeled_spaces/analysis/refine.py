@@ -94,7 +94,7 @@ class RefineResults(Results):
         -------
         xarray.Dataset
             One variable per output, dims ``(*axis names, *output dims)``,
-            the grid values as coordinates. Interpolation is linear over the
+            the grid values as coordinates (with the axes' attrs). Interpolation is linear over the
             Delaunay mesh of the points in the unit box (log scale for log
             axes); outside the points' hull (random ``UniformAxis`` draws
             need not reach the bounds) values are NaN.
@@ -131,9 +131,9 @@ class RefineResults(Results):
             grid = LinearNDInterpolator(mesh, flat)(nodes)
             data[var] = xr.Variable((*names, *array.dims[1:]),
                                     grid.reshape((*counts, *values.shape[1:])), array.attrs)
-        coords: dict[str, Any] = {
+        coords: dict[str, Any] = {  # the axes' attrs (units, long_name) label the plots
             name: xr.Variable(name, self.box.from_unit(
-                np.repeat(ticks[a][:, None], len(names), axis=1))[:, a])
+                np.repeat(ticks[a][:, None], len(names), axis=1))[:, a], ds.coords[name].attrs)
             for a, name in enumerate(names)}
         coords.update({str(c): ds.coords[c].variable for c in ds.coords
                        if point not in ds.coords[c].dims})
