@@ -12,6 +12,7 @@ import numpy as np
 from ..axes import AbstractAxis
 from ..grid import Grid, assign_dims
 from .coords import AxisLabels
+from .key_leaves import plan_keys
 from .layout import Layout
 
 __all__ = ["discover", "hint_unregistered", "is_axis", "keypath_name"]
@@ -126,6 +127,9 @@ def discover(state: Any, mode: str, dim: str, key: jax.Array
                                  axis.value_coordinate(axis_key)))
     dims, axis_dim = assign_dims(mode, dim, [info.name for info in labels],
                                  [a.size for a in axes], [a.group for a in axes], stacklevel=4)
+    # the key leaves (KeyAxis, PointKey): their keys are folded from positions in the lanes
+    plan = plan_keys(leaves, [keypath_name(p) for p, _ in flat], axis_pos, list(keys), dims,
+                     key)
     layout = Layout(treedef, leaves, axis_pos, tuple(tables), dims, axis_dim,
-                    Grid([d.size for d in dims]))
+                    Grid([d.size for d in dims]), plan)
     return layout, tuple(labels)
