@@ -100,6 +100,15 @@ def test_a_replicate_does_not_depend_on_the_number_of_replicates():
             assert few[a * 2 + r]["seed"] == many[a * 7 + r]["seed"]
 
 
+def test_a_key_axis_without_point_keys_gives_every_executor_its_keys():
+    s = ls.Space({"a": ls.GridAxis(0.0, 1.0, 2), "r": ls.KeyAxis(3)}, mode="product", key=KEY)
+    want = np.stack([np.asarray(jax.random.key_data(point["r"])) for point in s])
+    for executor in (ls.ParallelExecution, ls.SequentialExecution):
+        got = executor(lambda st: jax.random.key_data(st["r"]), s, progress=False).run()
+        assert np.array_equal(np.stack([np.asarray(x) for x in got]), want)
+    assert len({tuple(k) for k in want}) == 3  # replicates differ, couplings share them
+
+
 def test_one_dimension_is_fold_in_of_the_index_and_none_means_key_zero():
     zipped = ls.Space({"a": ls.GridAxis(0.0, 1.0, 6), "k": ls.PointKey()})
     for i in range(6):
@@ -146,7 +155,7 @@ def test_the_key_axis_labels_and_values():
 # -- how it is run never changes a key -----------------------------------------------
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(n_vmap=st.one_of(st.none(), st.integers(1, 6)),
        chunk_size=st.one_of(st.none(), st.integers(1, 16)))
