@@ -149,23 +149,42 @@ class PreparedModel:
         self.program = program
         static = static_token(layout.fixed_leaves)
         extra = static_token(extra_leaves)
-        # the default program adds nothing to the key: the cache keeps the model's entries
+        # the default program adds nothing to the key: the cache keeps the model's entries;
+        # key leaves' base keys and fixed positions are constants of the program: keyed too
         self.token = None if static is None or extra is None else (
             layout.treedef, layout.axis_positions, static, self.extra_treedef, extra,
-            *(() if program is MODEL else (program,)))
+            *(() if program is MODEL else (program,)),
+            *(() if layout.keys is None else (layout.keys,)))
 
     def model_call(self, axis_values: Sequence[Any], state_arrays: Sequence[Any],
-                   extra_arrays: Sequence[Any]) -> Any:
-        """``model(state, *args, **kwargs)`` for one combination's axis values."""
+                   extra_arrays: Sequence[Any], positions: Sequence[Any] = ()) -> Any:
+        """``model(state, *args, **kwargs)`` for one combination's axis values.
+
+        ``positions`` are the lane's key positions (the values of the layout's
+        lane tables after the axes'), from which its key leaves are made.
+        """
         leaves = self._rebuild_state(state_arrays)
-        state = self.layout.assemble(axis_values, leaves)
+        state = self.layout.state([*axis_values, *positions], leaves)
         args, kwargs = self.extra_treedef.unflatten(self._rebuild_extra(extra_arrays))
         return self.model(state, *args, **kwargs)
 
-    def call(self, axis_values: Sequence[Any], state_arrays: Sequence[Any],
+    def call(self, lane_values: Sequence[Any], state_arrays: Sequence[Any],
              extra_arrays: Sequence[Any]) -> Any:
-        """One lane of the program: its lane function over :meth:`model_call`."""
-        return self.program.lane(self.model_call, axis_values, state_arrays, extra_arrays)
+        """One lane of the program: its lane function over :meth:`model_call`.
+
+        ``lane_values`` are the values of the layout's lane tables: the
+        program's lane gets the axes' values, the model also the key positions.
+        """
+        n = len(self.layout.axis_positions)
+        axis_values, positions = list(lane_values[:n]), list(lane_values[n:])
+        if not positions:
+            return self.program.lane(self.model_call, axis_values, state_arrays, extra_arrays)
+
+        def model_call(values: Sequence[Any], state: Sequence[Any], extra: Sequence[Any]
+                       ) -> Any:
+            return self.model_call(values, state, extra, positions)
+
+        return self.program.lane(model_call, axis_values, state_arrays, extra_arrays)
 
     def cached(self, key: Hashable, build: Callable[[], Any]) -> Any:
         """What ``build()`` made for this model and ``key``, reused while the model lives."""

@@ -8,7 +8,8 @@ optax's transformations:
     extra_arrays)`` runs the model (``model(state, *args, **kwargs)``) at
     any axis values; ``axis_values`` is the list of this combination's
     values, one per axis of the Space (in the order of
-    ``space.layout.axis_positions``), and ``state_arrays`` and
+    ``space.layout.axis_positions``; a KeyAxis's value is its replicate
+    number, and ``call`` gives the model the key), and ``state_arrays`` and
     ``extra_arrays`` are the numeric arrays of the fixed leaves and of the
     model's extra arguments. The lane may call the model at other axis values
     (``jax.jacfwd`` of ``lambda v: call(v, s, e)`` with respect to selected

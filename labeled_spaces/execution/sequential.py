@@ -85,7 +85,8 @@ class _PointRunner:
             return call, store
         fn = self.fn
         fixed = (*self.state_arrays, *self.extra_arrays)
-        values = [t[digits[:, j]] for t, j in zip(layout.tables, layout.axis_dim, strict=True)]
+        values = [t[digits[:, j]] for t, j in zip(layout.lane_tables, layout.lane_dims,
+                                                  strict=True)]
         # one tuple of positional arguments per combination: the compiled program takes
         # its arrays flat (a nested call costs ~0.3 us more, a third of the budget)
         arguments = [(*row, *fixed) for row in zip(*values, strict=True)]
@@ -198,7 +199,7 @@ class _Points:
             layout = prepared.layout
             self.state_arrays, self.extra_arrays = jax.device_put(
                 (prepared.state_arrays, prepared.extra_arrays))
-            info, print_, self.program = traced(prepared, layout.tables, self.state_arrays,
+            info, print_, self.program = traced(prepared, layout.lane_tables, self.state_arrays,
                                                 self.extra_arrays)
             return info, print_
         try:
@@ -229,7 +230,7 @@ class _Points:
         arguments'; the outputs come back as a flat list.
         """
         prepared, layout = self.prepared, self.prepared.layout
-        first = [t[0] for t in layout.tables]
+        first = [t[0] for t in layout.lane_tables]
         state_arrays, extra_arrays = self.state_arrays, self.extra_arrays
         shapes = signature([*first, *jax.tree.leaves((state_arrays, extra_arrays))])
         program = self.program

@@ -37,7 +37,7 @@ from .._codec import (
     read_json,
     versions,
 )
-from ..axes import AbstractAxis, DataAxis, NotRebuildable, axis_from_spec
+from ..axes import AbstractAxis, DataAxis, NotRebuildable, PointKey, axis_from_spec
 from .coords import AxisLabels, Selection
 from .discovery import is_axis, keypath_name
 from .layout import Layout
@@ -289,6 +289,9 @@ def rebuild_state(parsed: Mapping[str, Any], state: Any = None) -> Any:
                     f"state holds an axis at {path!r}, which the saved space does not vary, "
                     "and the attrs do not hold its fixed value"
                 )
+            leaves.append(decode_leaf(fixed[path], path))
+        elif isinstance(leaf, PointKey) and path in fixed:
+            # a sub-space's PointKey holds its combinations' original positions: the saved one
             leaves.append(decode_leaf(fixed[path], path))
         else:
             leaves.append(leaf)

@@ -13,6 +13,7 @@ from ..axes import AbstractAxis
 from ..grid import Grid, assign_dims
 from .coords import AxisLabels
 from .design import DESIGNS, design_tables
+from .key_leaves import plan_keys
 from .layout import Layout
 
 __all__ = ["discover", "hint_unregistered", "is_axis", "keypath_name"]
@@ -111,7 +112,8 @@ def discover(state: Any, mode: str, dim: str, key: jax.Array
     axes: Sequence[AbstractAxis] = [leaves[k] for k in axis_pos]
     paths = [keypath_name(flat[k][0]) for k in axis_pos]
     if mode in DESIGNS:
-        return _design_layout(treedef, leaves, axis_pos, axes, paths, mode, dim, key)
+        return _design_layout(treedef, leaves, axis_pos, axes, paths, mode, dim, key,
+                              [keypath_name(p) for p, _ in flat])
     keys = jax.random.split(key, len(axes) + 1)[1:]
     tables, labels = [], []
     for axis, path, axis_key in zip(axes, paths, keys, strict=True):
@@ -129,14 +131,18 @@ def discover(state: Any, mode: str, dim: str, key: jax.Array
                                  axis.value_coordinate(axis_key)))
     dims, axis_dim = assign_dims(mode, dim, [info.name for info in labels],
                                  [a.size for a in axes], [a.group for a in axes], stacklevel=4)
+    # the key leaves (KeyAxis, PointKey): their keys are folded from positions in the lanes
+    plan = plan_keys(leaves, [keypath_name(p) for p, _ in flat], axis_pos, list(keys), dims,
+                     key)
     layout = Layout(treedef, leaves, axis_pos, tuple(tables), dims, axis_dim,
-                    Grid([d.size for d in dims]))
+                    Grid([d.size for d in dims]), plan)
     return layout, tuple(labels)
 
 
 def _design_layout(treedef: Any, leaves: tuple[Any, ...], axis_pos: tuple[int, ...],
                    axes: Sequence[AbstractAxis], paths: Sequence[str], mode: str, dim: str,
-                   key: jax.Array) -> tuple[Layout, tuple[AxisLabels, ...]]:
+                   key: jax.Array, leaf_paths: Sequence[str]
+                   ) -> tuple[Layout, tuple[AxisLabels, ...]]:
     """The Layout of a quasi-random design: every axis's design values on one zip dimension."""
     names = [axis.name if axis.name is not None else path for axis, path in zip(axes, paths,
                                                                                  strict=True)]
@@ -152,6 +158,8 @@ def _design_layout(treedef: Any, leaves: tuple[Any, ...], axis_pos: tuple[int, .
         labels.append(AxisLabels(name, path, axis, point.labels, point.value_coordinate))
     dims, axis_dim = assign_dims("zip", dim, names, [len(t) for t in tables],
                                  [None] * len(axes))
+    # a PointKey folds the design's position along its one dimension, as in a zip space
+    plan = plan_keys(leaves, leaf_paths, axis_pos, [key] * len(axes), dims, key)
     layout = Layout(treedef, leaves, axis_pos, tuple(tables), dims, axis_dim,
-                    Grid([d.size for d in dims]))
+                    Grid([d.size for d in dims]), plan)
     return layout, tuple(labels)

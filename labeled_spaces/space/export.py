@@ -28,15 +28,20 @@ def _point_bytes(layout: Layout) -> int:
     return max(1, layout.lane_bytes())
 
 
-def flat_values(layout: Layout, what: str) -> list[np.ndarray]:
-    """Every axis's values at every combination, in flat order, shape ``(N, *value_shape)``."""
+def flat_values(layout: Layout, what: str, lanes: bool = False) -> list[np.ndarray]:
+    """Every axis's values at every combination, in flat order, shape ``(N, *value_shape)``.
+
+    With ``lanes``, every lane value (the key leaves' positions after the axes).
+    """
     refuse_beyond_memory(
         layout.N * (_point_bytes(layout) + 8 * len(layout.shape)),
         f"{what} of {layout.N:,} combinations",
         "select a sub-space first (space.isel(...) or space.sel(...))",
     )
     digits = layout.grid.unravel_many(np.arange(layout.N, dtype=np.int64))
-    return [t[digits[:, j]] for t, j in zip(layout.tables, layout.axis_dim, strict=True)]
+    tables, dims = (layout.lane_tables, layout.lane_dims) if lanes else (layout.tables,
+                                                                         layout.axis_dim)
+    return [t[digits[:, j]] for t, j in zip(tables, dims, strict=True)]
 
 
 def to_xarray(layout: Layout, names: Sequence[str], var_names: Sequence[str],
@@ -108,11 +113,12 @@ def collect(
     n_map = -(-layout.N // (nv * npm))
     shape = (*shape, n_map)
     total = nv * npm * n_map
-    values_list = flat_values(layout, "collect")
+    values_list = flat_values(layout, "collect", lanes=True)
+    n_axes = len(layout.axis_positions)
     if total > layout.N:
         warnings.warn(
             f"collect: {total} slots for {layout.N} combinations; padding with "
-            f"{fill_value}{_padded_as(fill_value, [v.dtype for v in values_list])}",
+            f"{fill_value}{_padded_as(fill_value, [v.dtype for v in values_list[:n_axes]])}",
             stacklevel=3,
         )
     batched = []
@@ -120,10 +126,14 @@ def collect(
         flat = jnp.full((total, *values.shape[1:]), fill_value, dtype=values.dtype)
         flat = flat.at[: layout.N].set(values)
         batched.append(flat.reshape(shape + values.shape[1:]))
+    # key leaves (KeyAxis, PointKey) get their keys, batched like the values
     if combine:
-        return layout.assemble(batched)
+        return layout.state(batched)
     none = [None] * len(layout.leaves)
     statics = list(layout.leaves)
-    for pos in layout.axis_positions:
+    varying = list(layout.axis_positions)
+    if layout.keys is not None:
+        varying += [leaf.position for leaf in layout.keys.leaves]
+    for pos in varying:
         statics[pos] = None
-    return layout.assemble(batched, none), layout.treedef.unflatten(statics)
+    return layout.state(batched, none), layout.treedef.unflatten(statics)

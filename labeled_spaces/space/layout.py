@@ -19,6 +19,7 @@ import numpy as np
 from .._caches import ProgramCache, hold_cache
 from .._checks import integer_scalar
 from ..grid import Blocks, Dim, Grid, block_values
+from .key_leaves import KeyPlan
 
 __all__ = ["Layout", "check_key", "flat_position"]
 
@@ -89,6 +90,12 @@ class Layout:
         Per axis, the index of its dimension in :attr:`dims`.
     grid : Grid
         Flat index arithmetic over :attr:`shape`.
+    keys : KeyPlan or None
+        The state's key leaves (KeyAxis, PointKey) and the position tables
+        their keys are folded from; None where it has none. Executors see
+        them through the *lane* tables: :attr:`lane_tables` (the axes'
+        tables, then the position tables), gathered along :attr:`lane_dims`,
+        whose values :meth:`state` turns into the model's state.
 
     Examples
     --------
@@ -105,6 +112,7 @@ class Layout:
     dims: tuple[Dim, ...]
     axis_dim: tuple[int, ...]
     grid: Grid
+    keys: KeyPlan | None = None
     _device: dict[Any, tuple[jax.Array, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -141,13 +149,39 @@ class Layout:
             out[pos] = value
         return self.treedef.unflatten(out)
 
+    @property
+    def lane_tables(self) -> tuple[np.ndarray, ...]:
+        """What one lane gathers: every axis's table, then the key leaves' position tables."""
+        return self.tables if self.keys is None else (*self.tables, *self.keys.tables)
+
+    @property
+    def lane_dims(self) -> tuple[int, ...]:
+        """The grid dimension each of :attr:`lane_tables` varies along."""
+        return self.axis_dim if self.keys is None else (*self.axis_dim, *self.keys.dims)
+
+    def state(self, values: Sequence[Any], leaves: Sequence[Any] | None = None) -> Any:
+        """The state a model receives from one lane's values (see :attr:`lane_tables`).
+
+        The axes get their values (as :meth:`assemble`) and the key leaves
+        their keys, folded from the lane's positions (traceable; batched
+        values, as ``collect`` gives, make batched keys).
+        """
+        n = len(self.axis_positions)
+        if self.keys is None:
+            return self.assemble(values[:n], leaves)
+        out = list(self.leaves if leaves is None else leaves)
+        for pos, value in zip(self.axis_positions, values[:n], strict=True):
+            out[pos] = value
+        self.keys.make(values, out)
+        return self.treedef.unflatten(out)
+
     def values_at(self, digits: Sequence[int]) -> list[np.ndarray]:
-        """Every axis's value (read-only NumPy views) at grid position ``digits``."""
-        return _point_values(self.tables, self.axis_dim, digits)
+        """Every lane value (read-only NumPy views) at grid position ``digits``."""
+        return _point_values(self.lane_tables, self.lane_dims, digits)
 
     def point(self, i: int) -> Any:
-        """The state at flat index ``i`` (``0 <= i < N``) with NumPy values."""
-        return self.assemble(self.values_at(self.grid.unravel(i)))
+        """The state at flat index ``i`` (``0 <= i < N``) with NumPy values (keys as keys)."""
+        return self.state(self.values_at(self.grid.unravel(i)))
 
     def device_point(self, i: int) -> Any:
         """The state at flat index ``i`` with JAX arrays for the axes (as TVB-Optim gives).
@@ -155,32 +189,33 @@ class Layout:
         One compiled gather of every axis's value (about 10 µs): indexing JAX
         arrays one by one from Python costs about 100 µs per access.
         """
-        axis_dim = self.axis_dim
+        axis_dim = self.lane_dims
         gather = _GATHERS.get(None, axis_dim, lambda: jax.jit(
             lambda tables, digits: _point_values(tables, axis_dim, digits)))
         digits = np.asarray(self.grid.unravel(i), dtype=np.int32)
-        return self.assemble(gather(self.device_tables(), digits))
+        return self.state(gather(self.device_tables(), digits))
 
     def device_tables(self, sharding: Any = None) -> tuple[jax.Array, ...]:
-        """The tables as device arrays, placed by ``sharding`` (made once per placement)."""
+        """The lane tables as device arrays, placed by ``sharding`` (made once per placement)."""
         if sharding not in self._device:
-            tables = tuple(jnp.asarray(t) for t in self.tables)
+            tables = tuple(jnp.asarray(t) for t in self.lane_tables)
             self._device[sharding] = tables if sharding is None else jax.device_put(
                 tables, sharding)
         return self._device[sharding]
 
     def block_values(self, tables: Sequence[jax.Array], origin: jax.Array,
                      block: Sequence[int]) -> list[jax.Array]:
-        """Every axis's values over the N-D block at ``origin`` as lanes (traceable).
+        """Every lane value over the N-D block at ``origin`` as lanes (traceable).
 
-        See :func:`labeled_spaces.grid.block_values`.
+        ``tables`` are the :attr:`lane_tables` (on a device); see
+        :func:`labeled_spaces.grid.block_values`.
         """
-        return block_values(tables, self.axis_dim, self.shape, origin, block)
+        return block_values(tables, self.lane_dims, self.shape, origin, block)
 
     def blocks(self, lanes: int, multiple: int = 1) -> Blocks:
         """The grid tiled by blocks of about ``lanes`` points (see :class:`Blocks`)."""
         return Blocks.plan(self.shape, lanes, multiple)
 
     def lane_bytes(self) -> int:
-        """Bytes of the axis values of one combination."""
-        return sum(int(np.prod(t.shape[1:])) * t.dtype.itemsize for t in self.tables)
+        """Bytes of the lane values of one combination."""
+        return sum(int(np.prod(t.shape[1:])) * t.dtype.itemsize for t in self.lane_tables)

@@ -5,10 +5,12 @@ int), lists, tuples and None, with the axes as references to their position
 among the saved axis specs, and the fixed leaves as numbers, strings, bools,
 None, bytes, complex numbers, NumPy scalars and arrays (up to
 :data:`MAX_FIXED_ELEMENTS` elements) and JAX arrays (read back as JAX
-arrays). A leaf that cannot be encoded is written as ``{"missing": what}``:
-rebuilding then needs the original state. A structure of other nodes
-(NamedTuples, dataclasses) is not encoded at all. Decoding checks every node
-and builds only these containers and arrays: the state is data.
+arrays), and PointKeys (their positions, see
+:class:`~labeled_spaces.PointKey`). A leaf that cannot be encoded is
+written as ``{"missing": what}``: rebuilding then needs the original
+state. A structure of other nodes (NamedTuples, dataclasses) is not encoded
+at all. Decoding checks every node and builds only these containers, arrays
+and PointKeys: the state is data.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._codec import decode_array, encode_array, key_from_data, key_impl
-from ..axes import NotRebuildable
+from ..axes import NotRebuildable, PointKey
 from .discovery import is_axis
 
 __all__ = ["MAX_FIXED_ELEMENTS", "decode_leaf", "decode_tree", "encode_leaf", "encode_tree",
@@ -55,6 +57,8 @@ def encode_leaf(leaf: Any) -> dict[str, Any]:
         return {"complex": [leaf.real, leaf.imag]}
     if type(leaf) is bytes:
         return {"bytes": leaf.decode("latin-1")}
+    if type(leaf) is PointKey:
+        return {"point_key": leaf.spec()}
     if isinstance(leaf, jax.Array) and jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
         # a typed PRNG key has no NumPy form: its data and the name of its implementation
         return {"key": encode_array(np.asarray(jax.random.key_data(leaf))),
@@ -111,6 +115,8 @@ def decode_leaf(node: Any, path: str) -> Any:
         return decode_array(node["scalar"])[()]
     if "key" in node:
         return key_from_data(decode_array(node["key"]), node.get("impl"))
+    if "point_key" in node:
+        return PointKey.from_spec(node["point_key"])
     if "missing" in node:
         raise NotRebuildable(
             f"the fixed leaf at {path!r} of the saved state ({node['missing']}) could not be "

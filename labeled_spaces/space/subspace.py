@@ -19,9 +19,10 @@ import xarray as xr
 
 from .._checks import integer_scalar
 from .._memory import refuse_beyond_memory
-from ..axes import DataAxis, value_dims
+from ..axes import DataAxis, KeyAxis, value_dims
 from .coords import AxisLabels, Selection
 from .discovery import is_axis
+from .key_leaves import selected_point_keys, subset_key_axis
 from .labels import SelectionError
 from .layout import Layout
 
@@ -84,12 +85,17 @@ def derive(
     axes: Sequence[AxisLabels],
     picks: Sequence[np.ndarray | int],
     selection: Selection,
+    new_dims: Sequence[str] | None = None,
 ) -> Any:
     """The state over ``table[picks[a]]`` of every axis ``a``; an int pick fixes the axis.
 
     A fixed axis becomes a 0-d (or point-shaped) array leaf, an argument of
     the compiled model as it was, and its labels scalar coordinates in the
-    returned Selection's ``scalars`` (updated in place of a copy).
+    returned Selection's ``scalars`` (updated in place of a copy). Key
+    leaves keep each combination's key: a KeyAxis its replicates and axis
+    key (a fixed one becomes its key), a PointKey its original positions,
+    which ``new_dims[j]`` (default: the same names) says which dimension of
+    the sub-space holds for grid dimension ``j``.
 
     Returns
     -------
@@ -99,28 +105,39 @@ def derive(
     scalars = dict(selection.scalars)
     for a, (info, pick) in enumerate(zip(axes, picks, strict=True)):
         table = layout.tables[a]
-        if isinstance(pick, (int, np.integer)):
+        fixed = isinstance(pick, (int, np.integer))
+        if isinstance(info.axis, KeyAxis) and layout.keys is not None:
+            # the same keys: a fixed replicate's key, or the replicates picked and their axis key
+            new_axes.append(subset_key_axis(layout.keys, layout.axis_positions[a], info.axis,
+                                            info.name, table, pick))
+        elif fixed:
             new_axes.append(jnp.asarray(table[pick]))  # JAX arrays, as the axes give
+        else:
+            new_axes.append(DataAxis(
+                table[pick],
+                labels=info.labels[pick],
+                name=info.name,
+                group=info.axis.group,
+                attrs=info.axis.attrs,
+                value_coordinate=None if info.values is None else info.values[pick],
+            ))
+        if fixed:
             scalars[info.name] = xr.Variable((), info.labels[pick], info.axis.attrs)
             if info.values is not None:
                 own = value_dims(info.name, info.values.ndim - 1)
                 scalars[f"{info.name}_value"] = xr.Variable(own, info.values[pick])
-            continue
-        new_axes.append(DataAxis(
-            table[pick],
-            labels=info.labels[pick],
-            name=info.name,
-            group=info.axis.group,
-            attrs=info.axis.attrs,
-            value_coordinate=None if info.values is None else info.values[pick],
-        ))
     if not any(is_axis(x) for x in new_axes):
         raise ValueError(
             "the selection fixes every dimension, which leaves no axis to vary; "
             "select with a list (e.g. isel(x=[2])) to keep a dimension of size 1, "
             "or use space[i] for a single combination"
         )
-    return layout.assemble(new_axes), scalars
+    leaves = None
+    if layout.keys is not None:  # a PointKey keeps the positions its combinations had
+        dim_picks = [picks[d.members[0]] for d in layout.dims]
+        names = [d.name for d in layout.dims] if new_dims is None else new_dims
+        leaves = selected_point_keys(layout.keys, len(axes), layout.leaves, dim_picks, names)
+    return layout.assemble(new_axes, leaves), scalars
 
 
 def select(
@@ -186,5 +203,5 @@ def flat_slice(
     if len(layout.dims) == 1 and layout.dims[0].shared:
         flat = selection.dim_coordinate(layout.dims[0])[np.asarray(flat, dtype=np.int64)]
     picks = [digits[:, layout.axis_dim[a]] for a in range(len(axes))]
-    state, scalars = derive(layout, axes, picks, selection)
+    state, scalars = derive(layout, axes, picks, selection, [dim] * len(layout.dims))
     return state, Selection({dim: np.asarray(flat)}, scalars)

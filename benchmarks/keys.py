@@ -1,0 +1,193 @@
+"""Keys per combination (PointKey, KeyAxis) against the same sweep with one fixed key.
+
+A stochastic Kuramoto network (``--nodes`` nodes, ``--steps`` Euler-Maruyama
+steps in ``lax.scan``, its initial phases and noise drawn from a key) over a
+``--size`` x ``--size`` product space of (coupling, replicate), run by
+``ParallelExecution`` at its defaults. The sweeps differ only in where the
+key comes from:
+
+=====================  ===========================================================
+fixed key              one ``jax.random.key(0)`` leaf: every combination gets the
+                       same noise, and XLA draws it once for the whole block
+fixed key, per point   one fixed key handed to every combination (a table of
+                       ``N`` copies, gathered by position): drawn per combination
+table of N keys        the keys PointKey gives, made by hand: a table of ``N``
+                       keys, gathered by position
+PointKey               ``PointKey()``, folded inside the block from the position
+fixed key, per rep.    ``--size`` copies of one key as a DataAxis of replicates
+table of n keys        the ``--size`` keys KeyAxis gives, by hand, as a DataAxis
+KeyAxis                ``KeyAxis(size)`` as the replicate dimension
+=====================  ===========================================================
+
+Every row is compared with the fixed key (the issue's anchor), and each kind
+of key with the same keys made by hand, which gives bit for bit the same
+results (checked before timing): what the keys machinery itself costs.
+Different noise per combination is more work than one noise for all, whoever
+makes the keys: XLA draws one key's noise once for the whole block, and the
+same program runs faster when every lane holds the same numbers (the "per
+point" and "per rep." rows: one fixed key, drawn per combination). Runs are
+warm (compiled once first) and interleaved; ratios are medians of the ratios
+within each round, which a shared machine's drifts hit alike.
+
+Each run is timed by the wall clock and by the process's CPU time (all
+threads). On a machine shared with other work the wall clock also counts the
+time other processes hold the cores (measured: 3x the CPU time under a load
+of 6 on 2 cores), so the verdicts use CPU time; the wall ratios are printed
+beside them.
+
+Targets: PointKey and KeyAxis at most 1.05 x the same keys made by hand
+(``table of N keys``, ``table of n keys``), in CPU time. Their ratio to the
+fixed key is printed beside them.
+
+Usage::
+
+    python benchmarks/keys.py             # 32 nodes, 2,000 steps, 16 x 16 (2-3 min)
+    python benchmarks/keys.py --quick     # a smoke run, verdicts not enforced
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import labeled_spaces as ls
+from labeled_spaces.examples import make_connectome, make_frequencies, order_parameter
+
+TARGET = 1.05
+
+
+def kuramoto(state, key, n_steps: int, dt: float = 0.01):
+    """The Kuramoto network of ``labeled_spaces.examples``, drawing from ``key``."""
+    weights, omega = state["weights"], state["omega"]
+    coupling = state["coupling"] * state["spacing"]
+    init_key, noise_key = jax.random.split(key)
+    theta0 = jax.random.uniform(init_key, omega.shape, maxval=2 * jnp.pi)
+    xi = jax.random.normal(noise_key, (n_steps, omega.shape[-1]))
+    sqrt_dt = jnp.sqrt(jnp.float32(dt))
+
+    def step(theta, x):
+        sin, cos = jnp.sin(theta), jnp.cos(theta)
+        drive = cos * (weights @ sin) - sin * (weights @ cos)
+        theta = jnp.mod(theta + (omega + coupling * drive) * dt + 0.3 * sqrt_dt * x, 2 * jnp.pi)
+        return theta, order_parameter(theta)
+
+    _, r = jax.lax.scan(step, theta0, xi)
+    return {"order": jnp.mean(r[n_steps // 5:])}
+
+
+def from_state(state, n_steps):
+    """The key is the state's own leaf (a fixed key, a PointKey or a KeyAxis)."""
+    return kuramoto(state, state["key"], n_steps)
+
+
+def from_table(state, n_steps):
+    """The key is gathered from a table of one key per combination, by position."""
+    size = state["replicate_count"]
+    data = state["table"][state["coupling"] * size + state["replicate"]]
+    return kuramoto(state, jax.random.wrap_key_data(data), n_steps)
+
+
+def from_data(state, n_steps):
+    """The key is the value of a DataAxis of key data."""
+    return kuramoto(state, jax.random.wrap_key_data(state["key"]), n_steps)
+
+
+def sweeps(size: int, nodes: int) -> dict[str, tuple]:
+    """``{name: (model, space)}``: the same sweep, the key from elsewhere."""
+    common = {"weights": make_connectome(nodes), "omega": make_frequencies(nodes),
+              "spacing": np.float32(2.0 / (size - 1)), "replicate_count": size,
+              "coupling": ls.DataAxis(np.arange(size), name="coupling")}
+    numbers = ls.DataAxis(np.arange(size), name="replicate")
+    one = np.asarray(jax.random.key_data(jax.random.key(0)))
+    point_keys = np.stack([jax.random.key_data(jax.random.fold_in(jax.random.fold_in(
+        jax.random.key(0), i), r)) for i in range(size) for r in range(size)])
+    # the keys KeyAxis gives: its axis key is the Space's split for axis 1 of 2
+    axis_key = jax.random.split(jax.random.key(0), 3)[2]
+    replicate_keys = np.asarray(jax.random.key_data(ls.KeyAxis(size).keys(axis_key)))
+
+    def space(**leaves):
+        return ls.Space({**common, **leaves}, mode="product")
+
+    return {
+        "fixed key": (from_state, space(replicate=numbers, key=jax.random.key(0))),
+        "fixed key, per point": (from_table, space(replicate=numbers,
+                                                   table=np.tile(one, (size * size, 1)))),
+        "table of N keys": (from_table, space(replicate=numbers, table=point_keys)),
+        "PointKey": (from_state, space(replicate=numbers, key=ls.PointKey())),
+        "fixed key, per rep.": (from_data, space(key=ls.DataAxis(np.tile(one, (size, 1)),
+                                                                 name="replicate"))),
+        "table of n keys": (from_data, space(key=ls.DataAxis(replicate_keys,
+                                                             name="replicate"))),
+        "KeyAxis": (from_state, space(key=ls.KeyAxis(size, name="replicate"))),
+    }
+
+
+ANCHORS = {"PointKey": "table of N keys", "KeyAxis": "table of n keys"}
+
+
+def run(model, space: ls.Space, steps: int) -> tuple[float, float, np.ndarray]:
+    """Wall time, CPU time (all threads) and the results of one run."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    results = ls.ParallelExecution(model, space, n_steps=steps, progress=False).run()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return wall, cpu, results.to_xarray()["order"].transpose("coupling", "replicate").values
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int, default=16, help="couplings and replicates")
+    parser.add_argument("--nodes", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--quick", action="store_true", help="a smoke run; no verdict")
+    args = parser.parse_args()
+    if args.quick:
+        args.size, args.steps, args.repeats = 4, 200, 2
+    by_name = sweeps(args.size, args.nodes)
+
+    # warm-up (compiles), and the keys are what they claim
+    orders = {name: run(model, space, args.steps)[2] for name, (model, space) in
+              by_name.items()}
+    assert np.array_equal(orders["PointKey"], orders["table of N keys"])
+    assert np.array_equal(orders["KeyAxis"], orders["table of n keys"])
+    assert len(np.unique(orders["PointKey"])) == args.size**2, "a key per combination"
+    assert np.all(orders["fixed key, per rep."] == orders["fixed key, per rep."][:, :1])
+
+    wall: dict[str, list[float]] = {name: [] for name in by_name}
+    cpu: dict[str, list[float]] = {name: [] for name in by_name}
+    for _ in range(args.repeats):  # interleaved: drifts of a shared machine hit all alike
+        for name, (model, space) in by_name.items():
+            w, c, _ = run(model, space, args.steps)
+            wall[name].append(w)
+            cpu[name].append(c)
+
+    def ratio(times: dict[str, list[float]], name: str, anchor: str) -> float:
+        return statistics.median(t / a for t, a in zip(times[name], times[anchor], strict=True))
+
+    print(f"{args.size} x {args.size} combinations, {args.nodes} nodes, {args.steps} steps, "
+          f"{args.repeats} warm rounds; medians, ratios as CPU (wall)")
+    print(f"{'sweep':<21} {'CPU':>8} {'wall':>8} {'/ fixed key':>16} {'/ by hand':>16}")
+    failed = False
+    for name in by_name:
+        to_fixed = f"{ratio(cpu, name, 'fixed key'):.3f}x ({ratio(wall, name, 'fixed key'):.3f}x)"
+        anchor = ANCHORS.get(name)
+        shown, verdict = "", ""
+        if anchor:
+            by_hand = ratio(cpu, name, anchor)
+            shown = f"{by_hand:.3f}x ({ratio(wall, name, anchor):.3f}x)"
+            verdict = f" {'PASS' if by_hand <= TARGET else 'FAIL'} (<= {TARGET} x {anchor!r})"
+            failed |= by_hand > TARGET
+        print(f"{name:<21} {statistics.median(cpu[name]) * 1e3:>6.0f}ms "
+              f"{statistics.median(wall[name]) * 1e3:>6.0f}ms {to_fixed:>16} {shown:>16}"
+              f"{verdict}")
+    return 1 if failed and not args.quick else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""Key leaves: which leaves of a state become PRNG keys, and how one lane makes them.
+
+A :class:`~labeled_spaces.KeyAxis` or a :class:`~labeled_spaces.PointKey`
+in a state is a *key leaf*: the model receives a key folded
+(``jax.random.fold_in``) from a base key with positions of the combination.
+A :class:`KeyPlan` says, for every key leaf, its base key (as data: a
+hashable part of the compiled programs' cache key) and where each position
+comes from: a lane value (the KeyAxis's replicate number, or a position
+table of a PointKey gathered along a grid dimension like an axis's values)
+or a fixed number (a dimension a sub-space fixed). So the keys are computed
+inside the compiled block from the combination's position; the only tables
+are one position per point of a dimension, never one key per combination.
+
+The Layout hands the position tables to executors after the axes' tables
+(its *lane* tables) and makes the keys in :meth:`Layout.state`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._codec import key_data, key_impl
+from ..axes import KeyAxis, PointKey
+from ..axes.keys import typed_key
+from ..grid import Dim
+
+__all__ = ["KeyLeaf", "KeyPlan", "fold", "plan_keys", "selected_point_keys", "subset_key_axis"]
+
+
+@dataclass(frozen=True)
+class KeyLeaf:
+    """One leaf that becomes a key: ``fold_in(base, p)`` for each position ``p`` in order.
+
+    Attributes
+    ----------
+    position : int
+        Where the leaf is among the state's flat leaves.
+    key, impl, typed
+        The base key's data, its implementation, and whether the model gets
+        typed keys (``jax.random.key``) or raw ``uint32`` data (``PRNGKey``).
+    sources : tuple
+        Per fold, ``(lane, None)``: the lane value at index ``lane`` (the axes'
+        values, then the position tables), or ``(None, p)``: the fixed ``p``.
+    """
+
+    position: int
+    key: tuple[int, ...]
+    impl: str
+    typed: bool
+    sources: tuple[tuple[int | None, int | None], ...]
+
+    def base(self) -> jax.Array:
+        """The base key (typed or raw, as the Space's key was)."""
+        data = jnp.asarray(self.key, dtype=jnp.uint32)
+        return jax.random.wrap_key_data(data, impl=self.impl) if self.typed else data
+
+
+@dataclass(frozen=True)
+class KeyPlan:
+    """Every key leaf of a Layout, and the position tables its lanes gather.
+
+    ``tables[k]`` (int32) varies along grid dimension ``dims[k]`` and is lane
+    value ``n_axes + k``. Equality and hash leave the tables out: they reach
+    the compiled programs as arguments, the rest as constants.
+    """
+
+    leaves: tuple[KeyLeaf, ...]
+    dims: tuple[int, ...]
+    tables: tuple[np.ndarray, ...] = field(compare=False, hash=False, repr=False)
+
+    def leaf_at(self, position: int) -> KeyLeaf:
+        """The key leaf at a leaf position."""
+        return next(leaf for leaf in self.leaves if leaf.position == position)
+
+    def make(self, values: Sequence[Any], leaves: list[Any]) -> None:
+        """Put every key leaf's keys into ``leaves``, from lane ``values`` (traceable).
+
+        ``values`` may be batched alike (``collect``): then the keys are too.
+        """
+        for leaf in self.leaves:
+            data = [values[lane] if lane is not None else fixed for lane, fixed in leaf.sources]
+            leaves[leaf.position] = fold(leaf.base(), data)
+
+
+def fold(base: jax.Array, positions: Sequence[Any]) -> jax.Array:
+    """``base`` folded in with each of ``positions`` in order; batched positions give batched keys.
+
+    Examples
+    --------
+    >>> import jax, numpy as np
+    >>> from labeled_spaces.space.key_leaves import fold
+    >>> key = jax.random.key(0)
+    >>> bool(fold(key, [2, 3]) == jax.random.fold_in(jax.random.fold_in(key, 2), 3))
+    True
+    >>> fold(key, [np.arange(4).reshape(2, 2), 1]).shape
+    (2, 2)
+    """
+    def one(*ps: Any) -> jax.Array:
+        k = base
+        for p in ps:
+            k = jax.random.fold_in(k, p)
+        return k
+
+    shape = np.broadcast_shapes(*(np.shape(p) for p in positions)) if positions else ()
+    if shape == ():
+        return one(*positions)
+    flat = [jnp.broadcast_to(jnp.asarray(p), shape).reshape(-1) for p in positions]
+    keys = jax.vmap(one)(*flat)
+    return keys.reshape(shape + keys.shape[1:])
+
+
+def _leaf(position: int, key: jax.Array, sources: Sequence[tuple[int | None, int | None]]
+          ) -> KeyLeaf:
+    return KeyLeaf(position, tuple(key_data(key)), key_impl(key), typed_key(key),
+                   tuple(sources))
+
+
+def plan_keys(leaves: Sequence[Any], paths: Sequence[str], axis_positions: Sequence[int],
+              axis_keys: Sequence[jax.Array], dims: Sequence[Dim], key: jax.Array
+              ) -> KeyPlan | None:
+    """The KeyPlan of a state's key leaves (None where it has none).
+
+    ``leaves`` and ``paths`` are the state's flat leaves and their key paths,
+    ``axis_keys`` each axis's key from the Space's split, ``dims`` the grid's
+    dimensions and ``key`` the Space's key (a PointKey's base).
+
+    Raises
+    ------
+    ValueError
+        For a PointKey whose ``positions`` do not match the space's dimensions.
+    """
+    n_axes = len(axis_positions)
+    found: list[KeyLeaf] = []
+    tables: list[np.ndarray] = []
+    table_dims: list[int] = []
+    along: dict[int, int] = {}  # a dimension's own positions 0..size-1: one table, shared
+
+    def lane(table: np.ndarray, j: int) -> int:
+        table = np.asarray(table, dtype=np.int32)
+        table.flags.writeable = False
+        tables.append(table)
+        table_dims.append(j)
+        return n_axes + len(tables) - 1
+
+    for a, pos in enumerate(axis_positions):
+        axis = leaves[pos]
+        if isinstance(axis, KeyAxis):
+            found.append(_leaf(pos, axis.axis_key(axis_keys[a]), [(a, None)]))
+    names = [d.name for d in dims]
+    for pos, leaf in enumerate(leaves):
+        if not isinstance(leaf, PointKey):
+            continue
+        sources: list[tuple[int | None, int | None]] = []
+        if leaf.positions is None:
+            for j, d in enumerate(dims):
+                if j not in along:
+                    along[j] = lane(np.arange(d.size), j)
+                sources.append((along[j], None))
+        else:
+            used = set()
+            for entry in leaf.positions:
+                if isinstance(entry, int):
+                    sources.append((None, entry))
+                    continue
+                name, original = entry
+                if name not in names:
+                    raise ValueError(
+                        f"the PointKey at {paths[pos]!r} holds positions along dimension "
+                        f"{name!r}, which the space does not have; its dimensions are {names}")
+                j = names.index(name)
+                if len(original) != dims[j].size:
+                    raise ValueError(
+                        f"the PointKey at {paths[pos]!r} holds {len(original)} positions "
+                        f"along dimension {name!r}, which has {dims[j].size} points")
+                used.add(name)
+                sources.append((lane(original, j), None))
+            unused = [n for n in names if n not in used]
+            if unused:
+                raise ValueError(
+                    f"the PointKey at {paths[pos]!r} holds no positions along the dimensions "
+                    f"{unused}: its combinations there would share keys; use PointKey() "
+                    "(its positions are set by sub-spaces)")
+        found.append(_leaf(pos, key, sources))
+    if not found:
+        return None
+    return KeyPlan(tuple(found), tuple(table_dims), tuple(tables))
+
+
+def subset_key_axis(plan: KeyPlan, position: int, axis: KeyAxis, name: str,
+                    numbers: np.ndarray, pick: int | np.ndarray) -> Any:
+    """A KeyAxis's part of a sub-space: the key at an int ``pick``, else a KeyAxis.
+
+    ``numbers`` are the axis's replicate numbers (its table); the sub-space's
+    KeyAxis keeps the picked ones and the axis key, so each keeps its key.
+    """
+    base = plan.leaf_at(position).base()
+    if isinstance(pick, (int, np.integer)):
+        return fold(base, [int(numbers[pick])])
+    return KeyAxis(axis.n, name=name, group=axis.group, attrs=axis.attrs,
+                   replicates=numbers[pick], key=base)
+
+
+def selected_point_keys(plan: KeyPlan, n_axes: int, leaves: Sequence[Any],
+                        dim_picks: Sequence[int | np.ndarray], new_dims: Sequence[str]
+                        ) -> list[Any]:
+    """``leaves`` with each PointKey keeping its original positions in a sub-space.
+
+    ``dim_picks[j]`` is what the sub-space takes of grid dimension ``j`` (an
+    int fixes it) and ``new_dims[j]`` the name of the sub-space's dimension
+    that holds those points.
+    """
+    out = list(leaves)
+    for leaf in plan.leaves:
+        if not isinstance(leaves[leaf.position], PointKey):
+            continue
+        entries: list[Any] = []
+        for lane, fixed in leaf.sources:
+            if lane is None:
+                entries.append(fixed)
+                continue
+            table, j = plan.tables[lane - n_axes], plan.dims[lane - n_axes]
+            pick = dim_picks[j]
+            if isinstance(pick, (int, np.integer)):
+                entries.append(int(table[pick]))
+            else:
+                entries.append((new_dims[j], table[np.asarray(pick, dtype=np.int64)]))
+        out[leaf.position] = PointKey(positions=entries)
+    return out
