@@ -17,11 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from .._checks import integer_scalar
+from .._checks import fail, integer_scalar
 from .._memory import refuse_beyond_memory
 from ..axes import DataAxis, value_dims
 from .coords import AxisLabels, Selection
-from .discovery import is_axis
 from .labels import SelectionError
 from .layout import Layout
 
@@ -89,7 +88,9 @@ def derive(
 
     A fixed axis becomes a 0-d (or point-shaped) array leaf, an argument of
     the compiled model as it was, and its labels scalar coordinates in the
-    returned Selection's ``scalars`` (updated in place of a copy).
+    returned Selection's ``scalars`` (updated in place of a copy). When every
+    axis is fixed, the state has no axis left: the Space of a single point,
+    with no dimension (as xarray's ``sel`` by scalars gives a 0-d Dataset).
 
     Returns
     -------
@@ -114,12 +115,6 @@ def derive(
             attrs=info.axis.attrs,
             value_coordinate=None if info.values is None else info.values[pick],
         ))
-    if not any(is_axis(x) for x in new_axes):
-        raise ValueError(
-            "the selection fixes every dimension, which leaves no axis to vary; "
-            "select with a list (e.g. isel(x=[2])) to keep a dimension of size 1, "
-            "or use space[i] for a single combination"
-        )
     return layout.assemble(new_axes), scalars
 
 
@@ -163,6 +158,9 @@ def flat_slice(
     the results of several slices concatenate without clashing labels.
     """
     grid = layout.grid
+    if not layout.dims:
+        fail("index", "an integer on a space of a single point, which has no dimension to "
+             "slice (space[0] is its combination)", index)
     positions = range(grid.N)[index]
     if len(positions) == 0:
         raise ValueError(f"slice {index} selects no combination of a space of {grid.N}")
