@@ -1,15 +1,15 @@
 """The grid of a Space and its blocks: all the index arithmetic, in one place.
 
 A Space's combinations form an N-D grid (one dimension per product axis or
-group, a single one in zip mode) walked in C order. This module knows
+group, a single one in zip mode, none for a single point: shape ``()``,
+``N == 1``, one block of no extent) walked in C order. This module knows
 
 - which dimensions a set of axes makes (:func:`assign_dims`);
 - flat index ⇄ grid position ("digits"), on the host with Python integers of
   any size (:class:`Grid`);
 - the tiling of the grid into N-D blocks, their origins, regions and the
-  done mask (:class:`Blocks`, :class:`Block`). Executors compute one block per
-  compiled call, the zarr store's chunks are these blocks, and dask tasks
-  are these blocks;
+  done mask (:class:`Blocks`, :class:`Block`): one compiled call, zarr chunk
+  and dask task each;
 - the parameter values of a block inside ``jit``, from int32 digits only
   (:func:`block_values`), so grids beyond 2**31 combinations never overflow.
 
@@ -102,7 +102,7 @@ def assign_dims(
         effective.append(Dim(str(label), min(member_sizes), tuple(members), True))
     for a in ungrouped:
         effective.append(Dim(names[a], sizes[a], (a,), False))
-    if mode == "zip":
+    if mode == "zip" and effective:
         dim_sizes = [d.size for d in effective]
         if len(set(dim_sizes)) > 1:
             smallest = min(dim_sizes)
@@ -135,7 +135,7 @@ class Grid:
 
     def __init__(self, shape: Sequence[int]) -> None:
         self.shape = tuple(int(s) for s in shape)
-        if not self.shape or any(s < 1 or s >= MAX_SIZE for s in self.shape):
+        if any(s < 1 or s >= MAX_SIZE for s in self.shape):
             raise ValueError(f"shape must hold sizes in [1, 2**30), got {self.shape}")
         self.N = math.prod(self.shape)
         strides = []
@@ -171,6 +171,8 @@ class Grid:
         flat = np.asarray(flat, dtype=np.int64)
         if self.N > np.iinfo(np.int64).max:
             raise OverflowError(f"a space of {self.N} combinations exceeds int64 indexing")
+        if not self.shape:  # a single point: no digits (numpy has no 0-d unravel)
+            return np.zeros((flat.size, 0), dtype=np.int64)
         return np.stack(np.unravel_index(flat, self.shape), axis=-1)
 
     def origin(self, flat: int) -> np.ndarray:
@@ -178,9 +180,8 @@ class Grid:
         return np.asarray(self.unravel(flat), dtype=np.int32)
 
 
-def block_shape(
-    shape: Sequence[int], lanes: int, multiple: int = 1
-) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def block_shape(shape: Sequence[int], lanes: int, multiple: int = 1
+                ) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Tile a grid with N-D blocks of about ``lanes`` points.
 
     Fills the fastest dimensions first and balances each dimension's blocks
@@ -199,6 +200,8 @@ def block_shape(
     >>> block_shape((5, 3), 7, 4)
     ((2, 3), (4, 3))
     """
+    if not shape:  # a single point (a 0-dimensional grid) is one block of no extent
+        return (), ()
     step = [1] * len(shape)
     room = max(1, lanes)
     for j in reversed(range(len(shape))):
@@ -260,12 +263,8 @@ class Blocks:
     [4, 4, 0, 0, 0, 0, 0, 0, 4, 4]
     """
 
-    def __init__(
-        self,
-        shape: Sequence[int],
-        step: Sequence[int],
-        compiled: Sequence[int] | None = None,
-    ) -> None:
+    def __init__(self, shape: Sequence[int], step: Sequence[int],
+                 compiled: Sequence[int] | None = None) -> None:
         self.grid = Grid(shape)
         self.shape = self.grid.shape
         self.step = tuple(int(s) for s in step)
@@ -290,6 +289,7 @@ class Blocks:
 
     def __repr__(self) -> str:
         return f"Blocks(shape={self.shape}, step={self.step}, {len(self)} blocks)"
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Blocks) and (other.shape, other.step) == (self.shape, self.step)
 
@@ -319,7 +319,7 @@ class Blocks:
     def index_of(self, origin: Sequence[int]) -> int:
         """Number of the block that starts at ``origin``."""
         position = [o // b for o, b in zip(origin, self.step, strict=True)]
-        return int(np.ravel_multi_index(position, self.counts))
+        return int(np.ravel_multi_index(position, self.counts)) if position else 0
 
     def flat_indices(self, block: Block) -> list[int]:
         """Flat indices of a block's points, in flat order."""
@@ -337,6 +337,8 @@ class Blocks:
             mask = np.zeros(len(self), dtype=bool)
             mask[per_block.astype(np.int64)] = True
             per_block = mask.reshape(self.counts)
+        if not self.shape:  # a single point: its one block's mark, 0-d
+            return per_block.copy()
         full = per_block
         for axis, b in enumerate(self.step):
             full = np.repeat(full, b, axis=axis)

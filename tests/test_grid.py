@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from labeled_spaces import GridAxis, Space
-from labeled_spaces.grid import Blocks, block_positions, block_values
+from labeled_spaces.grid import Blocks, assign_dims, block_positions, block_shape, block_values
 from labeled_spaces.grid import Grid as GridIndex
 
 BIG = (10**5, 10**5)  # 1e10 combinations, far beyond int32
@@ -56,10 +56,29 @@ def test_host_arithmetic_is_exact_for_huge_grids():
         grid.unravel_many(np.array([0]))
 
 
-@pytest.mark.parametrize("shape", [(), (0, 3), (3, -1), (2**30,)])
+@pytest.mark.parametrize("shape", [(0, 3), (3, -1), (2**30,)])
 def test_bad_shapes(shape):
     with pytest.raises(ValueError, match="shape must hold sizes in"):
         GridIndex(shape)
+
+
+def test_the_grid_of_a_single_point():
+    # shape (): a space selected down to one combination (issue 16; () was refused before)
+    grid = GridIndex(())
+    assert (grid.N, grid.unravel(0), grid.ravel(()), grid.origin(0).shape) == (1, (), 0, (0,))
+    assert grid.unravel_many(np.array([0])).shape == (1, 0)
+    assert block_shape((), 100, 4) == ((), ())
+    blocks = Blocks.plan((), lanes=100, multiple=4)
+    assert len(blocks) == 1 and list(blocks) == [blocks[0]] and blocks.index_of(()) == 0
+    block = blocks[0]
+    assert (block.origin, block.extent, block.region, block.start, block.size) == (
+        (), (), (), 0, 1)
+    assert blocks.flat_indices(block) == [0]
+    for done, want in (([0], True), ([], False), (np.array(True), True)):
+        mask = blocks.done_mask(done)
+        assert mask.shape == () and bool(mask) is want
+    assert block_values([], [], (), np.zeros(0, np.int32), ()) == []
+    assert assign_dims("zip", "sample", [], [], []) == ((), ())
 
 
 def _digits(positions):

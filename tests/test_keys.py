@@ -427,3 +427,19 @@ def test_key_axis_in_a_quasi_random_design_is_refused_by_name():
     with pytest.raises((ValueError, TypeError), match="KeyAxis"):
         ls.Space({"a": ls.UniformAxis(0.0, 1.0, 8), "r": ls.KeyAxis(8)}, mode="sobol",
                  key=jax.random.key(3))
+
+
+@pytest.mark.parametrize("mode", ["product", "zip"])
+def test_keys_of_a_space_selected_down_to_one_point_are_the_full_runs(mode):
+    def draw(state):
+        return state["a"] + jax.random.normal(state["k"]) + jax.random.uniform(state["r"])
+
+    space = ls.Space({"a": ls.GridAxis(0.0, 1.0, 3), "k": ls.PointKey(),
+                      "r": ls.KeyAxis(3)}, mode=mode, key=jax.random.key(5))
+    full = ls.ParallelExecution(draw, space, progress=False).run().to_xarray()
+    picks = {d: 1 for d in space.dims}
+    point = space.isel(**picks)
+    assert point.dims == ()
+    alone = ls.SequentialExecution(draw, point, progress=False).run().to_xarray()
+    assert alone["result"].dims == ()
+    assert float(alone["result"]) == float(full["result"].isel(**picks))

@@ -489,8 +489,10 @@ def test_isel_errors():
         space.isel(x=[7])
     with pytest.raises(ValueError, match="selects no point"):
         space.isel(x=slice(3, 3))
-    with pytest.raises(ValueError, match="fixes every dimension"):
-        space.isel(x=0, y=0)
+    # integers on every dimension leave a single point, as xarray's isel leaves a 0-d
+    # Dataset (issue 16 made this work; it was a "fixes every dimension" ValueError)
+    point = space.isel(x=0, y=0)
+    assert point.dims == () and len(point) == 1 and point[0] == space[0]
     with pytest.raises(TypeError, match="isel: x=True must be an integer, slice or array"):
         space.isel(x=True)
     with pytest.raises(TypeError, match="index must be an integer"):
@@ -517,8 +519,11 @@ def test_sel_on_zip_and_group_coordinates():
     space = Space(state, mode="zip")
     sub = space.sel(a=[0.5])
     assert len(sub) == 1 and sub[0] == {"a": np.float32(0.5), "b": np.float32(1.5)}
-    with pytest.raises(ValueError, match="fixes every dimension"):
-        space.sel(a=0.5)
+    # a scalar on the zip dimension leaves a single point, as results.sel does (issue 16;
+    # it was a "fixes every dimension" ValueError)
+    point = space.sel(a=0.5)
+    assert point.dims == () and len(point) == 1 and point[0] == sub[0]
+    assert {k: v.item() for k, v in point.coords.items()} == {"sample": 1, "a": 0.5, "b": 1.5}
 
 
 def test_sel_errors_are_key_and_value_errors():

@@ -50,7 +50,8 @@ def block_program(lane: Callable[[Sequence[Any], Sequence[Any], Sequence[Any]], 
     lanes = math.prod(block)
     device_mesh = mesh(n_pmap) if n_pmap > 1 else None
     per_device = lanes // n_pmap
-    vectorised = jax.vmap(lane, in_axes=(0, None, None))
+    # axis_size: a 0-dimensional grid (a single point) has no axis values to map over
+    vectorised = jax.vmap(lane, in_axes=(0, None, None), axis_size=lanes)
 
     def on_device(values, state_arrays, extra_arrays):
         return jax.lax.map(lambda v: lane(v, state_arrays, extra_arrays), values,

@@ -89,7 +89,8 @@ class _PointRunner:
                                                   strict=True)]
         # one tuple of positional arguments per combination: the compiled program takes
         # its arrays flat (a nested call costs ~0.3 us more, a third of the budget)
-        arguments = [(*row, *fixed) for row in zip(*values, strict=True)]
+        arguments = [(*row, *fixed) for row in zip(*values, strict=True)] if values else [
+            fixed] * len(digits)  # a single point (no axis): the fixed arrays alone
 
         def call(k: int) -> Any:
             return fn(*arguments[k])

@@ -186,13 +186,12 @@ class Results:
         dims = ", ".join(f"{d}: {s}" for d, s in self.space.sizes.items())
         state = "" if self.done is None else f", partial ({int(np.sum(self.done))} computed)"
         lazy = "" if all(_is_numpy(a) for a in self.arrays) else ", lazy"
-        space_dims = ", ".join(self.space.dims)
         lines = [f"<labeled_spaces.{type(self).__name__}> ({dims}){state}{lazy}",
                  "Outputs:"]
         for var, dims_, shape, dtype in zip(self.outputs.var_names, self.outputs.dims,
                                             self.outputs.shapes, self.outputs.dtypes,
                                             strict=True):
-            lines.append(f"    {var} {shape}  ({', '.join((space_dims, *dims_))}) {dtype}")
+            lines.append(f"    {var} {shape}  ({', '.join((*self.space.dims, *dims_))}) {dtype}")
         return "\n".join(lines)
 
     # -- labeled view ------------------------------------------------------

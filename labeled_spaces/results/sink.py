@@ -234,7 +234,7 @@ class MemorySink:
     def write(self, block: Block, leaves: Sequence[np.ndarray], count: int | None = None
               ) -> None:
         if not self.arrays:  # one block for the whole grid: its arrays become the results
-            self.arrays = [np.ascontiguousarray(leaf) for leaf in leaves]
+            self.arrays = [np.asarray(leaf, order="C") for leaf in leaves]  # 0-d stays 0-d
             self._flat = [a.reshape((self.space.N, *a.shape[len(self.space.shape):]))
                           for a in self.arrays]
         elif count is None:

@@ -12,10 +12,11 @@ import xarray as xr
 
 from ..axes import AbstractAxis, value_dims
 from ..grid import Dim
+from .layout import Layout
 
 __all__ = [
     "MAX_VALUE_COORD", "AxisLabels", "Selection", "build_coords", "check_names",
-    "coordinate_names",
+    "coordinate_names", "describe",
 ]
 
 # a non-index value coordinate is kept only up to this many elements
@@ -153,3 +154,21 @@ def check_names(dims: Sequence[Dim], axis_dim: Sequence[int], axes: Sequence[Axi
             claim(f"{info.name}_value", f"the values of the axis at {info.path!r}")
             for k, dim in enumerate(value_dims(info.name, info.values.ndim - 1)):
                 claim(dim, f"dimension {k} of the values of the axis at {info.path!r}")
+
+
+def describe(mode: str, layout: Layout, axes: Sequence[AxisLabels], selection: Selection) -> str:
+    """The repr of a Space: mode, size, dimensions, and each axis with its dimension.
+
+    A single point (no axis left) shows the labels it was selected at instead.
+    """
+    dims = ", ".join(f"{d.name}: {d.size}" for d in layout.dims)
+    lines = [f"<labeled_spaces.Space> mode={mode!r}, {layout.N:,} combinations",
+             f"Dimensions:  ({dims})", "Axes:"]
+    if not axes:
+        lines[-1] = "Point:       " + ", ".join(
+            f"{k}={v.values.item()!r}" for k, v in selection.scalars.items() if not v.dims)
+    width = max((len(info.name) for info in axes), default=0)
+    for a, info in enumerate(axes):
+        where = layout.dims[layout.axis_dim[a]].name
+        lines.append(f"    {info.name:<{width}}  ({where})  {info.axis!r}")
+    return "\n".join(lines)

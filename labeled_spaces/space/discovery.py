@@ -82,7 +82,7 @@ def hint_unregistered(state: Any) -> str:
     return text
 
 
-def discover(state: Any, mode: str, dim: str, key: jax.Array
+def discover(state: Any, mode: str, dim: str, key: jax.Array, point: bool = False
              ) -> tuple[Layout, tuple[AxisLabels, ...]]:
     """The Layout of a state's axes and each axis's labels.
 
@@ -90,6 +90,8 @@ def discover(state: Any, mode: str, dim: str, key: jax.Array
     instances, in ``jax.tree`` order; axis ``i`` samples with
     ``jax.random.split(key, n_axes + 1)[i + 1]``. Each axis's values are
     generated once and checked (:meth:`~labeled_spaces.axes.AbstractAxis.check_values`).
+    A state without axes is a ``ValueError``, unless ``point`` (a sub-space
+    selected down to one combination): then the Layout has no dimension.
 
     Examples
     --------
@@ -104,14 +106,14 @@ def discover(state: Any, mode: str, dim: str, key: jax.Array
     flat, treedef = jax.tree_util.tree_flatten_with_path(state, is_leaf=is_axis)
     leaves = tuple(leaf for _, leaf in flat)
     axis_pos = tuple(k for k, leaf in enumerate(leaves) if is_axis(leaf))
-    if not axis_pos:
+    if not axis_pos and not point:
         raise ValueError(
             "state must contain at least one axis (GridAxis, UniformAxis, ...), "
             f"got none in {hint_unregistered(state)}"
         )
     axes: Sequence[AbstractAxis] = [leaves[k] for k in axis_pos]
     paths = [keypath_name(flat[k][0]) for k in axis_pos]
-    if mode in DESIGNS:
+    if mode in DESIGNS and axes:
         return _design_layout(treedef, leaves, axis_pos, axes, paths, mode, dim, key,
                               [keypath_name(p) for p, _ in flat])
     keys = jax.random.split(key, len(axes) + 1)[1:]

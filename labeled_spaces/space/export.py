@@ -63,7 +63,7 @@ def to_dataframe(layout: Layout, paths: Sequence[str]) -> pd.DataFrame:
         # of numbers give them, without building those lists
         columns[path] = values.astype(_PYTHON_TYPES.get(values.dtype.kind, values.dtype)) \
             if values.ndim == 1 else list(values)
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns, index=pd.RangeIndex(layout.N))  # a point: one row
 
 
 _PYTHON_TYPES = {"f": np.float64, "i": np.int64, "u": np.int64, "c": np.complex128,
@@ -103,6 +103,9 @@ def collect(
     combine: bool = True,
 ) -> Any:
     """All combinations batched as ``(n_pmap, n_vmap, n_map, ...)`` (see ``Space.collect``)."""
+    if not layout.tables:
+        raise ValueError("collect: the space must have at least one dimension to batch, got "
+                         "a single point (no dimension); space[0] is its combination")
     shape: tuple[int, ...] = ()
     nv = 1 if n_vmap is None else check_positive_int("n_vmap", n_vmap)
     npm = 1 if n_pmap is None else check_positive_int("n_pmap", n_pmap)

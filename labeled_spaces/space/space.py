@@ -24,7 +24,7 @@ from .._checks import fail
 from ..axes import AbstractAxis
 from . import attrs as attrs_module
 from . import export, subspace
-from .coords import Selection, build_coords, check_names, coordinate_names
+from .coords import Selection, build_coords, check_names, coordinate_names, describe
 from .design import DESIGNS
 from .discovery import discover
 from .labels import indexed_coordinates, resolve
@@ -104,7 +104,8 @@ class Space:
         self.key = check_key(key)
         self.dim = dim
 
-        self.layout, labels = discover(state, mode, dim, self.key)
+        # a selection that fixed every dimension leaves a single point: no axis, no dim
+        self.layout, labels = discover(state, mode, dim, self.key, bool(selection.scalars))
         self._axis_labels = labels
         self.axes: tuple[AbstractAxis, ...] = tuple(info.axis for info in labels)
         self.paths: tuple[str, ...] = tuple(info.path for info in labels)
@@ -172,14 +173,7 @@ class Space:
         return coordinate_names(self.layout.dims, self._axis_labels, self._selection)
 
     def __repr__(self) -> str:
-        dims = ", ".join(f"{d}: {s}" for d, s in self.sizes.items())
-        lines = [f"<labeled_spaces.Space> mode={self.mode!r}, {self.N:,} combinations",
-                 f"Dimensions:  ({dims})", "Axes:"]
-        width = max(len(n) for n in self.names)
-        for a, axis in enumerate(self.axes):
-            where = self.layout.dims[self.layout.axis_dim[a]].name
-            lines.append(f"    {self.names[a]:<{width}}  ({where})  {axis!r}")
-        return "\n".join(lines)
+        return describe(self.mode, self.layout, self._axis_labels, self._selection)
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
@@ -204,7 +198,11 @@ class Space:
         values reach the model as 0-d array leaves); a slice, list or array
         keeps it. Zip and group dimensions keep their original positions as
         their coordinate, as xarray keeps labels, and the sub-space's
-        :attr:`attrs` record these kept coordinates.
+        :attr:`attrs` record these kept coordinates. Integers on every
+        dimension (in zip mode, on its one) leave a single point, as xarray's
+        0-d Dataset: a Space with no dimension, ``len`` 1, whose ``space[0]``
+        is that combination; executors run it to a 0-d Dataset with the labels
+        as scalar coordinates (``isel(a=[2])`` keeps a dimension of size 1).
 
         Parameters
         ----------
@@ -259,9 +257,7 @@ class Space:
         label; label slices and ``method`` also work on labels that are not
         sorted (random draws keep their draw order). A scalar label drops the
         dimension and keeps the labels there as scalar coordinates (see
-        :meth:`isel`). In zip mode a scalar label would fix the only
-        dimension, which is an error: select with a list (``sel(a=[0.3])``)
-        to keep a dimension of size 1.
+        :meth:`isel`), also down to a single point.
 
         Parameters
         ----------

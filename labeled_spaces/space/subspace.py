@@ -17,11 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from .._checks import integer_scalar
+from .._checks import fail, integer_scalar
 from .._memory import refuse_beyond_memory
 from ..axes import DataAxis, KeyAxis, value_dims
 from .coords import AxisLabels, Selection
-from .discovery import is_axis
 from .key_leaves import selected_point_keys, subset_key_axis
 from .labels import SelectionError
 from .layout import Layout
@@ -95,7 +94,9 @@ def derive(
     leaves keep each combination's key: a KeyAxis its replicates and axis
     key (a fixed one becomes its key), a PointKey its original positions,
     which ``new_dims[j]`` (default: the same names) says which dimension of
-    the sub-space holds for grid dimension ``j``.
+    the sub-space holds for grid dimension ``j``. When every axis is fixed,
+    the state has no axis left: the Space of a single point, with no
+    dimension (as xarray's ``sel`` by scalars gives a 0-d Dataset).
 
     Returns
     -------
@@ -126,12 +127,6 @@ def derive(
             if info.values is not None:
                 own = value_dims(info.name, info.values.ndim - 1)
                 scalars[f"{info.name}_value"] = xr.Variable(own, info.values[pick])
-    if not any(is_axis(x) for x in new_axes):
-        raise ValueError(
-            "the selection fixes every dimension, which leaves no axis to vary; "
-            "select with a list (e.g. isel(x=[2])) to keep a dimension of size 1, "
-            "or use space[i] for a single combination"
-        )
     leaves = None
     if layout.keys is not None:  # a PointKey keeps the positions its combinations had
         dim_picks = [picks[d.members[0]] for d in layout.dims]
@@ -180,6 +175,9 @@ def flat_slice(
     the results of several slices concatenate without clashing labels.
     """
     grid = layout.grid
+    if not layout.dims:
+        fail("index", "an integer on a space of a single point, which has no dimension to "
+             "slice (space[0] is its combination)", index)
     positions = range(grid.N)[index]
     if len(positions) == 0:
         raise ValueError(f"slice {index} selects no combination of a space of {grid.N}")
