@@ -103,6 +103,58 @@ def adaptive_runs(n: int, batch: int) -> tuple[float, float, float, float]:
     return simple_wall, simple_rms, batched_wall, scored(learner)
 
 
+#: what the section says when python-adaptive is missing
+MISSING = ("python-adaptive is not installed (the anchor; not a dependency of "
+           "labeled_spaces): pip install adaptive==1.5.2")
+
+
+def adaptive_version() -> str | None:
+    """adaptive's version, or None when it is not installed."""
+    try:
+        import adaptive
+    except ImportError:
+        return None
+    return str(adaptive.__version__)
+
+
+def measure(n: int, batch: int, side: int, repeats: int
+            ) -> tuple[list[tuple[str, float, float]], list[tuple[str, float, float]]]:
+    """Rows ``(method, wall s, RMS)`` and targets ``(name, ratio, limit)`` of one run.
+
+    Needs python-adaptive (see :func:`adaptive_version`).
+    """
+    simple_wall, simple_rms, batched_wall, batched_rms = adaptive_runs(n, batch)
+    runs = [ours(n, batch, side) for _ in range(repeats)]
+    wall, error = float(np.median([w for w, _ in runs])), runs[0][1]
+    rows = [
+        (f"refine (ours), batch {batch}", wall, error),
+        (f"adaptive {adaptive_version()} runner.simple", simple_wall, simple_rms),
+        (f"adaptive ask({batch})", batched_wall, batched_rms),
+    ]
+    targets = [
+        ("RMS ours / runner.simple", error / simple_rms, 1.1),
+        (f"RMS ours / ask({batch})", error / batched_rms, 1.0),
+        ("wall ours / runner.simple", wall / simple_wall, 0.1),
+    ]
+    return rows, targets
+
+
+def show(n: int, rows: list[tuple[str, float, float]],
+         targets: list[tuple[str, float, float]]) -> bool:
+    """Print the rows and the targets with PASS/FAIL; whether all passed."""
+    print(f"ring a={A}, n={n}: RMS of linear interpolation on a 300x300 grid "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    print(f"{'method':<36} {'wall s':>8} {'RMS':>9}")
+    for name, seconds, value in rows:
+        print(f"{name:<36} {seconds:8.3f} {value:9.5f}")
+    passed = True
+    for name, ratio, limit in targets:
+        ok = ratio <= limit
+        passed &= ok
+        print(f"{name:<36} {ratio:8.3f}  (target <= {limit})  {'PASS' if ok else 'FAIL'}")
+    return passed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=4096)
@@ -110,35 +162,11 @@ def main() -> int:
     parser.add_argument("--side", type=int, default=16, help="first round: side x side grid")
     parser.add_argument("--repeats", type=int, default=3, help="runs of ours (median)")
     args = parser.parse_args()
-    try:
-        import adaptive
-    except ImportError:
-        print("needs python-adaptive: pip install adaptive==1.5.2", file=sys.stderr)
+    if adaptive_version() is None:
+        print(MISSING, file=sys.stderr)
         return 2
-    simple_wall, simple_rms, batched_wall, batched_rms = adaptive_runs(args.n, args.batch)
-    runs = [ours(args.n, args.batch, args.side) for _ in range(args.repeats)]
-    wall, error = float(np.median([w for w, _ in runs])), runs[0][1]
-    rows = [
-        (f"refine (ours), batch {args.batch}", wall, error),
-        (f"adaptive {adaptive.__version__} runner.simple", simple_wall, simple_rms),
-        (f"adaptive ask({args.batch})", batched_wall, batched_rms),
-    ]
-    print(f"ring a={A}, n={args.n}: RMS of linear interpolation on a 300x300 grid "
-          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
-    print(f"{'method':<36} {'wall s':>8} {'RMS':>9}")
-    for name, seconds, value in rows:
-        print(f"{name:<36} {seconds:8.3f} {value:9.5f}")
-    targets = [
-        ("RMS ours / runner.simple", error / simple_rms, 1.1),
-        (f"RMS ours / ask({args.batch})", error / batched_rms, 1.0),
-        ("wall ours / runner.simple", wall / simple_wall, 0.1),
-    ]
-    failed = False
-    for name, ratio, limit in targets:
-        ok = ratio <= limit
-        failed |= not ok
-        print(f"{name:<36} {ratio:8.3f}  (target <= {limit})  {'PASS' if ok else 'FAIL'}")
-    return 1 if failed else 0
+    rows, targets = measure(args.n, args.batch, args.side, args.repeats)
+    return 0 if show(args.n, rows, targets) else 1
 
 
 if __name__ == "__main__":

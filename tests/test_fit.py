@@ -242,3 +242,30 @@ def test_dask_gives_the_same_fits():
     for name in ("x_fit", "y_fit", "loss"):
         np.testing.assert_allclose(ds[name].values, reference[name].values, rtol=1e-6,
                                    atol=1e-7)
+
+
+def test_fit_is_a_program_that_any_executor_runs():
+    from labeled_spaces.analysis.fit import fitting
+
+    space = start_space()
+    optimizer = optax.adam(0.05)
+    want = fit(rosen, space, optimizer=optimizer, steps=30, record_every=10,
+               wrt=["y", "x"]).to_xarray()
+    # wrt=["y", "x"]: the axis values at the indices of y and x among the space's axes
+    indices = [space.names.index("y"), space.names.index("x")]
+    program = fitting(indices, ["y", "x"], optimizer, 30, record_every=10)
+    direct = ls.SequentialExecution(rosen, space, program=program,
+                                    progress=False).run().to_xarray()
+    assert direct["loss_trace"].dims == (*space.dims, "step")
+    assert direct["loss"].attrs["steps"] == 30 and direct["loss"].attrs["record_every"] == 10
+    for name in ("x_fit", "y_fit", "loss", "loss_trace"):
+        np.testing.assert_allclose(direct[name].values, want[name].values, rtol=1e-6,
+                                   atol=1e-7)
+
+
+def test_a_loss_that_is_not_a_scalar_is_a_value_error_also_without_jit():
+    with pytest.raises(ValueError, match=r"loss must return a floating scalar, got float32\[2\]"):
+        fit(lambda s: s["x"] ** 2, start_space(), steps=3, executor=ls.SequentialExecution,
+            jit=False)
+    with pytest.raises(TypeError, match="program must be left out"):
+        fit(rosen, start_space(), steps=3, program=None)

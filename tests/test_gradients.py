@@ -225,3 +225,35 @@ def test_outputs_and_labels_that_cannot_hold_derivatives():
         ls.gradients(lambda s: s["wrt"] ** 2, named_wrt, progress=False)
     with pytest.raises(TypeError, match="space must be a labeled_spaces.Space"):
         ls.gradients(wave, {"a": 1.0})
+
+
+def test_gradients_is_a_program_that_any_executor_runs_and_that_is_reused():
+    from labeled_spaces.analysis.gradients import derivatives
+    from labeled_spaces.execution.compiled import PROGRAMS
+
+    want = ls.gradients(wave, wave_space(), wrt=["b", "a"], progress=False,
+                        **WAVE_LABELS).to_xarray()
+    compiled = len(PROGRAMS)
+    again = ls.gradients(wave, wave_space(), wrt=["b", "a"], progress=False,
+                         **WAVE_LABELS).to_xarray()
+    assert len(PROGRAMS) == compiled  # the same Program: nothing traced or compiled again
+    np.testing.assert_array_equal(again["y"].values, want["y"].values)
+    # wrt=["b", "a"]: the axis values at indices 1 and 0
+    direct = ls.SequentialExecution(wave, wave_space(), program=derivatives([1, 0], ["b", "a"]),
+                                    progress=False, **WAVE_LABELS).run().to_xarray()
+    assert direct["y"].dims == ("a", "b", "wrt", "time")
+    assert direct["wrt"].values.tolist() == ["b", "a"]
+    for name in ("y", "peak"):
+        np.testing.assert_allclose(direct[name].values, want[name].values, rtol=1e-6,
+                                   atol=1e-7)
+    with pytest.raises(TypeError, match="program must be left out"):
+        ls.gradients(wave, wave_space(), program=derivatives([0], ["a"]))
+
+
+def test_an_output_without_derivative_is_a_value_error_also_without_jit():
+    def with_count(state):
+        return {"y": state["a"] * 2.0, "count": jnp.int32(3)}
+
+    with pytest.raises(ValueError, match="'count' is int32, which has no derivative"):
+        ls.gradients(with_count, wave_space(), executor=ls.SequentialExecution, jit=False,
+                     progress=False)

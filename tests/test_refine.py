@@ -293,3 +293,28 @@ def test_any_executor_runs_the_rounds():
     np.testing.assert_array_equal(points_of(sequential), points_of(parallel))
     np.testing.assert_allclose(sequential.to_xarray()["result"].values,
                                parallel.to_xarray()["result"].values, atol=1e-6)
+
+
+def test_to_grid_interpolates_only_the_variables_asked_for():
+    def model(s):
+        r = jnp.sqrt(s["x"] ** 2 + s["y"] ** 2)
+        return {"edge": {"step": jnp.tanh((r - RADIUS) / WIDTH)},
+                "trace": jnp.stack([r, 2 * r])}
+
+    results = refine(model, square(5), n=40, batch=10, output="edge.step",
+                     output_dims={"trace": ("part",)},
+                     output_coords={"part": ["radius", "twice"]})
+    full = results.to_grid(x=4, y=5)
+    assert sorted(full.data_vars) == ["edge.step", "trace"]
+    one = results.to_grid("edge.step", x=4, y=5)
+    assert list(one.data_vars) == ["edge.step"] and "part" not in one.dims
+    np.testing.assert_array_equal(one["edge.step"].values, full["edge.step"].values)
+    both = results.to_grid(variables=["trace", "edge.step"], x=4, y=5)
+    assert list(both.data_vars) == ["trace", "edge.step"]
+    assert both["part"].values.tolist() == ["radius", "twice"]
+    np.testing.assert_array_equal(both["trace"].values, full["trace"].values)
+    with pytest.raises(ValueError, match=r"variables must be names of the outputs "
+                                         r"\['edge.step', 'trace'\].*'nope' not among them"):
+        results.to_grid(variables=["trace", "nope"])
+    with pytest.raises(TypeError, match="variables must be None, an output name"):
+        results.to_grid(variables=3)

@@ -4,12 +4,12 @@
 element from one Saltelli sweep; ``refine`` samples a 2-D or 3-D box
 adaptively (one compiled call per round; ``mesh`` says where next);
 ``gradients`` maps derivatives over a space and ``fit`` runs multi-start
-fits. ``gradients`` and ``fit`` turn the model into a lane function of one
-combination's state plus the labels it adds (:mod:`.program`);
-``parameters`` finds the axes an analysis can use. Every analysis runs its
-sweeps through the public executors, so stores, resume, ``n_vmap``, sharding
-and dask work as for a plain run; nothing below the command line imports
-them.
+fits. ``gradients`` and ``fit`` are Programs (a lane that calls the model at
+axis values of its choosing, and the labels it adds) that the executors run
+with ``program=`` (:mod:`.program`); ``parameters`` finds the axes an
+analysis can use. Every analysis runs its sweeps through the public
+executors, so stores, resume, ``n_vmap``, sharding and dask work as for a
+plain run; nothing below the command line imports them.
 """
 
 from .fit import FitResults, fit

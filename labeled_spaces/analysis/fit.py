@@ -1,10 +1,12 @@
 """Multi-start fits: an optax loop in ``lax.scan`` from every combination of a Space.
 
-The analysis is a transformation of the loss into a lane function
-(:func:`fit_lane`: init, ``steps`` updates in one ``lax.scan``, the loss at
-the fitted parameters) plus its labels (:func:`fit_labels`). The executors
-vectorise it over the starts of each block, so ``n_vmap``, sharding, stores,
-resume and dask work as for any run. :class:`FitResults` adds ``best()``.
+The analysis is a Program (:func:`fitting`): its lane starts from the axis
+values it receives, runs ``steps`` updates in one ``lax.scan`` and returns
+the fitted values and the loss at them; its labels give the loss trace a
+``step`` dimension and record the settings in the loss's attrs. The
+executors run it with ``program=`` and vectorise it over the starts of each
+block, so ``n_vmap``, sharding, stores, resume and dask work as for any run.
+:class:`FitResults` adds ``best()``.
 """
 
 from __future__ import annotations
@@ -19,20 +21,21 @@ import numpy as np
 
 from .._caches import ProgramCache
 from .._checks import check_bool, check_callable, check_positive_int, fail
-from ..execution import ParallelExecution
+from ..execution import Labels, ParallelExecution, Program
 from ..results import Results
 from ..space import Space
 from .parameters import Parameter, choose, with_leaves
-from .program import ModelRef, first_output_shapes, like_model, model_keywords
+from .program import UnusableOutputs, run_program
 
-__all__ = ["STEP", "FitResults", "fit", "fit_labels", "fit_lane"]
+__all__ = ["STEP", "FitResults", "fit", "fitting"]
 
 #: the dimension of the recorded loss trace
 STEP = "step"
 
-# one lane function per (loss, structure, settings): the executors cache compiled
-# programs per lane function, so repeating a fit with the same loss compiles nothing
-_LANES = ProgramCache("fit lanes")
+# one Program per (loss, axes, settings): the executors cache compiled programs per
+# model and Program, so repeating a fit with the same loss compiles nothing. Kept per
+# loss (weakly), as those compiled programs are, since the key holds the optimizer
+_PROGRAMS = ProgramCache("fit programs")
 
 
 @functools.cache
@@ -42,42 +45,84 @@ def _default_optimizer() -> Any:
     return optax.adam(1e-2)
 
 
-def fit_lane(loss: Callable[..., Any] | ModelRef, treedef: Any, positions: Sequence[int],
-             names: Sequence[str], optimizer: Any, steps: int, record_every: int | None,
-             has_aux: bool) -> Callable[..., Any]:
-    """``loss`` as the lane function of a fit that starts at the state it is given.
+def _described(value: Any) -> str:
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return f"{jnp.result_type(value)}{list(jnp.shape(value))}"
+    return f"{type(value).__name__} {jax.tree.structure(value)}"
 
-    ``lane(state, *args, **kwargs)`` takes the leaves at ``positions`` as the
-    parameters, runs ``steps`` updates of ``optimizer`` (value and gradient of
-    ``loss``, ``optimizer.update``, ``optax.apply_updates``) in one
+
+def _check_loss(out: Any, has_aux: bool) -> None:
+    """An :class:`UnusableOutputs` for a loss that is not a floating scalar (or pair)."""
+    value = out
+    if has_aux:
+        if not isinstance(out, tuple) or len(out) != 2:
+            raise UnusableOutputs("with has_aux=True, loss must return a pair (value, aux), "
+                                  f"got {jax.tree.structure(out)}")
+        value = out[0]
+    if not hasattr(value, "dtype") or jnp.shape(value) != () or not jnp.issubdtype(
+            jnp.result_type(value), jnp.floating):
+        raise UnusableOutputs(
+            "loss must return a floating scalar" + (" as the first of (value, aux)"
+                                                    if has_aux else "")
+            + f", got {_described(value)}"
+            + ("" if has_aux else "; with an aux output, pass has_aux=True"))
+
+
+def fitting(indices: Sequence[int], names: Sequence[str], optimizer: Any, steps: int,
+            record_every: int | None = None, has_aux: bool = False) -> Program:
+    """The Program of a fit that starts at the axis values its lane receives.
+
+    The lane takes the axis values at ``indices`` as the parameters, runs
+    ``steps`` updates of ``optimizer`` (value and gradient of the loss, the
+    model, ``optimizer.update``, ``optax.apply_updates``) in one
     ``lax.scan`` and returns ``{"{name}_fit": parameter, ..., "loss": loss at
     the fitted parameters}``, plus ``"aux"`` (with ``has_aux``, at the fitted
     parameters) and ``"loss_trace"`` (with ``record_every=k``: the loss before
-    the updates of steps ``0, k, 2k, ...``).
+    the updates of steps ``0, k, 2k, ...``, dimension ``step``). The labels
+    record ``steps`` and ``record_every`` in the attrs of ``loss``, so that a
+    store made with other settings is refused rather than resumed. A loss
+    that is not a floating scalar raises
+    :class:`~labeled_spaces.analysis.program.UnusableOutputs` when the lane is
+    traced.
+
+    Parameters
+    ----------
+    indices : sequence of int
+        Which of the lane's axis values (the space's axes, in order) are fitted.
+    names : sequence of str
+        Their names (the outputs ``{name}_fit``).
+    optimizer : optax.GradientTransformation
+        The update rule.
+    steps : int
+        Updates per start.
+    record_every : int, optional
+        Record the loss trace every ``record_every`` steps.
+    has_aux : bool, default False
+        The model returns ``(loss, aux)``.
 
     Examples
     --------
-    >>> import jax, jax.numpy as jnp, optax
-    >>> treedef = jax.tree.structure({"x": 0, "c": 0})
-    >>> lane = fit_lane(lambda s: (s["x"] - s["c"]) ** 2, treedef, [1], ["x"],
-    ...                 optax.sgd(0.25), 20, None, False)
-    >>> out = lane({"x": jnp.float32(0.0), "c": 3.0})
-    >>> round(float(out["x_fit"]), 4), float(out["loss"]) < 1e-8
-    (3.0, True)
+    >>> import optax
+    >>> from labeled_spaces import GridAxis, ParallelExecution, Space
+    >>> space = Space({"x": GridAxis(0.0, 1.0, 2), "c": 3.0}, mode="product")
+    >>> program = fitting([0], ["x"], optax.sgd(0.25), 20, record_every=10)
+    >>> ds = ParallelExecution(lambda s: (s["x"] - s["c"]) ** 2, space, program=program,
+    ...                        progress=False).run().to_xarray()
+    >>> ds["x_fit"].round(4).values.tolist(), ds["loss_trace"].dims, ds["step"].values.tolist()
+    ([3.0, 3.0], ('x', 'step'), [0, 10])
     """
     import optax
 
-    positions = tuple(positions)
-    ref = loss if isinstance(loss, ModelRef) else ModelRef(loss)
+    indices, names = tuple(indices), tuple(names)
+    settings = {"steps": steps, "record_every": record_every or 0}
 
-    def lane(state: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        loss = ref()
-        leaves = treedef.flatten_up_to(state)
-        start = tuple(jnp.asarray(leaves[p]) for p in positions)
+    def lane(call: Callable[..., Any], axis_values: Sequence[Any], state_arrays: Sequence[Any],
+             extra_arrays: Sequence[Any]) -> dict[str, Any]:
+        start = tuple(jnp.asarray(axis_values[k]) for k in indices)
 
         def objective(params: tuple) -> tuple[Any, Any]:
-            out = loss(treedef.unflatten(with_leaves(leaves, positions, params)),
-                       *args, **kwargs)
+            out = call(with_leaves(axis_values, indices, params), state_arrays, extra_arrays)
+            _check_loss(out, has_aux)  # at trace time: the loss's shape and dtype are known
             return out if has_aux else (out, None)
 
         value_and_grad = jax.value_and_grad(objective, has_aux=True)
@@ -100,40 +145,24 @@ def fit_lane(loss: Callable[..., Any] | ModelRef, treedef: Any, positions: Seque
             out["loss_trace"] = trace[::record_every]
         return out
 
-    return like_model(lane, ref())
+    def labels(outputs: Sequence[str], shapes: Sequence[tuple[int, ...]]) -> Labels:
+        attrs = {"loss": dict(settings)}
+        if not record_every:
+            return Labels(attrs=attrs)
+        return Labels(dims={"loss_trace": (STEP,)},
+                      coords={STEP: np.arange(0, steps, record_every)}, attrs=attrs)
+
+    return Program(lane, labels)
 
 
-def fit_labels(steps: int, record_every: int | None, output_dims: Any, output_coords: Any,
-               output_attrs: Any) -> tuple[Any, Any, Any]:
-    """The executor's ``output_dims``, ``output_coords`` and ``output_attrs`` for a fit lane.
-
-    ``loss_trace`` gets the dimension ``step`` (coordinate ``0, k, 2k, ...``);
-    ``loss`` records ``steps`` and ``record_every`` in its attrs, so that a
-    store made with other settings is refused rather than resumed.
-
-    Examples
-    --------
-    >>> dims, coords, attrs = fit_labels(10, 5, None, None, None)
-    >>> dims, coords["step"].tolist(), attrs
-    ({'loss_trace': ('step',)}, [0, 5], {'loss': {'steps': 10, 'record_every': 5}})
-    """
-    if not all(isinstance(o, Mapping | None) for o in (output_dims, output_coords,
-                                                         output_attrs)):
-        return output_dims, output_coords, output_attrs  # the executor says what is wrong
-    dims, coords, attrs = dict(output_dims or {}), dict(output_coords or {}), dict(
-        output_attrs or {})
-    if record_every:
-        if "loss_trace" in dims:
-            raise ValueError("output_dims names 'loss_trace', whose dimension fit sets to "
-                             f"{STEP!r}")
-        if STEP in coords:
-            raise ValueError(f"output_coords names {STEP!r}, which fit sets to the recorded "
-                             "steps")
-        dims["loss_trace"] = (STEP,)
-        coords[STEP] = np.arange(0, steps, record_every)
-    settings = {"steps": steps, "record_every": record_every or 0}
-    attrs["loss"] = {**settings, **dict(attrs.get("loss") or {})}
-    return dims, coords, attrs
+def _check_labels(record_every: int | None, output_dims: Any, output_coords: Any) -> None:
+    """Refuse output labels for what fit labels itself: the loss trace's ``step``."""
+    if not record_every:
+        return
+    if isinstance(output_dims, Mapping) and "loss_trace" in output_dims:
+        raise ValueError(f"output_dims names 'loss_trace', whose dimension fit sets to {STEP!r}")
+    if isinstance(output_coords, Mapping) and STEP in output_coords:
+        raise ValueError(f"output_coords names {STEP!r}, which fit sets to the recorded steps")
 
 
 def _fittable(p: Parameter) -> str | None:
@@ -142,23 +171,6 @@ def _fittable(p: Parameter) -> str | None:
     if not p.floating:
         return f"has {p.dtype} values, which cannot be optimised"
     return None
-
-
-def _check_loss_output(shapes: Any, has_aux: bool) -> None:
-    if shapes is None:
-        return  # tracing failed: the executor reports it with the combination
-    value = shapes
-    if has_aux:
-        if not isinstance(shapes, tuple) or len(shapes) != 2:
-            raise ValueError("with has_aux=True, loss must return a pair (value, aux), got "
-                             f"{jax.tree.structure(shapes)}")
-        value = shapes[0]
-    if not hasattr(value, "shape") or value.shape != () or not jnp.issubdtype(
-            value.dtype, jnp.floating):
-        raise ValueError(
-            "loss must return a floating scalar" + (" as the first of (value, aux)"
-                                                    if has_aux else "")
-            + f", got {value}" + ("" if has_aux else "; with an aux output, pass has_aux=True"))
 
 
 class FitResults(Results):
@@ -299,26 +311,19 @@ def fit(loss: Callable[..., Any], space: Space, *args: Any, optimizer: Any = Non
     record_every = check_positive_int("record_every", record_every, allow_none=True)
     has_aux = check_bool("has_aux", has_aux)
     chosen = choose(space, wrt, _fittable, lambda p: _fittable(p) is None)
+    _check_labels(record_every, options.get("output_dims"), options.get("output_coords"))
+    indices = tuple(p.index for p in chosen)
     names = tuple(p.name for p in chosen)
-    positions = tuple(p.position for p in chosen)
-    _check_loss_output(first_output_shapes(loss, space, args,
-                                           model_keywords(executor, options)), has_aux)
-    dims, coords, attrs = fit_labels(steps, record_every, options.pop("output_dims", None),
-                                     options.pop("output_coords", None),
-                                     options.pop("output_attrs", None))
-    treedef = space.layout.treedef
-    key = ("fit", treedef, positions, names, optimizer, steps, record_every, has_aux)
-    def build() -> Callable[..., Any]:
-        return fit_lane(ModelRef(loss, weak=True), treedef, positions, names, optimizer,
-                        steps, record_every, has_aux)
+    key = ("fit", indices, names, optimizer, steps, record_every, has_aux)
+
+    def build() -> Program:
+        return fitting(indices, names, optimizer, steps, record_every, has_aux)
 
     try:
         hash(key)
     except TypeError:  # an optimizer holding unhashable values: no reuse
-        lane = fit_lane(loss, treedef, positions, names, optimizer, steps, record_every,
-                        has_aux)
+        program = build()
     else:
-        lane = _LANES.get(loss, key, build)
-    results = executor(lane, space, *args, output_dims=dims, output_coords=coords,
-                       output_attrs=attrs, **options).run()
+        program = _PROGRAMS.get(loss, key, build)
+    results = run_program(executor, loss, space, args, program, options)
     return FitResults.of(results, names)

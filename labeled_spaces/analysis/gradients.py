@@ -1,10 +1,12 @@
 """Gradient maps: forward-mode derivatives of a model at every combination of a Space.
 
-The analysis is a transformation of the model into a lane function
-(:func:`derivative_lane`) plus the labels it adds (:func:`derivative_labels`:
-a leading ``wrt`` dimension on every output, with the axis names as its
-coordinate). Any executor runs that lane like any model, so blocks,
-``n_vmap``, sharding, stores, resume and dask work unchanged.
+The analysis is a Program (:func:`derivatives`): its lane pushes one tangent
+per chosen axis through the model (``jax.jvp``, vectorised over the tangents
+as ``jax.jacfwd`` does) with respect to the axis values the lane receives,
+and its labels put a ``wrt`` dimension, with the axis names as its
+coordinate, in front of every output's own dimensions. The executors run it
+with ``program=``, so blocks, ``n_vmap``, sharding, stores, resume and dask
+work unchanged.
 """
 
 from __future__ import annotations
@@ -17,110 +19,103 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._caches import ProgramCache
-from ..execution import ParallelExecution
+from ..execution import Labels, ParallelExecution, Program
 from ..results import Results, output_names
 from ..space import Space
 from .parameters import Parameter, choose, with_leaves
-from .program import ModelRef, first_output_shapes, like_model, model_keywords
+from .program import UnusableOutputs, run_program
 
-__all__ = ["WRT", "derivative_labels", "derivative_lane", "gradients"]
+__all__ = ["WRT", "derivatives", "gradients"]
 
 #: the dimension that the derivatives add to every output
 WRT = "wrt"
 
-# one lane function per (model, structure, wrt): the executors' compiled programs are
-# cached per lane function, so a second gradients() call with the same model compiles nothing
-_LANES = ProgramCache("gradient lanes")
+# one Program per (axes, names): the executors cache compiled programs per model and
+# Program, so a second gradients() call with the same model compiles nothing
+_PROGRAMS = ProgramCache("gradient programs")
 
 
-def derivative_lane(model: Callable[..., Any] | ModelRef, treedef: Any, positions: Sequence[int]
-                    ) -> Callable[..., Any]:
-    """``model`` as the lane function of its derivatives w.r.t. the leaves at ``positions``.
+def _check_floating(out: Any) -> None:
+    """An :class:`UnusableOutputs` for an output that is not floating (no derivative)."""
+    leaves, treedef = jax.tree.flatten(out)
+    for name, leaf in zip(output_names(treedef), leaves, strict=True):
+        dtype = jnp.result_type(leaf)
+        if not jnp.issubdtype(dtype, jnp.inexact):
+            raise UnusableOutputs(
+                f"the model's output {name!r} is {dtype}, which has no derivative; "
+                "return only floating outputs from a model given to gradients")
 
-    The returned ``lane(state, *args, **kwargs)`` pushes one tangent per
-    position through ``model`` (``jax.jvp``, vectorised over the tangents as
-    ``jax.jacfwd`` does): a tangent of ones over the whole leaf, so that for a
-    ``shape=`` axis it is the derivative with respect to the scalar the leaf
-    is broadcast from. Every output leaf gets a leading dimension of length
-    ``len(positions)``.
+
+def derivatives(indices: Sequence[int], names: Sequence[str]) -> Program:
+    """The Program of the model's derivatives w.r.t. the axis values at ``indices``.
+
+    Its lane pushes one tangent per index through the model (``jax.jvp``,
+    vectorised over the tangents as ``jax.jacfwd`` does): a tangent of ones
+    over the whole value, so that for a ``shape=`` axis it is the derivative
+    with respect to the scalar the value is broadcast from. Every output gets
+    a leading dimension ``wrt`` of length ``len(indices)``, whose coordinate
+    is ``names``. A model output that is not floating raises
+    :class:`~labeled_spaces.analysis.program.UnusableOutputs` when the lane is
+    traced.
 
     Parameters
     ----------
-    model : callable
-        ``model(state, *args, **kwargs)``.
-    treedef : jax tree structure
-        The state's structure with the axes as leaves (``space.layout.treedef``).
-    positions : sequence of int
-        Flat leaf positions of the variables (``space.layout.axis_positions``).
+    indices : sequence of int
+        Which of the lane's axis values (the space's axes, in order) to
+        differentiate with respect to, in the order of ``wrt``.
+    names : sequence of str
+        Their names: the ``wrt`` coordinate.
 
     Examples
     --------
-    >>> import jax, jax.numpy as jnp
-    >>> treedef = jax.tree.structure({"a": 0, "b": 0})
-    >>> lane = derivative_lane(lambda s: s["a"] * s["b"] ** 2, treedef, [1, 0])
-    >>> lane({"a": jnp.float32(2.0), "b": jnp.float32(3.0)})
-    Array([12.,  9.], dtype=float32)
+    >>> import jax.numpy as jnp
+    >>> from labeled_spaces import GridAxis, ParallelExecution, Space
+    >>> space = Space({"a": GridAxis(1.0, 2.0, 2), "b": GridAxis(0.0, 3.0, 2)},
+    ...               mode="product")
+    >>> program = derivatives([1, 0], ["b", "a"])
+    >>> ds = ParallelExecution(lambda s: s["a"] * s["b"] ** 2, space, program=program,
+    ...                        progress=False).run().to_xarray()
+    >>> ds["result"].dims, ds["result"].sel(a=2.0, b=3.0).values.tolist()
+    (('a', 'b', 'wrt'), [12.0, 9.0])
     """
-    positions = tuple(positions)
-    ref = model if isinstance(model, ModelRef) else ModelRef(model)
+    indices, names = tuple(indices), tuple(names)
 
-    def lane(state: Any, *args: Any, **kwargs: Any) -> Any:
-        model = ref()
-        leaves = treedef.flatten_up_to(state)
-        primals = tuple(jnp.asarray(leaves[p]) for p in positions)
+    def lane(call: Callable[..., Any], axis_values: Sequence[Any], state_arrays: Sequence[Any],
+             extra_arrays: Sequence[Any]) -> Any:
+        primals = tuple(jnp.asarray(axis_values[k]) for k in indices)
 
         def at(*values: Any) -> Any:
-            return model(treedef.unflatten(with_leaves(leaves, positions, values)),
-                         *args, **kwargs)
+            return call(with_leaves(axis_values, indices, values), state_arrays, extra_arrays)
 
-        k = len(positions)
+        def pushed(tangents: tuple) -> Any:
+            out, derivative = jax.jvp(at, primals, tangents)
+            _check_floating(out)  # at trace time: the outputs' dtypes are known
+            return derivative
+
+        n = len(indices)
         tangents = tuple(
-            jnp.zeros((k, *x.shape), x.dtype).at[j].set(jnp.ones(x.shape, x.dtype))
+            jnp.zeros((n, *x.shape), x.dtype).at[j].set(jnp.ones(x.shape, x.dtype))
             for j, x in enumerate(primals))
-        return jax.vmap(lambda t: jax.jvp(at, primals, t)[1])(tangents)
+        return jax.vmap(pushed)(tangents)
 
-    return like_model(lane, ref())
+    def labels(outputs: Sequence[str], shapes: Sequence[tuple[int, ...]]) -> Labels:
+        return Labels(dims={name: (WRT,) for name in outputs},
+                      coords={WRT: np.array(list(names))})
+
+    return Program(lane, labels)
 
 
-def derivative_labels(names: Sequence[str], ndims: Sequence[int], wrt: Sequence[str],
-                      output_dims: Mapping[str, Any] | None,
-                      output_coords: Mapping[str, Any] | None
-                      ) -> tuple[dict[str, tuple[str, ...]], dict[str, Any]]:
-    """The executor's ``output_dims`` and ``output_coords`` for the derivative lane.
-
-    Every output ``names[k]`` (with ``ndims[k]`` own dimensions) gets ``wrt``
-    as its first dimension; its own dimensions keep the names the user gave in
-    ``output_dims`` (else ``{name}_dim_{i}``). Coordinate ``wrt`` holds the
-    axis names.
-
-    Examples
-    --------
-    >>> dims, coords = derivative_labels(["y", "z"], [1, 0], ["a", "b"],
-    ...                                  {"y": ("time",)}, None)
-    >>> dims, coords["wrt"].tolist()
-    ({'y': ('wrt', 'time'), 'z': ('wrt',)}, ['a', 'b'])
-    """
-    if not isinstance(output_dims, Mapping | None):  # the executor says what is wrong
-        return output_dims, dict(output_coords or {})  # type: ignore[return-value]
-    given = dict(output_dims or {})
-    dims: dict[str, tuple[str, ...]] = {}
-    for name, ndim in zip(names, ndims, strict=True):
-        own = given.pop(name, None)
-        if own is None:
-            own = tuple(f"{name}_dim_{i}" for i in range(ndim))
-        elif isinstance(own, str):
-            own = (own,)
-        if isinstance(own, Sequence) and WRT in own:
-            raise ValueError(
-                f"output_dims[{name!r}] = {own!r} uses the name {WRT!r}, which gradients adds "
-                "as the first dimension of every output; rename that dimension")
-        dims[name] = (WRT, *own) if isinstance(own, Sequence) else own
-    dims.update(given)  # names that are no output: the executor refuses them
-    coords = dict(output_coords or {})
-    if WRT in coords:
+def _check_labels(output_dims: Any, output_coords: Any) -> None:
+    """Refuse output labels that name ``wrt``, which gradients adds."""
+    if isinstance(output_dims, Mapping):
+        for name, own in output_dims.items():
+            own = (own,) if isinstance(own, str) else own
+            if isinstance(own, Sequence) and WRT in own:
+                raise ValueError(
+                    f"output_dims[{name!r}] = {own!r} uses the name {WRT!r}, which gradients "
+                    "adds as the first dimension of every output; rename that dimension")
+    if isinstance(output_coords, Mapping) and WRT in output_coords:
         raise ValueError(f"output_coords names {WRT!r}, which gradients sets to the axis names")
-    coords[WRT] = np.array(list(wrt))
-    return dims, coords
 
 
 def _differentiable(p: Parameter) -> str | None:
@@ -138,7 +133,8 @@ def gradients(model: Callable[..., Any], space: Space, *args: Any, wrt: Any = No
     """Derivatives of every output with respect to the chosen axes, at every combination.
 
     Forward mode (``jax.jvp``, one tangent per axis as ``jax.jacfwd`` pushes
-    them) inside the executor's compiled, vectorised blocks.
+    them) inside the executor's compiled, vectorised blocks: the executor
+    runs the Program :func:`derivatives` over the model.
 
     Parameters
     ----------
@@ -178,7 +174,8 @@ def gradients(model: Callable[..., Any], space: Space, *args: Any, wrt: Any = No
         floating (it has no derivative); a dimension or coordinate of the
         results is already named ``wrt``.
     TypeError
-        ``wrt`` is not a name or a sequence of names.
+        ``wrt`` is not a name or a sequence of names; ``program=`` is given
+        (gradients runs its own, :func:`derivatives`).
 
     Examples
     --------
@@ -200,23 +197,8 @@ def gradients(model: Callable[..., Any], space: Space, *args: Any, wrt: Any = No
     if WRT in space.coord_names:
         raise ValueError(f"the space already has a dimension or coordinate named {WRT!r}, "
                          "which gradients adds to the results; rename that axis")
-    names = [p.name for p in chosen]
-    positions = tuple(p.position for p in chosen)
-    output_dims = options.pop("output_dims", None)
-    output_coords = options.pop("output_coords", None)
-    shapes = first_output_shapes(model, space, args, model_keywords(executor, options))
-    leaves, treedef = jax.tree.flatten(shapes)
-    outputs = output_names(treedef) if shapes is not None else []
-    for name, leaf in zip(outputs, leaves, strict=True):
-        if not jnp.issubdtype(leaf.dtype, jnp.inexact):
-            raise ValueError(
-                f"the model's output {name!r} is {leaf.dtype}, which has no derivative; "
-                "return only floating outputs from a model given to gradients")
-    dims, coords = derivative_labels(outputs, [leaf.ndim for leaf in leaves], names,
-                                     output_dims, output_coords)
-    layout = space.layout
-    lane = _LANES.get(model, ("derivatives", layout.treedef, positions),
-                      lambda: derivative_lane(ModelRef(model, weak=True),
-                                              layout.treedef, positions))
-    return executor(lane, space, *args, output_dims=dims, output_coords=coords,
-                    **options).run()
+    _check_labels(options.get("output_dims"), options.get("output_coords"))
+    indices = tuple(p.index for p in chosen)
+    names = tuple(p.name for p in chosen)
+    program = _PROGRAMS.get(None, (indices, names), lambda: derivatives(indices, names))
+    return run_program(executor, model, space, args, program, options)

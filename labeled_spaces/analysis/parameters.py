@@ -1,12 +1,12 @@
-"""Which axes of a Space an analysis can treat as parameters, and where their leaves are.
+"""Which axes of a Space an analysis can treat as parameters, and where their values are.
 
-An analysis transforms the model into a *lane function* of one combination's
-state (what the executors vmap). To differentiate or optimise with respect
-to an axis, it must find that axis's leaf in the state it receives: the
-state has the structure of ``space.layout.treedef`` (axes as leaves), and
-axis ``a`` sits at leaf ``space.layout.axis_positions[a]``. This module
-describes each axis once (:class:`Parameter`) and resolves the ``wrt=`` that
-users give (:func:`choose`).
+An analysis is a Program whose lane receives one combination's axis values,
+one per axis of the Space in the space's axis order, and calls the model at
+values of its choosing (:mod:`labeled_spaces.execution.program`). To
+differentiate or optimise with respect to an axis, it replaces that axis's
+entry: axis ``space.names[k]`` is ``axis_values[k]``. This module describes
+each axis once (:class:`Parameter`) and resolves the ``wrt=`` that users
+give (:func:`choose`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ class Parameter:
     ----------
     name : str
         The axis's name (its coordinate in the results).
-    position : int
-        Where its value sits among the state's flat leaves.
+    index : int
+        Its index among the space's axes: its value is a lane's
+        ``axis_values[index]``.
     dtype : numpy.dtype
         Dtype of its values.
     value_shape : tuple of int
@@ -53,7 +54,7 @@ class Parameter:
     """
 
     name: str
-    position: int
+    index: int
     dtype: np.dtype
     value_shape: tuple[int, ...]
     floating: bool
@@ -99,7 +100,7 @@ def parameters(space: Space) -> list[Parameter]:
         else:
             rows = table.reshape(len(table), -1)
             broadcast = scalar_label and floating and bool(np.all(rows == rows[:, :1]))
-        found.append(Parameter(name, layout.axis_positions[a], np.dtype(table.dtype),
+        found.append(Parameter(name, a, np.dtype(table.dtype),
                                tuple(table.shape[1:]), floating, scalar_label, broadcast,
                                isinstance(axis, DataAxis), layout.axis_dim[a]))
     return found
@@ -154,6 +155,9 @@ def choose(space: Space, wrt: Any, usable: Callable[[Parameter], str | None],
 def with_leaves(leaves: Sequence[Any], positions: Sequence[int], values: Sequence[Any]
                 ) -> list[Any]:
     """``leaves`` with the entries at ``positions`` replaced by ``values``.
+
+    For a lane's axis values (``positions``: the parameters' indices) as for
+    a state's flat leaves.
 
     Examples
     --------

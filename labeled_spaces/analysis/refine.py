@@ -81,11 +81,16 @@ class RefineResults(Results):
         ds = super().to_xarray()
         return ds.assign_coords(round=(self.space.dims[0], self.rounds))
 
-    def to_grid(self, **sizes: int) -> xr.Dataset:
+    def to_grid(self, variables: str | Sequence[str] | None = None, **sizes: int
+                ) -> xr.Dataset:
         """The outputs interpolated linearly onto a regular grid spanning the axes' bounds.
 
         Parameters
         ----------
+        variables : str or sequence of str, optional
+            The outputs to interpolate, by name (``"edge.step"`` for a nested
+            one; default: all). Leave out large ones you do not need: a 68 x 68
+            matrix per point makes a 200 x 200 grid of 1.5 GB.
         **sizes : int
             Points per axis, by axis name (at least 2; default 100 for each
             axis not named). A ``LogGridAxis`` gets log-spaced points.
@@ -93,11 +98,16 @@ class RefineResults(Results):
         Returns
         -------
         xarray.Dataset
-            One variable per output, dims ``(*axis names, *output dims)``,
+            One variable per output chosen, dims ``(*axis names, *output dims)``,
             the grid values as coordinates (with the axes' attrs). Interpolation is linear over the
             Delaunay mesh of the points in the unit box (log scale for log
             axes); outside the points' hull (random ``UniformAxis`` draws
             need not reach the bounds) values are NaN.
+
+        Raises
+        ------
+        ValueError
+            ``variables`` names no output; a size names no axis or is below 2.
 
         Examples
         --------
@@ -105,24 +115,29 @@ class RefineResults(Results):
         >>> from labeled_spaces import GridAxis, Space, refine
         >>> space = Space({"x": GridAxis(-1.0, 1.0, 5), "y": GridAxis(-1.0, 1.0, 5)},
         ...               mode="product")
-        >>> results = refine(lambda s: jnp.tanh((s["x"] ** 2 + s["y"] ** 2 - 0.5) / 0.05),
-        ...                  space, n=60, batch=16)
+        >>> def model(s):
+        ...     r2 = s["x"] ** 2 + s["y"] ** 2
+        ...     return {"edge": jnp.tanh((r2 - 0.5) / 0.05), "r2": r2}
+        >>> results = refine(model, space, n=60, batch=16, output="edge")
         >>> grid = results.to_grid(x=30, y=20)
-        >>> grid["result"].dims, grid["result"].shape
-        (('x', 'y'), (30, 20))
+        >>> grid["edge"].dims, grid["edge"].shape, sorted(grid.data_vars)
+        (('x', 'y'), (30, 20), ['edge', 'r2'])
+        >>> list(results.to_grid("r2", x=30, y=20).data_vars)
+        ['r2']
         """
         names = self.box.names
         unknown = sorted(set(sizes) - set(names))
         if unknown:
             fail("sizes", f"keywords naming the refined axes {list(names)}", unknown)
         counts = [check_int(name, sizes.get(name, 100), minimum=2) for name in names]
+        ds = self.to_xarray()
+        chosen = _chosen(variables, [str(v) for v in ds.data_vars])
         ticks = [np.linspace(0.0, 1.0, c) for c in counts]
         nodes = np.stack(np.meshgrid(*ticks, indexing="ij"), axis=-1).reshape(-1, len(names))
-        ds = self.to_xarray()
         point = self.space.dims[0]
         mesh = Delaunay(self.box.to_unit(_coordinates(ds, names)))
         data = {}
-        for var in ds.data_vars:
+        for var in chosen:
             array = ds[var]
             values = np.asarray(array.values)
             if values.dtype.kind in "biu":
@@ -135,9 +150,25 @@ class RefineResults(Results):
             name: xr.Variable(name, self.box.from_unit(
                 np.repeat(ticks[a][:, None], len(names), axis=1))[:, a], ds.coords[name].attrs)
             for a, name in enumerate(names)}
+        used = {d for v in data.values() for d in v.dims}  # no dims of outputs left out
         coords.update({str(c): ds.coords[c].variable for c in ds.coords
-                       if point not in ds.coords[c].dims})
+                       if point not in ds.coords[c].dims and set(ds.coords[c].dims) <= used})
         return xr.Dataset(data, coords=coords)
+
+
+def _chosen(variables: str | Sequence[str] | None, outputs: list[str]) -> list[str]:
+    """The outputs that ``variables`` names (all for None), in the order given."""
+    if variables is None:
+        return outputs
+    chosen = [variables] if isinstance(variables, str) else variables
+    if not isinstance(chosen, Sequence) or not all(isinstance(v, str) for v in chosen):
+        fail("variables", "None, an output name or a sequence of output names", variables,
+             TypeError)
+    unknown = [v for v in chosen if v not in outputs]
+    if unknown:
+        fail("variables", f"names of the outputs {outputs}", variables,
+             detail=f" ({', '.join(map(repr, unknown))} not among them)")
+    return list(dict.fromkeys(chosen))
 
 
 def _coordinates(ds: xr.Dataset, names: Sequence[str]) -> np.ndarray:
