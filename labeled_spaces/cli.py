@@ -266,7 +266,7 @@ def describe(path: str | Path) -> str:
     """
     import warnings
 
-    from ._codec import read_json
+    from ._schema import KEY_ATTR, KEY_IMPL_ATTR, VERSIONS_ATTR, read_entry
     from .results import open_results
     from .results.file_safety import open_dataset, reading
     from .results.summary import dataset_lines
@@ -309,10 +309,10 @@ def describe(path: str | Path) -> str:
     attrs = ds.attrs
     lines.append("made with:")
     lines += [f"  {line}" for line in repr(results.space).splitlines()]
-    impl = attrs.get("labeled_spaces:key_impl", "threefry2x32")
-    lines.append(f"  key: {attrs.get('labeled_spaces:key', '?')} ({impl})")
+    impl = attrs.get(KEY_IMPL_ATTR, "threefry2x32")
+    lines.append(f"  key: {attrs.get(KEY_ATTR, '?')} ({impl})")
     try:
-        versions = read_json(attrs.get("labeled_spaces:versions", "{}"), "versions")
+        versions = read_entry(attrs, VERSIONS_ATTR, {})
     except ValueError:
         versions = {}
     if isinstance(versions, dict) and versions:
