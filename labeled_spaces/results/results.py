@@ -21,6 +21,7 @@ from .._memory import refuse_beyond_memory
 from ..space import Space, flat_position, keypath_name
 from .identity import identity_attrs
 from .names import COMPUTED, Outputs, unique_names
+from .netcdf import write_netcdf
 
 __all__ = ["ParallelResult", "Results", "SequentialResult"]
 
@@ -295,7 +296,7 @@ class Results:
         Written to a temporary file beside ``path`` and renamed on success, so
         a failed write never destroys an existing file; lazy results stream
         block by block with bounded memory. See
-        :func:`labeled_spaces.results.files.write_netcdf` for how names, complex,
+        :func:`labeled_spaces.results.netcdf.write_netcdf` for how names, complex,
         float16 and bfloat16 values are saved; :func:`labeled_spaces.open_results`
         reads the file back as it was.
 
@@ -317,8 +318,6 @@ class Results:
         >>> xr.open_dataset(path)["result"].sel(k=0.5).item()
         0.25
         """
-        from .files import write_netcdf
-
         write_netcdf(self.to_xarray(), path, {str(n) for n in (*self.space.coords,
                                                                *self.space.dims)}, **kwargs)
 
