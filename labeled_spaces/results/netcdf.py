@@ -20,7 +20,7 @@ import json
 import os
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -60,16 +60,13 @@ def netcdf_names(ds: xr.Dataset, space_names: set[str], complex_values: bool = F
     for name in sorted(taken):
         if _NETCDF_FIRST.match(name) and "/" not in name and name not in reserved:
             continue
+        prefix = "state" if name in space_names else "result"
         if name in reserved:
-            new = ("state_" if name in space_names else "result_") + name
-            while new in taken:
-                new += "_"
-            taken.add(new)
-            renamed[new] = name
-            continue
-        new = name.replace("/", "_")
-        if not _NETCDF_FIRST.match(new):
-            new = ("state" if name in space_names else "result") + new
+            new = f"{prefix}_{name}"
+        else:
+            new = name.replace("/", "_")
+            if not _NETCDF_FIRST.match(new):
+                new = prefix + new
         while new in taken:
             new += "_"
         taken.add(new)
@@ -93,7 +90,7 @@ def widen_for_netcdf(ds: xr.Dataset) -> xr.Dataset:
     return _with_variables(ds, changes)
 
 
-def _with_variables(ds: xr.Dataset, changes: dict[str, xr.Variable]) -> xr.Dataset:
+def _with_variables(ds: xr.Dataset, changes: dict[Hashable, xr.Variable]) -> xr.Dataset:
     """A shallow copy of ``ds`` with ``changes`` in place (indexes rebuilt, coords kept)."""
     if not changes:
         return ds
