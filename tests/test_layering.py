@@ -2,11 +2,13 @@
 
 Read with ``ast`` from the source files (nothing is imported), following
 ``../shared/DESIGN.md``: the lowest layer (argument checks, codecs, memory,
-caches, the grid) is imported by the axes, the axes by the space, the space
-by results and execution (execution imports results' sinks, results never
-imports execution), execution by the analyses (which nothing imports but the
-examples, the command line and the package's ``__init__``), and everything by
-the command line.
+caches, the attrs schema, the formatting of reprs, the grid) is imported by
+the axes, the axes by the space, the space by results and execution
+(execution imports results' sinks, results never imports execution),
+execution by the analyses (which nothing imports but the examples, the
+command line and the package's ``__init__``), and everything by the command
+line. No module imports itself back through others, only ``_schema`` spells
+an attrs key, and every ``__repr__`` is built with ``_format``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ LAYERS = {
     "_memory": 0,
     "_caches": 0,
     "_schema": 0,
+    "_format": 0,
     "grid": 1,
     "axes": 2,
     "space": 3,
@@ -276,3 +279,23 @@ x = f"labeled_spaces:{name}"
 y = "labeled_spaces: prose"
 ''')
     assert [t for t, _ in _code_strings(tree) if _ATTRS_KEY.search(t)] == ["labeled_spaces:"]
+
+
+def _format_names(tree: ast.Module, path: Path) -> set[str]:
+    """The names a module imports from ``labeled_spaces._format``."""
+    return {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+            and _resolve(path, node) == ["labeled_spaces", "_format"] for a in node.names}
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_every_repr_goes_through_the_formatting_module(path):
+    # one thing reads the same wherever it is shown: sizes, dims, counts, call-like reprs
+    tree = ast.parse(path.read_text(), filename=str(path))
+    formatters = _format_names(tree, path)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == "__repr__":
+            called = {c.func.id for c in ast.walk(node)
+                      if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+            assert called & formatters, (
+                f"{path.relative_to(PACKAGE)}:{node.lineno} builds a repr without "
+                "labeled_spaces._format (call_repr, space_lines, results_lines, ...)")

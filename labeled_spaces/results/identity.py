@@ -34,6 +34,7 @@ import numpy as np
 
 from .._caches import ProgramCache
 from .._codec import jsonable
+from .._format import clipped
 from .._schema import (
     ARGUMENTS_ATTR,
     AXES_ATTR,
@@ -278,7 +279,7 @@ def _show(value: Any, limit: int = 120) -> str:
         held = value.get("values", f"#{value.get('digest', '?')}")
         return f"{value['array']}[{shape}] {json.dumps(held) if 'values' in value else held}"
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return clipped(text, limit)
 
 
 def run_identity(space: Space, outputs: Any) -> RunIdentity:

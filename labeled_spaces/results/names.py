@@ -336,11 +336,3 @@ class Outputs:
         if tree is not None:
             attrs[OUTPUT_TREE_ATTR] = json.dumps(tree)
         return attrs
-
-    def describe(self) -> str:
-        """One line per output: ``name (dims) dtype``."""
-        lines = []
-        for var, dims, dtype in zip(self.var_names, self.dims, self.dtypes, strict=True):
-            lines.append(f"    {var}  ({', '.join(dims)}) {dtype}" if dims
-                         else f"    {var}  {dtype}")
-        return "\n".join(lines)

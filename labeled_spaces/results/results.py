@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._format import results_lines
 from .._memory import refuse_beyond_memory
 from ..space import Space, flat_position, keypath_name
 from .identity import identity_attrs
@@ -184,17 +185,14 @@ class Results:
             yield self._at(i)
 
     def __repr__(self) -> str:
-        dims = ", ".join(f"{d}: {s}" for d, s in self.space.sizes.items())
-        state = "" if self.done is None else f", partial ({int(np.sum(self.done))} computed)"
-        lazy = "" if all(_is_numpy(a) for a in self.arrays) else ", lazy"
-        space_dims = ", ".join(self.space.dims)
-        lines = [f"<labeled_spaces.{type(self).__name__}> ({dims}){state}{lazy}",
-                 "Outputs:"]
-        for var, dims_, shape, dtype in zip(self.outputs.var_names, self.outputs.dims,
-                                            self.outputs.shapes, self.outputs.dtypes,
-                                            strict=True):
-            lines.append(f"    {var} {shape}  ({', '.join((space_dims, *dims_))}) {dtype}")
-        return "\n".join(lines)
+        computed = None if self.done is None else int(np.sum(self.done))
+        lazy = not all(_is_numpy(a) for a in self.arrays)
+        outputs = self.outputs
+        rows = [(var, shape, (*self.space.dims, *dims), dtype) for var, dims, shape, dtype
+                in zip(outputs.var_names, outputs.dims, outputs.shapes, outputs.dtypes,
+                       strict=True)]
+        return "\n".join(results_lines(type(self).__name__, self.space.sizes, computed, lazy,
+                                        rows))
 
     # -- labeled view ------------------------------------------------------
     @property

@@ -51,7 +51,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from .._checks import fail
-from .._memory import available_memory, format_bytes
+from .._format import format_bytes
+from .._memory import available_memory
 from ..grid import Block, Blocks
 from ..space import Space
 from .names import Outputs

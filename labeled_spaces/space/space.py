@@ -21,6 +21,7 @@ import pandas as pd
 import xarray as xr
 
 from .._checks import fail
+from .._format import space_lines
 from ..axes import AbstractAxis
 from . import attrs as attrs_module
 from . import export, subspace
@@ -172,14 +173,10 @@ class Space:
         return coordinate_names(self.layout.dims, self._axis_labels, self._selection)
 
     def __repr__(self) -> str:
-        dims = ", ".join(f"{d}: {s}" for d, s in self.sizes.items())
-        lines = [f"<labeled_spaces.Space> mode={self.mode!r}, {self.N:,} combinations",
-                 f"Dimensions:  ({dims})", "Axes:"]
-        width = max(len(n) for n in self.names)
-        for a, axis in enumerate(self.axes):
-            where = self.layout.dims[self.layout.axis_dim[a]].name
-            lines.append(f"    {self.names[a]:<{width}}  ({where})  {axis!r}")
-        return "\n".join(lines)
+        dims = self.layout.dims
+        axes = [(self.names[a], dims[self.layout.axis_dim[a]].name, repr(axis))
+                for a, axis in enumerate(self.axes)]
+        return "\n".join(space_lines(self.mode, self.N, self.sizes, axes))
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
