@@ -30,16 +30,8 @@ import numpy as np
 
 from ._format import call_repr
 
-__all__ = [
-    "Block",
-    "Blocks",
-    "Dim",
-    "Grid",
-    "MAX_SIZE",
-    "assign_dims",
-    "block_shape",
-    "block_values",
-]
+__all__ = ["Block", "Blocks", "Dim", "Grid", "MAX_SIZE", "assign_dims", "block_shape",
+           "block_values"]
 
 # a digit plus an offset plus a carry must fit int32
 MAX_SIZE = 2**30
