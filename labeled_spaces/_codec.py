@@ -26,7 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._memory import available_memory, format_bytes
+from ._format import clipped, format_bytes
+from ._memory import available_memory
 
 __all__ = [
     "BYTES_PER_FILE_BYTE",
@@ -148,7 +149,7 @@ def read_json(raw: Any, what: str) -> Any:
     if isinstance(raw, (dict, list, int, float, bool)) or raw is None:  # parsed (zarr attrs)
         value, deep = raw, _depth(raw) > MAX_JSON_DEPTH
     elif not isinstance(raw, str):
-        raise ValueError(f"attrs entry {what!r} must be JSON text, got {_clip(raw)}")
+        raise ValueError(f"attrs entry {what!r} must be JSON text, got {clipped(repr(raw))}")
     else:
         try:
             value = json.loads(raw)
@@ -248,13 +249,13 @@ def decode_array(encoded: Mapping[str, Any]) -> np.ndarray:
         count = _count(values, dtype)
     except (TypeError, ValueError) as err:
         raise ValueError(f"encoded array values must match dtype {encoded['dtype']!r}, got "
-                         f"{_clip(values)}: {err}") from None
+                         f"{clipped(repr(values))}: {err}") from None
     _charge_array(count, dtype)
     try:
         return _decode_values(values, dtype)
     except (TypeError, ValueError, IndexError, OverflowError, AttributeError) as err:
         raise ValueError(f"encoded array values must match dtype {encoded['dtype']!r}, got "
-                         f"{_clip(values)}: {err}") from None
+                         f"{clipped(repr(values))}: {err}") from None
 
 
 def _count(values: Any, dtype: np.dtype) -> int:
@@ -274,11 +275,6 @@ def _count(values: Any, dtype: np.dtype) -> int:
 def _charge_array(count: int, dtype: np.dtype) -> None:
     name = dtype.str[1:] if dtype.kind in "SU" else str(dtype)  # no byte order: U5, S2
     charge(count * max(dtype.itemsize, 1), f"an array of {count:,} elements of dtype {name}")
-
-
-def _clip(values: Any) -> str:
-    text = repr(values)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _decode_values(values: Any, dtype: np.dtype) -> np.ndarray:

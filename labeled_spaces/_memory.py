@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-__all__ = ["available_memory", "format_bytes", "refuse_beyond_memory"]
+from ._format import format_bytes
+
+__all__ = ["available_memory", "refuse_beyond_memory"]
 
 
 _SEEN: list[float] = [-1.0, 0.0]  # when last read, and what
@@ -26,22 +28,6 @@ def available_memory() -> int:
             _SEEN[1] = float(4 * 2**30)
         _SEEN[0] = now
     return int(_SEEN[1])
-
-
-def format_bytes(n: float) -> str:
-    """``n`` bytes in a unit a person reads at a glance.
-
-    Examples
-    --------
-    >>> from labeled_spaces._memory import format_bytes
-    >>> format_bytes(272e9), format_bytes(1500)
-    ('272 GB', '1.5 kB')
-    """
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            value = n / size
-            return f"{value:.3g} {unit}"
-    return f"{int(n)} B"
 
 
 def refuse_beyond_memory(nbytes: float, what: str, hint: str, limit: float | None = None) -> None:

@@ -250,7 +250,7 @@ def describe(path: str | Path) -> str:
     /.../k.nc: labeled_spaces results, netCDF file
     dims: k: 3
     coordinates:
-      k  (k)          float64  0 .. 1 1/s (3 values)
+      k  (k)  float64  0 .. 1 1/s (3 values)
     variables:
       result  (k)  float32
     complete: 3 of 3 combinations
@@ -266,9 +266,11 @@ def describe(path: str | Path) -> str:
     """
     import warnings
 
-    from ._codec import read_json
+    from ._format import format_count
+    from ._schema import KEY_ATTR, KEY_IMPL_ATTR, VERSIONS_ATTR, read_entry
     from .results import open_results
     from .results.file_safety import open_dataset, reading
+    from .results.identity import recorded_lines
     from .results.summary import dataset_lines
 
     target = Path(path)
@@ -297,28 +299,27 @@ def describe(path: str | Path) -> str:
              *dataset_lines(ds, skip={"computed"}, added=added)]
     computed = len(results) if results.done is None else int(results.done.sum())
     state = "complete" if results.complete else "partial"
+    combinations = f"{computed:,} of {format_count(len(results), 'combination')}"
     if blocks is not None:
-        lines.append(f"{state}: {blocks[0]} of {blocks[1]} blocks done ({computed} of "
-                     f"{len(results)} combinations)")
+        lines.append(f"{state}: {blocks[0]:,} of {format_count(blocks[1], 'block')} done "
+                     f"({combinations})")
         if blocks[2]:
             lines.append(f"missing: {blocks[2]} blocks marked done have lost their chunks "
                          "(a partial copy?); running again computes them")
     else:
-        lines.append(f"{state}: {computed} of {len(results)} combinations")
+        lines.append(f"{state}: {combinations}")
 
     attrs = ds.attrs
     lines.append("made with:")
     lines += [f"  {line}" for line in repr(results.space).splitlines()]
-    impl = attrs.get("labeled_spaces:key_impl", "threefry2x32")
-    lines.append(f"  key: {attrs.get('labeled_spaces:key', '?')} ({impl})")
+    impl = attrs.get(KEY_IMPL_ATTR, "threefry2x32")
+    lines.append(f"  key: {attrs.get(KEY_ATTR, '?')} ({impl})")
     try:
-        versions = read_json(attrs.get("labeled_spaces:versions", "{}"), "versions")
+        versions = read_entry(attrs, VERSIONS_ATTR, {})
     except ValueError:
         versions = {}
     if isinstance(versions, dict) and versions:
         lines.append("  versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
-    from .results.identity import recorded_lines
-
     lines += [f"  {line}" for line in recorded_lines(attrs)]
     return "\n".join(lines)
 

@@ -28,16 +28,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = [
-    "Block",
-    "Blocks",
-    "Dim",
-    "Grid",
-    "MAX_SIZE",
-    "assign_dims",
-    "block_shape",
-    "block_values",
-]
+from ._format import call_repr
+
+__all__ = ["Block", "Blocks", "Dim", "Grid", "MAX_SIZE", "assign_dims", "block_shape",
+           "block_values"]
 
 # a digit plus an offset plus a carry must fit int32
 MAX_SIZE = 2**30
@@ -152,7 +146,7 @@ class Grid:
         return hash(("Grid", self.shape))
 
     def __repr__(self) -> str:
-        return f"Grid(shape={self.shape})"
+        return call_repr("Grid", shape=self.shape)
 
     def unravel(self, flat: int) -> tuple[int, ...]:
         """Digits of flat index ``flat`` (``0 <= flat < N``), exact for any N."""
@@ -288,7 +282,7 @@ class Blocks:
         return math.prod(self.counts)
 
     def __repr__(self) -> str:
-        return f"Blocks(shape={self.shape}, step={self.step}, {len(self)} blocks)"
+        return call_repr("Blocks", f"shape={self.shape}, step={self.step}", f"{len(self)} blocks")
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Blocks) and (other.shape, other.step) == (self.shape, self.step)

@@ -2,16 +2,19 @@
 
 Read with ``ast`` from the source files (nothing is imported), following
 ``../shared/DESIGN.md``: the lowest layer (argument checks, codecs, memory,
-caches, the grid) is imported by the axes, the axes by the space, the space
-by results and execution (execution imports results' sinks, results never
-imports execution), execution by the analyses (which nothing imports but the
-examples, the command line and the package's ``__init__``), and everything by
-the command line.
+caches, the attrs schema, the formatting of reprs, the grid) is imported by
+the axes, the axes by the space, the space by results and execution
+(execution imports results' sinks, results never imports execution),
+execution by the analyses (which nothing imports but the examples, the
+command line and the package's ``__init__``), and everything by the command
+line. No module imports itself back through others, only ``_schema`` spells
+an attrs key, and every ``__repr__`` is built with ``_format``.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,8 @@ LAYERS = {
     "_codec": 0,
     "_memory": 0,
     "_caches": 0,
+    "_schema": 0,
+    "_format": 0,
     "grid": 1,
     "axes": 2,
     "space": 3,
@@ -162,3 +167,135 @@ def test_modules_hold_one_idea_each():
     long = {str(p.relative_to(PACKAGE)): n for p in _modules()
             if (n := len(p.read_text().splitlines())) > 400}
     assert not long, f"modules over ~400 lines: {long}"
+
+
+def _type_checking_only(tree: ast.Module) -> set[int]:
+    """The ids of the import nodes under ``if TYPE_CHECKING:`` (never run)."""
+    skipped = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped |= {id(n) for child in node.body for n in ast.walk(child)}
+    return skipped
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """``{module: modules of the package it imports}``, function-local imports included.
+
+    ``from .x import name`` depends on ``x`` itself when ``x.name`` is a module of
+    the package, else on ``x`` (for a package, its ``__init__``).
+    """
+    modules = {".".join(_dotted(p)): p for p in _modules()}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        skipped = _type_checking_only(tree)
+        deps = set()
+        for node in ast.walk(tree):
+            if id(node) in skipped:
+                continue
+            if isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names if a.name.split(".")[0] == "labeled_spaces"}
+            elif isinstance(node, ast.ImportFrom):
+                target = ".".join(_resolve(path, node))
+                if target.split(".")[0] == "labeled_spaces":
+                    deps |= {f"{target}.{a.name}" if f"{target}.{a.name}" in modules else target
+                             for a in node.names}
+        graph[name] = {d for d in deps if d in modules and d != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in sorted(graph[node]):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_circle_of_imports():
+    # a circle (even one dodged by an import inside a function) means two modules share an
+    # idea: move it to the module named after it instead
+    graph = _import_graph()
+    circles = _cycles(graph)
+    assert not circles, "import circles: " + "; ".join(
+        " -> ".join(f"{m} (imports {sorted(graph[m] & set(c))})" for m in c) for c in circles)
+
+
+def test_the_circle_finder_finds_circles():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+# an attrs key: the package's prefix followed by a name (prose has a space after the colon)
+_ATTRS_KEY = re.compile(r"labeled_spaces:(?!\s)")
+
+
+def _code_strings(tree: ast.Module) -> list[tuple[str, int]]:
+    """The string constants of code (f-strings' literal parts too), docstrings left out."""
+    prose = {id(node.value) for node in ast.walk(tree)
+             if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)}
+    return [(node.value, node.lineno) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and id(node) not in prose]
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_attrs_keys_are_spelled_only_in_the_schema(path):
+    if path == PACKAGE / "_schema.py":
+        return
+    tree = ast.parse(path.read_text(), filename=str(path))
+    spelled = [(text, line) for text, line in _code_strings(tree) if _ATTRS_KEY.search(text)]
+    assert not spelled, (f"{path.relative_to(PACKAGE)} spells attrs keys {spelled}: import "
+                         "them from labeled_spaces._schema")
+
+
+def test_the_key_finder_sees_f_strings_and_skips_docstrings():
+    tree = ast.parse('''"""Doc: ``labeled_spaces:mode``."""
+x = f"labeled_spaces:{name}"
+y = "labeled_spaces: prose"
+''')
+    assert [t for t, _ in _code_strings(tree) if _ATTRS_KEY.search(t)] == ["labeled_spaces:"]
+
+
+def _format_names(tree: ast.Module, path: Path) -> set[str]:
+    """The names a module imports from ``labeled_spaces._format``."""
+    return {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+            and _resolve(path, node) == ["labeled_spaces", "_format"] for a in node.names}
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_every_repr_goes_through_the_formatting_module(path):
+    # one thing reads the same wherever it is shown: sizes, dims, counts, call-like reprs
+    tree = ast.parse(path.read_text(), filename=str(path))
+    formatters = _format_names(tree, path)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == "__repr__":
+            called = {c.func.id for c in ast.walk(node)
+                      if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+            assert called & formatters, (
+                f"{path.relative_to(PACKAGE)}:{node.lineno} builds a repr without "
+                "labeled_spaces._format (call_repr, space_lines, results_lines, ...)")

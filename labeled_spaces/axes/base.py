@@ -262,15 +262,14 @@ class AbstractAxis(ABC):
         """Whether :func:`axis_from_spec` rebuilds this axis from its :meth:`spec`."""
         return AXIS_TYPES.get(_qualified(type(self))) is type(self)
 
+    def _repr_fields(self) -> dict[str, Any]:
+        """``name``, ``group`` and ``attrs`` where set: the fields every axis's repr ends with."""
+        shown = {"name": self.name, "group": self.group, "attrs": self.attrs or None}
+        return {k: v for k, v in shown.items() if v is not None}
+
     def _kw_repr(self) -> str:
-        parts = []
-        if self.name is not None:
-            parts.append(f"name={self.name!r}")
-        if self.group is not None:
-            parts.append(f"group={self.group!r}")
-        if self.attrs:
-            parts.append(f"attrs={self.attrs!r}")
-        return "".join(", " + p for p in parts)
+        """:meth:`_repr_fields` as the tail of a repr: ``", name='k', group='g'"``."""
+        return "".join(f", {k}={v!r}" for k, v in self._repr_fields().items())
 
 
 def axis_from_spec(spec: Mapping[str, Any]) -> AbstractAxis:

@@ -20,6 +20,7 @@ import numpy as np
 
 from .._checks import check_int, check_real, check_shape, fail
 from .._codec import jsonable
+from .._format import call_repr
 from ..grid import MAX_SIZE
 from .base import AbstractAxis
 
@@ -192,11 +193,9 @@ class BoundedAxis(AbstractAxis):
                    **common)
 
     def __repr__(self) -> str:
-        shape = f", shape={self.shape}" if self.shape is not None else ""
-        return (
-            f"{type(self).__name__}(low={self.low!r}, high={self.high!r}, n={self.n}"
-            f"{shape}{self._kw_repr()})"
-        )
+        shape = {} if self.shape is None else {"shape": self.shape}
+        return call_repr(type(self).__name__, low=self.low, high=self.high, n=self.n, **shape,
+                         **self._repr_fields())
 
 
 class GridAxis(BoundedAxis):

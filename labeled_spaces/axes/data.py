@@ -14,6 +14,7 @@ import numpy as np
 
 from .._checks import fail
 from .._codec import decode_array, encode_array
+from .._format import call_repr, elided
 from ..grid import MAX_SIZE
 from .base import AbstractAxis, NotRebuildable
 
@@ -290,12 +291,10 @@ class DataAxis(AbstractAxis):
             values = np.array2string(self._data, threshold=6, separator=", ")
         else:
             values = f"<{self.size} points of shape {self._data.shape[1:]}, {self._data.dtype}>"
-        labels = ""
+        labels = []
         if self.labels is not None:
             # dates as dates (tolist() gives nanosecond dates as bare integers)
             shown = [repr(str(x)) for x in self.labels] if self.labels.dtype.kind in "mM" \
                 else [repr(x) for x in self.labels.tolist()]
-            if len(shown) > 6:
-                shown = [*shown[:3], "...", *shown[-3:]]
-            labels = f", labels=[{', '.join(shown)}]"
-        return f"DataAxis({values}{labels}{self._kw_repr()})"
+            labels = [f"labels={elided(shown)}"]
+        return call_repr("DataAxis", values, *labels, **self._repr_fields())

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_shape, fail
+from .._format import call_repr
 from .base import AbstractAxis, NotRebuildable
 from .bounded import check_size
 from .distribution_identity import is_distribution
@@ -152,8 +153,6 @@ class NumPyroAxis(AbstractAxis):
                    values.get("broadcast_mode", False), **common)
 
     def __repr__(self) -> str:
-        return (
-            f"NumPyroAxis({describe_distribution(self.distribution)}, n={self.n}, "
-            f"sample_shape={self.sample_shape}, broadcast_mode={self.broadcast_mode}"
-            f"{self._kw_repr()})"
-        )
+        return call_repr("NumPyroAxis", describe_distribution(self.distribution), n=self.n,
+                         sample_shape=self.sample_shape, broadcast_mode=self.broadcast_mode,
+                         **self._repr_fields())

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .._format import format_duration
 from ..axes import GridAxis
 from ..execution import ParallelExecution
 from ..results import Results, open_results
@@ -221,7 +222,7 @@ class DemoRun:
     def summary(self) -> str:
         """The printed summary (:func:`.figures.summarize_demo`), with a title and the files."""
         ran = ("all already in the store" if self.stored_before == self.sweep.size
-               else f"swept in {self.seconds:.1f} s")
+               else f"swept in {format_duration(self.seconds)}")
         title = (f"delayed Kuramoto model on {self.connectome.name} "
                  f"({self.connectome.n_regions} regions): "
                  f"{self.sweep.size} combinations of {self.sweep.duration:g} ms, {ran}")
@@ -332,7 +333,7 @@ def run_demo(out: str | os.PathLike = "labeled_spaces_demo", small: bool = False
         chunk_size=sweep.chunk_size,
     ).run()
     seconds = time.perf_counter() - start
-    logger.info("sweep done in %.1f s; exporting %s", seconds, netcdf)
+    logger.info("sweep done in %s; exporting %s", format_duration(seconds), netcdf)
     results.to_netcdf(netcdf)
     plot_demo(results.to_xarray(), figure)
     logger.info("drew %s", figure)

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._format import format_dims, format_sizes, table, with_units
+
 __all__ = ["DPI", "FIGURE_PIXELS", "SYNCHRONY", "plot_demo", "summarize_demo",
            "synchrony_onset"]
 
@@ -80,11 +82,6 @@ def synchrony_onset(order: xr.DataArray, threshold: float = SYNCHRONY, along: st
     return onset
 
 
-def _with_units(value: float, attrs: Mapping[str, Any]) -> str:
-    units = attrs.get("units")
-    return f"{value:g} {units}" if units else f"{value:g}"
-
-
 def summarize_demo(ds: xr.Dataset, title: str | None = None,
                    files: Mapping[str, Any] | None = None) -> str:
     """The printed summary of the demo: sizes, synchrony onset per noise level, files.
@@ -120,19 +117,18 @@ def summarize_demo(ds: xr.Dataset, title: str | None = None,
     """
     order = ds["order"]
     lines = [] if title is None else [title]
-    lines.append("dims: " + ", ".join(f"{d}: {n}" for d, n in ds.sizes.items()))
-    lines.append("outputs: " + ", ".join(f"{name} ({', '.join(map(str, var.dims))})"
+    lines.append("dims: " + format_sizes(ds.sizes))
+    lines.append("outputs: " + ", ".join(f"{name} {format_dims(var.dims)}"
                                          for name, var in ds.data_vars.items()
                                          if name != "computed"))
     lines.append(f"synchrony (order >= {SYNCHRONY:g}) sets in, per noise level:")
-    coupling_attrs, noise_attrs = ds["coupling"].attrs, ds["noise"].attrs
+    k_units, noise_units = ds["coupling"].attrs.get("units"), ds["noise"].attrs.get("units")
     for noise, at in synchrony_onset(order).items():
-        where = "not reached" if at is None else f"at coupling = {_with_units(at, coupling_attrs)}"
-        lines.append(f"  noise = {_with_units(noise, noise_attrs)}: {where}")
+        where = "not reached" if at is None else f"at coupling = {with_units(f'{at:g}', k_units)}"
+        lines.append(f"  noise = {with_units(f'{noise:g}', noise_units)}: {where}")
     if files:
-        width = max(len(str(p)) for p in files)
         lines.append("files:")
-        lines += [f"  {str(p):<{width}}  {what}" for p, what in files.items()]
+        lines += table([(str(p), str(what)) for p, what in files.items()])
     return "\n".join(lines)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from .._format import clipped
 from ..results import Results
 from ..space import Space, keypath_name
 from .compiled import PreparedModel, split_arrays
@@ -119,11 +120,9 @@ def check_outputs(out: Any) -> list[Any]:
         raise TypeError(f"{_OUTPUT_PROBLEM} arrays or numbers, but the model returned None: "
                         "does it end with a return statement?")
     if not leaves:
-        shown = repr(out)
-        shown = shown if len(shown) <= 80 else shown[:77] + "..."
         raise TypeError(f"{_OUTPUT_PROBLEM} arrays or numbers, but the model returned "
-                        f"{shown} ({type(out).__name__}), which holds none: return an array, "
-                        "a number, or a pytree of them such as {'y': y}")
+                        f"{clipped(repr(out))} ({type(out).__name__}), which holds none: "
+                        "return an array, a number, or a pytree of them such as {'y': y}")
     for leaf in leaves:
         dtype = getattr(leaf, "dtype", None)
         if dtype is None:

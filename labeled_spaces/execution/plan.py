@@ -20,7 +20,8 @@ from typing import Any
 
 import jax
 
-from .._memory import available_memory, format_bytes
+from .._format import format_bytes
+from .._memory import available_memory
 from ..grid import Blocks, block_shape
 from .compiled import PreparedModel, signature
 from .kernel import block_program, origin_input

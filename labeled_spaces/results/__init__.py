@@ -1,8 +1,9 @@
 """Results: where outputs go (sinks) and how they are labeled, held and saved.
 
 ``names`` the labels of outputs; ``results`` the Results class; ``sink`` the
-Sink protocol and the in-memory sink; ``store`` the zarr sink; ``files``
-netCDF and ``open_results``.
+Sink protocol and the in-memory sink; ``store`` the zarr sink; ``netcdf``
+writing netCDF; ``files`` ``open_results``. Every attrs key they write is in
+:mod:`labeled_spaces._schema`.
 """
 
 from .files import open_results

@@ -29,10 +29,10 @@ import xarray as xr
 
 from .._codec import charge, decode_budget, read_json
 from .._paths import check_openable, checked_size
+from .._schema import COMPLEX_ATTR
 
-__all__ = ["COMPLEX_ATTR", "check_hdf5", "open_dataset", "reading"]
+__all__ = ["check_hdf5", "open_dataset", "reading"]
 
-COMPLEX_ATTR = "labeled_spaces:complex"
 # what one element of a variable-length (string, object) coordinate is counted
 _VLEN_BYTES = 16
 

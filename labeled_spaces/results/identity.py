@@ -34,7 +34,19 @@ import numpy as np
 
 from .._caches import ProgramCache
 from .._codec import jsonable
+from .._format import clipped
+from .._schema import (
+    ARGUMENTS_ATTR,
+    AXES_ATTR,
+    DIM_ATTR,
+    IDENTITY_ATTR,
+    IDENTITY_FORMAT,
+    KEY_ATTR,
+    KEY_IMPL_ATTR,
+    SELECTION_ATTR,
+)
 from ..space import Space, is_axis, keypath_name
+from .output_tree import structure_to_json
 from .values import (
     array_summary,
     class_name,
@@ -46,14 +58,11 @@ from .values import (
 )
 
 __all__ = [
-    "ARGUMENTS_ATTR", "IDENTITY_ATTR", "RunIdentity", "describe_arguments", "digest_array",
+    "RunIdentity", "describe_arguments", "digest_array",
     "identity_attrs", "program_fingerprint", "recorded_arguments", "recorded_lines",
     "run_identity", "summarise",
 ]
 
-IDENTITY_ATTR = "labeled_spaces:identity"
-ARGUMENTS_ATTR = "labeled_spaces:arguments"
-FORMAT = 1
 # which part of a run each top-level entry of the description belongs to
 SPACE_KEYS = ("mode", "dim", "key", "key_impl", "selection", "axes", "coords", "fixed")
 ARGUMENT_KEYS = ("args", "kwargs")
@@ -65,12 +74,12 @@ _SPACES = ProgramCache("run identity of spaces")
 def _describe_space(space: Space) -> dict[str, Any]:
     attrs = space.attrs
 
-    def entry(name: str) -> Any:
-        raw = attrs.get(f"labeled_spaces:{name}")
-        plain_text = name in ("mode", "dim", "key_impl")
+    def entry(key: str) -> Any:
+        raw = attrs.get(key)
+        plain_text = key in (DIM_ATTR, KEY_IMPL_ATTR)
         return json.loads(raw) if isinstance(raw, str) and not plain_text else raw
 
-    specs = entry("axes") or []
+    specs = entry(AXES_ATTR) or []
     axes = {}
     for k, (axis, path, table) in enumerate(zip(space.axes, space.paths, space.layout.tables,
                                                 strict=True)):
@@ -85,10 +94,11 @@ def _describe_space(space: Space) -> dict[str, Any]:
     flat, _ = jax.tree_util.tree_flatten_with_path(space.state, is_leaf=is_axis)
     fixed = {keypath_name(p): summarise(leaf) for p, leaf in flat if not is_axis(leaf)}
     out = {"mode": space.mode, "axes": axes, "coords": coords, "fixed": fixed,
-           "key": entry("key")}
-    for name in ("dim", "key_impl", "selection"):
-        if f"labeled_spaces:{name}" in attrs:
-            out[name] = _plain_tree(entry(name))
+           "key": entry(KEY_ATTR)}
+    for name, key in (("dim", DIM_ATTR), ("key_impl", KEY_IMPL_ATTR),
+                      ("selection", SELECTION_ATTR)):
+        if key in attrs:
+            out[name] = _plain_tree(entry(key))
     return out
 
 
@@ -105,8 +115,6 @@ def _plain_json(value: Any) -> Any:
 
 
 def _describe_outputs(outputs: Any) -> dict[str, Any]:
-    from .output_tree import structure_to_json
-
     return {
         "tree": structure_to_json(outputs.treedef),
         "outputs": [
@@ -161,8 +169,8 @@ class RunIdentity:
 
     def to_json(self) -> str:
         """The identity as the JSON of the ``labeled_spaces:identity`` attr."""
-        return json.dumps({"format": FORMAT, "digest": self.digest, "program": self.program,
-                           "inputs": self.inputs}, default=str)
+        return json.dumps({"format": IDENTITY_FORMAT, "digest": self.digest,
+                           "program": self.program, "inputs": self.inputs}, default=str)
 
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any]) -> RunIdentity | None:
@@ -271,7 +279,7 @@ def _show(value: Any, limit: int = 120) -> str:
         held = value.get("values", f"#{value.get('digest', '?')}")
         return f"{value['array']}[{shape}] {json.dumps(held) if 'values' in value else held}"
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return clipped(text, limit)
 
 
 def run_identity(space: Space, outputs: Any) -> RunIdentity:

@@ -27,6 +27,7 @@ import numpy as np
 import xarray as xr
 
 from .._checks import fail
+from .._schema import OUTPUT_DIMS_ATTR, OUTPUT_DTYPES_ATTR, OUTPUT_TREE_ATTR, OUTPUTS_ATTR
 from ..space import Space, keypath_name
 from .output_tree import structure_to_json
 
@@ -327,19 +328,11 @@ class Outputs:
     def file_attrs(self) -> dict[str, str]:
         """The ``labeled_spaces:output*`` attrs that describe the outputs in a file."""
         attrs = {
-            "labeled_spaces:outputs": json.dumps(list(self.names)),
-            "labeled_spaces:output_dims": json.dumps(self.output_dims),
-            "labeled_spaces:output_dtypes": json.dumps([str(d) for d in self.dtypes]),
+            OUTPUTS_ATTR: json.dumps(list(self.names)),
+            OUTPUT_DIMS_ATTR: json.dumps(self.output_dims),
+            OUTPUT_DTYPES_ATTR: json.dumps([str(d) for d in self.dtypes]),
         }
         tree = structure_to_json(self.treedef)
         if tree is not None:
-            attrs["labeled_spaces:output_tree"] = json.dumps(tree)
+            attrs[OUTPUT_TREE_ATTR] = json.dumps(tree)
         return attrs
-
-    def describe(self) -> str:
-        """One line per output: ``name (dims) dtype``."""
-        lines = []
-        for var, dims, dtype in zip(self.var_names, self.dims, self.dtypes, strict=True):
-            lines.append(f"    {var}  ({', '.join(dims)}) {dtype}" if dims
-                         else f"    {var}  {dtype}")
-        return "\n".join(lines)

@@ -12,6 +12,9 @@ from typing import Any
 
 import jax
 
+from .._format import clipped
+from .._schema import OUTPUT_TREE_ATTR
+
 __all__ = ["structure_from_json", "structure_to_json"]
 
 
@@ -58,10 +61,9 @@ def structure_from_json(encoded: Any) -> Any:
                                       and isinstance(i[0], str) for i in items))):
             kind = None
         if kind is None:
-            shown = repr(node)
-            raise ValueError("labeled_spaces:output_tree must describe an output structure of "
+            raise ValueError(f"{OUTPUT_TREE_ATTR} must describe an output structure of "
                              "leaves, None, dicts ([key, node] pairs), lists and tuples, got "
-                             f"{shown if len(shown) <= 80 else shown[:77] + '...'}")
+                             f"{clipped(repr(node))}")
         if kind in ("leaf", "none"):
             return 0 if kind == "leaf" else None
         if kind == "dict":

@@ -17,10 +17,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._format import results_lines
 from .._memory import refuse_beyond_memory
 from ..space import Space, flat_position, keypath_name
 from .identity import identity_attrs
 from .names import COMPUTED, Outputs, unique_names
+from .netcdf import write_netcdf
 
 __all__ = ["ParallelResult", "Results", "SequentialResult"]
 
@@ -183,16 +185,14 @@ class Results:
             yield self._at(i)
 
     def __repr__(self) -> str:
-        dims = ", ".join(f"{d}: {s}" for d, s in self.space.sizes.items())
-        state = "" if self.done is None else f", partial ({int(np.sum(self.done))} computed)"
-        lazy = "" if all(_is_numpy(a) for a in self.arrays) else ", lazy"
-        lines = [f"<labeled_spaces.{type(self).__name__}> ({dims}){state}{lazy}",
-                 "Outputs:"]
-        for var, dims_, shape, dtype in zip(self.outputs.var_names, self.outputs.dims,
-                                            self.outputs.shapes, self.outputs.dtypes,
-                                            strict=True):
-            lines.append(f"    {var} {shape}  ({', '.join((*self.space.dims, *dims_))}) {dtype}")
-        return "\n".join(lines)
+        computed = None if self.done is None else int(np.sum(self.done))
+        lazy = not all(_is_numpy(a) for a in self.arrays)
+        outputs = self.outputs
+        rows = [(var, shape, (*self.space.dims, *dims), dtype) for var, dims, shape, dtype
+                in zip(outputs.var_names, outputs.dims, outputs.shapes, outputs.dtypes,
+                       strict=True)]
+        return "\n".join(results_lines(type(self).__name__, self.space.sizes, computed, lazy,
+                                        rows))
 
     # -- labeled view ------------------------------------------------------
     @property
@@ -294,7 +294,7 @@ class Results:
         Written to a temporary file beside ``path`` and renamed on success, so
         a failed write never destroys an existing file; lazy results stream
         block by block with bounded memory. See
-        :func:`labeled_spaces.results.files.write_netcdf` for how names, complex,
+        :func:`labeled_spaces.results.netcdf.write_netcdf` for how names, complex,
         float16 and bfloat16 values are saved; :func:`labeled_spaces.open_results`
         reads the file back as it was.
 
@@ -316,8 +316,6 @@ class Results:
         >>> xr.open_dataset(path)["result"].sel(k=0.5).item()
         0.25
         """
-        from .files import write_netcdf
-
         write_netcdf(self.to_xarray(), path, {str(n) for n in (*self.space.coords,
                                                                *self.space.dims)}, **kwargs)
 

@@ -51,11 +51,13 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from .._checks import fail
-from .._memory import available_memory, format_bytes
+from .._format import format_bytes
+from .._memory import available_memory
 from ..grid import Block, Blocks
 from ..space import Space
 from .names import Outputs
 from .results import Results
+from .store import ZarrSink
 
 __all__ = ["MemorySink", "Sink", "blank_undone", "check_store", "make_sink", "persistent",
            "preferred_step", "worker_writer"]
@@ -152,8 +154,6 @@ def make_sink(store: Any, space: Space, result_type: type[Results] = Results, *,
     if store is None:
         return MemorySink(space, result_type)
     if isinstance(store, str):
-        from .store import ZarrSink  # zarr is imported only for a store
-
         return ZarrSink(store, space, result_type, overwrite=overwrite)
     return store
 

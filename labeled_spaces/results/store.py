@@ -41,9 +41,9 @@ import numpy as np
 import xarray as xr
 
 from .._codec import jsonable
+from .._schema import DTYPE_ATTR, STORE_ATTR, STORE_FORMAT
 from ..grid import Block, Blocks
 from ..space import Space
-from .files import DTYPE_ATTR
 from .identity import RunIdentity, identity_attrs, run_identity
 from .names import Outputs
 from .results import Results
@@ -57,7 +57,6 @@ from .store_format import (
     write_file,
 )
 from .store_writer import (
-    STORE_ATTR,
     StoreState,
     StoreWriteError,
     StoreWriter,
@@ -68,12 +67,11 @@ from .store_writer import (
     store_state,
 )
 
-__all__ = ["DONE", "STORE_ATTR", "StoreState", "StoreWriteError", "StoreWriter", "ZarrSink",
+__all__ = ["DONE", "StoreState", "StoreWriteError", "StoreWriter", "ZarrSink",
            "done_mask", "open_store", "store_state"]
 
 logger = logging.getLogger("labeled_spaces")
 
-FORMAT = 2
 #: a ``.creating-*`` or ``.replaced-*`` folder this old is a leftover even if its pid lives
 STALE_SECONDS = 24 * 3600
 
@@ -166,7 +164,7 @@ def _store_files(space: Space, outputs: Outputs, blocks: Blocks) -> dict[str, by
     nodes["labeled_spaces"] = group_node()
     nodes[DONE] = array_node(blocks.counts, (1,) * len(blocks.counts), np.dtype(bool), None, {},
                              "zstd")
-    description = {"format": FORMAT, "shape": list(blocks.shape), "step": list(blocks.step),
+    description = {"format": STORE_FORMAT, "shape": list(blocks.shape), "step": list(blocks.step),
                    "vars": stored_vars}
     attrs = {**space.attrs, **outputs.file_attrs(), **identity_attrs(space, outputs),
              STORE_ATTR: json.dumps(description)}

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .._schema import STORE_ATTR
 from ..grid import Block, Blocks
 from .store_format import (
     DONE,
@@ -31,10 +32,9 @@ from .store_format import (
     write_file,
 )
 
-__all__ = ["STORE_ATTR", "StoreState", "StoreWriteError", "StoreWriter", "done_mask",
+__all__ = ["StoreState", "StoreWriteError", "StoreWriter", "done_mask",
            "lazy_variable", "read_description", "root_attrs", "store_state"]
 
-STORE_ATTR = "labeled_spaces:store"
 #: a done mask of up to this many combinations is a NumPy array; larger ones are lazy
 EAGER_DONE = 1 << 20
 

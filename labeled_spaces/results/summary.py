@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 
 from .._codec import charge
+from .._format import format_count, format_dims, format_extent, format_sizes, table
 
 __all__ = ["dataset_lines"]
 
@@ -26,26 +27,23 @@ def _extent(coord: Any) -> tuple[str, str]:
     except ValueError as err:
         return f"not read: {err}", str(coord.dtype)
     values = np.asarray(coord.values)
-    units = coord.attrs.get("units")
-    if values.size == 0:
-        extent = "empty"
-    elif values.dtype.kind in "iuf":
-        low, high = np.nanmin(values), np.nanmax(values)
-        extent = f"{low:g} .. {high:g}" + (f" {units}" if units else "")
-    else:  # labels: strings, dates, objects
-        flat = values.reshape(-1).tolist()  # plain str/int, not np.str_('...') reprs
-        extent = f"{flat[0]!r}" if len(flat) == 1 else f"{flat[0]!r} .. {flat[-1]!r}"
-        extent += f" {units}" if units else ""
-    return extent, str(values.dtype)
+    return format_extent(values, coord.attrs.get("units")), str(values.dtype)
 
 
-def _coordinate_line(name: str, coord: Any, width: int) -> str:
+def _coordinate_row(name: str, coord: Any) -> list[str]:
     extent, dtype = _extent(coord)
-    dims = f"({', '.join(map(str, coord.dims))})" if coord.dims else "()"
-    count = "1 value" if coord.size == 1 else f"{coord.size} values"
     long_name = coord.attrs.get("long_name")
-    tail = f"  {long_name}" if long_name else ""
-    return f"  {name:<{width}}  {dims:<12} {dtype:<8} {extent} ({count}){tail}"
+    return [name, format_dims(coord.dims), dtype,
+            f"{extent} ({format_count(coord.size, 'value')})", *([long_name] if long_name else [])]
+
+
+def _variable_row(name: str, var: Any, added: Collection[str]) -> list[str]:
+    units = var.attrs.get("units")
+    long_name = var.attrs.get("long_name")
+    return [name, format_dims(var.dims), str(var.dtype),
+            *([f"units {units}"] if units is not None else []),
+            *([long_name] if long_name else []),
+            *(["(added to the file, not made by the run)"] if name in added else [])]
 
 
 def dataset_lines(ds: xr.Dataset, skip: Collection[str] = (),
@@ -72,27 +70,16 @@ def dataset_lines(ds: xr.Dataset, skip: Collection[str] = (),
     >>> print("\\n".join(dataset_lines(ds)))
     dims: t: 2
     coordinates:
-      t  (t)          int64    0 .. 5 s (2 values)
+      t  (t)  int64  0 .. 5 s (2 values)
     variables:
       y  (t)  float64
     """
-    lines = ["dims: " + ", ".join(f"{d}: {n}" for d, n in ds.sizes.items())]
+    lines = ["dims: " + format_sizes(ds.sizes)]
     if ds.coords:
-        width = max(len(str(n)) for n in ds.coords)
         lines.append("coordinates:")
-        lines += [_coordinate_line(str(n), c, width) for n, c in ds.coords.items()]
+        lines += table([_coordinate_row(str(n), c) for n, c in ds.coords.items()], padded=3)
     variables = {str(n): v for n, v in ds.data_vars.items() if n not in skip}
     if variables:
-        width = max(len(n) for n in variables)
-        dims = {n: f"({', '.join(map(str, v.dims))})" for n, v in variables.items()}
-        dim_width = max(len(d) for d in dims.values())
         lines.append("variables:")
-        for name, var in variables.items():
-            units = var.attrs.get("units")
-            long_name = var.attrs.get("long_name")
-            line = f"  {name:<{width}}  {dims[name]:<{dim_width}}  {var.dtype!s}"
-            line += f"  units {units}" if units is not None else ""
-            line += f"  {long_name}" if long_name else ""
-            line += "  (added to the file, not made by the run)" if name in added else ""
-            lines.append(line)
+        lines += table([_variable_row(n, v, added) for n, v in variables.items()], padded=2)
     return lines

@@ -34,8 +34,18 @@ from .._codec import (
     key_data,
     key_from_data,
     key_impl,
-    read_json,
     versions,
+)
+from .._schema import (
+    AXES_ATTR,
+    DIM_ATTR,
+    KEY_ATTR,
+    KEY_IMPL_ATTR,
+    MODE_ATTR,
+    SELECTION_ATTR,
+    STATE_ATTR,
+    VERSIONS_ATTR,
+    read_entry,
 )
 from ..axes import AbstractAxis, DataAxis, NotRebuildable, PointKey, axis_from_spec
 from .coords import AxisLabels, Selection
@@ -44,11 +54,10 @@ from .layout import Layout
 from .state_codec import decode_leaf, decode_tree, encode_tree, saved_leaves
 
 __all__ = [
-    "MAX_INLINE_VALUES", "PREFIX", "charge_axis", "parse_attrs", "rebuild_state", "space_attrs",
+    "MAX_INLINE_VALUES", "charge_axis", "parse_attrs", "rebuild_state", "space_attrs",
     "value_coordinates",
 ]
 
-PREFIX = "labeled_spaces:"
 # DataAxis values beyond this many elements refer to a coordinate of the file when one holds them
 MAX_INLINE_VALUES = 10_000
 
@@ -80,39 +89,29 @@ def space_attrs(
     coordinate of the Space holds exactly (see :func:`value_coordinates`), so
     big values are saved once.
     """
-    attrs = {f"{PREFIX}mode": mode}
+    attrs = {MODE_ATTR: mode}
     if mode != "product":  # zip and the designs have one shared dimension
-        attrs[f"{PREFIX}dim"] = dim
-    attrs[f"{PREFIX}key"] = json.dumps(key_data(key))
+        attrs[DIM_ATTR] = dim
+    attrs[KEY_ATTR] = json.dumps(key_data(key))
     impl = key_impl(key)
     if impl != "threefry2x32":  # e.g. jax.random.key(0, impl="rbg")
-        attrs[f"{PREFIX}key_impl"] = impl
-    attrs[f"{PREFIX}axes"] = json.dumps([_axis_spec(info, value_coords) for info in axes])
+        attrs[KEY_IMPL_ATTR] = impl
+    attrs[AXES_ATTR] = json.dumps([_axis_spec(info, value_coords) for info in axes])
     axis_ids = {id(layout.leaves[p]): k for k, p in enumerate(layout.axis_positions)}
     tree = encode_tree(layout.assemble([layout.leaves[p] for p in layout.axis_positions]),
                        axis_ids)
     if tree is not None:
-        attrs[f"{PREFIX}state"] = json.dumps(tree)
+        attrs[STATE_ATTR] = json.dumps(tree)
     if selection:
-        attrs[f"{PREFIX}selection"] = json.dumps({
+        attrs[SELECTION_ATTR] = json.dumps({
             "positions": {d: np.asarray(p).tolist() for d, p in selection.positions.items()},
             "scalars": {
                 name: {"dims": list(v.dims), "attrs": jsonable(v.attrs), **encode_array(v.values)}
                 for name, v in selection.scalars.items()
             },
         })
-    attrs[f"{PREFIX}versions"] = json.dumps(versions())
+    attrs[VERSIONS_ATTR] = json.dumps(versions())
     return attrs
-
-
-def _load(attrs: Mapping[str, Any], name: str, default: Any = KeyError) -> Any:
-    full = PREFIX + name
-    if full not in attrs:
-        if default is KeyError:
-            raise ValueError(f"attrs lack the labeled_spaces entry {full!r}")
-        return default
-    raw = attrs[full]
-    return read_json(raw, full)
 
 
 def _resolve(held: Mapping[str, Any], data: xr.Dataset | None, path: Any, field: str) -> Any:
@@ -136,7 +135,7 @@ def _resolve(held: Mapping[str, Any], data: xr.Dataset | None, path: Any, field:
 
 
 def _selection(kept: Any) -> Selection:
-    """The Selection of a ``labeled_spaces:selection`` entry."""
+    """The Selection of a :data:`SELECTION_ATTR` entry."""
     try:
         return Selection(
             {str(d): np.asarray(p, dtype=np.int64) for d, p in kept["positions"].items()},
@@ -144,7 +143,7 @@ def _selection(kept: Any) -> Selection:
              for name, v in kept["scalars"].items()},
         )
     except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as err:
-        raise ValueError(f"attrs entry {PREFIX}selection must hold the positions and scalar "
+        raise ValueError(f"attrs entry {SELECTION_ATTR} must hold the positions and scalar "
                          f"coordinates of a sub-space, got {kept!r}: {err}") from None
 
 
@@ -157,18 +156,18 @@ def parse_attrs(attrs: Mapping[str, Any], data: xr.Dataset | None = None) -> dic
     """
     if not isinstance(attrs, Mapping):
         raise TypeError(f"attrs must be a mapping, got {type(attrs).__name__}")
-    mode = attrs.get(f"{PREFIX}mode")
-    if f"{PREFIX}mode" not in attrs:
-        raise ValueError(f"attrs lack the labeled_spaces entry {PREFIX + 'mode'!r}")
+    mode = attrs.get(MODE_ATTR)
+    if MODE_ATTR not in attrs:
+        raise ValueError(f"attrs lack the labeled_spaces entry {MODE_ATTR!r}")
     # a copy: references to coordinates are replaced below, never in the caller's attrs
-    specs = copy.deepcopy(_load(attrs, "axes"))
+    specs = copy.deepcopy(read_entry(attrs, AXES_ATTR))
     if not isinstance(specs, list) or not all(isinstance(s, Mapping) for s in specs):
-        raise ValueError(f"attrs entry {PREFIX}axes must be a JSON list of axis specs")
-    impl = attrs.get(f"{PREFIX}key_impl", "threefry2x32")
+        raise ValueError(f"attrs entry {AXES_ATTR} must be a JSON list of axis specs")
+    impl = attrs.get(KEY_IMPL_ATTR, "threefry2x32")
     if not isinstance(impl, str):
-        raise ValueError(f"attrs entry {PREFIX}key_impl must be the name of a JAX PRNG "
+        raise ValueError(f"attrs entry {KEY_IMPL_ATTR} must be the name of a JAX PRNG "
                          f"implementation (a string), got {impl!r}")
-    key = key_from_data(_load(attrs, "key"), impl)
+    key = key_from_data(read_entry(attrs, KEY_ATTR), impl)
     for spec in specs:
         for field in ("values", "value_coordinate"):
             held = spec.get(field)
@@ -177,14 +176,14 @@ def parse_attrs(attrs: Mapping[str, Any], data: xr.Dataset | None = None) -> dic
                 if isinstance(array, np.ndarray):
                     spec[field] = array if field == "values" else {
                         "values": array, "dtype": held.get("dtype", str(array.dtype))}
-    kept = _load(attrs, "selection", None)
+    kept = read_entry(attrs, SELECTION_ATTR, None)
     selection = Selection() if kept is None else _selection(kept)
-    tree = _load(attrs, "state", None)
+    tree = read_entry(attrs, STATE_ATTR, None)
     if tree is not None and not isinstance(tree, Mapping):
-        raise ValueError(f"attrs entry {PREFIX}state must be a JSON object, got {tree!r}")
+        raise ValueError(f"attrs entry {STATE_ATTR} must be a JSON object, got {tree!r}")
     return {
         "mode": mode,
-        "dim": attrs.get(f"{PREFIX}dim", "sample"),
+        "dim": attrs.get(DIM_ATTR, "sample"),
         "key": key,
         "specs": specs,
         "tree": tree,

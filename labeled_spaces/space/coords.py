@@ -12,11 +12,10 @@ import xarray as xr
 
 from ..axes import AbstractAxis, value_dims
 from ..grid import Dim
-from .layout import Layout
 
 __all__ = [
     "MAX_VALUE_COORD", "AxisLabels", "Selection", "build_coords", "check_names",
-    "coordinate_names", "describe",
+    "coordinate_names",
 ]
 
 # a non-index value coordinate is kept only up to this many elements
@@ -56,6 +55,10 @@ class Selection:
     def dim_coordinate(self, d: Dim) -> np.ndarray:
         """The coordinate of a shared dim: ``0..size-1``, or the positions it was selected at."""
         return np.asarray(self.positions.get(d.name, np.arange(d.size)))
+
+    def point_labels(self) -> dict[str, object]:
+        """``{name: label}`` of the scalar coordinates: where a single point was selected."""
+        return {k: v.values.item() for k, v in self.scalars.items() if not v.dims}
 
 
 def build_coords(dims: Sequence[Dim], axes: Sequence[AxisLabels], selection: Selection
@@ -154,21 +157,3 @@ def check_names(dims: Sequence[Dim], axis_dim: Sequence[int], axes: Sequence[Axi
             claim(f"{info.name}_value", f"the values of the axis at {info.path!r}")
             for k, dim in enumerate(value_dims(info.name, info.values.ndim - 1)):
                 claim(dim, f"dimension {k} of the values of the axis at {info.path!r}")
-
-
-def describe(mode: str, layout: Layout, axes: Sequence[AxisLabels], selection: Selection) -> str:
-    """The repr of a Space: mode, size, dimensions, and each axis with its dimension.
-
-    A single point (no axis left) shows the labels it was selected at instead.
-    """
-    dims = ", ".join(f"{d.name}: {d.size}" for d in layout.dims)
-    lines = [f"<labeled_spaces.Space> mode={mode!r}, {layout.N:,} combinations",
-             f"Dimensions:  ({dims})", "Axes:"]
-    if not axes:
-        lines[-1] = "Point:       " + ", ".join(
-            f"{k}={v.values.item()!r}" for k, v in selection.scalars.items() if not v.dims)
-    width = max((len(info.name) for info in axes), default=0)
-    for a, info in enumerate(axes):
-        where = layout.dims[layout.axis_dim[a]].name
-        lines.append(f"    {info.name:<{width}}  ({where})  {info.axis!r}")
-    return "\n".join(lines)

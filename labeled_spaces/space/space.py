@@ -21,10 +21,11 @@ import pandas as pd
 import xarray as xr
 
 from .._checks import fail
+from .._format import space_lines
 from ..axes import AbstractAxis
 from . import attrs as attrs_module
 from . import export, subspace
-from .coords import Selection, build_coords, check_names, coordinate_names, describe
+from .coords import Selection, build_coords, check_names, coordinate_names
 from .design import DESIGNS
 from .discovery import discover
 from .labels import indexed_coordinates, resolve
@@ -173,7 +174,10 @@ class Space:
         return coordinate_names(self.layout.dims, self._axis_labels, self._selection)
 
     def __repr__(self) -> str:
-        return describe(self.mode, self.layout, self._axis_labels, self._selection)
+        axes = [(self.names[a], self.layout.dims[d].name, repr(self.axes[a]))
+                for a, d in enumerate(self.layout.axis_dim)]
+        point = None if axes else self._selection.point_labels()  # where a point was selected
+        return "\n".join(space_lines(self.mode, self.N, self.sizes, axes, point))
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):

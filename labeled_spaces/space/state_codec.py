@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._codec import decode_array, encode_array, key_from_data, key_impl
+from .._schema import STATE_ATTR
 from ..axes import NotRebuildable, PointKey
 from .discovery import is_axis
 
@@ -91,19 +92,19 @@ def decode_leaf(node: Any, path: str) -> Any:
         For anything that is not an encoded leaf.
     """
     if not isinstance(node, Mapping):
-        raise ValueError(f"labeled_spaces:state holds a leaf at {path!r} that is not an "
+        raise ValueError(f"{STATE_ATTR} holds a leaf at {path!r} that is not an "
                          f"encoded value, got {node!r}")
     if "value" in node:
         value = node["value"]
         if isinstance(value, (list, dict)):
-            raise ValueError(f"labeled_spaces:state holds a leaf at {path!r} that is not a "
+            raise ValueError(f"{STATE_ATTR} holds a leaf at {path!r} that is not a "
                              f"number, string, bool or None, got {value!r}")
         return value
     if "complex" in node:
         pair = node["complex"]
         if not (isinstance(pair, list) and len(pair) == 2
                 and all(isinstance(x, (int, float)) for x in pair)):
-            raise ValueError(f"labeled_spaces:state holds a complex leaf at {path!r} that is "
+            raise ValueError(f"{STATE_ATTR} holds a complex leaf at {path!r} that is "
                              f"not a [real, imag] pair, got {pair!r}")
         return complex(*pair)
     if "bytes" in node and isinstance(node["bytes"], str):
@@ -123,7 +124,7 @@ def decode_leaf(node: Any, path: str) -> Any:
             "saved in the attrs; pass the original state: Space.from_attrs(attrs, state=...) "
             "or open_results(path, state=...)"
         )
-    raise ValueError(f"labeled_spaces:state holds a leaf at {path!r} of an unknown encoding "
+    raise ValueError(f"{STATE_ATTR} holds a leaf at {path!r} of an unknown encoding "
                      f"{sorted(node)!r}")
 
 
@@ -171,12 +172,12 @@ def encode_tree(node: Any, axis_ids: dict[int, int]) -> dict[str, Any] | None:
 def decode_tree(node: Any, axes: list[Any], path: str = "") -> Any:
     """The state :func:`encode_tree` encoded, with ``axes[k]`` for the axis references."""
     if not isinstance(node, Mapping):
-        raise ValueError(f"labeled_spaces:state must hold encoded nodes, got {node!r} at "
+        raise ValueError(f"{STATE_ATTR} must hold encoded nodes, got {node!r} at "
                          f"{path or 'the root'!r}")
     if "axis" in node:
         k = node["axis"]
         if not (isinstance(k, int) and not isinstance(k, bool) and 0 <= k < len(axes)):
-            raise ValueError(f"labeled_spaces:state refers to axis {k!r} at {path!r}; the "
+            raise ValueError(f"{STATE_ATTR} refers to axis {k!r} at {path!r}; the "
                              f"attrs describe {len(axes)} axes")
         return axes[k]
     if "none" in node:
@@ -186,7 +187,7 @@ def decode_tree(node: Any, axes: list[Any], path: str = "") -> Any:
         if not isinstance(items, list) or not all(
                 isinstance(i, list) and len(i) == 2 and isinstance(i[0], (str, int))
                 for i in items):
-            raise ValueError(f"labeled_spaces:state holds a dict at {path!r} that is not a "
+            raise ValueError(f"{STATE_ATTR} holds a dict at {path!r} that is not a "
                              f"list of [key, node] pairs, got {items!r}")
         out = OrderedDict() if node.get("ordered") else {}
         for key, child in items:
@@ -195,13 +196,13 @@ def decode_tree(node: Any, axes: list[Any], path: str = "") -> Any:
     for kind in ("list", "tuple"):
         if kind in node:
             if not isinstance(node[kind], list):
-                raise ValueError(f"labeled_spaces:state holds a {kind} at {path!r} that is "
+                raise ValueError(f"{STATE_ATTR} holds a {kind} at {path!r} that is "
                                  f"not a list of nodes, got {node[kind]!r}")
             children = [decode_tree(c, axes, f"{path}[{k}]") for k, c in enumerate(node[kind])]
             return children if kind == "list" else tuple(children)
     if "leaf" in node:
         return decode_leaf(node["leaf"], path or "value")
-    raise ValueError(f"labeled_spaces:state holds an unknown node {sorted(node)!r}")
+    raise ValueError(f"{STATE_ATTR} holds an unknown node {sorted(node)!r}")
 
 
 def saved_leaves(tree: Mapping[str, Any] | None) -> dict[str, Any]:

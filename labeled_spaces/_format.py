@@ -1,0 +1,244 @@
+"""Every repr and table, in one place: how the package shows sizes, dims, counts and objects.
+
+The reprs of the axes, the grid, :class:`~labeled_spaces.Space` and
+:class:`~labeled_spaces.Results`, the lines of ``labeled-spaces info`` and the
+demo's summary are built here from plain values (names, sizes, texts), so
+that one thing always reads the same wherever it is shown: sizes as
+``k: 3, s: 2``, dimensions as ``(k, s)``, counts as ``5,000 combinations``,
+bytes as ``4 MB``, columns two spaces apart. This module imports nothing of
+the package: every layer may use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "call_repr", "clipped", "elided", "format_bytes", "format_count", "format_dims",
+    "format_duration", "format_extent", "format_sizes", "results_lines", "space_lines",
+    "table", "with_units",
+]
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes in a unit a person reads at a glance (powers of 1000, 3 digits).
+
+    Examples
+    --------
+    >>> from labeled_spaces._format import format_bytes
+    >>> format_bytes(272e9), format_bytes(4e6), format_bytes(1500), format_bytes(12)
+    ('272 GB', '4 MB', '1.5 kB', '12 B')
+    """
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{int(n)} B"
+
+
+def format_duration(seconds: float) -> str:
+    """A duration in the unit that keeps it short: µs, ms or s, one decimal.
+
+    Examples
+    --------
+    >>> from labeled_spaces._format import format_duration
+    >>> format_duration(2.5e-5), format_duration(0.0123), format_duration(75.04)
+    ('25.0 µs', '12.3 ms', '75.0 s')
+    """
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} µs"
+    if seconds < 1.0:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds:.1f} s"
+
+
+def format_count(n: int, noun: str) -> str:
+    """``n`` things, with thousands separated: ``1 value``, ``5,000 combinations``.
+
+    Examples
+    --------
+    >>> from labeled_spaces._format import format_count
+    >>> format_count(1, "value"), format_count(5000, "combination")
+    ('1 value', '5,000 combinations')
+    """
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def format_sizes(sizes: Mapping[Any, int]) -> str:
+    """Dimensions with their sizes, as xarray shows them: ``k: 3, s: 2``.
+
+    Examples
+    --------
+    >>> from labeled_spaces._format import format_sizes
+    >>> format_sizes({"k": 3, "s": 2})
+    'k: 3, s: 2'
+    """
+    return ", ".join(f"{d}: {n}" for d, n in sizes.items())
+
+
+def format_dims(dims: Iterable[Any]) -> str:
+    """Dimension names in parentheses: ``(k, s)``; ``()`` for none.
+
+    Examples
+    --------
+    >>> from labeled_spaces._format import format_dims
+    >>> format_dims(["k", "time"]), format_dims(())
+    ('(k, time)', '()')
+    """
+    return f"({', '.join(map(str, dims))})"
+
+
+def with_units(text: str, units: Any = None) -> str:
+    """``text`` followed by its units, where there are any.
+
+    Examples
+    --------
+    >>> from labeled_spaces._format import with_units
+    >>> with_units("0.5", "rad/ms"), with_units("0.5", None)
+    ('0.5 rad/ms', '0.5')
+    """
+    return f"{text} {units}" if units else text
+
+
+def format_extent(values: Any, units: Any = None) -> str:
+    """What a coordinate spans: ``low .. high`` of numbers, the first and last of labels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from labeled_spaces._format import format_extent
+    >>> format_extent(np.array([0.0, 0.25, 0.5]), "ms"), format_extent(np.array(["a", "b"]))
+    ('0 .. 0.5 ms', "'a' .. 'b'")
+    """
+    values = np.asarray(values)
+    if values.size == 0:
+        return "empty"
+    if values.dtype.kind in "iuf":
+        return with_units(f"{np.nanmin(values):g} .. {np.nanmax(values):g}", units)
+    flat = values.reshape(-1).tolist()  # plain str/int, not np.str_('...') reprs
+    shown = f"{flat[0]!r}" if len(flat) == 1 else f"{flat[0]!r} .. {flat[-1]!r}"
+    return with_units(shown, units)
+
+
+def clipped(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters, ending in ``...`` where it was cut.
+
+    Examples
+    --------
+    >>> from labeled_spaces._format import clipped
+    >>> clipped(repr(list(range(40))), 20)
+    '[0, 1, 2, 3, 4, ...'
+    """
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def elided(shown: Sequence[str], edge: int = 3) -> str:
+    """A list of texts in brackets, its middle elided beyond ``2 * edge`` items.
+
+    Examples
+    --------
+    >>> from labeled_spaces._format import elided
+    >>> elided(["'a'", "'b'"]), elided([str(i) for i in range(10)], edge=2)
+    ("['a', 'b']", '[0, 1, ..., 8, 9]')
+    """
+    items = list(shown)
+    if len(items) > 2 * edge:
+        items = [*items[:edge], "...", *items[-edge:]]
+    return f"[{', '.join(items)}]"
+
+
+def call_repr(callee: str, /, *shown: str, **fields: Any) -> str:
+    """How the call that builds an object reads: ``callee(shown, ..., field=repr, ...)``.
+
+    ``shown`` are texts given as they are (elided values, a description);
+    ``fields`` are shown by their ``repr`` (any name, ``name`` too).
+
+    Examples
+    --------
+    >>> from labeled_spaces._format import call_repr
+    >>> call_repr("GridAxis", low=0.0, high=1.0, n=3, name="k")
+    "GridAxis(low=0.0, high=1.0, n=3, name='k')"
+    """
+    parts = [*shown, *(f"{key}={value!r}" for key, value in fields.items())]
+    return f"{callee}({', '.join(parts)})"
+
+
+def table(rows: Iterable[Sequence[str]], indent: str = "  ", padded: int | None = None
+          ) -> list[str]:
+    """Rows of cells as lines, cells two spaces apart, columns padded to their widest cell.
+
+    The first ``padded`` columns are padded (default: all but each row's
+    last cell); a row's last cell never is, so no line ends in spaces.
+
+    Examples
+    --------
+    >>> from labeled_spaces._format import table
+    >>> print("\\n".join(table([("k", "(k)", "float64"), ("noise", "(noise)", "int64")])))
+      k      (k)      float64
+      noise  (noise)  int64
+    """
+    rows = [list(row) for row in rows]
+    columns = max((len(row) for row in rows), default=0)
+    pad = columns - 1 if padded is None else padded
+    widths = [max((len(row[c]) for row in rows if len(row) > c + 1), default=0)
+              for c in range(pad)]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(widths[c]) if c < pad and c < len(row) - 1 else cell
+                 for c, cell in enumerate(row)]
+        lines.append(indent + "  ".join(cells))
+    return lines
+
+
+def space_lines(mode: str, n: int, sizes: Mapping[str, int],
+                axes: Iterable[tuple[str, str, str]],
+                point: Mapping[str, Any] | None = None) -> list[str]:
+    """The repr of a Space: mode, combinations, dimensions, one line per axis.
+
+    ``axes`` holds ``(name, dimension, repr)`` per axis; a space of a single
+    point (no axis left) shows the labels ``point`` it was selected at instead.
+
+    Examples
+    --------
+    >>> from labeled_spaces._format import space_lines
+    >>> print("\\n".join(space_lines("product", 6, {"k": 3, "s": 2},
+    ...                              [("k", "k", "GridAxis(...)"), ("s", "s", "[...]")])))
+    <labeled_spaces.Space> mode='product', 6 combinations
+    Dimensions:  (k: 3, s: 2)
+    Axes:
+        k  (k)  GridAxis(...)
+        s  (s)  [...]
+    """
+    lines = [f"<labeled_spaces.Space> mode={mode!r}, {format_count(n, 'combination')}",
+             f"Dimensions:  ({format_sizes(sizes)})", "Axes:"]
+    if point is not None:
+        lines[-1] = "Point:       " + ", ".join(f"{k}={v!r}" for k, v in point.items())
+    return lines + table([(name, f"({dim})", shown) for name, dim, shown in axes],
+                         indent="    ", padded=1)
+
+
+def results_lines(kind: str, sizes: Mapping[str, int], computed: int | None, lazy: bool,
+                  outputs: Iterable[tuple[str, tuple[int, ...], Sequence[str], Any]]
+                  ) -> list[str]:
+    """The repr of Results: sizes, how much is computed, one line per output.
+
+    ``computed`` is None when every combination is; ``outputs`` holds
+    ``(variable, own shape, all dims, dtype)`` per output.
+
+    Examples
+    --------
+    >>> from labeled_spaces._format import results_lines
+    >>> print("\\n".join(results_lines("Results", {"k": 3}, 2, False,
+    ...                                [("y", (4,), ("k", "time"), "float32")])))
+    <labeled_spaces.Results> (k: 3), partial (2 computed)
+    Outputs:
+        y (4,)  (k, time) float32
+    """
+    state = "" if computed is None else f", partial ({computed:,} computed)"
+    lazy_text = ", lazy" if lazy else ""
+    lines = [f"<labeled_spaces.{kind}> ({format_sizes(sizes)}){state}{lazy_text}", "Outputs:"]
+    lines += [f"    {var} {shape}  {format_dims(dims)} {dtype}"
+              for var, shape, dims, dtype in outputs]
+    return lines

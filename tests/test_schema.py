@@ -1,0 +1,58 @@
+"""The attrs schema: every ``labeled_spaces:*`` key a Dataset, store or file holds, declared."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import pytest
+import xarray as xr
+
+import labeled_spaces as ls
+from labeled_spaces import _schema
+
+
+def _keys(ds: xr.Dataset) -> set[str]:
+    """The package's keys among the attrs of ``ds`` and of its variables."""
+    found = {k for k in ds.attrs if k.startswith(_schema.PREFIX)}
+    for var in ds.variables.values():
+        found |= {k for k in var.attrs if k.startswith(_schema.PREFIX)}
+    return found
+
+
+def _model(s):
+    # a list output (netCDF renames "[0]"), bfloat16 (widened, its dtype kept) and complex
+    return [s["k"] * 2, s["k"].astype(jnp.bfloat16), (s["k"] + 1j * s["m"]).astype(jnp.complex64)]
+
+
+def test_every_key_written_is_declared_in_the_schema(tmp_path):
+    state = {"k": ls.GridAxis(0.0, 1.0, 4), "m": ls.GridAxis(0.0, 1.0, 4), "dt": 0.5}
+    space = ls.Space(state, mode="zip", key=jax.random.key(3, impl="rbg"))[1:3]  # selection
+    results = ls.ParallelExecution(_model, space, progress=False,
+                                   store=str(tmp_path / "s.zarr")).run()
+    results.to_netcdf(tmp_path / "s.nc")
+    with xr.open_zarr(tmp_path / "s.zarr") as stored, xr.open_dataset(
+            tmp_path / "s.nc", auto_complex=True) as saved:
+        written = _keys(results.to_xarray()) | _keys(stored) | _keys(saved)
+    assert written <= _schema.KEYS, f"undeclared keys {written - _schema.KEYS}"
+    # every kind of entry occurs here: the test sees them all
+    assert written == _schema.KEYS
+
+
+def test_read_entry_parses_checks_and_names_what_is_missing():
+    attrs = {_schema.KEY_ATTR: "[0, 7]", _schema.STATE_ATTR: "[" * 100 + "]" * 100}
+    assert _schema.read_entry(attrs, _schema.KEY_ATTR) == [0, 7]
+    assert _schema.read_entry(attrs, _schema.AXES_ATTR, None) is None
+    with pytest.raises(ValueError, match="attrs lack the labeled_spaces entry "
+                                         "'labeled_spaces:axes': not results"):
+        _schema.read_entry(attrs, _schema.AXES_ATTR, hint=": not results")
+    with pytest.raises(ValueError, match="'labeled_spaces:state' nests deeper than 64"):
+        _schema.read_entry(attrs, _schema.STATE_ATTR)
+
+
+def test_the_keys_are_the_documented_spellings():
+    # the schema is the file format: these spellings are what files hold and must not change
+    assert sorted(k.removeprefix(_schema.PREFIX) for k in _schema.KEYS) == [
+        "arguments", "axes", "complex", "dim", "dtype", "identity", "key", "key_impl", "mode",
+        "netcdf_names", "output_dims", "output_dtypes", "output_tree", "outputs", "selection",
+        "state", "store", "versions"]
+    assert all(k.startswith("labeled_spaces:") for k in _schema.KEYS)
