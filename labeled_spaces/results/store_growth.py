@@ -28,6 +28,8 @@ blocks to compute.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
@@ -51,7 +53,7 @@ from .store_format import (
     replace_file,
     root_node,
 )
-from .store_writer import StoreState
+from .store_writer import StoreState, StoreWriteError
 
 __all__ = ["GrowthPlan", "plan_growth"]
 
@@ -102,17 +104,21 @@ class GrowthPlan:
                     "computed again: the new labels fill them up)")
         folder = self.path / DONE
         stored = -(-growth.old // self.blocks.step[growth.axis])
-        for position in list(listed_chunks(folder, len(self.blocks.counts))):
-            along = position[growth.axis]
-            if along == self.refill or along >= stored:  # refilled, or left by a crash
-                try:
-                    os.remove(folder / chunk_key(position))
-                except FileNotFoundError:
-                    pass
-        for relative, data in self.files.items():
-            target = self.path / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            replace_file(str(target), data)
+        try:
+            for position in list(listed_chunks(folder, len(self.blocks.counts))):
+                along = position[growth.axis]
+                if along == self.refill or along >= stored:  # refilled, or left by a crash
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(folder / chunk_key(position))
+            for relative, data in self.files.items():
+                target = self.path / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                replace_file(str(target), data)
+        except OSError as err:
+            raise StoreWriteError(
+                err.errno or errno.EIO, f"cannot grow the store {str(self.path)!r} "
+                f"({err.strerror or err}); its stored blocks are kept, and running again "
+                "grows it", err.filename or str(self.path)) from err
 
 
 def _coordinate_chunks(name: str, values: np.ndarray, axis: int, chunk: list[int],
