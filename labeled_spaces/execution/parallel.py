@@ -93,16 +93,17 @@ class _Blocks:
     def plan(self, outputs: Outputs, persistent: bool, step: tuple[int, ...] | None) -> Blocks:
         space = self.space
         lane_bytes = outputs.lane_bytes() + space.layout.lane_bytes() + 8 * len(space.shape)
-        auto = self.n_vmap == "auto"
-        lanes = initial_lanes(space.N, lane_bytes, self.n_pmap * (1 if auto else self.n_vmap or 1),
-                              self.chunk_size, self.max_memory, persistent)
-        if auto:
+        n_vmap = self.n_vmap
+        batch = 1 if isinstance(n_vmap, str) else n_vmap or 1
+        lanes = initial_lanes(space.N, lane_bytes, self.n_pmap * batch, self.chunk_size,
+                              self.max_memory, persistent)
+        if isinstance(n_vmap, str):  # "auto"
             blocks, self.fn, self.batch = plan_auto(self.prepared, self.inputs, lanes,
                                                     self.n_pmap, self.max_memory, step)
         else:
-            blocks, self.fn = plan_blocks(self.prepared, self.inputs, lanes, self.n_vmap,
+            blocks, self.fn = plan_blocks(self.prepared, self.inputs, lanes, n_vmap,
                                           self.n_pmap, self.chunk_size, self.max_memory, step)
-            self.batch = self.n_vmap
+            self.batch = n_vmap
         return blocks
 
     def probe(self, blocks: Blocks) -> Probe:

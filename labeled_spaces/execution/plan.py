@@ -255,7 +255,7 @@ def plan_auto(
 
     def choose() -> tuple[Any, int | None]:
         ok, executable, memory = fits(None)
-        if ok or per_device == 1:
+        if ok or per_device == 1 or memory is None:
             return executable, None
         fixed = memory.arguments + memory.outputs - memory.aliased
         guess = per_device * max(limit - fixed, 0) / max(memory.temporaries, 1)

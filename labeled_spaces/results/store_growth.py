@@ -35,7 +35,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -134,7 +134,7 @@ def _coordinate_chunks(name: str, values: np.ndarray, axis: int, chunk: list[int
     return files
 
 
-def _refuse(path: Path, growth: Growth, why: str) -> None:
+def _refuse(path: Path, growth: Growth, why: str) -> NoReturn:
     raise ValueError(f"store={str(path)!r} would grow along {growth}, but {why}; it is left as "
                      "it is: give a new path, or pass overwrite=True to replace it")
 
