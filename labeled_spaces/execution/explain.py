@@ -192,9 +192,11 @@ def _timed(run: Callable[[], Any]) -> float:
     """Seconds one run of ``run()`` takes.
 
     The first run of a compiled program pays for warming up (its buffers, the
-    threads of XLA:CPU): a block of 1 ms ran 3-5x slower once. A unit that
-    quick is run again, within :data:`TIMED_BUDGET_S`, and the median of
-    the later runs is taken; a slow one (where the estimate matters) once.
+    threads of XLA:CPU): with blocks of a few milliseconds, one first run
+    timed gave estimates 4.7-5.3x the real run, the median of the later runs
+    0.7-0.9x (``benchmarks/grow_explain.py --quick``). A unit that quick is
+    run again, within :data:`TIMED_BUDGET_S`; a slow one (where the estimate
+    matters) once.
     """
     times = []
     while True:
