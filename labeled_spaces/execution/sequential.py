@@ -271,9 +271,9 @@ class _Points:
         if not self.execution.options.jit:
             return Probe(None, lambda: jax.block_until_ready(
                 plain_call(self.execution, self.prepared, 0)), 1)
-        fn = self.fn
-        arguments = (*[t[0] for t in self.prepared.layout.tables], *self.state_arrays,
-                     *self.extra_arrays)
+        fn, layout = self.fn, self.prepared.layout
+        first = layout.values_at((0,) * len(layout.shape))  # combination 0's lane values
+        arguments = (*first, *self.state_arrays, *self.extra_arrays)
         return Probe(fn, lambda: jax.block_until_ready(fn(*arguments)), 1)
 
     @contextlib.contextmanager
