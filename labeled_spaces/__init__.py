@@ -28,6 +28,7 @@ from .axes import (
 )
 from .execution import (
     DaskExecution,
+    Explanation,
     Interrupted,
     Labels,
     ModelError,
@@ -44,6 +45,7 @@ __all__ = [
     "AbstractAxis",
     "DaskExecution",
     "DataAxis",
+    "Explanation",
     "FitResults",
     "GridAxis",
     "Interrupted",
