@@ -45,7 +45,7 @@ def test_explain_describes_blocks_memory_and_results_before_anything_runs(tmp_pa
                                     chunk_size=16)
     found = executor.explain()
     assert not path.exists()  # nothing written, nothing run
-    assert found.executor == "ParallelExecution"
+    assert isinstance(found, ls.Explanation) and found.executor == "ParallelExecution"
     assert (found.combinations, found.dims) == (64, {"g": 4, "k": 16})
     assert (found.blocks, found.block_shape, found.lanes) == (4, (1, 16), 16)
     assert (found.n_vmap, found.n_pmap) == (None, 1)

@@ -17,7 +17,10 @@ there, so it is whole or absent; its metadata is built in memory and
 written once (:mod:`labeled_spaces.results.store_format`). A rerun with the
 same path resumes only the same run: any difference in its inputs is
 refused, naming it, and the store is left untouched; ``overwrite=True``
-replaces it (the new store is made beside it, then swapped in). A block
+replaces it (the new store is made beside it, then swapped in). A run whose
+space extends the store's along one dimension by the prefix rule grows it
+in place (:mod:`labeled_spaces.results.growth`,
+:mod:`labeled_spaces.results.store_growth`). A block
 marked done counts only while its chunks are there, and the done state is
 kept per block, never per combination
 (:mod:`labeled_spaces.results.store_writer`). Two runs that create the same
