@@ -30,6 +30,7 @@ from .axes import (
 )
 from .execution import (
     DaskExecution,
+    Explanation,
     Interrupted,
     Labels,
     ModelError,
@@ -46,6 +47,7 @@ __all__ = [
     "AbstractAxis",
     "DaskExecution",
     "DataAxis",
+    "Explanation",
     "FitResults",
     "GridAxis",
     "Interrupted",

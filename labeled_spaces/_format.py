@@ -39,19 +39,23 @@ def format_bytes(n: float) -> str:
 
 
 def format_duration(seconds: float) -> str:
-    """A duration in the unit that keeps it short: µs, ms or s, one decimal.
+    """A duration in the unit that keeps it short: µs, ms, s, min or h, one decimal.
 
     Examples
     --------
     >>> from labeled_spaces._format import format_duration
     >>> format_duration(2.5e-5), format_duration(0.0123), format_duration(75.04)
     ('25.0 µs', '12.3 ms', '75.0 s')
+    >>> format_duration(600), format_duration(9000)
+    ('10.0 min', '2.5 h')
     """
     if seconds < 1e-3:
         return f"{seconds * 1e6:.1f} µs"
     if seconds < 1.0:
         return f"{seconds * 1e3:.1f} ms"
-    return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 def format_count(n: int, noun: str) -> str:

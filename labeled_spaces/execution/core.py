@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, ClassVar, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 import jax
 import numpy as np
@@ -48,6 +48,9 @@ from .errors import Interrupted, ModelError, check_outputs, failed_at, trace_fai
 from .loop import Runner, interrupts, run_blocks
 from .options import OPTION_NAMES, Options, check_model_kwargs, check_space
 from .program import Labels, merge_labels
+
+if TYPE_CHECKING:
+    from .explain import Explanation
 
 __all__ = ["Computation", "Executor", "Started", "interrupted", "output_labels", "progress_bar",
            "traced"]
@@ -125,13 +128,7 @@ class Executor:
                 prepared = PreparedModel(self.model, space.layout, self.args, self.kwargs,
                                          options.program)
                 computation = self.computation(prepared)
-                try:
-                    one, print_ = computation.structure()
-                except ModelError:
-                    raise
-                except Exception as err:
-                    raise trace_failure(prepared, space, err) from err
-                outputs = self._outputs(prepared, one, print_)
+                outputs = self.outputs_of(prepared, computation)
                 sink = make_sink(options.store, space, self.result_type,
                                  overwrite=options.overwrite)
                 step = preferred_step(sink, outputs)
@@ -160,6 +157,55 @@ class Executor:
                 raise
             except KeyboardInterrupt:
                 raise interrupted(None if sink is None else sink.partial()) from None
+
+    def explain(self, time: bool = False) -> Explanation:
+        """What a run would do and cost, before anything runs (it compiles one block).
+
+        Parameters
+        ----------
+        time : bool, default False
+            Also run one block (one combination for ``SequentialExecution``)
+            and estimate the run's wall time from it.
+
+        Returns
+        -------
+        Explanation
+            Combinations, dims, blocks, ``n_vmap``/``n_pmap``, XLA's memory
+            analysis of one compiled block, the results' bytes, the store's
+            state (see :mod:`labeled_spaces.execution.explain`); its repr
+            is a short table.
+
+        Raises
+        ------
+        ValueError
+            Where the run would be refused (a store made by another run).
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> from labeled_spaces import GridAxis, ParallelExecution, Space
+        >>> space = Space({"k": GridAxis(0.0, 1.0, 100)}, mode="product")
+        >>> plan = ParallelExecution(lambda p: jnp.sin(p["k"]), space).explain()
+        >>> plan.combinations, plan.blocks, plan.bytes_per_block
+        (100, 1, 400)
+        """
+        from .explain import explain  # the body lives with the Explanation
+
+        return explain(self, time=time)
+
+    def outputs_of(self, prepared: PreparedModel, computation: Computation) -> Outputs:
+        """The labelled outputs of the run: one lane traced by ``computation``.
+
+        A model that cannot be traced is a :class:`ModelError` naming the
+        first combination where it fails without ``jit``.
+        """
+        try:
+            one, print_ = computation.structure()
+        except ModelError:
+            raise
+        except Exception as err:
+            raise trace_failure(prepared, self.space, err) from err
+        return self._outputs(prepared, one, print_)
 
     def _outputs(self, prepared: PreparedModel, one: Any, print_: str | None) -> Outputs:
         """The labels of the outputs of one lane ``one``, with what the run identity needs.

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import jax
 from tqdm import tqdm
 
 from ..grid import Block, Blocks
@@ -43,8 +45,10 @@ from .cluster import (
 from .compiled import PreparedModel
 from .core import Executor, Started, traced
 from .errors import ModelError, block_failure
+from .explain import Probe
+from .kernel import origin_input
 from .options import COMMON_OPTIONS
-from .plan import initial_lanes
+from .plan import initial_lanes, plan_blocks
 from .program import Program
 
 if TYPE_CHECKING:
@@ -180,15 +184,29 @@ class _Tasks:
         space = ex.space
         if step is not None:
             return Blocks(space.shape, step)
-        if ex.client is None:
-            from dask.system import CPU_COUNT
-
-            threads = CPU_COUNT
-        else:
-            threads = max(1, sum(ex.client.nthreads().values()))
+        threads = self.threads()
         lane_bytes = outputs.lane_bytes() + space.layout.lane_bytes() + 8 * len(space.shape)
         return space.layout.blocks(initial_lanes(space.N, lane_bytes, 1, ex.chunk_size,
                                                  ex.max_memory, persistent, workers=threads))
+
+    def threads(self) -> int:
+        """The worker threads: the client's, or this machine's cores for a local cluster."""
+        if self.execution.client is None:
+            from dask.system import CPU_COUNT
+
+            return CPU_COUNT
+        return max(1, sum(self.execution.client.nthreads().values()))
+
+    def probe(self, blocks: Blocks) -> Probe:
+        """The block as every worker compiles it, here, for ``explain()``."""
+        prepared = self.prepared
+        arrays = jax.device_put((prepared.state_arrays, prepared.extra_arrays))
+        inputs = (prepared.layout.device_tables(), *arrays)
+        _, executable = plan_blocks(prepared, inputs, math.prod(blocks.step), None, 1, None,
+                                    None, blocks.step)
+        origin = origin_input(blocks[0].origin, 1)
+        return Probe(executable, lambda: jax.block_until_ready(executable(*inputs, origin)),
+                     math.prod(blocks.step), parallel=self.threads())
 
     @contextlib.contextmanager
     def _cluster(self) -> Iterator[Client]:

@@ -47,8 +47,12 @@ class Options:
         by default).
     jit : bool
         SequentialExecution: compile the model.
-    n_vmap, n_pmap, chunk_size, max_memory : int or None
-        Block sizes, devices and the memory budget.
+    n_vmap : int, None or "auto"
+        Combinations vectorised together; ``"auto"``: the largest batch whose
+        compiled peak memory fits in ``max_memory``
+        (:func:`labeled_spaces.execution.plan.plan_auto`).
+    n_pmap, chunk_size, max_memory : int or None
+        Devices, block size and the memory budget in bytes.
     client : distributed.Client or None
         DaskExecution's cluster.
 
@@ -67,7 +71,7 @@ class Options:
     output_attrs: Mapping[str, Mapping[str, Any]] | None = None
     program: Program = MODEL  # None is taken for the default too
     jit: bool = True
-    n_vmap: int | None = None
+    n_vmap: int | str | None = None
     n_pmap: int = 1
     chunk_size: int | None = None
     max_memory: int | None = None
@@ -85,7 +89,11 @@ class Options:
                              "(results in memory have nothing to overwrite)")
         put("program", check_program(self.program))
         put("jit", check_bool("jit", self.jit))
-        put("n_vmap", check_positive_int("n_vmap", self.n_vmap, allow_none=True))
+        if isinstance(self.n_vmap, str):
+            if self.n_vmap != "auto":
+                fail("n_vmap", "a positive integer, None or 'auto'", self.n_vmap, TypeError)
+        else:
+            put("n_vmap", check_positive_int("n_vmap", self.n_vmap, allow_none=True))
         put("n_pmap", check_positive_int("n_pmap", self.n_pmap))
         if self.n_pmap > jax.device_count():
             raise ValueError(

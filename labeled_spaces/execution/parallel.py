@@ -7,6 +7,7 @@ How a block is computed here; the run sequence is the core's
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -20,9 +21,10 @@ from ..space import Space
 from .compiled import PreparedModel
 from .core import Executor, Started, traced
 from .errors import ModelError, block_failure
+from .explain import Probe
 from .kernel import origin_input, replicated
 from .options import COMMON_OPTIONS
-from .plan import initial_lanes, plan_blocks
+from .plan import initial_lanes, plan_auto, plan_blocks
 from .program import Program
 
 __all__ = ["ParallelExecution"]
@@ -68,7 +70,8 @@ class _Blocks:
 
     one_at_a_time = False
 
-    def __init__(self, prepared: PreparedModel, space: Space, n_vmap: int | None, n_pmap: int,
+    def __init__(self, prepared: PreparedModel, space: Space, n_vmap: int | str | None,
+                 n_pmap: int,
                  chunk_size: int | None, max_memory: int | None) -> None:
         self.prepared, self.space = prepared, space
         self.n_vmap, self.n_pmap = n_vmap, n_pmap
@@ -81,6 +84,7 @@ class _Blocks:
             (prepared.state_arrays, prepared.extra_arrays), target)
         self.inputs = (tables, state_arrays, extra_arrays)
         self.fn: Callable = lambda *inputs: None
+        self.batch: int | None = None  # n_vmap, as "auto" chose it
 
     def structure(self) -> tuple[Any, str]:
         shapes, print_, _ = traced(self.prepared, *self.inputs)
@@ -89,11 +93,24 @@ class _Blocks:
     def plan(self, outputs: Outputs, persistent: bool, step: tuple[int, ...] | None) -> Blocks:
         space = self.space
         lane_bytes = outputs.lane_bytes() + space.layout.lane_bytes() + 8 * len(space.shape)
-        lanes = initial_lanes(space.N, lane_bytes, self.n_pmap * (self.n_vmap or 1),
-                              self.chunk_size, self.max_memory, persistent)
-        blocks, self.fn = plan_blocks(self.prepared, self.inputs, lanes, self.n_vmap,
-                                      self.n_pmap, self.chunk_size, self.max_memory, step)
+        n_vmap = self.n_vmap
+        batch = 1 if isinstance(n_vmap, str) else n_vmap or 1
+        lanes = initial_lanes(space.N, lane_bytes, self.n_pmap * batch, self.chunk_size,
+                              self.max_memory, persistent)
+        if isinstance(n_vmap, str):  # "auto"
+            blocks, self.fn, self.batch = plan_auto(self.prepared, self.inputs, lanes,
+                                                    self.n_pmap, self.max_memory, step)
+        else:
+            blocks, self.fn = plan_blocks(self.prepared, self.inputs, lanes, n_vmap,
+                                          self.n_pmap, self.chunk_size, self.max_memory, step)
+            self.batch = n_vmap
         return blocks
+
+    def probe(self, blocks: Blocks) -> Probe:
+        """One compiled block, for ``explain()`` (after :meth:`plan`)."""
+        fn, inputs, origin = self.fn, self.inputs, origin_input(blocks[0].origin, self.n_pmap)
+        return Probe(fn, lambda: jax.block_until_ready(fn(*inputs, origin)),
+                     math.prod(blocks.compiled), n_vmap=self.batch, n_pmap=self.n_pmap)
 
     @contextlib.contextmanager
     def start(self, blocks: Blocks, todo: Iterable[Block], sink: Sink, bar: tqdm
@@ -113,10 +130,12 @@ class ParallelExecution(Executor):
         The combinations to run.
     *args
         Extra positional arguments for the model.
-    n_vmap : int, optional
+    n_vmap : int or "auto", optional
         Combinations vectorised together (``lax.map`` over batches of
         ``n_vmap`` inside a block). Default: the whole block at once, which is
-        fastest unless one combination's intermediates are large.
+        fastest unless one combination's intermediates are large. ``"auto"``:
+        the largest batch whose compiled peak memory (XLA's memory analysis)
+        fits in ``max_memory`` (:func:`labeled_spaces.execution.plan.plan_auto`).
     n_pmap : int, default 1
         Devices sharing every block (``jit`` with a ``NamedSharding`` over a
         1-D mesh of the first ``n_pmap`` devices).
@@ -185,7 +204,7 @@ class ParallelExecution(Executor):
         model: Callable[..., Any],
         space: Space,
         *args: Any,
-        n_vmap: int | None = None,
+        n_vmap: int | str | None = None,
         n_pmap: int = 1,
         chunk_size: int | None = None,
         max_memory: int | None = None,

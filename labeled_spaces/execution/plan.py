@@ -16,7 +16,7 @@ import logging
 import math
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 
@@ -26,8 +26,8 @@ from ..grid import Blocks, block_shape
 from .compiled import PreparedModel, signature
 from .kernel import block_program, origin_input
 
-__all__ = ["BLOCKS_PER_WORKER", "MEMORY_FRACTION", "MIN_TASK_LANES", "budget", "initial_lanes",
-           "plan_blocks"]
+__all__ = ["BLOCKS_PER_WORKER", "MEMORY_FRACTION", "MIN_TASK_LANES", "BlockMemory", "budget",
+           "block_memory", "initial_lanes", "plan_auto", "plan_blocks"]
 
 logger = logging.getLogger("labeled_spaces")
 
@@ -115,6 +115,59 @@ def initial_lanes(n: int, lane_bytes: int, multiple: int, chunk_size: int | None
     return max(1, min(lanes, n))
 
 
+class BlockMemory(NamedTuple):
+    """XLA's memory analysis of a compiled block, in bytes.
+
+    ``peak`` is what the call holds at once: its arguments, outputs and
+    temporaries, less the outputs that reuse an argument's buffer.
+    """
+
+    arguments: int
+    outputs: int
+    temporaries: int
+    aliased: int
+
+    @property
+    def peak(self) -> int:
+        return self.arguments + self.outputs + self.temporaries - self.aliased
+
+
+def block_memory(executable: Any) -> BlockMemory | None:
+    """The memory analysis of a compiled executable (None where the backend gives none).
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from labeled_spaces.execution.plan import block_memory
+    >>> compiled = jax.jit(lambda x: jnp.sin(x) * 2).lower(jnp.ones(1000)).compile()
+    >>> block_memory(compiled).arguments
+    4000
+    """
+    try:
+        stats = executable.memory_analysis()
+    except Exception:  # noqa: BLE001 - not every backend reports it
+        return None
+    if stats is None:
+        return None
+    return BlockMemory(int(stats.argument_size_in_bytes), int(stats.output_size_in_bytes),
+                       int(stats.temp_size_in_bytes), int(stats.alias_size_in_bytes))
+
+
+def _compiled(prepared: PreparedModel, inputs: tuple, block: tuple[int, ...],
+              n_vmap: int | None, n_pmap: int) -> Any:
+    """The compiled program of ``block`` (cached with the model's programs)."""
+    layout = prepared.layout
+    devices = tuple(d.id for d in jax.devices()[:n_pmap])
+    shapes = signature(jax.tree.leaves(inputs))
+
+    def build() -> Any:
+        program = block_program(prepared.call, layout, block, n_vmap, n_pmap)
+        return program.lower(*inputs, origin_input((0,) * len(block), n_pmap)).compile()
+
+    return prepared.cached(("block", layout.grid, layout.axis_dim, block, n_vmap, devices,
+                            shapes), build)
+
+
 def plan_blocks(
     prepared: PreparedModel,
     inputs: tuple,
@@ -134,12 +187,7 @@ def plan_blocks(
     shapes = signature(jax.tree.leaves(inputs))
 
     def compiled(block: tuple[int, ...]) -> Any:
-        def build() -> Any:
-            program = block_program(prepared.call, layout, block, n_vmap, n_pmap)
-            return program.lower(*inputs, origin_input((0,) * len(block), n_pmap)).compile()
-
-        return prepared.cached(("block", layout.grid, layout.axis_dim, block, n_vmap, devices,
-                                shapes), build)
+        return _compiled(prepared, inputs, block, n_vmap, n_pmap)
 
     def choose() -> tuple[Blocks, Any]:
         if step is not None:
@@ -172,3 +220,70 @@ def plan_blocks(
         layout.N, blocks.compiled, math.prod(blocks.compiled), n_vmap, n_pmap,
     )
     return blocks, executable
+
+
+def plan_auto(
+    prepared: PreparedModel,
+    inputs: tuple,
+    lanes: int,
+    n_pmap: int,
+    max_memory: int | None,
+    step: tuple[int, ...] | None = None,
+) -> tuple[Blocks, Callable, int | None]:
+    """``n_vmap="auto"``: the largest batch whose compiled block fits in ``max_memory``.
+
+    The blocks are those of the output size (as :func:`plan_blocks` plans
+    them, or ``step``); the block is first compiled as one ``vmap`` of all
+    its lanes, and when XLA's peak memory of it (:func:`block_memory`)
+    exceeds :func:`budget` of ``max_memory``, as ``lax.map`` over batches of
+    powers of two: the largest that fits (a batch's temporaries grow about
+    linearly with it, which gives the first guess). Returns the blocks, the
+    compiled block and the batch (None: the whole block at once).
+    """
+    layout = prepared.layout
+    limit = budget(max_memory)
+    if step is not None:
+        _, rounded = block_shape(step, math.prod(step), n_pmap)
+        blocks = Blocks(layout.shape, step, rounded)
+    else:
+        blocks = layout.blocks(lanes, n_pmap)
+    per_device = max(1, math.prod(blocks.compiled) // n_pmap)
+
+    def fits(n_vmap: int | None) -> tuple[bool, Any, BlockMemory | None]:
+        executable = _compiled(prepared, inputs, blocks.compiled, n_vmap, n_pmap)
+        memory = block_memory(executable)
+        return memory is None or memory.peak <= limit, executable, memory
+
+    def choose() -> tuple[Any, int | None]:
+        ok, executable, memory = fits(None)
+        if ok or per_device == 1 or memory is None:
+            return executable, None
+        fixed = memory.arguments + memory.outputs - memory.aliased
+        guess = per_device * max(limit - fixed, 0) / max(memory.temporaries, 1)
+        n = 1 << max(0, int(math.log2(max(1.0, min(guess, per_device - 1)))))
+        best: tuple[Any, int] | None = None
+        while True:
+            ok, executable, memory = fits(n)
+            if ok:
+                best = (executable, n)
+                if 2 * n >= per_device:
+                    break
+                n *= 2  # the guess may be low: the largest batch that fits
+            elif best is not None or n == 1:
+                break
+            else:
+                n //= 2
+        if best is None:
+            warnings.warn(f"max_memory={max_memory} bytes: even one combination at a time "
+                          f"needs {format_bytes(memory.peak if memory else 0)} per block; "
+                          "running one at a time", stacklevel=5)
+            return executable, 1
+        return best
+
+    executable, n_vmap = prepared.cached(
+        ("auto", layout.grid, layout.axis_dim, lanes, step, n_pmap, max_memory,
+         tuple(d.id for d in jax.devices()[:n_pmap]), signature(jax.tree.leaves(inputs))),
+        choose)
+    logger.info("%d combinations in blocks of %s, n_vmap=%s chosen for %s of memory",
+                layout.N, blocks.compiled, n_vmap, format_bytes(limit))
+    return blocks, executable, n_vmap

@@ -20,6 +20,7 @@ from ..results import Outputs, Results, SequentialResult, Sink
 from .compiled import PreparedModel, signature
 from .core import Executor, Started, traced
 from .errors import ModelError, check_outputs, failed_at, locate_failure
+from .explain import Probe
 from .loop import BlockFailure
 from .options import COMMON_OPTIONS
 from .plan import initial_lanes
@@ -48,6 +49,27 @@ def _host_leaves(out: Any, outputs: Outputs, i: int) -> list[np.ndarray]:
     return arrays
 
 
+def _block_points(grid: Any, block: Block) -> tuple[np.ndarray, Callable[[int], int]]:
+    """A block's grid positions in its C order, and the flat index of its ``k``-th point.
+
+    A block laid out by :func:`~labeled_spaces.grid.block_shape` is a
+    contiguous run of the flat index; one of a grown store (whose blocks keep
+    their shape while a faster dimension gains positions) may not be.
+    """
+    start, n = block.start, block.size
+    inner = [e == s for e, s in zip(block.extent, grid.shape, strict=True)]
+    split = next((j for j, e in enumerate(block.extent) if e > 1), len(inner))
+    if all(inner[split + 1:]):  # a contiguous run
+        if grid.N < 2**63:
+            digits = grid.unravel_many(np.arange(start, start + n, dtype=np.int64))
+        else:
+            digits = np.array([grid.unravel(start + k) for k in range(n)], dtype=np.int64)
+        return digits, lambda k: start + k
+    positions = np.indices(block.extent).reshape(len(block.extent), -1).T
+    digits = (positions + np.asarray(block.origin, dtype=np.int64)).astype(np.int64)
+    return digits, lambda k: grid.ravel(digits[k])
+
+
 class _PointRunner:
     """Runs a block's combinations one by one, each output copied out while the next runs."""
 
@@ -60,9 +82,13 @@ class _PointRunner:
             self.state_arrays, self.extra_arrays = jax.device_put(
                 (self.state_arrays, self.extra_arrays))
 
-    def _steps(self, start: int, digits: np.ndarray, buffers: list[np.ndarray]
+    def _steps(self, index: Callable[[int], int], digits: np.ndarray,
+               buffers: list[np.ndarray]
                ) -> tuple[Callable[[int], Any], Callable[[int, Any], None]]:
         """``call(k)`` runs the block's ``k``-th combination, ``store(k, out)`` keeps its output.
+
+        ``index(k)`` is the flat index of the block's ``k``-th combination,
+        ``digits[k]`` its grid position.
 
         The compiled path is kept lean (its overhead per combination is what
         a hand-written loop of ``jax.jit(f)`` would not pay): the block's
@@ -72,13 +98,13 @@ class _PointRunner:
         ex, layout = self.execution, self.prepared.layout
         if not ex.options.jit:
             def call(k: int) -> Any:
-                i = start + k
+                i = index(k)
                 if i == 0 and self.first is not None:  # run already, for the output structure
                     return self.first
                 return plain_call(ex, self.prepared, i)
 
             def store(k: int, out: Any) -> None:
-                for buffer, leaf in zip(buffers, _host_leaves(out, self.outputs, start + k),
+                for buffer, leaf in zip(buffers, _host_leaves(out, self.outputs, index(k)),
                                         strict=True):
                     buffer[k] = leaf
 
@@ -113,12 +139,8 @@ class _PointRunner:
         n = block.size
         buffers = [np.empty((n, *s), dtype=d) for s, d in zip(outputs.shapes, outputs.dtypes,
                                                                strict=True)]
-        start = block.start
-        if grid.N < 2**63:
-            digits = grid.unravel_many(np.arange(start, start + n, dtype=np.int64))
-        else:
-            digits = np.array([grid.unravel(start + k) for k in range(n)], dtype=np.int64)
-        call, store = self._steps(start, digits, buffers)
+        digits, index = _block_points(grid, block)
+        call, store = self._steps(index, digits, buffers)
         update = None if self.bar.disable else self.bar.update
         pending: Any = None
         stored = k = 0  # combinations of the block in the buffers; the one running
@@ -135,11 +157,11 @@ class _PointRunner:
             if update is not None:
                 update(1)
         except (Exception, KeyboardInterrupt) as err:
-            failed, cause = start + stored, err
+            failed, cause = index(stored), err
             if pending is not None and stored < k:  # the output before the failure
                 try:
                     store(k - 1, pending)
-                    stored, failed = k, start + k
+                    stored, failed = k, index(k)
                 except Exception as late:  # that output was bad itself
                     cause = late
             raise BlockFailure(cause, failed, stored, self.fetch(block, buffers)) from cause
@@ -245,6 +267,16 @@ class _Points:
             return flat.lower(*first, *state_arrays, *extra_arrays).compile()
 
         return prepared.cached(("sequential", shapes), build)
+
+    def probe(self, blocks: Blocks) -> Probe:
+        """One combination, compiled or plain, for ``explain()`` (after :meth:`plan`)."""
+        if not self.execution.options.jit:
+            return Probe(None, lambda: jax.block_until_ready(
+                plain_call(self.execution, self.prepared, 0)), 1)
+        fn, layout = self.fn, self.prepared.layout
+        first = layout.values_at((0,) * len(layout.shape))  # combination 0's lane values
+        arguments = (*first, *self.state_arrays, *self.extra_arrays)
+        return Probe(fn, lambda: jax.block_until_ready(fn(*arguments)), 1)
 
     @contextlib.contextmanager
     def start(self, blocks: Blocks, todo: Iterable[Block], sink: Sink, bar: tqdm

@@ -225,13 +225,21 @@ class RunIdentity:
                 f"{where} {'; and it '.join(parts)}. It is left as it is: give a new path, "
                 "or pass overwrite=True to replace it"
             )
+        self.check_program(now, where, stacklevel=6)
+
+    def check_program(self, now: RunIdentity, where: str, stacklevel: int = 5) -> None:
+        """Warn when ``now``'s traced program is another than this one's, or unknown.
+
+        The inputs are :meth:`check`'s (a store grown by the prefix rule,
+        :mod:`labeled_spaces.results.growth`, compares them itself).
+        """
         if not now.program or not self.program:
             warnings.warn(
                 f"{where} is resumed with a model that could not be traced (jit=False, or "
                 "the store was made by one), so nothing checks that the model is the same; "
                 "the blocks already stored are kept. Give a new path, or overwrite=True, to "
                 "compute everything with this model",
-                stacklevel=5,
+                stacklevel=stacklevel,
             )
         elif now.program != self.program:
             # a warning, not a refusal: another JAX version traces the same model differently
@@ -240,7 +248,7 @@ class RunIdentity:
                 "(the model's code or a constant it closes over changed, or the JAX version "
                 "did); resuming keeps the blocks the other model computed. Give a new path, "
                 "or overwrite=True, to compute everything with this model",
-                stacklevel=5,
+                stacklevel=stacklevel,
             )
 
 

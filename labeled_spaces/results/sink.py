@@ -36,6 +36,9 @@ give the defaults for a sink without them):
     A picklable object with ``write(block, leaves)`` and ``path`` that dask
     workers use to write their blocks themselves (None: the blocks come back
     to the client, which writes them to the sink).
+``preview(outputs, blocks) -> StorePreview`` (default: results in memory)
+    What a run would find there, read without writing anything (for
+    ``executor.explain()``).
 
 :class:`MemorySink` fills NumPy arrays; the zarr store
 (:class:`~labeled_spaces.results.store.ZarrSink`) writes regions of a store
@@ -46,6 +49,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -59,8 +63,8 @@ from .names import Outputs
 from .results import Results
 from .store import ZarrSink
 
-__all__ = ["MemorySink", "Sink", "blank_undone", "check_store", "make_sink", "persistent",
-           "preferred_step", "worker_writer"]
+__all__ = ["MemorySink", "Sink", "StorePreview", "blank_undone", "check_store", "make_sink",
+           "persistent", "preferred_step", "preview", "worker_writer"]
 
 
 @runtime_checkable
@@ -102,6 +106,52 @@ def worker_writer(sink: Sink) -> Any:
     """A picklable writer for dask workers (see the module documentation), or None."""
     hook = getattr(sink, "worker_writer", None)
     return None if hook is None else hook()
+
+
+@dataclass(frozen=True)
+class StorePreview:
+    """What a run would find in its sink before it starts.
+
+    Attributes
+    ----------
+    where : str
+        The store's path, or ``"memory"``.
+    state : str
+        ``"memory"``, ``"new"``, ``"replaced"`` (``overwrite=True``),
+        ``"resumed"``, ``"complete"``, or ``"growing coupling: 11 -> 21"``.
+    done : int
+        Blocks already finished there (kept by a resumed or grown store).
+    size_on_disk : int or None
+        Bytes the store holds now (None in memory).
+    """
+
+    where: str
+    state: str
+    done: int = 0
+    size_on_disk: int | None = None
+
+
+def preview(sink: Sink, outputs: Outputs, blocks: Blocks) -> StorePreview:
+    """What a run over ``blocks`` would find in ``sink`` (see the module documentation).
+
+    Examples
+    --------
+    >>> import jax, numpy as np
+    >>> from labeled_spaces import GridAxis, Space
+    >>> from labeled_spaces.grid import Blocks
+    >>> from labeled_spaces.results import MemorySink, Outputs
+    >>> from labeled_spaces.results.sink import preview
+    >>> space = Space({"k": GridAxis(0.0, 1.0, 4)}, mode="product")
+    >>> outputs = Outputs.build(space, jax.tree.structure(0.0), [()], [np.float32])
+    >>> preview(MemorySink(space), outputs, Blocks((4,), (2,))).state
+    'memory'
+    """
+    hook = getattr(sink, "preview", None)
+    if hook is not None:
+        return hook(outputs, blocks)
+    if isinstance(sink, MemorySink):
+        return StorePreview("memory", "memory")
+    return StorePreview(type(sink).__name__, "unknown (the sink says nothing of its state)")
 
 
 def check_store(store: Any) -> str | Sink | None:

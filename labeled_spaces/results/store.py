@@ -17,7 +17,10 @@ there, so it is whole or absent; its metadata is built in memory and
 written once (:mod:`labeled_spaces.results.store_format`). A rerun with the
 same path resumes only the same run: any difference in its inputs is
 refused, naming it, and the store is left untouched; ``overwrite=True``
-replaces it (the new store is made beside it, then swapped in). A block
+replaces it (the new store is made beside it, then swapped in). A run whose
+space extends the store's along one dimension by the prefix rule grows it
+in place (:mod:`labeled_spaces.results.growth`,
+:mod:`labeled_spaces.results.store_growth`). A block
 marked done counts only while its chunks are there, and the done state is
 kept per block, never per combination
 (:mod:`labeled_spaces.results.store_writer`). Two runs that create the same
@@ -27,7 +30,6 @@ store at once: the second adopts the first's store and resumes it.
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import shutil
@@ -40,22 +42,17 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .._codec import jsonable
-from .._schema import DTYPE_ATTR, STORE_ATTR, STORE_FORMAT
+from .._schema import STORE_ATTR
 from ..grid import Block, Blocks
 from ..space import Space
-from .identity import RunIdentity, identity_attrs, run_identity
+from .growth import find_growth
+from .identity import RunIdentity, run_identity
 from .names import Outputs
 from .results import Results
-from .store_format import (
-    DONE,
-    ChunkCodec,
-    array_node,
-    coordinate_nodes,
-    group_node,
-    root_node,
-    write_file,
-)
+from .sink import StorePreview
+from .store_files import float_storage, store_files
+from .store_format import DONE, ChunkCodec, write_file
+from .store_growth import GrowthPlan, plan_growth
 from .store_writer import (
     StoreState,
     StoreWriteError,
@@ -74,11 +71,6 @@ logger = logging.getLogger("labeled_spaces")
 
 #: a ``.creating-*`` or ``.replaced-*`` folder this old is a leftover even if its pid lives
 STALE_SECONDS = 24 * 3600
-
-
-def _float_storage(dtype: np.dtype) -> np.dtype:
-    """The dtype a variable is stored in: bfloat16 (which zarr lacks) as float32."""
-    return np.dtype(np.float32) if str(dtype) == "bfloat16" else np.dtype(dtype)
 
 
 def _is_store(path: Path) -> bool:
@@ -146,34 +138,16 @@ def _clean_leftovers(target: Path) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _store_files(space: Space, outputs: Outputs, blocks: Blocks) -> dict[str, bytes]:
-    """Every metadata and coordinate file of a new store, by relative path."""
-    coords = {str(name): c.variable for name, c in space.coords.items()}
-    coords.update({name: c.variable() for name, c in outputs.coords.items()})
-    nodes, files, others = coordinate_nodes(coords)
-    stored_vars = []
-    for var, dims, shape, dtype, attrs in zip(outputs.var_names, outputs.dims, outputs.shapes,
-                                              outputs.dtypes, outputs.attrs, strict=True):
-        stored = _float_storage(dtype)
-        attrs = dict(attrs)
-        if stored != dtype:
-            attrs[DTYPE_ATTR] = str(dtype)
-        nodes[var] = array_node(space.shape + tuple(shape), blocks.step + tuple(shape), stored,
-                                (*space.dims, *dims), jsonable(attrs))
-        stored_vars.append({"var": var, "shape": list(shape), "dtype": str(stored)})
-    nodes["labeled_spaces"] = group_node()
-    nodes[DONE] = array_node(blocks.counts, (1,) * len(blocks.counts), np.dtype(bool), None, {},
-                             "zstd")
-    description = {"format": STORE_FORMAT, "shape": list(blocks.shape), "step": list(blocks.step),
-                   "vars": stored_vars}
-    attrs = {**space.attrs, **outputs.file_attrs(), **identity_attrs(space, outputs),
-             STORE_ATTR: json.dumps(description)}
-    if others:
-        attrs["coordinates"] = " ".join(others)
-    for path, node in nodes.items():
-        files[f"{path}/zarr.json"] = json.dumps(node).encode()
-    files["zarr.json"] = json.dumps(root_node(attrs, nodes)).encode()
-    return files
+def _size_on_disk(path: Path) -> int:
+    """Bytes of the files under ``path`` (0 when it is missing)."""
+    total = 0
+    for top, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(top, name)).st_size
+            except OSError:
+                continue
+    return total
 
 
 class ZarrSink:
@@ -208,6 +182,8 @@ class ZarrSink:
         self.writer: StoreWriter | None = None
         self._finished: set[int] = set()
         self._stored: tuple[Outputs, dict[str, Any]] | None = None  # what _check found
+        #: the growth that _check planned and open() makes (see results.store_growth)
+        self.growth: GrowthPlan | None = None
 
     # -- resuming ---------------------------------------------------------
     def _attrs(self) -> dict[str, Any]:
@@ -230,7 +206,12 @@ class ZarrSink:
         return attrs
 
     def _check(self, outputs: Outputs) -> dict[str, Any]:
-        """The stored description, after checking the store was made by this run (once)."""
+        """The stored description, after checking the store was made by this run (once).
+
+        A run that extends the store along one dimension by the prefix rule
+        (:mod:`labeled_spaces.results.growth`) is not refused: the growth is
+        planned here (nothing written) and made by :meth:`open`.
+        """
         if self._stored is not None and self._stored[0] is outputs:
             return self._stored[1]
         attrs = self._attrs()
@@ -240,8 +221,17 @@ class ZarrSink:
                 f"store={self.path!r} records no run identity (an earlier version of "
                 "labeled_spaces made it), so nothing says it was made by this run; it is "
                 "left as it is: give a new path, or pass overwrite=True to replace it")
-        stored.check(run_identity(self.space, outputs), f"store={self.path!r}")
         held = read_description(Path(self.path), attrs)
+        now, where = run_identity(self.space, outputs), f"store={self.path!r}"
+        self.growth = None
+        try:
+            stored.check(now, where)
+        except ValueError as refusal:
+            growth, hint = find_growth(stored, now, held["shape"], self.space)
+            if growth is None:
+                raise ValueError(f"{refusal}{hint}") from None
+            self.growth = plan_growth(Path(self.path), held, self.space, outputs, growth)
+            stored.check_program(now, where)
         self._stored = (outputs, held)
         return held
 
@@ -251,6 +241,24 @@ class ZarrSink:
             return None
         return tuple(self._check(outputs)["step"])
 
+    def preview(self, outputs: Outputs, blocks: Blocks) -> StorePreview:
+        """What this run would find in the store, read without writing anything (explain())."""
+        if self.overwrite or not Path(self.path).exists():
+            state = "replaced" if self.overwrite and Path(self.path).exists() else "new"
+            return StorePreview(self.path, state, 0, _size_on_disk(Path(self.path)))
+        self._check(outputs)
+        found = store_state(self.path)
+        plan: GrowthPlan | None = self.growth
+        if found is None:
+            done: set[int] = set()
+        elif plan is not None:
+            done = plan.done_after(found)
+        else:
+            done = {int(k) for k in np.flatnonzero(found.done.reshape(-1))}
+        state = f"growing {plan.growth}" if plan is not None else (
+            "complete" if len(done) == len(blocks) else "resumed")
+        return StorePreview(self.path, state, len(done), _size_on_disk(Path(self.path)))
+
     def _resume(self, outputs: Outputs, blocks: Blocks) -> set[int]:
         stored = self._check(outputs)
         if tuple(stored["step"]) != blocks.step:
@@ -258,6 +266,9 @@ class ZarrSink:
                              f"{list(blocks.step)}; give the same chunk_size, a new path, or "
                              "overwrite=True")
         _refuse_links(Path(self.path))
+        if self.growth is not None:
+            self.growth.apply()
+            self.growth = None
         state = store_state(self.path)
         if state is None:
             raise ValueError(f"store={self.path!r} has no done mask ({DONE}); it is left as "
@@ -273,7 +284,7 @@ class ZarrSink:
 
     def worker_writer(self) -> StoreWriter:
         """A picklable writer for dask workers (an absolute path: theirs may differ)."""
-        layout = [(_float_storage(d), tuple(s)) for d, s in zip(
+        layout = [(float_storage(d), tuple(s)) for d, s in zip(
             self.outputs.dtypes, self.outputs.shapes, strict=True)]
         return StoreWriter(os.path.abspath(self.path), self.outputs.var_names,
                            self.blocks.step, layout)
@@ -281,7 +292,7 @@ class ZarrSink:
     # -- the Sink protocol ------------------------------------------------
     def open(self, outputs: Outputs, blocks: Blocks) -> set[int]:
         self.outputs, self.blocks = outputs, blocks
-        layout = [(_float_storage(d), tuple(s)) for d, s in zip(outputs.dtypes, outputs.shapes,
+        layout = [(float_storage(d), tuple(s)) for d, s in zip(outputs.dtypes, outputs.shapes,
                                                                strict=True)]
         self.writer = StoreWriter(self.path, outputs.var_names, blocks.step, layout)
         target = Path(self.path)
@@ -308,7 +319,7 @@ class ZarrSink:
         replacing = self.overwrite and target.exists()
         if replacing:
             self._attrs()  # only a store of ours is replaced
-        files = _store_files(self.space, outputs, blocks)
+        files = store_files(self.space, outputs, blocks)
         target.parent.mkdir(parents=True, exist_ok=True)  # as zarr would make them
         _clean_leftovers(target)
         tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -367,7 +378,7 @@ class ZarrSink:
         arrays = []
         for var, dtype, shape in zip(outputs.var_names, outputs.dtypes, outputs.shapes,
                                      strict=True):
-            stored = _float_storage(dtype)
+            stored = float_storage(dtype)
             codec = ChunkCodec(stored, blocks.step + tuple(shape))
             # bfloat16 is stored widened; and the little-endian dtype ("<f4") is another
             # than netCDF4's "native" one, which it would warn about: chunks are read as

@@ -16,9 +16,11 @@ memory.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import json
 import os
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,8 +31,9 @@ import xarray as xr
 from .._codec import jsonable
 
 __all__ = [
-    "ChunkCodec", "DONE", "array_node", "chunk_key", "coordinate_nodes",
-    "done_mark", "group_node", "listed_chunks", "root_node", "write_file",
+    "ChunkCodec", "DONE", "array_node", "chunk_key", "coordinate_chunk", "coordinate_nodes",
+    "done_mark", "group_node", "is_simple_coordinate", "listed_chunks", "replace_file",
+    "root_node", "write_file",
 ]
 
 DONE = "labeled_spaces/done"  # the per-block completion mask, in a subgroup
@@ -184,6 +187,18 @@ def write_file(path: str, data: bytes) -> None:
         os.close(fd)
 
 
+def replace_file(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all: beside it, then renamed over it."""
+    temporary = f"{path}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        write_file(temporary, data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+
+
 def listed_chunks(folder: Path, ndim: int) -> Iterator[tuple[int, ...]]:
     """The positions of the chunk files an array's folder holds (one listing, no reads).
 
@@ -213,7 +228,7 @@ def listed_chunks(folder: Path, ndim: int) -> Iterator[tuple[int, ...]]:
                 continue  # not a chunk (a temporary file of another tool)
 
 
-def _simple(coord: xr.Variable) -> bool:
+def is_simple_coordinate(coord: xr.Variable) -> bool:
     """Whether a coordinate is written here (numbers, booleans, text), not by xarray."""
     if coord.ndim == 0 or coord.size == 0:
         return False
@@ -227,6 +242,23 @@ def _simple(coord: xr.Variable) -> bool:
     return False
 
 
+def coordinate_chunk(values: np.ndarray, chunk: Sequence[int]) -> bytes:
+    """The bytes of a coordinate's chunk of shape ``chunk`` holding ``values`` (its leading part).
+
+    Numbers with the coordinates' Zstd codec; text as zarr's variable-length
+    UTF-8 strings, padded with empty strings at an edge.
+    """
+    values = np.asarray(values)
+    if values.dtype.kind not in "UO":
+        return ChunkCodec(values.dtype, chunk, "zstd").encode(values)
+    from numcodecs import VLenUTF8, Zstd
+
+    full = np.full(tuple(chunk), "", dtype=object)
+    full[tuple(slice(0, n) for n in values.shape)] = values.astype(object)
+    raw = VLenUTF8().encode(full.reshape(-1))
+    return bytes(Zstd(level=0, checksum=False).encode(raw))
+
+
 def coordinate_nodes(coords: Mapping[str, xr.Variable]
                      ) -> tuple[dict[str, dict], dict[str, bytes], list[str]]:
     """Metadata and chunk files of coordinates, and the names of the non-index ones.
@@ -236,26 +268,21 @@ def coordinate_nodes(coords: Mapping[str, xr.Variable]
     ``zarr.json`` included), ``others`` the coordinates that are not a
     dimension's index (xarray lists them in the root's ``coordinates`` attr).
     """
-    from numcodecs import VLenUTF8, Zstd
-
     nodes: dict[str, dict] = {}
     files: dict[str, bytes] = {}
     hard = {}
     for name, var in coords.items():
-        if not _simple(var):
+        if not is_simple_coordinate(var):
             hard[name] = var
             continue
         attrs = jsonable(dict(var.attrs))
         values = np.asarray(var.values)
         if values.dtype.kind in "UO":
             node = _string_node(values.shape, var.dims, attrs)
-            raw = VLenUTF8().encode(np.asarray(values, dtype=object).reshape(-1))
-            chunk = bytes(Zstd(level=0, checksum=False).encode(raw))
         else:
             node = array_node(values.shape, values.shape, values.dtype, var.dims, attrs, "zstd")
-            chunk = ChunkCodec(values.dtype, values.shape, "zstd").encode(values)
         nodes[name] = node
-        files[f"{name}/{chunk_key((0,) * values.ndim)}"] = chunk
+        files[f"{name}/{chunk_key((0,) * values.ndim)}"] = coordinate_chunk(values, values.shape)
     if hard:  # dates, durations, complex, 0-d: xarray encodes them, in memory
         import zarr
 

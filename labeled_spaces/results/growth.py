@@ -1,0 +1,155 @@
+"""The prefix rule: when a run may grow a store instead of being refused.
+
+A store records its run's identity (:mod:`labeled_spaces.results.identity`).
+A later run whose identity differs is refused, except in one case: its
+space extends the stored one along exactly one dimension, the stored labels
+being a prefix of the new ones, and nothing else differs. That run grows
+the store in place (:mod:`labeled_spaces.results.store_growth`): the stored
+combinations keep their positions, so their results stay valid, and only
+the new ones are computed.
+
+The rule is decided on the identities alone: the new run's identity is cut
+back to the stored length along the grown dimension (every axis table and
+coordinate along it sliced, each described as the identity describes it)
+and must then equal the stored identity exactly. The grown axes' own
+specification (``n``, ``high``, even their class: a ``GridAxis`` grown as
+a ``DataAxis``) may differ, since their values are what the run computes
+with. Labels compare bit for bit.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..space import Space
+from .identity import RunIdentity
+from .values import array_summary
+
+__all__ = ["Growth", "find_growth"]
+
+
+@dataclass(frozen=True)
+class Growth:
+    """A store grown along one dimension.
+
+    Attributes
+    ----------
+    dim : str
+        The dimension's name.
+    axis : int
+        Its position among the space's dimensions.
+    old, new : int
+        Its length in the store, and in the run that grows it.
+
+    Examples
+    --------
+    >>> from labeled_spaces.results.growth import Growth
+    >>> str(Growth("coupling", 0, 11, 21))
+    'coupling: 11 -> 21'
+    """
+
+    dim: str
+    axis: int
+    old: int
+    new: int
+
+    def __str__(self) -> str:
+        return f"{self.dim}: {self.old} -> {self.new}"
+
+
+def _prefix(values: Any, axis: int, n: int) -> np.ndarray:
+    """The first ``n`` entries of ``values`` along ``axis``."""
+    array = np.asarray(values)
+    return array[(slice(None),) * axis + (slice(0, n),)]
+
+
+def _as_stored(values: np.ndarray, stored: Any) -> np.ndarray:
+    """Text labels in the stored width: ``'<U3'`` labels extended by longer ones are ``'<U5'``."""
+    if values.dtype.kind not in "US" or not isinstance(stored, dict) or "array" not in stored:
+        return values
+    try:
+        dtype = np.dtype(stored["array"])
+    except TypeError:
+        return values
+    if dtype.kind != values.dtype.kind:
+        return values
+    narrowed = values.astype(dtype)
+    return narrowed if np.array_equal(narrowed, values) else values
+
+
+def _cut_back(now: dict[str, Any], stored: dict[str, Any], space: Space, growth: Growth
+              ) -> dict[str, Any]:
+    """``now`` (the new run's inputs) as it would read with the stored length along the dim."""
+    expected = copy.deepcopy(now)
+    axes, stored_axes = expected.get("axes", {}), stored.get("axes") or {}
+    layout = space.layout
+    for path, table, j in zip(space.paths, layout.tables, layout.axis_dim, strict=True):
+        if j != growth.axis or path not in axes or not isinstance(stored_axes.get(path), dict):
+            continue
+        entry, held = axes[path], stored_axes[path]
+        entry["values"] = array_summary(_prefix(table, 0, growth.old))
+        for key in ("class", "spec", "fields"):  # the grown axis's own specification
+            entry[key] = held.get(key)
+    coords, stored_coords = expected.get("coords", {}), stored.get("coords") or {}
+    for name, coord in space.coords.items():
+        name = str(name)
+        if growth.dim not in coord.dims or name not in coords:
+            continue
+        held = stored_coords.get(name)
+        values = _prefix(coord.values, coord.dims.index(growth.dim), growth.old)
+        if isinstance(held, dict):
+            values = _as_stored(values, held.get("values"))
+        coords[name]["values"] = array_summary(values)
+    return expected
+
+
+def find_growth(stored: RunIdentity, now: RunIdentity, stored_shape: Sequence[int],
+                space: Space) -> tuple[Growth | None, str]:
+    """Whether the run ``now`` over ``space`` grows a store of ``stored`` (of ``stored_shape``).
+
+    Returns ``(growth, hint)``: the :class:`Growth` when the prefix rule
+    holds (one dimension longer, the stored labels a prefix of the new
+    ones, everything else equal), else None and a sentence saying why the
+    store does not grow (empty when the run differs in its dimensions).
+
+    Examples
+    --------
+    >>> import jax, numpy as np
+    >>> from labeled_spaces import DataAxis, Space
+    >>> from labeled_spaces.results import Outputs
+    >>> from labeled_spaces.results.growth import find_growth
+    >>> from labeled_spaces.results.identity import run_identity
+    >>> def identity(space):
+    ...     outputs = Outputs.build(space, jax.tree.structure(0.0), [()], [np.float32])
+    ...     return run_identity(space, outputs)
+    >>> small = Space({"k": DataAxis(np.arange(3.0))}, mode="product")
+    >>> big = Space({"k": DataAxis(np.arange(5.0))}, mode="product")
+    >>> str(find_growth(identity(small), identity(big), (3,), big)[0])
+    'k: 3 -> 5'
+    >>> other = Space({"k": DataAxis(np.arange(5.0) + 1)}, mode="product")
+    >>> find_growth(identity(small), identity(other), (3,), other)[0] is None
+    True
+    """
+    shape, old_shape = tuple(space.shape), tuple(int(s) for s in stored_shape)
+    if len(shape) != len(old_shape):
+        return None, ""
+    changed = [j for j, (a, b) in enumerate(zip(old_shape, shape, strict=True)) if a != b]
+    if len(changed) != 1:
+        return None, ""
+    j = changed[0]
+    growth = Growth(space.dims[j], j, old_shape[j], shape[j])
+    if growth.new < growth.old:
+        return None, (f" (a store grows, it never shrinks: {growth.dim} holds {growth.old} "
+                      f"labels, this run {growth.new})")
+    expected = RunIdentity(_cut_back(now.inputs, stored.inputs, space, growth), now.program)
+    found = stored.differences(expected)
+    if found:
+        return None, (f" (it would grow along {growth} only if its {growth.old} stored labels "
+                      "were the first of the new ones, bit for bit, and nothing else changed; "
+                      f"cut back to them, this run differs in: {'; '.join(found[:4])})")
+    return growth, ""

@@ -1,0 +1,181 @@
+"""executor.explain(): the cost of a run before it runs, and n_vmap="auto" under max_memory."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import zarr
+
+import labeled_spaces as ls
+
+STEPS = 50
+POINTS = 400
+
+
+def simulate(state, n_steps=STEPS):
+    """A trajectory kept whole, then averaged: temporaries of n_steps * POINTS per lane."""
+    x = jnp.linspace(0.0, 1.0, POINTS) * state["k"]
+
+    def step(c, _):
+        nxt = jnp.sin(c) * state["g"] + 0.01 * c
+        return nxt, nxt
+
+    _, trajectory = jax.lax.scan(step, x, None, length=n_steps)
+    return {"mean": trajectory.mean(), "last": trajectory[-1, :3]}
+
+
+def space(n=16, g=4):
+    return ls.Space({"k": ls.GridAxis(0.0, 1.0, n), "g": ls.GridAxis(0.5, 1.0, g)},
+                    mode="product")
+
+
+def snapshot(path: Path) -> dict[str, tuple[bytes, int]]:
+    return {str(p.relative_to(path)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def test_explain_describes_blocks_memory_and_results_before_anything_runs(tmp_path):
+    path = tmp_path / "sweep.zarr"
+    executor = ls.ParallelExecution(simulate, space(), progress=False, store=path,
+                                    chunk_size=16)
+    found = executor.explain()
+    assert not path.exists()  # nothing written, nothing run
+    assert isinstance(found, ls.Explanation) and found.executor == "ParallelExecution"
+    assert (found.combinations, found.dims) == (64, {"g": 4, "k": 16})
+    assert (found.blocks, found.block_shape, found.lanes) == (4, (1, 16), 16)
+    assert (found.n_vmap, found.n_pmap) == (None, 1)
+    lane = 4 + 3 * 4  # "mean" and "last", float32
+    assert (found.bytes_per_block, found.total_bytes) == (16 * lane, 64 * lane)
+    # XLA's analysis of the compiled block: its outputs are the block's lanes, its
+    # temporaries hold the trajectories, and the peak is their sum with the arguments
+    assert found.output_bytes >= 16 * lane
+    assert found.temp_bytes >= 16 * STEPS * POINTS * 4
+    assert found.argument_bytes >= (16 + 4) * 4  # the axes' tables
+    total = found.argument_bytes + found.output_bytes + found.temp_bytes
+    assert found.temp_bytes < found.peak_bytes <= total
+    assert (found.store, found.store_state, found.blocks_done) == (str(path), "new", 0)
+    assert found.seconds is None and found.seconds_per_block is None
+    text = repr(found)
+    for line in ("ParallelExecution, 64 combinations", "Dimensions:   (g: 4, k: 16)",
+                 "Blocks:       4 of (1, 16) (16 lanes per call, n_vmap=whole block",
+                 "Block memory:", "Results:", "Store:", "(new), 0 of 4 blocks done",
+                 "Time:         not measured"):
+        assert line in text
+
+
+def test_the_peak_counts_every_buffer_and_grows_with_the_block():
+    small = ls.ParallelExecution(simulate, space(), progress=False, chunk_size=16).explain()
+    big = ls.ParallelExecution(simulate, space(), progress=False, chunk_size=64).explain()
+    assert big.lanes == 4 * small.lanes
+    assert big.peak_bytes == big.argument_bytes + big.output_bytes + big.temp_bytes
+    assert 3 * small.temp_bytes < big.temp_bytes < 5 * small.temp_bytes
+
+
+def test_explain_with_time_runs_one_block_and_extrapolates():
+    found = ls.ParallelExecution(simulate, space(), progress=False, chunk_size=16
+                                 ).explain(time=True)
+    assert found.seconds_per_block > 0
+    assert found.seconds == pytest.approx(found.seconds_per_block * 4)
+    assert "for 4 of 4 blocks" in repr(found)
+    one = ls.SequentialExecution(simulate, space(4, 2), progress=False).explain(time=True)
+    assert one.lanes == 1 and one.seconds > 0
+    assert "one combination per call" in repr(one)
+
+
+def test_explain_reads_the_store_it_would_resume_and_refuses_another_run(tmp_path):
+    path = tmp_path / "sweep.zarr"
+    ls.ParallelExecution(simulate, space(), progress=False, store=path, chunk_size=16).run()
+    group = zarr.open_group(str(path), mode="r+")
+    group["labeled_spaces/done"][0, 0] = False  # one block to compute again
+    before = snapshot(path)
+    found = ls.ParallelExecution(simulate, space(), progress=False, store=path).explain(
+        time=True)
+    assert (found.store_state, found.blocks, found.blocks_done) == ("resumed", 4, 3)
+    assert found.size_on_disk == sum(len(b) for b, _ in before.values())
+    assert found.seconds == pytest.approx(found.seconds_per_block)  # one block to run
+    with pytest.raises(ValueError, match=r"n_steps: \(none\) -> 60"):
+        ls.ParallelExecution(simulate, space(), progress=False, store=path,
+                             n_steps=60).explain()
+    assert snapshot(path) == before
+    replaced = ls.ParallelExecution(simulate, space(), progress=False, store=path,
+                                    overwrite=True).explain()
+    assert replaced.store_state == "replaced" and snapshot(path) == before
+
+
+def test_explain_without_jit_reports_no_memory_and_times_the_plain_model():
+    def plain(state):
+        return float(np.sin(np.asarray(state["k"])))  # not traceable: numpy on the values
+
+    found = ls.SequentialExecution(plain, space(4, 2), jit=False, progress=False
+                                   ).explain(time=True)
+    assert found.peak_bytes is None and found.temp_bytes is None
+    assert found.seconds > 0
+    assert "not reported" in repr(found)
+
+
+def test_explain_of_dask_compiles_the_block_its_workers_compile():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(processes=False, n_workers=1, threads_per_worker=2,
+                      dashboard_address=None) as cluster, \
+            Client(cluster, set_as_default=False) as client:
+        found = ls.DaskExecution(simulate, space(), client=client, chunk_size=16,
+                                 progress=False).explain(time=True)
+    assert (found.blocks, found.lanes) == (4, 16)
+    assert found.temp_bytes >= 16 * STEPS * POINTS * 4
+    # two worker threads run the four blocks two at a time
+    assert found.seconds == pytest.approx(found.seconds_per_block * 2)
+
+
+def test_n_vmap_auto_takes_the_largest_batch_that_fits_max_memory():
+    whole = ls.ParallelExecution(simulate, space(), progress=False, chunk_size=64).explain()
+    assert whole.lanes == 64
+    limit = whole.peak_bytes // 3  # the whole block does not fit, a batch of 16 does
+    auto = ls.ParallelExecution(simulate, space(), progress=False, chunk_size=64,
+                                n_vmap="auto", max_memory=limit)
+    found = auto.explain()
+    assert found.lanes == 64 and found.n_vmap is not None
+    assert found.peak_bytes <= limit
+    assert 2 * found.n_vmap >= 64 or ls.ParallelExecution(
+        simulate, space(), progress=False, chunk_size=64, n_vmap=2 * found.n_vmap
+    ).explain().peak_bytes > limit  # the next batch up would not fit
+    got = auto.run()
+    want = ls.ParallelExecution(simulate, space(), progress=False, chunk_size=64).run()
+    np.testing.assert_allclose(got["mean"].values, want["mean"].values, rtol=1e-6)
+    # plenty of memory: the whole block at once
+    roomy = ls.ParallelExecution(simulate, space(), progress=False, chunk_size=64,
+                                 n_vmap="auto", max_memory=10 * whole.peak_bytes).explain()
+    assert roomy.n_vmap is None and roomy.peak_bytes == whole.peak_bytes
+
+
+def test_n_vmap_auto_warns_when_not_even_one_combination_fits():
+    with pytest.warns(UserWarning, match="even one combination"):
+        found = ls.ParallelExecution(simulate, space(), progress=False, chunk_size=64,
+                                     n_vmap="auto", max_memory=1000).explain()
+    assert found.n_vmap == 1
+
+
+@pytest.mark.parametrize("options, error, match", [
+    ({"n_vmap": "fast"}, TypeError, r"n_vmap must be a positive integer, None or 'auto', "
+                                    r"got 'fast'"),
+    ({"n_vmap": 0}, ValueError, r"n_vmap must be a positive integer, got 0"),
+    ({"max_memory": 0}, ValueError, r"max_memory must be a positive integer, got 0"),
+    ({"max_memory": "1GB"}, TypeError, r"max_memory must be a positive integer or None"),
+])
+def test_bad_batch_and_memory_options_are_refused_naming_them(options, error, match):
+    with pytest.raises(error, match=match):
+        ls.ParallelExecution(simulate, space(), **options)
+
+
+def test_the_explained_memory_is_what_the_kernel_compiles():
+    # the same block compiled by hand: the analysis explain() reports is XLA's own
+    found = ls.ParallelExecution(simulate, space(), progress=False, chunk_size=16).explain()
+    lanes = jax.vmap(lambda k, g: simulate({"k": k, "g": g}))
+    compiled = jax.jit(lanes).lower(jnp.ones(16), jnp.ones(16)).compile()
+    stats = compiled.memory_analysis()
+    assert math.isclose(found.temp_bytes, stats.temp_size_in_bytes, rel_tol=0.25)

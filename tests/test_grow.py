@@ -1,0 +1,261 @@
+"""Growing a store along one dimension: the prefix rule, in place, crash-safe, refused otherwise."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+
+import labeled_spaces as ls
+from labeled_spaces.results import store_growth
+
+T = np.linspace(0.0, 0.3, 3)
+LABELS = dict(output_dims={"y": ("time",)}, output_coords={"time": T})
+NAMES = [f"region {i}" for i in range(40)]
+
+
+def space(n=11, b=5, dt=0.5, mode="product"):
+    """Grid axes in steps of 0.1 and 0.25, whose new points repeat the old ones bit for bit."""
+    return ls.Space({"coupling": ls.GridAxis(0.0, (n - 1) / 10, n),
+                     "b": ls.GridAxis(1.0, 1.0 + (b - 1) / 4, b), "dt": dt}, mode=mode)
+
+
+def model(state):
+    c, b = state["coupling"], state["b"]
+    return {"y": jnp.sin(c * b * jnp.arange(1.0, 4.0)) * state["dt"], "m": c * b + 1.0}
+
+
+def run(path, sp, executor=ls.ParallelExecution, fn=model, **options):
+    options = {"progress": False, **LABELS, **options}
+    return executor(fn, sp, store=path, **options).run()
+
+
+def fresh(sp, chunk_size, fn=model):
+    return ls.ParallelExecution(fn, sp, progress=False, chunk_size=chunk_size, **LABELS).run()
+
+
+def snapshot(path: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under ``path`` with its bytes and modification time."""
+    return {str(p.relative_to(path)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def step_of(path: Path) -> list[int]:
+    return json.loads(zarr.open_group(str(path), mode="r").attrs["labeled_spaces:store"])["step"]
+
+
+def test_a_grown_store_keeps_its_blocks_computes_the_new_ones_and_equals_a_fresh_run(
+        tmp_path, caplog):
+    path = tmp_path / "sweep.zarr"
+    run(path, space(11), chunk_size=22)  # blocks of (2, 11): b is the slowest dimension
+    assert step_of(path) == [2, 11]
+    before = snapshot(path)
+    stored_chunks = {k: v for k, v in before.items() if k.startswith(("m/c/", "y/c/"))}
+    with caplog.at_level(logging.INFO, logger="labeled_spaces"):
+        grown = run(path, space(21))
+    assert "growing coupling: 11 -> 21" in caplog.text
+    assert "resuming: 3 of 6 blocks already stored" in caplog.text
+    after = snapshot(path)
+    assert all(after[k] == v for k, v in stored_chunks.items())  # not rewritten, not recomputed
+    want = fresh(space(21), chunk_size=22)
+    assert grown.complete
+    xr.testing.assert_identical(grown.to_xarray().compute(), want.to_xarray())
+    # on disk: coordinates, attrs and identity of the grown space, as a fresh store has them
+    reopened = ls.open_results(path)
+    xr.testing.assert_identical(reopened.to_xarray().compute(), want.to_xarray())
+    assert reopened.space.sizes == {"b": 5, "coupling": 21}
+    with xr.open_zarr(path) as plain:
+        np.testing.assert_array_equal(plain["coupling"].values, want.to_xarray()["coupling"])
+        assert plain.attrs["labeled_spaces:identity"] == \
+            want.to_xarray().attrs["labeled_spaces:identity"]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="labeled_spaces"):
+        run(path, space(21))  # the grown store is the grown run's: resumed, complete
+    assert "resuming: 6 of 6 blocks" in caplog.text and "growing" not in caplog.text
+
+
+@pytest.mark.parametrize("executor", [ls.ParallelExecution, ls.SequentialExecution])
+def test_a_stored_block_the_new_labels_fill_up_is_computed_again(executor, tmp_path, caplog):
+    path = tmp_path / "sweep.zarr"
+    # blocks of (1, 4): 11 labels of coupling leave a partial block of 3 at position 2
+    run(path, space(11), chunk_size=4)
+    assert step_of(path) == [1, 4]
+    with caplog.at_level(logging.INFO, logger="labeled_spaces"):
+        grown = run(path, space(21), executor)
+    assert "growing coupling: 11 -> 21" in caplog.text
+    assert "at position 2 along coupling are computed again" in caplog.text
+    assert "resuming: 10 of 30 blocks already stored" in caplog.text
+    xr.testing.assert_identical(grown.to_xarray().compute(),
+                                fresh(space(21), chunk_size=4).to_xarray())
+
+
+def test_grown_blocks_that_are_not_runs_of_the_flat_index_and_a_grown_slowest_dim(tmp_path):
+    # blocks of (2, 11) over a grown coupling (the fastest dimension) are no longer contiguous
+    # runs of the flat index, which SequentialExecution must follow; over a grown b they are
+    path = tmp_path / "sweep.zarr"
+    run(path, space(11), chunk_size=22)
+    grown = run(path, space(21), ls.SequentialExecution)
+    xr.testing.assert_identical(grown.to_xarray().compute(),
+                                fresh(space(21), chunk_size=22).to_xarray())
+    other = tmp_path / "b.zarr"
+    run(other, space(11, b=5), chunk_size=22)
+    grown = run(other, space(11, b=8))
+    xr.testing.assert_identical(grown.to_xarray().compute(),
+                                fresh(space(11, b=8), chunk_size=22).to_xarray())
+
+
+def labelled(n, mode="product"):
+    """Text labels that grow wider (``region 9`` -> ``region 10``), in zip or product mode."""
+    state = {"k": ls.DataAxis(np.arange(n) * 0.1, labels=NAMES[:n]),
+             "b": ls.DataAxis(1.0 + np.arange(n) / 7) if mode == "zip" else ls.GridAxis(1, 2, 3),
+             "dt": 0.5}
+    return ls.Space(state, mode=mode)
+
+
+def labelled_model(state):
+    return {"y": jnp.cos(state["k"] * state["b"] * jnp.arange(1.0, 4.0)), "m": state["k"]}
+
+
+@pytest.mark.parametrize("mode", ["product", "zip"])
+def test_a_store_grows_again_and_again_with_text_labels(mode, tmp_path):
+    path = tmp_path / "sweep.zarr"
+    run(path, labelled(7, mode), fn=labelled_model, chunk_size=3)
+    for n in (9, 13, 25):
+        grown = run(path, labelled(n, mode), fn=labelled_model)
+        want = fresh(labelled(n, mode), chunk_size=3, fn=labelled_model).to_xarray()
+        xr.testing.assert_identical(grown.to_xarray().compute(), want)
+        xr.testing.assert_identical(ls.open_results(path).to_xarray().compute(), want)
+    with xr.open_zarr(path) as plain:
+        assert list(plain["k"].values) == NAMES[:25]
+
+
+def test_a_data_axis_grows_by_appended_values(tmp_path):
+    path = tmp_path / "sweep.zarr"
+    values = np.random.default_rng(0).normal(size=(12, 2, 3)).astype(np.float32)
+
+    def data_space(n):
+        return ls.Space({"w": ls.DataAxis(values[:n]), "g": ls.GridAxis(0.5, 1.0, 2)},
+                        mode="product")
+
+    fn = lambda s: {"m": s["w"].sum() * s["g"]}  # noqa: E731
+    ls.ParallelExecution(fn, data_space(5), progress=False, store=path, chunk_size=2).run()
+    grown = ls.ParallelExecution(fn, data_space(12), progress=False, store=path).run()
+    want = ls.ParallelExecution(fn, data_space(12), progress=False, chunk_size=2).run()
+    xr.testing.assert_identical(grown.to_xarray().compute(), want.to_xarray())
+    rebuilt = ls.open_results(path).space
+    np.testing.assert_array_equal(rebuilt.layout.tables[1], values)
+
+
+@pytest.mark.parametrize("change, match", [
+    # 21 points from 0 to 1: the stored 11 are not their first ones
+    (lambda: ls.Space({"coupling": ls.GridAxis(0.0, 1.0, 21), "b": ls.GridAxis(1.0, 2.0, 5),
+                       "dt": 0.5}, mode="product"), r"grow along coupling: 11 -> 21 only if"),
+    (lambda: space(21, b=6), r"another space"),  # two dimensions grow
+    (lambda: space(21, dt=0.25), r"dt: 0\.5 -> 0\.25"),  # and a fixed leaf changed
+    (lambda: space(7), r"never shrinks"),
+])
+def test_any_other_change_is_refused_and_leaves_the_store_untouched(tmp_path, change, match):
+    path = tmp_path / "sweep.zarr"
+    run(path, space(11), chunk_size=4)
+    before = snapshot(path)
+    with pytest.raises(ValueError, match=match) as info:
+        run(path, change())
+    assert "overwrite=True" in str(info.value) and "new path" in str(info.value)
+    assert snapshot(path) == before  # bytes and modification times
+
+
+def test_a_growth_the_store_cannot_hold_is_refused_before_anything_is_written(tmp_path):
+    # a variable added to the store with xarray would keep the old length: refused
+    path = tmp_path / "sweep.zarr"
+    run(path, space(11), chunk_size=4)
+    group = zarr.open_group(str(path), mode="r+")
+    group.create_array("note", shape=(5, 11), dtype="f4", dimension_names=("b", "coupling"))
+    zarr.consolidate_metadata(str(path))
+    assert "labeled_spaces:identity" in zarr.open_group(str(path), mode="r").attrs
+    before = snapshot(path)
+    with pytest.raises(ValueError, match=r"holds variables this run does not make \(note\)"):
+        run(path, space(21))
+    assert snapshot(path) == before
+    # dates along the grown dimension are written only whole by xarray: refused too
+    dated = tmp_path / "dated.zarr"
+    days = np.arange("2024-01-01", "2024-01-21", dtype="datetime64[D]").astype("datetime64[ns]")
+
+    def days_space(n):
+        return ls.Space({"d": ls.DataAxis(np.arange(n, dtype=np.float32), labels=days[:n])},
+                        mode="product")
+
+    fn = lambda s: {"m": s["d"] * 2}  # noqa: E731
+    ls.ParallelExecution(fn, days_space(10), progress=False, store=dated).run()
+    before = snapshot(dated)
+    with pytest.raises(ValueError, match=r"coordinate d .* written only whole"):
+        ls.ParallelExecution(fn, days_space(20), progress=False, store=dated).run()
+    assert snapshot(dated) == before
+
+
+class Crash(OSError):
+    """A write that fails, as a full disk or a killed process would leave the store."""
+
+
+# the growth writes 9 files: a chunk of the coupling coordinate, 7 arrays' and groups'
+# metadata, then the root's
+@pytest.mark.parametrize("fail_at", [0, 1, 4, 8])
+def test_a_growth_stopped_at_any_write_leaves_a_store_that_resumes(tmp_path, monkeypatch,
+                                                                     fail_at):
+    path = tmp_path / "sweep.zarr"
+    old = run(path, space(11), chunk_size=4).to_xarray().compute()  # a partial block to refill
+    writes = []
+    original = store_growth.replace_file
+
+    def failing(target, data):
+        if len(writes) == fail_at:
+            raise Crash(28, "No space left on device", target)
+        writes.append(target)
+        original(target, data)
+
+    monkeypatch.setattr(store_growth, "replace_file", failing)
+    with pytest.raises(OSError, match="cannot grow the store"):
+        run(path, space(21))
+    monkeypatch.undo()
+    committed = any(w.endswith(f"{path.name}/zarr.json") for w in writes)
+    assert not committed  # the root is written last, so it never was here
+    # the store is the old one, readable; the refilled block is no longer marked done
+    again = ls.open_results(path)
+    assert again.space.sizes == {"b": 5, "coupling": 11}
+    done = again.done
+    assert done is not None and done.sum() == 5 * 8  # 2 of 3 blocks along coupling
+    np.testing.assert_array_equal(again.to_xarray()["m"].values[:, :8], old["m"].values[:, :8])
+    # and the grown run grows it, as if nothing had happened
+    grown = run(path, space(21))
+    xr.testing.assert_identical(grown.to_xarray().compute(),
+                                fresh(space(21), chunk_size=4).to_xarray())
+
+
+def test_dask_workers_write_the_new_blocks_of_a_grown_store(tmp_path):
+    from distributed import Client, LocalCluster
+
+    path = tmp_path / "sweep.zarr"
+    run(path, space(11), chunk_size=4)
+    with LocalCluster(processes=False, n_workers=1, threads_per_worker=2,
+                      dashboard_address=None) as cluster, \
+            Client(cluster, set_as_default=False) as client:
+        grown = run(path, space(21), ls.DaskExecution, client=client)
+    xr.testing.assert_identical(grown.to_xarray().compute(),
+                                fresh(space(21), chunk_size=4).to_xarray())
+
+
+def test_explain_previews_a_growth_without_making_it(tmp_path):
+    path = tmp_path / "sweep.zarr"
+    run(path, space(11), chunk_size=4)
+    before = snapshot(path)
+    preview = ls.ParallelExecution(model, space(21), progress=False, store=path,
+                                   **LABELS).explain()
+    assert preview.store_state == "growing coupling: 11 -> 21"
+    assert (preview.blocks, preview.blocks_done) == (30, 10)  # the partial blocks are redone
+    assert preview.size_on_disk == sum(len(b) for b, _ in before.values())
+    assert snapshot(path) == before
