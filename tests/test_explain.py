@@ -61,10 +61,10 @@ def test_explain_describes_blocks_memory_and_results_before_anything_runs(tmp_pa
     assert (found.store, found.store_state, found.blocks_done) == (str(path), "new", 0)
     assert found.seconds is None and found.seconds_per_block is None
     text = repr(found)
-    for line in ("ParallelExecution, 64 combinations", "Dimensions:   (g: 4, k: 16)",
-                 "Blocks:       4 of (1, 16) (16 lanes per call, n_vmap=whole block",
+    for line in ("ParallelExecution, 64 combinations", "Dimensions:    (g: 4, k: 16)",
+                 "Blocks:        4 of (1, 16) (16 lanes per call, n_vmap=whole block",
                  "Block memory:", "Results:", "Store:", "(new), 0 of 4 blocks done",
-                 "Time:         not measured"):
+                 "Time:          not measured"):
         assert line in text
 
 

@@ -32,7 +32,8 @@ def test_bytes_in_powers_of_1000(n, text):
 
 
 @pytest.mark.parametrize("seconds, text", [
-    (0.0, "0.0 µs"), (4e-4, "400.0 µs"), (0.25, "250.0 ms"), (1.0, "1.0 s"), (3600.0, "3600.0 s"),
+    (0.0, "0.0 µs"), (4e-4, "400.0 µs"), (0.25, "250.0 ms"), (1.0, "1.0 s"), (3600.0, "60.0 min"),
+    (119.9, "119.9 s"), (9000.0, "2.5 h"),
 ])
 def test_durations_in_the_unit_that_keeps_them_short(seconds, text):
     assert format_duration(seconds) == text

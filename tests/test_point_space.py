@@ -299,7 +299,7 @@ def test_a_point_store_is_one_block_resumed_and_checked(tmp_path, caplog):
     assert fixed.complete
     _check_point_results(fixed, space, point, full)
     info = describe(path)
-    assert "complete: 1 of 1 blocks done" in info and "Point:" in info
+    assert "complete: 1 of 1 block done" in info and "Point:" in info
 
 
 @pytest.mark.parametrize("case", ["zip sel", "product isel", "group sel"])

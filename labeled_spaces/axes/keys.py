@@ -31,6 +31,7 @@ import numpy as np
 
 from .._checks import fail, integer_scalar
 from .._codec import decode_array, encode_array, key_data, key_from_data, key_impl
+from .._format import call_repr, elided
 from .base import AbstractAxis
 from .bounded import check_size
 
@@ -80,7 +81,7 @@ def _positions(name: str, value: Any, bound: int | None = None) -> np.ndarray:
 
 
 def _elided(array: np.ndarray) -> str:
-    return np.array2string(array, threshold=6, separator=", ")
+    return elided([str(int(x)) for x in np.asarray(array).reshape(-1)])
 
 
 class KeyAxis(AbstractAxis):
@@ -203,8 +204,10 @@ class KeyAxis(AbstractAxis):
         return cls(values["n"], replicates=values.get("replicates"), key=key, **common)
 
     def __repr__(self) -> str:
-        extra = "" if self.replicates is None else f", replicates={_elided(self.replicates)}"
-        return f"KeyAxis(n={self.n}{extra}{self._kw_repr()})"
+        shown = [f"n={self.n}"]
+        if self.replicates is not None:
+            shown.append(f"replicates={_elided(self.replicates)}")
+        return call_repr("KeyAxis", *shown, **self._repr_fields())
 
 
 class PointKey:
@@ -311,10 +314,10 @@ class PointKey:
 
     def __repr__(self) -> str:
         if self.positions is None:
-            return "PointKey()"
+            return call_repr("PointKey")
         shown = [repr(e) if isinstance(e, int) else f"({e[0]!r}, {_elided(e[1])})"
                  for e in self.positions]
-        return f"PointKey(positions=[{', '.join(shown)}])"
+        return call_repr("PointKey", f"positions=[{', '.join(shown)}]")
 
 
 def _token(key: PointKey) -> Hashable:

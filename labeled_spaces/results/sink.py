@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -60,6 +59,7 @@ from .._memory import available_memory
 from ..grid import Block, Blocks
 from ..space import Space
 from .names import Outputs
+from .preview import StorePreview
 from .results import Results
 from .store import ZarrSink
 
@@ -106,29 +106,6 @@ def worker_writer(sink: Sink) -> Any:
     """A picklable writer for dask workers (see the module documentation), or None."""
     hook = getattr(sink, "worker_writer", None)
     return None if hook is None else hook()
-
-
-@dataclass(frozen=True)
-class StorePreview:
-    """What a run would find in its sink before it starts.
-
-    Attributes
-    ----------
-    where : str
-        The store's path, or ``"memory"``.
-    state : str
-        ``"memory"``, ``"new"``, ``"replaced"`` (``overwrite=True``),
-        ``"resumed"``, ``"complete"``, or ``"growing coupling: 11 -> 21"``.
-    done : int
-        Blocks already finished there (kept by a resumed or grown store).
-    size_on_disk : int or None
-        Bytes the store holds now (None in memory).
-    """
-
-    where: str
-    state: str
-    done: int = 0
-    size_on_disk: int | None = None
 
 
 def preview(sink: Sink, outputs: Outputs, blocks: Blocks) -> StorePreview:

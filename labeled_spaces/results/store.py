@@ -48,8 +48,8 @@ from ..space import Space
 from .growth import find_growth
 from .identity import RunIdentity, run_identity
 from .names import Outputs
+from .preview import StorePreview
 from .results import Results
-from .sink import StorePreview
 from .store_files import float_storage, store_files
 from .store_format import DONE, ChunkCodec, write_file
 from .store_growth import GrowthPlan, plan_growth
