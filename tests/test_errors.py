@@ -201,7 +201,7 @@ def test_an_untraceable_model_names_the_parameter_not_an_internal_variable(execu
                      progress=False).run()
         message = str(info.value)
         assert "TracerBoolConversionError" in message
-        assert "axis_values" not in message and "state_arrays" not in message
+        assert "_values[" not in message and "state_arrays" not in message
         assert "extra_arrays" not in message and "compiled.py" not in message
         assert f"tracing the model {model.__qualname__}" in message
 

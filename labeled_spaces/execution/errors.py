@@ -141,7 +141,7 @@ def _describe(err: BaseException) -> str:
 
 
 # how JAX names what a traced value came from: the arguments of PreparedModel.call
-_INTERNAL = re.compile(r"\b(axis_values|state_arrays|extra_arrays)\[(\d+)\]")
+_INTERNAL = re.compile(r"\b(lane_values|state_arrays|extra_arrays)\[(\d+)\]")
 _CALL_SITE = re.compile(r"the function call at \S+compiled\.py:\d+( for \w+)?")
 
 
@@ -161,7 +161,7 @@ def _array_paths(leaves: Sequence[Any], paths: Sequence[str]) -> list[str]:
 
 
 def argument_names(prepared: PreparedModel, space: Space) -> dict[str, str]:
-    """What a tracing error's internal argument names (``axis_values[0]``) stand for.
+    """What a tracing error's internal argument names (``lane_values[0]``) stand for.
 
     Axis values by the axis's name (and key path where it differs), the
     state's array leaves by key path, extra arguments as the model's
@@ -174,12 +174,12 @@ def argument_names(prepared: PreparedModel, space: Space) -> dict[str, str]:
     >>> from labeled_spaces.execution.errors import argument_names
     >>> space = Space({"coupling": GridAxis(0.0, 1.0, 3)})
     >>> argument_names(PreparedModel(lambda s: s, space.layout, (), {}), space)
-    {'axis_values[0]': "'coupling' (the parameter)"}
+    {'lane_values[0]': "'coupling' (the parameter)"}
     """
     names: dict[str, str] = {}
     for a, (name, path) in enumerate(zip(space.names, space.paths, strict=True)):
         where = f" at {path!r} in the state" if path != name else ""
-        names[f"axis_values[{a}]"] = f"{name!r} (the parameter{where})"
+        names[f"lane_values[{a}]"] = f"{name!r} (the parameter{where})"
     layout = prepared.layout
     flat = jax.tree_util.tree_flatten_with_path(
         layout.treedef.unflatten(range(len(layout.leaves))))[0]
