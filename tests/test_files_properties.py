@@ -79,7 +79,9 @@ def apply(ds: xr.Dataset, kind: str, seed: int) -> xr.Dataset:
         return ds.isel({dim: rng.choice(n, size=count, replace=bool(rng.integers(2)))})
     if kind == "isel-int":
         return ds.isel({dim: int(rng.integers(n))})
-    if kind == "sel" and dim in ds.coords:
+    if kind == "sel" and dim in ds.coords and ds.indexes[dim].is_unique:
+        # (xarray cannot select by label among repeated labels, which an isel with
+        # replacement makes: that chain says nothing about our files)
         labels = ds[dim].values
         return ds.sel({dim: labels[rng.permutation(n)[: int(rng.integers(1, n + 1))]]})
     if kind == "transpose":
