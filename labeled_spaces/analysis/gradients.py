@@ -101,7 +101,7 @@ def derivative_labels(names: Sequence[str], ndims: Sequence[int], wrt: Sequence[
     ({'y': ('wrt', 'time'), 'z': ('wrt',)}, ['a', 'b'])
     """
     if not isinstance(output_dims, Mapping | None):  # the executor says what is wrong
-        return output_dims, dict(output_coords or {})  # type: ignore[return-value]
+        return output_dims, dict(output_coords or {})
     given = dict(output_dims or {})
     dims: dict[str, tuple[str, ...]] = {}
     for name, ndim in zip(names, ndims, strict=True):

@@ -159,7 +159,7 @@ class PreparedModel:
         """``model(state, *args, **kwargs)`` for one combination's axis values."""
         leaves = self._rebuild_state(state_arrays)
         state = self.layout.assemble(axis_values, leaves)
-        args, kwargs = self.extra_treedef.unflatten(self._rebuild_extra(extra_arrays))
+        args, kwargs = jax.tree.unflatten(self.extra_treedef, self._rebuild_extra(extra_arrays))
         return self.model(state, *args, **kwargs)
 
     def call(self, axis_values: Sequence[Any], state_arrays: Sequence[Any],

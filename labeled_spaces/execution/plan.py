@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -123,7 +122,7 @@ def plan_blocks(
     chunk_size: int | None,
     max_memory: int | None,
     step: tuple[int, ...] | None = None,
-) -> tuple[Blocks, Callable]:
+) -> tuple[Blocks, jax.stages.Compiled]:
     """The block tiling and its compiled program, shrinking blocks whose scratch does not fit.
 
     ``step`` (the chunks of an existing store) fixes the tiling.

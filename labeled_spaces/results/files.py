@@ -20,7 +20,7 @@ import json
 import os
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +99,7 @@ def widen_for_netcdf(ds: xr.Dataset) -> xr.Dataset:
     return _with_variables(ds, changes)
 
 
-def _with_variables(ds: xr.Dataset, changes: dict[str, xr.Variable]) -> xr.Dataset:
+def _with_variables(ds: xr.Dataset, changes: Mapping[Hashable, xr.Variable]) -> xr.Dataset:
     """A shallow copy of ``ds`` with ``changes`` in place (indexes rebuilt, coords kept)."""
     if not changes:
         return ds
@@ -355,8 +355,7 @@ def open_results(path: Any, state: Any = None) -> Any:
             data = var.data
             arrays.append(data if data.dtype == dtype else data.astype(dtype))
         known = {*variables, COMPUTED, *space.coords, *outputs.coords}
-        added = ds.drop_vars([n for n in ds.variables if n in known])
-        added.attrs = {}
-        if not added.variables:
-            added = None
+        others = ds.drop_vars([n for n in ds.variables if n in known])
+        others.attrs = {}
+        added = others if others.variables else None
     return Results.from_outputs(space, outputs, arrays, done, added=added)

@@ -64,6 +64,7 @@ def structure_from_json(encoded: Any) -> Any:
                              f"{shown if len(shown) <= 80 else shown[:77] + '...'}")
         if kind in ("leaf", "none"):
             return 0 if kind == "leaf" else None
+        assert isinstance(items, list)  # checked above for dict, list and tuple
         if kind == "dict":
             return {k: decode(v) for k, v in items}
         children = [decode(v) for v in items]

@@ -275,6 +275,7 @@ class ZarrSink:
 
     def worker_writer(self) -> StoreWriter:
         """A picklable writer for dask workers (an absolute path: theirs may differ)."""
+        assert self.outputs is not None and self.blocks is not None, "open() comes first"
         layout = [(_float_storage(d), tuple(s)) for d, s in zip(
             self.outputs.dtypes, self.outputs.shapes, strict=True)]
         return StoreWriter(os.path.abspath(self.path), self.outputs.var_names,
@@ -349,12 +350,14 @@ class ZarrSink:
               ) -> None:
         if count is not None:
             return  # a store keeps whole blocks only: this one is computed again on resume
+        assert self.writer is not None, "open() comes first"
         self.writer.write(block, leaves)
         self._finished.add(block.index)
 
     def _per_block(self) -> np.ndarray:
         """Per block: finished (by this process, or marked on disk by dask workers)."""
         blocks = self.blocks
+        assert blocks is not None and self.writer is not None, "open() comes first"
         per_block = np.zeros(len(blocks), dtype=bool)
         per_block[sorted(self._finished)] = True
         if not per_block.all():
@@ -362,10 +365,12 @@ class ZarrSink:
         return per_block
 
     def done(self) -> Any:
+        assert self.blocks is not None, "open() comes first"
         return done_mask(self.blocks, self._per_block())
 
     def _results(self, per_block: np.ndarray | None) -> Results:
         blocks, outputs = self.blocks, self.outputs
+        assert blocks is not None and outputs is not None, "open() comes first"
         arrays = []
         for var, dtype, shape in zip(outputs.var_names, outputs.dtypes, outputs.shapes,
                                      strict=True):
