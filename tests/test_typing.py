@@ -7,10 +7,12 @@ failure shows mypy's own report.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import labeled_spaces
@@ -34,15 +36,36 @@ def test_package_type_checks(tmp_path):
     assert "Success: no issues found" in result.stdout
 
 
-def test_users_type_checker_sees_the_hints(tmp_path):
-    """py.typed ships with the package: a user's mypy reads its hints and catches a misuse.
+def _checked_copy() -> Path:
+    """The installed package where pip installed it (CI's ``pip install ".[dev]"``), else the
+    one this suite imports (an editable install or the source tree)."""
+    try:
+        dist = importlib.metadata.distribution("labeled_spaces")
+    except importlib.metadata.PackageNotFoundError:
+        return Path(labeled_spaces.__file__).parent
+    files = {str(f).replace(os.sep, "/") for f in dist.files or ()}
+    if "labeled_spaces/__init__.py" not in files:  # editable: its files are the source's
+        return Path(labeled_spaces.__file__).parent
+    assert "labeled_spaces/py.typed" in files, f"{dist.locate_file('')}: no labeled_spaces/py.typed"
+    return Path(str(dist.locate_file("labeled_spaces")))
 
-    mypy looks the package up where this suite imports it from (the installed
-    copy when the package is installed, so the check covers what the wheel
-    holds). Without py.typed it would refuse to read an installed package
+
+def test_py_typed_is_package_data():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "py.typed" in config["tool"]["setuptools"]["package-data"]["labeled_spaces"]
+    assert (ROOT / "labeled_spaces" / "py.typed").is_file()
+
+
+def test_users_type_checker_sees_the_hints(tmp_path):
+    """A user's mypy reads the package's hints (py.typed) and catches a misuse.
+
+    It looks the package up in the installed copy (so in CI the check covers
+    what the wheel holds), else in the copy this suite imports. Without
+    py.typed mypy would refuse to read an installed package
     (``import-untyped``) and treat everything from it as ``Any``.
     """
-    assert (Path(labeled_spaces.__file__).parent / "py.typed").is_file()
+    package = _checked_copy()
+    assert (package / "py.typed").is_file()
     script = tmp_path / "user.py"
     script.write_text(textwrap.dedent("""
         import labeled_spaces as ls
@@ -50,7 +73,7 @@ def test_users_type_checker_sees_the_hints(tmp_path):
         axis = ls.GridAxis(0.0, 1.0, 3)
         label: str = axis.coordinate()  # a NumPy array, not a str
     """))
-    env = {**os.environ, "PYTHONPATH": str(Path(labeled_spaces.__file__).parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(package.parent)}
     result = _mypy(["--no-incremental", "user.py"], tmp_path, tmp_path / "cache", env)
     report = result.stdout + result.stderr
     assert "import-untyped" not in report, report
