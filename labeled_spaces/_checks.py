@@ -14,7 +14,7 @@ import numbers
 import traceback
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn, overload
 
 import numpy as np
 
@@ -91,6 +91,14 @@ def check_int(name: str, value: Any, *, minimum: int = 1) -> int:
     return checked
 
 
+@overload
+def check_positive_int(name: str, value: Any, *, allow_none: Literal[False] = False) -> int: ...
+
+
+@overload
+def check_positive_int(name: str, value: Any, *, allow_none: bool) -> int | None: ...
+
+
 def check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> int | None:
     """A positive integer (or None where ``allow_none``): an executor option such as ``n_vmap``.
 
@@ -115,7 +123,7 @@ def check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> in
     return checked
 
 
-def check_real(name: str, value: Any) -> float:
+def check_real(name: str, value: Any) -> numbers.Real:
     """A finite real number (a 0-d array is read as its scalar); returned as given.
 
     Examples

@@ -175,7 +175,7 @@ def remove_stale_leftovers(target: str | os.PathLike, tag: str = "", suffix: str
 
     target = Path(os.fspath(target))
     pattern = _leftover_pattern(target, tag, suffix)
-    removed = []
+    removed: list[Path] = []
     try:
         names = os.listdir(target.parent)
     except OSError:

@@ -99,7 +99,8 @@ def edge_losses(points: np.ndarray, values: np.ndarray, mesh: Delaunay | None = 
     weighted = np.repeat(gradient * volume[:, None], d + 1, axis=0)
     vertex_gradient = np.stack([np.bincount(corner_of, weighted[:, a], minlength=n)
                                 for a in range(d)], axis=1)
-    vertex_gradient /= np.where(weight > 0, weight, 1.0)[:, None]
+    # numpy's stub types bincount as int even with float weights
+    vertex_gradient /= np.where(weight > 0, weight, 1.0)[:, None]  # type: ignore[misc]
     # every edge once, with an equal share of each simplex it belongs to
     pairs = np.array([(a, b) for a in range(d + 1) for b in range(a + 1, d + 1)])
     all_edges = np.sort(simplices[:, pairs].reshape(-1, 2), axis=1)

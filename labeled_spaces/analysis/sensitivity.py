@@ -48,7 +48,7 @@ def _check_options(n: Any, n_resamples: Any, confidence: Any) -> None:
             n_resamples, numbers.Integral) or n_resamples < 2:
         fail("n_resamples", "an integer of at least 2", n_resamples)
     if isinstance(confidence, (bool, np.bool_)) or not isinstance(
-            confidence, numbers.Real) or not 0 < confidence < 1:
+            confidence, numbers.Real) or not 0 < float(confidence) < 1:
         fail("confidence", "a number between 0 and 1 (exclusive)", confidence)
 
 

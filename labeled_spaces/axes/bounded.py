@@ -57,9 +57,10 @@ def _check_bound(name: str, value: Any) -> Any:
     integral = isinstance(checked, numbers.Integral) or (
         hasattr(value, "dtype") and np.issubdtype(np.asarray(value).dtype, np.integer)
     )
-    if integral and not jax.config.jax_enable_x64:
+    # jax's Config stub lacks its options (jax_enable_x64)
+    if integral and not jax.config.jax_enable_x64:  # type: ignore[attr-defined]
         info = np.iinfo(np.int32)
-        if not info.min <= int(checked) <= info.max:
+        if not info.min <= float(checked) <= info.max:  # exact: a float64 holds int32
             fail(name, f"an integer that fits in int32 ({info.min}..{info.max}: JAX's "
                  "integer without x64)", value, ValueError,
                  f"; give it as a float ({float(checked):g}) or enable jax_enable_x64")
@@ -270,7 +271,9 @@ class LogGridAxis(BoundedAxis):
 
     spec_fields = ("low", "high", "n", "shape")
 
-    def __init__(self, low, high, n, shape=None, group=None, *, name=None, attrs=None) -> None:
+    def __init__(self, low: float, high: float, n: int, shape: tuple[int, ...] | None = None,
+                 group: Hashable | None = None, *, name: str | None = None,
+                 attrs: Mapping[str, Any] | None = None) -> None:
         super().__init__(low, high, n, shape, group, name=name, attrs=attrs)
         if self.low <= 0:
             raise ValueError(f"low must be positive for a log scale, got low={self.low!r}")

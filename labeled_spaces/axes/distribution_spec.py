@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 
-def _known_classes() -> dict[str, type]:
+def _known_classes() -> dict[str, type[Any]]:
     """Every loaded subclass of numpyro's Distribution, by ``module.qualname``."""
     found: dict[str, type] = {}
     todo = [distribution_base()]
@@ -102,7 +102,7 @@ def _attribute(dist: Any, name: str) -> Any:
 _MISSING = object()
 
 
-def _candidates(cls: type, dist: Any) -> list[dict[str, Any]]:
+def _candidates(cls: type[Any], dist: Any) -> list[dict[str, Any]]:
     """Argument sets to try: the readable required ones with subsets of the optional ones.
 
     Largest subsets first (the most faithful description), so that a constructor
@@ -223,7 +223,7 @@ def distribution_from_spec(spec: Mapping[str, Any]) -> Any:
     if not isinstance(params, Mapping):
         raise ValueError(f"a distribution spec's params must be a mapping, got {params!r}")
     try:
-        declared = inspect.signature(cls.__init__).parameters
+        declared: Mapping[str, inspect.Parameter] = inspect.signature(cls.__init__).parameters
     except (TypeError, ValueError):
         declared = {}
     # only the keyword arguments the constructor declares (never self, *args or **kwargs)
@@ -293,7 +293,7 @@ def describe_distribution(dist: Any) -> str:
 def _describe_fields(dist: Any, depth: int) -> str:
     cls = type(dist)
     try:
-        parameters = inspect.signature(cls.__init__).parameters
+        parameters: Mapping[str, inspect.Parameter] = inspect.signature(cls.__init__).parameters
     except (TypeError, ValueError):
         parameters = {}
     shown = []

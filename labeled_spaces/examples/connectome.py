@@ -267,9 +267,10 @@ def load_connectome(name: str = "connectivity_68") -> Connectome:
     missing = [f"{stem}.txt" for stem, text in texts.items() if text is None]
     if missing:
         raise ValueError(f"connectome {name!r} lacks {', '.join(missing)}")
-    weights = _parse_matrix(texts["weights"], f"{name}: weights")
-    lengths = _parse_matrix(texts["tract_lengths"], f"{name}: tract_lengths")
-    labels, centres = _parse_centres(texts["centres"])
+    found = {stem: text for stem, text in texts.items() if text is not None}
+    weights = _parse_matrix(found["weights"], f"{name}: weights")
+    lengths = _parse_matrix(found["tract_lengths"], f"{name}: tract_lengths")
+    labels, centres = _parse_centres(found["centres"])
     n = len(weights)
     if lengths.shape != (n, n) or len(labels) != n:
         raise ValueError(

@@ -300,7 +300,7 @@ def delayed_kuramoto(
         "fc": functional_connectivity(sines[first_kept:]),
     }
     if delayed and check_at_run_time:
-        bad = jnp.any((delays < 0) | (delays > max_delay))
+        bad = jnp.any((delays < 0) | (delays >= length))  # length: max_delay + 1
         out = {k: jnp.where(bad, jnp.nan, v) for k, v in out.items()}
     return out
 

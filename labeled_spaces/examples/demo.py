@@ -323,7 +323,7 @@ def run_demo(out: str | os.PathLike = "labeled_spaces_demo", small: bool = False
             raise ValueError(
                 f"{str(store)!r} holds {other} ({before.space.sizes}), not this one "
                 f"({space.sizes}); give another folder, or remove the store")
-        stored_before = len(before) if before.complete else int(np.sum(before.done))
+        stored_before = len(before) if before.done is None else int(np.sum(before.done))
     if not stored_before:  # a resumed store says so itself ("resuming: K of M blocks ...")
         logger.info("running %d combinations of %g ms into %s", space.N, sweep.duration, store)
     start = time.perf_counter()

@@ -83,7 +83,7 @@ def synchrony_onset(order: xr.DataArray, threshold: float = SYNCHRONY, along: st
 
 
 def summarize_demo(ds: xr.Dataset, title: str | None = None,
-                   files: Mapping[str, Any] | None = None) -> str:
+                   files: Mapping[Any, Any] | None = None) -> str:
     """The printed summary of the demo: sizes, synchrony onset per noise level, files.
 
     Parameters
@@ -205,7 +205,8 @@ def plot_demo(ds: xr.Dataset, path: str | os.PathLike, n_fc: int = 3) -> Path:
 
     fig = Figure(figsize=(FIGURE_PIXELS[0] / DPI, FIGURE_PIXELS[1] / DPI), dpi=DPI,
                  layout="constrained")
-    top, bottom = fig.subfigures(2, 1, height_ratios=(1.2, 1.0))
+    # matplotlib's stub: one SubFigure or an array; 2 x 1 gives the array
+    top, bottom = fig.subfigures(2, 1, height_ratios=(1.2, 1.0))  # type: ignore[misc]
 
     n_noise = noise.size
     ncols = min(n_noise, _FACET_COLUMNS)

@@ -277,7 +277,8 @@ def worker_env(xla_flags: str | None) -> dict[str, str]:
     given = {f.split("=")[0] for f in current}
     extra = [f for f in (xla_flags or "").split() if f.split("=")[0] not in given]
     env = {"XLA_FLAGS": " ".join(current + extra)} if extra else {}
-    if jax.config.jax_enable_x64:  # the workers compute the dtypes the client planned
+    # the workers compute the dtypes the client planned (jax's Config stub lacks its options)
+    if jax.config.jax_enable_x64:  # type: ignore[attr-defined]
         env["JAX_ENABLE_X64"] = "1"
     return env
 

@@ -165,7 +165,7 @@ class PreparedModel:
         """
         leaves = self._rebuild_state(state_arrays)
         state = self.layout.state([*axis_values, *positions], leaves)
-        args, kwargs = self.extra_treedef.unflatten(self._rebuild_extra(extra_arrays))
+        args, kwargs = jax.tree.unflatten(self.extra_treedef, self._rebuild_extra(extra_arrays))
         return self.model(state, *args, **kwargs)
 
     def call(self, lane_values: Sequence[Any], state_arrays: Sequence[Any],

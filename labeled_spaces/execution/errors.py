@@ -187,13 +187,13 @@ def argument_names(prepared: PreparedModel, space: Space) -> dict[str, str]:
     for j, shown in enumerate(_array_paths(layout.leaves, state_paths)):
         names[f"state_arrays[{j}]"] = shown
     extra = jax.tree_util.tree_flatten_with_path(
-        prepared.extra_treedef.unflatten(range(prepared.extra_treedef.num_leaves)))[0]
+        jax.tree.unflatten(prepared.extra_treedef, range(len(prepared.extra_leaves))))[0]
     extra_paths = []
-    for path, _ in extra:  # (args, kwargs)[0 or 1][index or keyword]...
-        head = (f"args[{path[1].idx}] (positional argument {path[1].idx + 1} of the model "
-                "after the state" if path[0].idx == 0
-                else f"{path[1].key} (a keyword argument of the model")
-        inner = f", at {keypath_name(path[2:])!r}" if len(path) > 2 else ""
+    for keys, _ in extra:  # (args, kwargs)[0 or 1][index or keyword]...
+        head = (f"args[{keys[1].idx}] (positional argument {keys[1].idx + 1} of the model "
+                "after the state" if keys[0].idx == 0
+                else f"{keys[1].key} (a keyword argument of the model")
+        inner = f", at {keypath_name(keys[2:])!r}" if len(keys) > 2 else ""
         extra_paths.append(f"{head}{inner})")
     for j, shown in enumerate(_array_paths(prepared.extra_leaves, extra_paths)):
         names[f"extra_arrays[{j}]"] = shown
@@ -247,7 +247,7 @@ def trace_failure(prepared: PreparedModel, space: Space, err: Exception) -> Mode
     )
 
 
-def block_failure(prepared: PreparedModel, space: Space, err: Exception,
+def block_failure(prepared: PreparedModel, space: Space, err: BaseException,
                   indices: Sequence[int], partial: Results | None) -> ModelError:
     """The error for a compiled block that failed: the first of its combinations that fails alone.
 

@@ -39,7 +39,7 @@ def origin_input(origin: Sequence[int], n_pmap: int) -> Any:
 
 def block_program(lane: Callable[[Sequence[Any], Sequence[Any], Sequence[Any]], Any],
                   layout: Layout, block: tuple[int, ...], n_vmap: int | None,
-                  n_pmap: int) -> Callable:
+                  n_pmap: int) -> jax.stages.Wrapped:
     """``jit`` of ``lane`` over the N-D block ``block`` of ``layout``'s grid at a given origin.
 
     ``lane(axis_values, state_arrays, extra_arrays)`` computes one

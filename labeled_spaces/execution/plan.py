@@ -177,7 +177,7 @@ def plan_blocks(
     chunk_size: int | None,
     max_memory: int | None,
     step: tuple[int, ...] | None = None,
-) -> tuple[Blocks, Callable]:
+) -> tuple[Blocks, jax.stages.Compiled]:
     """The block tiling and its compiled program, shrinking blocks whose scratch does not fit.
 
     ``step`` (the chunks of an existing store) fixes the tiling.

@@ -97,18 +97,18 @@ class _PointRunner:
         """
         ex, layout = self.execution, self.prepared.layout
         if not ex.options.jit:
-            def call(k: int) -> Any:
+            def call_plain(k: int) -> Any:
                 i = index(k)
                 if i == 0 and self.first is not None:  # run already, for the output structure
                     return self.first
                 return plain_call(ex, self.prepared, i)
 
-            def store(k: int, out: Any) -> None:
+            def store_plain(k: int, out: Any) -> None:
                 for buffer, leaf in zip(buffers, _host_leaves(out, self.outputs, index(k)),
                                         strict=True):
                     buffer[k] = leaf
 
-            return call, store
+            return call_plain, store_plain
         fn = self.fn
         fixed = (*self.state_arrays, *self.extra_arrays)
         values = [t[digits[:, j]] for t, j in zip(layout.lane_tables, layout.lane_dims,

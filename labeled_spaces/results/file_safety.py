@@ -134,6 +134,8 @@ def _zarr_layout(path: Path) -> list[tuple[str, tuple[str, ...], tuple[int, ...]
         for name, array in group.arrays():
             dims = getattr(array.metadata, "dimension_names", None) \
                 or array.attrs.get("_ARRAY_DIMENSIONS") or ()
+            if not isinstance(dims, (list, tuple)):  # what the file says, checked
+                raise TypeError(f"array {name!r} names its dimensions {dims!r}")
             dtype = np.dtype(array.dtype) if isinstance(array.dtype, np.dtype) else None
             itemsize = _VLEN_BYTES if dtype is None or dtype.kind == "O" else dtype.itemsize
             layout.append((str(name), tuple(str(d) for d in dims), tuple(array.shape),

@@ -180,8 +180,7 @@ def open_results(path: Any, state: Any = None) -> Any:
             data = var.data
             arrays.append(data if data.dtype == dtype else data.astype(dtype))
         known = {*variables, COMPUTED, *space.coords, *outputs.coords}
-        added = ds.drop_vars([n for n in ds.variables if n in known])
-        added.attrs = {}
-        if not added.variables:
-            added = None
+        others = ds.drop_vars([n for n in ds.variables if n in known])
+        others.attrs = {}
+        added = others if others.variables else None
     return Results.from_outputs(space, outputs, arrays, done, added=added)

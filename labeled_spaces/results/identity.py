@@ -263,7 +263,7 @@ def _differences(stored: Any, now: Any, where: str) -> list[str]:
     if isinstance(stored, list) and isinstance(now, list) and len(stored) == len(now):
         found = []
         for k, (a, b) in enumerate(zip(stored, now, strict=True)):
-            label = k
+            label: int | str = k
             if isinstance(a, dict) and isinstance(b, dict) and "name" in a:
                 label = a["name"] if a["name"] == b.get("name") else f"{a['name']}/{b.get('name')}"
             found += _differences(a, b, f"{where}[{label!r}]" if where else f"[{label!r}]")

@@ -149,7 +149,7 @@ def _coord_variable(name: str, value: Any, lengths: Mapping[str, int]) -> Output
     if isinstance(value, OutputCoord):
         dims, data, attrs = value.dims, value.values, value.attrs
     elif isinstance(value, (xr.DataArray, xr.Variable)):
-        dims, data, attrs = value.dims, value.values, value.attrs
+        dims, data, attrs = tuple(str(d) for d in value.dims), value.values, value.attrs
     else:
         if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], Mapping):
             value, attrs = value

@@ -66,6 +66,7 @@ def structure_from_json(encoded: Any) -> Any:
                              f"{clipped(repr(node))}")
         if kind in ("leaf", "none"):
             return 0 if kind == "leaf" else None
+        assert isinstance(items, list)  # checked above for dict, list and tuple
         if kind == "dict":
             return {k: decode(v) for k, v in items}
         children = [decode(v) for v in items]

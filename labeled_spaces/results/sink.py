@@ -254,6 +254,7 @@ class MemorySink:
     def _allocate(self) -> None:
         # np.empty touches no page until written: memory grows block by block
         space, outputs = self.space, self.outputs
+        assert outputs is not None, "open() comes first"
         self.arrays = [np.empty(space.shape + s, dtype=d)
                        for s, d in zip(outputs.shapes, outputs.dtypes, strict=True)]
         self._flat = [a.reshape((space.N, *a.shape[len(space.shape):])) for a in self.arrays]
@@ -287,6 +288,7 @@ class MemorySink:
         return done
 
     def _results(self, done: np.ndarray | None) -> Results:
+        assert self.outputs is not None, "open() comes first"
         return self.result_type.from_outputs(self.space, self.outputs, self.arrays, done)
 
     def close(self) -> Results:

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._paths import checked_size
 from .._schema import STORE_ATTR
 from ..grid import Block, Blocks
 from ..space import Space
@@ -138,18 +139,6 @@ def _clean_leftovers(target: Path) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _size_on_disk(path: Path) -> int:
-    """Bytes of the files under ``path`` (0 when it is missing)."""
-    total = 0
-    for top, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(top, name)).st_size
-            except OSError:
-                continue
-    return total
-
-
 class ZarrSink:
     """Results streamed into a zarr store at ``path`` (created, or resumed).
 
@@ -244,8 +233,9 @@ class ZarrSink:
     def preview(self, outputs: Outputs, blocks: Blocks) -> StorePreview:
         """What this run would find in the store, read without writing anything (explain())."""
         if self.overwrite or not Path(self.path).exists():
-            state = "replaced" if self.overwrite and Path(self.path).exists() else "new"
-            return StorePreview(self.path, state, 0, _size_on_disk(Path(self.path)))
+            held = Path(self.path).exists()
+            return StorePreview(self.path, "replaced" if held else "new", 0,
+                                checked_size(Path(self.path)) if held else 0)
         self._check(outputs)
         found = store_state(self.path)
         plan: GrowthPlan | None = self.growth
@@ -257,7 +247,7 @@ class ZarrSink:
             done = {int(k) for k in np.flatnonzero(found.done.reshape(-1))}
         state = f"growing {plan.growth}" if plan is not None else (
             "complete" if len(done) == len(blocks) else "resumed")
-        return StorePreview(self.path, state, len(done), _size_on_disk(Path(self.path)))
+        return StorePreview(self.path, state, len(done), checked_size(Path(self.path)))
 
     def _resume(self, outputs: Outputs, blocks: Blocks) -> set[int]:
         stored = self._check(outputs)
@@ -284,6 +274,7 @@ class ZarrSink:
 
     def worker_writer(self) -> StoreWriter:
         """A picklable writer for dask workers (an absolute path: theirs may differ)."""
+        assert self.outputs is not None and self.blocks is not None, "open() comes first"
         layout = [(float_storage(d), tuple(s)) for d, s in zip(
             self.outputs.dtypes, self.outputs.shapes, strict=True)]
         return StoreWriter(os.path.abspath(self.path), self.outputs.var_names,
@@ -358,12 +349,14 @@ class ZarrSink:
               ) -> None:
         if count is not None:
             return  # a store keeps whole blocks only: this one is computed again on resume
+        assert self.writer is not None, "open() comes first"
         self.writer.write(block, leaves)
         self._finished.add(block.index)
 
     def _per_block(self) -> np.ndarray:
         """Per block: finished (by this process, or marked on disk by dask workers)."""
         blocks = self.blocks
+        assert blocks is not None and self.writer is not None, "open() comes first"
         per_block = np.zeros(len(blocks), dtype=bool)
         per_block[sorted(self._finished)] = True
         if not per_block.all():
@@ -371,10 +364,12 @@ class ZarrSink:
         return per_block
 
     def done(self) -> Any:
+        assert self.blocks is not None, "open() comes first"
         return done_mask(self.blocks, self._per_block())
 
     def _results(self, per_block: np.ndarray | None) -> Results:
         blocks, outputs = self.blocks, self.outputs
+        assert blocks is not None and outputs is not None, "open() comes first"
         arrays = []
         for var, dtype, shape in zip(outputs.var_names, outputs.dtypes, outputs.shapes,
                                      strict=True):

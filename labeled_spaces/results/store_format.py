@@ -60,7 +60,7 @@ def _bytes_codec(dtype: np.dtype) -> dict[str, Any]:
 
 
 def array_node(shape: Sequence[int], chunks: Sequence[int], dtype: np.dtype,
-               dims: Sequence[str], attrs: Mapping[str, Any], compressor: str = "blosc"
+               dims: Sequence[str] | None, attrs: Mapping[str, Any], compressor: str = "blosc"
                ) -> dict[str, Any]:
     """The ``zarr.json`` of a numeric or boolean array, as xarray writes it (NaN fill for floats).
 
@@ -278,9 +278,10 @@ def coordinate_nodes(coords: Mapping[str, xr.Variable]
         attrs = jsonable(dict(var.attrs))
         values = np.asarray(var.values)
         if values.dtype.kind in "UO":
-            node = _string_node(values.shape, var.dims, attrs)
+            node = _string_node(values.shape, [str(d) for d in var.dims], attrs)
         else:
-            node = array_node(values.shape, values.shape, values.dtype, var.dims, attrs, "zstd")
+            node = array_node(values.shape, values.shape, values.dtype,
+                              [str(d) for d in var.dims], attrs, "zstd")
         nodes[name] = node
         files[f"{name}/{chunk_key((0,) * values.ndim)}"] = coordinate_chunk(values, values.shape)
     if hard:  # dates, durations, complex, 0-d: xarray encodes them, in memory

@@ -134,7 +134,7 @@ def summarise(value: Any, _depth: int = 0, _seen: frozenset[int] = frozenset()) 
 def class_name(value: Any) -> str:
     kind = value if isinstance(value, type) or hasattr(value, "__code__") else type(value)
     module = getattr(kind, "__module__", "") or ""
-    name = getattr(kind, "__qualname__", None) or getattr(kind, "__name__", repr(kind))
+    name = getattr(kind, "__qualname__", None) or getattr(kind, "__name__", None) or repr(kind)
     return f"{module}.{name}" if module else name
 
 

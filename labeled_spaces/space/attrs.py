@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import json
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -294,7 +294,7 @@ def rebuild_state(parsed: Mapping[str, Any], state: Any = None) -> Any:
             leaves.append(decode_leaf(fixed[path], path))
         else:
             leaves.append(leaf)
-    return treedef.unflatten(leaves)
+    return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
 def _holds(coord: xr.DataArray, array: np.ndarray) -> bool:
@@ -307,7 +307,7 @@ def _holds(coord: xr.DataArray, array: np.ndarray) -> bool:
     return np.array_equal(cast, array, equal_nan=array.dtype.kind in "fc")
 
 
-def value_coordinates(layout: Layout, axes: list[AxisLabels], coords: xr.Coordinates
+def value_coordinates(layout: Layout, axes: Sequence[AxisLabels], coords: xr.Coordinates
                       ) -> dict[str, dict[str, str]]:
     """``{axis name: {field: coordinate}}`` for big DataAxis fields that a coordinate holds.
 

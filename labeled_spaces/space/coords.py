@@ -124,7 +124,7 @@ def coordinate_names(dims: Sequence[Dim], axes: Sequence[AxisLabels], selection:
                 names.update(value_dims(info.name, values.ndim - 1))
     for name, var in selection.scalars.items():
         names.add(name)
-        names.update(var.dims)
+        names.update(str(d) for d in var.dims)
     return frozenset(names)
 
 
