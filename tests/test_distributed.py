@@ -191,7 +191,9 @@ def test_own_cluster_listens_on_loopback_only_and_is_closed(client):
         watcher.join()
     np.testing.assert_allclose(results.to_xarray()["result"].values, np.linspace(0, 1, 8),
                                rtol=1e-6)
-    assert len(workers) == 2 and sockets["workers"] and sockets["client"]
+    # two workers at least (a nanny may restart one on a loaded machine; multiprocessing may
+    # start its resource tracker): what matters is where they listen and that they end
+    assert len(workers) >= 2 and sockets["workers"] and sockets["client"]
     assert {ip for ip, _ in sockets["client"] | sockets["workers"]} == {"127.0.0.1"}
     # closed at the end: its workers have exited, the given client's cluster still runs
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"
