@@ -44,7 +44,10 @@ def _checked_copy() -> Path:
     except importlib.metadata.PackageNotFoundError:
         return Path(labeled_spaces.__file__).parent
     files = {str(f).replace(os.sep, "/") for f in dist.files or ()}
-    if "labeled_spaces/__init__.py" not in files:  # editable: its files are the source's
+    in_tree = Path(str(dist.locate_file(""))).resolve() == ROOT.resolve()
+    if in_tree or "labeled_spaces/__init__.py" not in files:
+        # an editable install, or the metadata a build left in the source tree (which may
+        # be older than the tree): the files are the source's
         return Path(labeled_spaces.__file__).parent
     assert "labeled_spaces/py.typed" in files, f"{dist.locate_file('')}: no labeled_spaces/py.typed"
     return Path(str(dist.locate_file("labeled_spaces")))
