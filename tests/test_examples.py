@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from labeled_spaces import GridAxis, ParallelExecution, Space
+from labeled_spaces import GridAxis, KeyAxis, ParallelExecution, Space
 from labeled_spaces.examples import (
     kuramoto,
     make_connectome,
@@ -117,6 +117,27 @@ def test_model_options_and_seed() -> None:
         kuramoto(state, n_steps=150, n_record=100)
     with pytest.raises(ValueError, match="transient"):
         kuramoto(state, n_steps=100, n_record=10, transient=1.0)
+
+
+def test_a_key_in_the_state_replaces_the_seed() -> None:
+    state = make_state(n_nodes=8, noise=0.5)
+    seeded = kuramoto(state, n_steps=100, n_record=10, seed=3)
+    keyed = kuramoto(dict(state, key=jax.random.key(3)), n_steps=100, n_record=10)
+    np.testing.assert_array_equal(keyed["R_t"], seeded["R_t"])
+    raw = kuramoto(dict(state, key=jax.random.PRNGKey(3)), n_steps=100, n_record=10)
+    np.testing.assert_array_equal(raw["R_t"], seeded["R_t"])
+    # a KeyAxis gives noise replicates, shared by every coupling (common random numbers)
+    state = make_state(n_nodes=8, noise=0.5, coupling=GridAxis(0.0, 2.0, 3))
+    state["key"] = KeyAxis(4)
+    space = Space(state, mode="product", key=jax.random.key(1))
+    r_t = ParallelExecution(kuramoto, space, n_steps=100, n_record=10,
+                            progress=False).run().to_xarray()["R_t"]
+    assert dict(r_t.sizes) == {"coupling": 3, "key": 4, "R_t_dim_0": 10}
+    first = r_t.isel(key=0)
+    assert all(not np.array_equal(first, r_t.isel(key=k)) for k in range(1, 4))
+    np.testing.assert_array_equal(  # replicate 2 at coupling 1 is its key's realisation alone
+        r_t.isel(coupling=1, key=2),
+        kuramoto(dict(space[1 * 4 + 2]), n_steps=100, n_record=10)["R_t"])
 
 
 # ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -259,3 +260,39 @@ def test_explain_previews_a_growth_without_making_it(tmp_path):
     assert (preview.blocks, preview.blocks_done) == (30, 10)  # the partial blocks are redone
     assert preview.size_on_disk == sum(len(b) for b, _ in before.values())
     assert snapshot(path) == before
+
+
+def keyed(n=11, trials=3, mode="product"):
+    """Coupling in steps of 0.1 with replicate keys and a key per combination."""
+    state = {"coupling": ls.GridAxis(0.0, (n - 1) / 10, n), "jitter": ls.PointKey()}
+    if mode == "product":
+        state["trial"] = ls.KeyAxis(trials)
+    return ls.Space(state, mode=mode, key=jax.random.key(3))
+
+
+def keyed_model(state):
+    jitter = jax.random.normal(state["jitter"], (3,))
+    trial = jax.random.normal(state["trial"], (3,)) if "trial" in state else 0.0
+    return {"y": state["coupling"] * trial + jitter, "m": jitter.sum()}
+
+
+@pytest.mark.parametrize("small, big, chunk_size", [
+    (keyed(11), keyed(21), 4),                            # coupling grows, keys beside it
+    (keyed(11, trials=3), keyed(11, trials=7), 5),        # the KeyAxis's own dimension grows
+    (keyed(11, mode="zip"), keyed(21, mode="zip"), 4),    # one dimension: fold_in(key, i)
+], ids=["grow-coupling", "grow-key-axis", "zip"])
+def test_a_store_of_keyed_combinations_grows_to_the_fresh_runs_keys(tmp_path, caplog, small,
+                                                                    big, chunk_size):
+    # a grown prefix keeps every combination's position, so its keys and results
+    path = tmp_path / "sweep.zarr"
+    run(path, small, fn=keyed_model, chunk_size=chunk_size)
+    with caplog.at_level(logging.INFO, logger="labeled_spaces"):
+        grown = run(path, big, fn=keyed_model)
+    assert "growing" in caplog.text
+    want = fresh(big, chunk_size=chunk_size, fn=keyed_model).to_xarray()
+    xr.testing.assert_identical(grown.to_xarray().compute(), want)
+    xr.testing.assert_identical(ls.open_results(path).to_xarray().compute(), want)
+    # and the keys are those of a fresh run with other blocks: no artefact of the chunking
+    other = ls.ParallelExecution(keyed_model, big, progress=False, chunk_size=3, n_vmap=2,
+                                 **LABELS).run().to_xarray()
+    np.testing.assert_array_equal(other["y"].values, want["y"].values)

@@ -82,6 +82,20 @@ EXPECTED = {
         # best() recovers the parameters of the synthetic data
         "best fit: coupling = 0.08, noise = 0.10, spread = 2.0 (fixed)",
     ],
+    "designs.ipynb": [
+        # a Sobol design of 64 points against an 8 x 8 grid
+        "{'sample': 64} {'coupling': 8, 'noise': 8}",
+        "distinct couplings: grid 8, Sobol 64",
+        # noise replicates as a dimension
+        "{'coupling': 21, 'replicate': 8, 'noise': 2}",
+        # a store grown along coupling: previewed, then only the new block computed
+        "Store:         grow.zarr (growing coupling: 11 -> 21), 1 of 2 blocks done",
+        "INFO:labeled_spaces:growing coupling: 11 -> 21 in grow.zarr",
+        "INFO:labeled_spaces:resuming: 1 of 2 blocks already stored in grow.zarr",
+        "grown store identical to a fresh run: True",
+        # the cost of a large sweep before it runs
+        "<labeled_spaces.Explanation> ParallelExecution, 66,256 combinations",
+    ],
 }
 
 # paths of this machine that must not end up in stored outputs

@@ -19,7 +19,9 @@ Everything is deterministic: the connectome comes from a seeded NumPy
 generator (no downloads), the initial phases and the noise from a fixed JAX
 key. Every combination of a sweep sees the same noise realisation (common
 random numbers), so differences between combinations come from the
-parameters alone.
+parameters alone, unless the state holds its own ``"key"``: put a
+:class:`~labeled_spaces.KeyAxis` there for noise replicates, or a
+:class:`~labeled_spaces.PointKey` for a realisation per combination.
 
 Examples
 --------
@@ -224,7 +226,9 @@ def kuramoto(
     state : mapping
         ``"coupling"`` (``K``, scalar), ``"noise"`` (``sigma``, scalar),
         ``"weights"`` (``(n, n)``) and ``"omega"`` (``(n,)`` natural
-        frequencies), e.g. from :func:`make_state`.
+        frequencies), e.g. from :func:`make_state`; optionally ``"key"``, a
+        PRNG key that replaces ``seed`` (a :class:`~labeled_spaces.KeyAxis`
+        or :class:`~labeled_spaces.PointKey` puts one there per combination).
     n_steps : int, default 2000
         Integration steps; a multiple of ``n_record``.
     dt : float, default 0.01
@@ -235,8 +239,8 @@ def kuramoto(
         Fraction of the run discarded before averaging ``R``.
     seed : int, default 0
         Seed of the JAX key for the initial phases (uniform on ``[0, 2 pi)``)
-        and the noise. The same seed gives the same noise at every
-        combination of a sweep.
+        and the noise, when the state holds no ``"key"``. The same seed gives
+        the same noise at every combination of a sweep.
 
     Returns
     -------
@@ -260,6 +264,11 @@ def kuramoto(
     >>> weak = kuramoto(make_state(n_nodes=16, coupling=0.0), n_steps=1000)
     >>> bool(weak["order"] < out["order"])
     True
+    >>> import jax
+    >>> noisy = make_state(n_nodes=16, coupling=1.0, noise=1.0)
+    >>> other = kuramoto(dict(noisy, key=jax.random.key(5)), n_steps=200)["R_t"]
+    >>> bool((other != kuramoto(noisy, n_steps=200)["R_t"]).any())  # another realisation
+    True
     """
     n_steps, n_record = int(n_steps), int(n_record)
     if n_record < 1 or n_steps < n_record or n_steps % n_record:
@@ -278,7 +287,8 @@ def kuramoto(
     omega = jnp.asarray(state["omega"], dtype=jnp.float32)
     n_nodes = omega.shape[-1]
 
-    init_key, noise_key = jax.random.split(jax.random.key(seed))
+    key = state.get("key")
+    init_key, noise_key = jax.random.split(jax.random.key(seed) if key is None else key)
     theta0 = jax.random.uniform(init_key, (n_nodes,), maxval=2 * jnp.pi)
     sqrt_dt = jnp.sqrt(jnp.float32(dt))
 
