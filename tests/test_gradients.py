@@ -257,3 +257,10 @@ def test_an_output_without_derivative_is_a_value_error_also_without_jit():
     with pytest.raises(ValueError, match="'count' is int32, which has no derivative"):
         ls.gradients(with_count, wave_space(), executor=ls.SequentialExecution, jit=False,
                      progress=False)
+
+
+@pytest.mark.parametrize("analysis", ["gradients", "fit"])
+def test_an_executor_that_is_not_callable_is_named(analysis):
+    space = ls.Space({"a": ls.GridAxis(0.0, 1.0, 3)})
+    with pytest.raises(TypeError, match="executor must be callable, got 'parallel'"):
+        getattr(ls, analysis)(lambda s: s["a"] ** 2, space, executor="parallel")

@@ -236,3 +236,11 @@ def test_names_the_indices_use_are_kept_apart_from_the_model_s():
     with pytest.raises(ValueError, match="KeyAxis has none.*PointKey"):
         sensitivity(lambda s: s["y"], {"k": ls.KeyAxis(2), "y": UniformAxis(0.0, 1.0, 2)},
                     n=64, progress=False)
+
+
+def test_a_space_gives_its_state():
+    state = {"x": UniformAxis(0.0, 1.0, 2), "y": UniformAxis(0.0, 1.0, 2)}
+    direct = sensitivity(lambda s: s["x"] + 0.1 * s["y"], state, n=64, progress=False)
+    from_space = sensitivity(lambda s: s["x"] + 0.1 * s["y"], ls.Space(state, mode="product"),
+                             n=64, progress=False)
+    xr.testing.assert_identical(direct, from_space)

@@ -305,8 +305,9 @@ def sensitivity(
     ----------
     model : callable
         ``model(state, *args, **kwargs)`` returning a pytree of arrays.
-    state : pytree
-        The parameters; leaves that are axes are the factors, others stay fixed.
+    state : pytree or Space
+        The parameters; leaves that are axes are the factors, others stay
+        fixed. A Space gives its state (its mode and key play no part).
     *args
         Passed to the model.
     n : int, default 1024
@@ -365,6 +366,8 @@ def sensitivity(
         fail("output", "None or the key path of one of the model's outputs (a str)", output,
              TypeError)
     key = check_key(key)
+    if isinstance(state, Space):  # its axes and fixed leaves; its mode and key do not apply
+        state = state.state
     leaves, treedef, positions, names = _axes_of(state)
     _check_output_dims(output, options.get("output_dims"))
     found = factors([leaves[k] for k in positions], names)
