@@ -277,3 +277,13 @@ def test_axes_fixed_by_a_scalar_selection_are_named_as_such():
                         progress=False).to_xarray()["result"]
     np.testing.assert_allclose(kept.sel(wrt="a").values, [[1.0]])  # 2 a b at a=0.5, b=1
     np.testing.assert_allclose(kept.sel(wrt="b").values, [[0.25]])
+
+
+def test_wrt_may_be_an_array_of_names():
+    space = ls.Space({"a": ls.GridAxis(0.0, 1.0, 3), "b": ls.GridAxis(1.0, 2.0, 2)},
+                     mode="product")
+    ds = ls.gradients(lambda s: s["a"] * s["b"], space, wrt=np.array(["b", "a"]),
+                      progress=False).to_xarray()
+    assert ds["wrt"].values.tolist() == ["b", "a"]
+    with pytest.raises(TypeError, match=r"wrt must be None, an axis name .*array\(\[1, 2\]\)"):
+        ls.gradients(lambda s: s["a"] * s["b"], space, wrt=np.array([1, 2]))

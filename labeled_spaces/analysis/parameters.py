@@ -138,6 +138,8 @@ def choose(space: Space, wrt: Any, usable: Callable[[Parameter], str | None],
             )
         return chosen
     names = [wrt] if isinstance(wrt, str) else wrt
+    if isinstance(names, np.ndarray) and names.ndim == 1:  # an array of names is a sequence
+        names = [str(n) if isinstance(n, str) else n for n in names.tolist()]
     if not isinstance(names, Sequence) or not all(isinstance(n, str) for n in names):
         fail("wrt", "None, an axis name or a sequence of axis names", wrt, TypeError)
     if not names:
