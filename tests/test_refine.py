@@ -359,3 +359,24 @@ def test_a_failing_round_names_the_point_in_all_the_results():
     assert err.index == 14 and "point 14 of the results (round 2" in "".join(err.__notes__)
     assert not err.partial.to_xarray()["computed"].values[14]
     assert err.partial.to_xarray()["computed"].values[:14].all()
+
+
+def test_dask_without_a_client_starts_one_cluster_for_every_round(monkeypatch):
+    # DaskExecution(client=None) starts and closes a cluster per run: per round, before
+    from distributed import LocalCluster
+
+    import labeled_spaces.execution.cluster as cluster
+
+    started = []
+
+    def small_cluster(**kwargs):
+        started.append(1)
+        return LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                            dashboard_address=None)
+
+    monkeypatch.setattr(cluster, "local_cluster", small_cluster)
+    results = refine(circle_model, square(3, width=WIDTH), n=21, batch=4,
+                     executor=ls.DaskExecution)
+    assert started == [1] and sorted(set(results.rounds.tolist())) == [0, 1, 2, 3]
+    base = refine(circle_model, square(3, width=WIDTH), n=21, batch=4)
+    xr.testing.assert_allclose(results.to_xarray(), base.to_xarray())

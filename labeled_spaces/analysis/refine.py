@@ -11,9 +11,10 @@ finished rounds instead of computing them again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from .._checks import check_callable, check_int, fail
 from ..axes import BoundedAxis, DataAxis, GridAxis, LogGridAxis, UniformAxis
-from ..execution import Interrupted, ModelError, ParallelExecution
+from ..execution import DaskExecution, Interrupted, ModelError, ParallelExecution, cluster
 from ..results import Results
 from ..space import Space, is_axis
 from .mesh import next_points
@@ -131,6 +132,28 @@ def _round_store(store: Any, k: int) -> str:
     return os.fspath(Path(store) / f"round_{k:03d}.zarr")
 
 
+@contextlib.contextmanager
+def _one_cluster(executor: Any, options: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """``options``, with the client of one local dask cluster kept for all rounds.
+
+    Only for a ``DaskExecution`` given no client, which would otherwise
+    start and close a cluster in every round.
+    """
+    if not (isinstance(executor, type) and issubclass(executor, DaskExecution)) or \
+            options.get("client") is not None:
+        yield options
+        return
+    import dask
+    from distributed import Client
+
+    # as DaskExecution starts its own: restarted workers are spawned too
+    with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}), \
+            cluster.local_cluster() as local, Client(local, set_as_default=False) as client:
+        logger.info("refine: started a local dask cluster of %d workers for every round",
+                    len(local.workers))
+        yield {**options, "client": client}
+
+
 def _check_store(store: Any) -> Any:
     if store is None:
         return None
@@ -227,42 +250,44 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
     progress = options.pop("progress", False)
     values = _grid_points(space)
     unit = box.to_unit(values)
-    rounds: list[Results] = []
-    chosen: list[np.ndarray] = []
-    driver: np.ndarray = np.empty(0)
-    leaf = 0
-    k = 0
-    while True:
-        if store is not None:
-            store.mkdir(parents=True, exist_ok=True)
-            options["store"] = _round_store(store, k)
-        points = _points_space(space, values)
-        try:
-            result = executor(model, points, *args, progress=progress, **options).run()
-        except (ModelError, Interrupted) as err:
-            # never lose what was computed: the finished rounds go with the error
-            if rounds:
-                err.partial = _combine(space, box, rounds, chosen, err.partial, values)
-                before = sum(len(r) for r in rounds)
-                if isinstance(err, ModelError) and err.index is not None:
-                    err.add_note(f"refine: that is point {before + err.index} of the results "
-                                 f"(round {k}, which started at point {before}); "
-                                 "err.index and err.partial count all points")
-                    err.index += before
-            raise
-        if k == 0:
-            leaf = _driver(result, output)
-        rounds.append(result)
-        chosen.append(values)
-        driver = np.concatenate([driver, _driving_values(result, leaf)])
-        logger.info("refine: round %d, %d of %d points", k, len(driver), n)
-        if len(driver) >= n:
-            break
-        new = next_points(unit, driver, min(batch, n - len(driver)))
-        unit = np.concatenate([unit, new])
-        values = box.from_unit(new)
-        k += 1
-    return _combine(space, box, rounds, chosen)
+    # one local dask cluster for every round (DaskExecution would start one per round)
+    with _one_cluster(executor, options) as options:
+        rounds: list[Results] = []
+        chosen: list[np.ndarray] = []
+        driver: np.ndarray = np.empty(0)
+        leaf = 0
+        k = 0
+        while True:
+            if store is not None:
+                store.mkdir(parents=True, exist_ok=True)
+                options["store"] = _round_store(store, k)
+            points = _points_space(space, values)
+            try:
+                result = executor(model, points, *args, progress=progress, **options).run()
+            except (ModelError, Interrupted) as err:
+                # never lose what was computed: the finished rounds go with the error
+                if rounds:
+                    err.partial = _combine(space, box, rounds, chosen, err.partial, values)
+                    before = sum(len(r) for r in rounds)
+                    if isinstance(err, ModelError) and err.index is not None:
+                        err.add_note(f"refine: that is point {before + err.index} of the results "
+                                     f"(round {k}, which started at point {before}); "
+                                     "err.index and err.partial count all points")
+                        err.index += before
+                raise
+            if k == 0:
+                leaf = _driver(result, output)
+            rounds.append(result)
+            chosen.append(values)
+            driver = np.concatenate([driver, _driving_values(result, leaf)])
+            logger.info("refine: round %d, %d of %d points", k, len(driver), n)
+            if len(driver) >= n:
+                break
+            new = next_points(unit, driver, min(batch, n - len(driver)))
+            unit = np.concatenate([unit, new])
+            values = box.from_unit(new)
+            k += 1
+        return _combine(space, box, rounds, chosen)
 
 
 def _combine(space: Space, box: Box, rounds: Sequence[Results],
