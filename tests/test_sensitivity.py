@@ -244,3 +244,11 @@ def test_a_space_gives_its_state():
     from_space = sensitivity(lambda s: s["x"] + 0.1 * s["y"], ls.Space(state, mode="product"),
                              n=64, progress=False)
     xr.testing.assert_identical(direct, from_space)
+
+
+def test_a_distribution_without_icdf_is_named_without_the_designs_hint():
+    state = {"p": NumPyroAxis(dist.Poisson(3.0), 3), "x": UniformAxis(0.0, 1.0, 2)}
+    with pytest.raises(ValueError, match=r"sensitivity draws every factor .*Poisson.* has none"
+                                         r"; give that factor as") as caught:
+        sensitivity(lambda s: s["p"] * 1.0 + s["x"], state, n=8, progress=False)
+    assert "use mode=" not in str(caught.value)  # sensitivity has no mode to switch to
