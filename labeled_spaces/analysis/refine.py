@@ -195,7 +195,8 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
         Points per round after the first (the last round may be smaller).
     executor : class, default ParallelExecution
         Runs each round: ``executor(model, points, *args, progress=...,
-        **options).run()``.
+        **options).run()``. A ``DaskExecution`` given no ``client`` gets the
+        client of one local cluster, started once for all rounds.
     **options
         The executor's options and the model's keyword arguments, as for
         ``run()``. ``store=PATH`` names a directory that gets one zarr store
