@@ -269,3 +269,38 @@ def test_a_loss_that_is_not_a_scalar_is_a_value_error_also_without_jit():
             jit=False)
     with pytest.raises(TypeError, match="program must be left out"):
         fit(rosen, start_space(), steps=3, program=None)
+
+
+def test_optimizers_that_take_extra_arguments_get_the_value_and_the_loss():
+    # optax.lbfgs needs value=, grad= and value_fn=: it failed as a ModelError at combination 0
+    space = ls.Space({"x": ls.GridAxis(-2.0, 2.0, 3), "c": 0.5}, mode="product")
+
+    def loss(s):
+        return (s["x"] - s["c"]) ** 2 + 0.1 * s["x"] ** 4
+
+    ds = ls.fit(loss, space, optimizer=optax.lbfgs(), steps=20, progress=False).to_xarray()
+    xs = np.linspace(-2, 2, 400001)
+    best = xs[np.argmin((xs - 0.5) ** 2 + 0.1 * xs**4)]
+    np.testing.assert_allclose(ds["x_fit"].values, best, atol=1e-3)
+    # optax.MultiSteps is used through its gradient_transformation()
+    multi = ls.fit(loss, space, optimizer=optax.MultiSteps(optax.sgd(0.1), 2), steps=40,
+                   progress=False).to_xarray()
+    plain = ls.fit(loss, space, optimizer=optax.sgd(0.1), steps=20, progress=False).to_xarray()
+    np.testing.assert_allclose(multi["x_fit"].values, plain["x_fit"].values, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("loss", {}), ("x_fit", {}), ("aux", {"has_aux": True}), ("step", {"record_every": 2}),
+    ("loss_trace", {"record_every": 2}),
+])
+def test_an_axis_named_like_a_variable_of_fit_is_refused(name, kwargs):
+    # an axis named 'loss' turned the loss into a variable 'result.loss'
+    space = ls.Space({"x": ls.GridAxis(-1.0, 1.0, 3), name: ls.DataAxis([0.0, 1.0])},
+                     mode="product")
+
+    def loss(s):
+        value = (s["x"] - s[name]) ** 2
+        return (value, s["x"]) if kwargs.get("has_aux") else value
+
+    with pytest.raises(ValueError, match=rf"space must be .*fit's variables.*got '{name}'"):
+        ls.fit(loss, space, steps=4, progress=False, **kwargs)

@@ -257,3 +257,33 @@ def test_an_output_without_derivative_is_a_value_error_also_without_jit():
     with pytest.raises(ValueError, match="'count' is int32, which has no derivative"):
         ls.gradients(with_count, wave_space(), executor=ls.SequentialExecution, jit=False,
                      progress=False)
+
+
+@pytest.mark.parametrize("analysis", ["gradients", "fit"])
+def test_an_executor_that_is_not_callable_is_named(analysis):
+    space = ls.Space({"a": ls.GridAxis(0.0, 1.0, 3)})
+    with pytest.raises(TypeError, match="executor must be callable, got 'parallel'"):
+        getattr(ls, analysis)(lambda s: s["a"] ** 2, space, executor="parallel")
+
+
+def test_axes_fixed_by_a_scalar_selection_are_named_as_such():
+    space = ls.Space({"a": ls.GridAxis(0.0, 1.0, 3), "b": ls.GridAxis(1.0, 2.0, 2)},
+                     mode="product")
+    with pytest.raises(ValueError, match=r"found no axis.*\['a', 'b'\] were fixed by isel/sel"):
+        ls.gradients(lambda s: s["a"] * s["b"], space.isel(a=1, b=0), progress=False)
+    with pytest.raises(ValueError, match=r"'a' is not one; \['a'\] were fixed.*isel\(a=\[i\]\)"):
+        ls.gradients(lambda s: s["a"] * s["b"], space.isel(a=1), wrt="a", progress=False)
+    kept = ls.gradients(lambda s: s["a"] ** 2 * s["b"], space.isel(a=[1], b=[0]),
+                        progress=False).to_xarray()["result"]
+    np.testing.assert_allclose(kept.sel(wrt="a").values, [[1.0]])  # 2 a b at a=0.5, b=1
+    np.testing.assert_allclose(kept.sel(wrt="b").values, [[0.25]])
+
+
+def test_wrt_may_be_an_array_of_names():
+    space = ls.Space({"a": ls.GridAxis(0.0, 1.0, 3), "b": ls.GridAxis(1.0, 2.0, 2)},
+                     mode="product")
+    ds = ls.gradients(lambda s: s["a"] * s["b"], space, wrt=np.array(["b", "a"]),
+                      progress=False).to_xarray()
+    assert ds["wrt"].values.tolist() == ["b", "a"]
+    with pytest.raises(TypeError, match=r"wrt must be None, an axis name .*array\(\[1, 2\]\)"):
+        ls.gradients(lambda s: s["a"] * s["b"], space, wrt=np.array([1, 2]))

@@ -318,3 +318,65 @@ def test_to_grid_interpolates_only_the_variables_asked_for():
         results.to_grid(variables=["trace", "nope"])
     with pytest.raises(TypeError, match="variables must be None, an output name"):
         results.to_grid(variables=3)
+
+
+def test_names_refine_puts_on_the_points_are_not_taken_silently():
+    # an axis named 'round' lost its values to the round coordinate; 'point' clashed obscurely
+    for name in ("round", "point"):
+        space = Space({name: GridAxis(-1.0, 1.0, 3), "y": GridAxis(-1.0, 1.0, 3)},
+                      mode="product")
+        with pytest.raises(ValueError, match=rf"space must be .* named other than .*'{name}'"):
+            refine(lambda s: s["y"], space, n=12, batch=3)
+        with pytest.raises(ValueError, match=rf"output_dims\['result'\] must be .*'{name}'"):
+            refine(lambda s: s["x"] * jnp.ones(2), square(3), n=12, batch=3,
+                   output_dims={"result": (name,)})
+    # an output named 'round' keeps its values; the coordinate is left out, with a warning
+    results = refine(lambda s: {"round": s["x"] * s["y"]}, square(3), n=12, batch=3)
+    with pytest.warns(UserWarning, match="named 'round'"):
+        ds = results.to_xarray()
+    np.testing.assert_array_equal(ds["round"].values, ds["x"].values * ds["y"].values)
+    assert list(results.rounds) == [0] * 9 + [1] * 3
+
+
+def test_to_grid_refuses_an_empty_choice_of_variables():
+    results = refine(circle_model, square(3, width=WIDTH), n=12, batch=3)
+    with pytest.raises(ValueError, match=r"variables must be None or at least one .*got \[\]"):
+        results.to_grid([], x=4, y=4)
+
+
+def test_a_failing_round_names_the_point_in_all_the_results():
+    calls = []
+
+    def model(s):  # plain Python: fails at the 15th evaluation (point 14, round 2)
+        calls.append(1)
+        if len(calls) > 14:
+            raise RuntimeError("boom")
+        return float(s["x"]) * float(s["y"])
+
+    with pytest.raises(ls.ModelError) as caught:
+        refine(model, square(3), n=30, batch=4, executor=ls.SequentialExecution, jit=False)
+    err = caught.value
+    assert err.index == 14 and "point 14 of the results (round 2" in "".join(err.__notes__)
+    assert not err.partial.to_xarray()["computed"].values[14]
+    assert err.partial.to_xarray()["computed"].values[:14].all()
+
+
+def test_dask_without_a_client_starts_one_cluster_for_every_round(monkeypatch):
+    # DaskExecution(client=None) starts and closes a cluster per run: per round, before
+    from distributed import LocalCluster
+
+    import labeled_spaces.execution.cluster as cluster
+
+    started = []
+
+    def small_cluster(**kwargs):
+        started.append(1)
+        return LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                            dashboard_address=None)
+
+    monkeypatch.setattr(cluster, "local_cluster", small_cluster)
+    results = refine(circle_model, square(3, width=WIDTH), n=21, batch=4,
+                     executor=ls.DaskExecution)
+    assert started == [1] and sorted(set(results.rounds.tolist())) == [0, 1, 2, 3]
+    base = refine(circle_model, square(3, width=WIDTH), n=21, batch=4)
+    xr.testing.assert_allclose(results.to_xarray(), base.to_xarray())

@@ -184,3 +184,71 @@ def test_dask_execution_runs_the_same_sweep():
         dask = sensitivity(ishigami, ISHIGAMI, n=64, progress=False, executor=DaskExecution,
                            client=client)
     xr.testing.assert_allclose(dask, base, rtol=1e-6, atol=1e-9)
+
+
+def test_outputs_are_chosen_and_checked_before_anything_runs():
+    calls = []
+
+    def model(s):
+        jax.debug.callback(lambda: calls.append(1))
+        return {"a": s["x"], "b": s["y"]}
+
+    state = {"x": UniformAxis(0.0, 1.0, 2), "y": UniformAxis(0.0, 1.0, 2)}
+    with pytest.raises(ValueError, match=r"several outputs \['a', 'b'\]"):
+        sensitivity(model, state, n=64, progress=False)
+    with pytest.raises(ValueError, match=r"output must be .* \['a', 'b'\], got 'c'"):
+        sensitivity(model, state, n=64, output="c", progress=False)
+    with pytest.raises(TypeError, match="output must be None or the key path"):
+        sensitivity(model, state, n=64, output=0, progress=False)
+    with pytest.raises(ValueError, match="'result' is complex64: Sobol indices need real"):
+        sensitivity(lambda s: s["x"] + 1j * s["y"], state, n=64, progress=False)
+    assert calls == []  # refused while tracing: not one evaluation
+    with pytest.raises(TypeError, match="executor must be callable, got 'x'"):
+        sensitivity(model, state, n=64, output="a", executor="x")
+
+
+def test_non_finite_outputs_give_nan_indices_never_a_made_up_zero():
+    state = {"x": UniformAxis(0.0, 1.0, 2), "y": UniformAxis(0.0, 1.0, 2)}
+
+    def model(s):  # element 0 is NaN where x > 0.9; element 1 is fine; element 2 constant
+        return jnp.stack([jnp.where(s["x"] > 0.9, jnp.nan, s["x"]), s["y"], 0.0 * s["x"]])
+
+    with pytest.warns(RuntimeWarning, match=r"'result' is not finite .* at \d+ of 256"):
+        indices = sensitivity(model, state, n=64, progress=False)
+    for name in ("S1", "ST", "S1_conf", "ST_conf"):
+        assert np.isnan(indices[name].values[:, 0]).all()
+        assert np.isfinite(indices[name].values[:, 1:]).all()
+    np.testing.assert_allclose(indices["S1"].values[:, 1], [0.0, 1.0], atol=0.1)
+    np.testing.assert_array_equal(indices["S1"].values[:, 2], [0.0, 0.0])
+
+
+def test_names_the_indices_use_are_kept_apart_from_the_model_s():
+    state = {"sample": UniformAxis(0.0, 1.0, 2), "y": UniformAxis(0.0, 1.0, 2)}
+    # an axis named like the sweep's dimension: the sweep takes another name
+    indices = sensitivity(lambda s: s["sample"] + 0.1 * s["y"], state, n=256, progress=False)
+    assert list(indices["factor"].values) == ["sample", "y"]
+    assert indices["S1"].values[0] > 0.9
+    # an output dimension named like one of the Dataset's names would mislabel it: refused
+    for dim in ("factor", "S1"):
+        with pytest.raises(ValueError, match=rf"output_dims\['result'\] must be .*'{dim}'"):
+            sensitivity(lambda s: s["y"] * jnp.ones(2), state, n=64, progress=False,
+                        output_dims={"result": (dim,)})
+    with pytest.raises(ValueError, match="KeyAxis has none.*PointKey"):
+        sensitivity(lambda s: s["y"], {"k": ls.KeyAxis(2), "y": UniformAxis(0.0, 1.0, 2)},
+                    n=64, progress=False)
+
+
+def test_a_space_gives_its_state():
+    state = {"x": UniformAxis(0.0, 1.0, 2), "y": UniformAxis(0.0, 1.0, 2)}
+    direct = sensitivity(lambda s: s["x"] + 0.1 * s["y"], state, n=64, progress=False)
+    from_space = sensitivity(lambda s: s["x"] + 0.1 * s["y"], ls.Space(state, mode="product"),
+                             n=64, progress=False)
+    xr.testing.assert_identical(direct, from_space)
+
+
+def test_a_distribution_without_icdf_is_named_without_the_designs_hint():
+    state = {"p": NumPyroAxis(dist.Poisson(3.0), 3), "x": UniformAxis(0.0, 1.0, 2)}
+    with pytest.raises(ValueError, match=r"sensitivity draws every factor .*Poisson.* has none"
+                                         r"; give that factor as") as caught:
+        sensitivity(lambda s: s["p"] * 1.0 + s["x"], state, n=8, progress=False)
+    assert "use mode=" not in str(caught.value)  # sensitivity has no mode to switch to

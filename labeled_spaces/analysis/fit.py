@@ -74,7 +74,8 @@ def fitting(indices: Sequence[int], names: Sequence[str], optimizer: Any, steps:
 
     The lane takes the axis values at ``indices`` as the parameters, runs
     ``steps`` updates of ``optimizer`` (value and gradient of the loss, the
-    model, ``optimizer.update``, ``optax.apply_updates``) in one
+    model, ``optimizer.update`` (with ``value=``, ``grad=`` and ``value_fn=``
+    for a ``GradientTransformationExtraArgs``), ``optax.apply_updates``) in one
     ``lax.scan`` and returns ``{"{name}_fit": parameter, ..., "loss": loss at
     the fitted parameters}``, plus ``"aux"`` (with ``has_aux``, at the fitted
     parameters) and ``"loss_trace"`` (with ``record_every=k``: the loss before
@@ -115,6 +116,9 @@ def fitting(indices: Sequence[int], names: Sequence[str], optimizer: Any, steps:
 
     indices, names = tuple(indices), tuple(names)
     settings = {"steps": steps, "record_every": record_every or 0}
+    # transformations that take extra arguments get the loss's value, its gradient and the
+    # loss itself (value_fn), as optax documents for them; the others get none
+    extra_args = isinstance(optimizer, optax.GradientTransformationExtraArgs)
 
     def lane(call: Callable[..., Any], axis_values: Sequence[Any], state_arrays: Sequence[Any],
              extra_arrays: Sequence[Any]) -> dict[str, Any]:
@@ -127,10 +131,17 @@ def fitting(indices: Sequence[int], names: Sequence[str], optimizer: Any, steps:
 
         value_and_grad = jax.value_and_grad(objective, has_aux=True)
 
+        def value_fn(params: tuple) -> Any:
+            return objective(params)[0]
+
         def step(carry: tuple, _: Any) -> tuple[tuple, Any]:
             params, opt_state = carry
             (value, _aux), grads = value_and_grad(params)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
+            if extra_args:  # line searches (optax.lbfgs), reduce_on_plateau, ...
+                updates, opt_state = optimizer.update(grads, opt_state, params, value=value,
+                                                      grad=grads, value_fn=value_fn)
+            else:
+                updates, opt_state = optimizer.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), (
                 value if record_every else None)
 
@@ -165,6 +176,19 @@ def _check_labels(record_every: int | None, output_dims: Any, output_coords: Any
         raise ValueError(f"output_coords names {STEP!r}, which fit sets to the recorded steps")
 
 
+def _check_names(space: Space, names: Sequence[str], record_every: int | None,
+                 has_aux: bool) -> None:
+    """Refuse coordinates of the space that fit's own variables or ``step`` would take."""
+    ours = {f"{name}_fit" for name in names} | {"loss"}
+    if record_every:
+        ours |= {"loss_trace", STEP}
+    for name in sorted(space.coord_names):
+        if name in ours or (has_aux and (name == "aux" or name.startswith(("aux.", "aux[")))):
+            fail("space", "a space whose coordinates are named other than fit's variables "
+                 f"{sorted(ours | ({'aux'} if has_aux else set()))}", name,
+                 detail=" (a coordinate of the space: rename that axis with name=)")
+
+
 def _fittable(p: Parameter) -> str | None:
     if p.data:
         return "is a DataAxis: its values are conditions of a start, not parameters"
@@ -197,7 +221,8 @@ class FitResults(Results):
 
         The state pytree (fixed leaves included) with every fitted axis
         replaced by its fitted value (a JAX array) and every other axis by
-        that start's value. Starts whose loss is NaN are skipped.
+        that start's value. Starts whose loss is NaN are skipped; of starts
+        with equal losses, the first in flat order is taken.
 
         Raises
         ------
@@ -250,7 +275,11 @@ def fit(loss: Callable[..., Any], space: Space, *args: Any, optimizer: Any = Non
     *args
         Extra positional arguments for ``loss`` (e.g. the data to fit).
     optimizer : optax.GradientTransformation, optional
-        Default ``optax.adam(1e-2)``.
+        Default ``optax.adam(1e-2)``. One that takes extra arguments
+        (``optax.lbfgs()``, ``optax.contrib.reduce_on_plateau``) gets
+        ``value=``, ``grad=`` and ``value_fn=`` (the loss at given
+        parameters); an ``optax.MultiSteps`` is used through its
+        ``gradient_transformation()``.
     steps : int, default 1000
         Updates per start.
     record_every : int, optional
@@ -280,7 +309,8 @@ def fit(loss: Callable[..., Any], space: Space, *args: Any, optimizer: Any = Non
     ValueError
         ``steps`` or ``record_every`` not positive; ``wrt`` naming an unknown
         axis, a ``DataAxis`` or non-floating values; a loss that is not a
-        floating scalar.
+        floating scalar; an axis named like one of fit's variables
+        (``loss``, ``{axis}_fit``, ``aux``, ``loss_trace``, ``step``).
     TypeError
         ``optimizer`` is not an optax ``GradientTransformation``.
 
@@ -304,6 +334,9 @@ def fit(loss: Callable[..., Any], space: Space, *args: Any, optimizer: Any = Non
         raise TypeError(f"space must be a labeled_spaces.Space, got {type(space).__name__}")
     if optimizer is None:
         optimizer = _default_optimizer()
+    if not isinstance(optimizer, optax.GradientTransformation) and callable(
+            getattr(optimizer, "gradient_transformation", None)):
+        optimizer = optimizer.gradient_transformation()  # optax.MultiSteps
     if not isinstance(optimizer, optax.GradientTransformation):
         fail("optimizer", "an optax GradientTransformation (e.g. optax.adam(1e-2))",
              optimizer, TypeError)
@@ -314,6 +347,7 @@ def fit(loss: Callable[..., Any], space: Space, *args: Any, optimizer: Any = Non
     _check_labels(record_every, options.get("output_dims"), options.get("output_coords"))
     indices = tuple(p.index for p in chosen)
     names = tuple(p.name for p in chosen)
+    _check_names(space, names, record_every, has_aux)
     key = ("fit", indices, names, optimizer, steps, record_every, has_aux)
 
     def build() -> Program:

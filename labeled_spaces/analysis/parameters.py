@@ -125,15 +125,21 @@ def choose(space: Space, wrt: Any, usable: Callable[[Parameter], str | None],
     """
     found = parameters(space)
     by_name = {p.name: p for p in found}
+    # coordinates that are no axis: dimensions a sub-space fixed (isel/sel with a scalar)
+    fixed = sorted(set(space.coord_names) - set(by_name) - set(space.dims) - {space.dim})
+    hint = (f"; {fixed} were fixed by isel/sel with a scalar and are no longer axes: select "
+            "with a list (isel(a=[i])) to keep such a dimension of size 1") if fixed else ""
     if wrt is None:
         chosen = sorted((p for p in found if default(p)), key=lambda p: p.dim)
         if not chosen:
             raise ValueError(
                 "wrt=None found no axis to use among the space's axes "
-                f"{[p.name for p in found]}; name them with wrt="
+                f"{[p.name for p in found]}; name them with wrt={hint}"
             )
         return chosen
     names = [wrt] if isinstance(wrt, str) else wrt
+    if isinstance(names, np.ndarray) and names.ndim == 1:  # an array of names is a sequence
+        names = [str(n) if isinstance(n, str) else n for n in names.tolist()]
     if not isinstance(names, Sequence) or not all(isinstance(n, str) for n in names):
         fail("wrt", "None, an axis name or a sequence of axis names", wrt, TypeError)
     if not names:
@@ -144,7 +150,7 @@ def choose(space: Space, wrt: Any, usable: Callable[[Parameter], str | None],
     for name in names:
         if name not in by_name:
             fail("wrt", f"names of the space's axes {list(by_name)}", wrt,
-                 detail=f" ({name!r} is not one)")
+                 detail=f" ({name!r} is not one{hint if name in fixed else ''})")
         problem = usable(by_name[name])
         if problem:
             fail("wrt", "axes that can be used here", wrt, detail=f": {name!r} {problem}")

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._checks import fail
+from .._checks import check_callable, fail
 from ..execution import ModelError, Program
 from ..results import Results
 
@@ -53,7 +53,8 @@ def run_program(executor: Callable[..., Any], model: Callable[..., Any], space: 
     Raises
     ------
     TypeError
-        ``options`` holds a ``program``: the analysis is one.
+        ``executor`` is not callable; ``options`` holds a ``program``: the
+        analysis is one.
 
     Examples
     --------
@@ -66,6 +67,7 @@ def run_program(executor: Callable[..., Any], model: Callable[..., Any], space: 
     >>> results.to_xarray()["result"].values.tolist()
     [1.0, 1.5, 2.0]
     """
+    check_callable("executor", executor)
     if "program" in options:
         fail("program", "left out: the analysis runs its own Program", options["program"],
              TypeError)

@@ -11,169 +11,34 @@ finished rounds instead of computing them again.
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import jax
 import numpy as np
-import xarray as xr
-from scipy.interpolate import LinearNDInterpolator
-from scipy.spatial import Delaunay
 
-from .._checks import check_int, fail
+from .._checks import check_callable, check_int, fail
 from ..axes import BoundedAxis, DataAxis, GridAxis, LogGridAxis, UniformAxis
-from ..execution import Interrupted, ModelError, ParallelExecution
+from ..execution import DaskExecution, Interrupted, ModelError, ParallelExecution, cluster
 from ..results import Results
 from ..space import Space, is_axis
 from .mesh import next_points
+from .refined import ROUND, Box, RefineResults
 
 __all__ = ["RefineResults", "refine"]
+
+#: the dimension of the points, and the coordinate of their rounds: no axis or output
+#: dimension may take these names
+POINT = "point"
+RESERVED = (POINT, ROUND)
 
 logger = logging.getLogger("labeled_spaces")
 
 _INTERVALS = (GridAxis, LogGridAxis, UniformAxis)
-
-
-@dataclasses.dataclass(frozen=True)
-class Box:
-    """The refined axes: names, bounds and scales, and the map to the unit box."""
-
-    names: tuple[str, ...]
-    low: np.ndarray
-    high: np.ndarray
-    log: np.ndarray  # bool per axis
-
-    def to_unit(self, values: np.ndarray) -> np.ndarray:
-        """Axis values ``(n, d)`` as points of the unit box."""
-        low, high = self._ends()
-        x = np.where(self.log, np.log(np.where(self.log, values, 1.0)), values)
-        return (x - low) / (high - low)
-
-    def from_unit(self, points: np.ndarray) -> np.ndarray:
-        """Points of the unit box ``(n, d)`` as axis values."""
-        low, high = self._ends()
-        x = low + np.clip(points, 0.0, 1.0) * (high - low)
-        return np.where(self.log, np.exp(x), x)
-
-    def _ends(self) -> tuple[np.ndarray, np.ndarray]:
-        return (np.where(self.log, np.log(np.where(self.log, self.low, 1.0)), self.low),
-                np.where(self.log, np.log(np.where(self.log, self.high, 1.0)), self.high))
-
-
-class RefineResults(Results):
-    """The Results of :func:`refine`: one ``point`` dimension, and :meth:`to_grid`.
-
-    Besides what every :class:`~labeled_spaces.Results` has, ``box`` holds
-    the refined axes (names, bounds, log scales) and ``rounds`` the round
-    each point was computed in (0: the space's grid), also the coordinate
-    ``round`` on ``point``.
-    """
-
-    box: Box
-    rounds: np.ndarray
-
-    def to_xarray(self) -> xr.Dataset:
-        """As :meth:`Results.to_xarray`, with the coordinate ``round`` on ``point``."""
-        ds = super().to_xarray()
-        return ds.assign_coords(round=(self.space.dims[0], self.rounds))
-
-    def to_grid(self, variables: str | Sequence[str] | None = None, **sizes: int
-                ) -> xr.Dataset:
-        """The outputs interpolated linearly onto a regular grid spanning the axes' bounds.
-
-        Parameters
-        ----------
-        variables : str or sequence of str, optional
-            The outputs to interpolate, by name (``"edge.step"`` for a nested
-            one; default: all). Leave out large ones you do not need: a 68 x 68
-            matrix per point makes a 200 x 200 grid of 1.5 GB.
-        **sizes : int
-            Points per axis, by axis name (at least 2; default 100 for each
-            axis not named). A ``LogGridAxis`` gets log-spaced points.
-
-        Returns
-        -------
-        xarray.Dataset
-            One variable per output chosen, dims ``(*axis names, *output dims)``,
-            the grid values as coordinates (with the axes' attrs). Interpolation is linear over the
-            Delaunay mesh of the points in the unit box (log scale for log
-            axes); outside the points' hull (random ``UniformAxis`` draws
-            need not reach the bounds) values are NaN.
-
-        Raises
-        ------
-        ValueError
-            ``variables`` names no output; a size names no axis or is below 2.
-
-        Examples
-        --------
-        >>> import jax.numpy as jnp
-        >>> from labeled_spaces import GridAxis, Space, refine
-        >>> space = Space({"x": GridAxis(-1.0, 1.0, 5), "y": GridAxis(-1.0, 1.0, 5)},
-        ...               mode="product")
-        >>> def model(s):
-        ...     r2 = s["x"] ** 2 + s["y"] ** 2
-        ...     return {"edge": jnp.tanh((r2 - 0.5) / 0.05), "r2": r2}
-        >>> results = refine(model, space, n=60, batch=16, output="edge")
-        >>> grid = results.to_grid(x=30, y=20)
-        >>> grid["edge"].dims, grid["edge"].shape, sorted(grid.data_vars)
-        (('x', 'y'), (30, 20), ['edge', 'r2'])
-        >>> list(results.to_grid("r2", x=30, y=20).data_vars)
-        ['r2']
-        """
-        names = self.box.names
-        unknown = sorted(set(sizes) - set(names))
-        if unknown:
-            fail("sizes", f"keywords naming the refined axes {list(names)}", unknown)
-        counts = [check_int(name, sizes.get(name, 100), minimum=2) for name in names]
-        ds = self.to_xarray()
-        chosen = _chosen(variables, [str(v) for v in ds.data_vars])
-        ticks = [np.linspace(0.0, 1.0, c) for c in counts]
-        nodes = np.stack(np.meshgrid(*ticks, indexing="ij"), axis=-1).reshape(-1, len(names))
-        point = self.space.dims[0]
-        mesh = Delaunay(self.box.to_unit(_coordinates(ds, names)))
-        data = {}
-        for var in chosen:
-            array = ds[var]
-            values = np.asarray(array.values)
-            if values.dtype.kind in "biu":
-                values = values.astype(np.float64)
-            flat = values.reshape(len(values), -1)
-            grid = LinearNDInterpolator(mesh, flat)(nodes)
-            data[var] = xr.Variable((*names, *array.dims[1:]),
-                                    grid.reshape((*counts, *values.shape[1:])), array.attrs)
-        coords: dict[str, Any] = {  # the axes' attrs (units, long_name) label the plots
-            name: xr.Variable(name, self.box.from_unit(
-                np.repeat(ticks[a][:, None], len(names), axis=1))[:, a], ds.coords[name].attrs)
-            for a, name in enumerate(names)}
-        used = {d for v in data.values() for d in v.dims}  # no dims of outputs left out
-        coords.update({str(c): ds.coords[c].variable for c in ds.coords
-                       if point not in ds.coords[c].dims and set(ds.coords[c].dims) <= used})
-        return xr.Dataset(data, coords=coords)
-
-
-def _chosen(variables: str | Sequence[str] | None, outputs: list[str]) -> list[str]:
-    """The outputs that ``variables`` names (all for None), in the order given."""
-    if variables is None:
-        return outputs
-    chosen = [variables] if isinstance(variables, str) else variables
-    if not isinstance(chosen, Sequence) or not all(isinstance(v, str) for v in chosen):
-        fail("variables", "None, an output name or a sequence of output names", variables,
-             TypeError)
-    unknown = [v for v in chosen if v not in outputs]
-    if unknown:
-        fail("variables", f"names of the outputs {outputs}", variables,
-             detail=f" ({', '.join(map(repr, unknown))} not among them)")
-    return list(dict.fromkeys(chosen))
-
-
-def _coordinates(ds: xr.Dataset, names: Sequence[str]) -> np.ndarray:
-    return np.stack([np.asarray(ds.coords[name].values, dtype=np.float64) for name in names],
-                    axis=1)
 
 
 def _box(space: Space) -> Box:
@@ -193,6 +58,11 @@ def _box(space: Space) -> Box:
     if space.mode != "product" or len(space.dims) != len(space.axes):
         fail("space", "a product space with one dimension per axis (no zip, no groups)",
              f"mode={space.mode!r} with dims {list(space.dims)}")
+    for name in space.names:
+        if name in RESERVED:
+            fail("space", f"a space whose axes are named other than {list(RESERVED)} (the "
+                 "dimension and the coordinate refine puts on the points)", name,
+                 detail=" (the name of one of its axes)")
     axes = cast(tuple[BoundedAxis, ...], space.axes)
     return Box(tuple(space.names), np.array([float(a.low) for a in axes]),
                np.array([float(a.high) for a in axes]),
@@ -223,7 +93,18 @@ def _points_space(space: Space, values: np.ndarray) -> Space:
         else:
             replaced.append(DataAxis(labels, name=leaf.name, attrs=leaf.attrs))
     return Space(jax.tree_util.tree_unflatten(treedef, replaced), mode="zip", key=space.key,
-                 dim="point")
+                 dim=POINT)
+
+
+def _check_output_dims(output_dims: Any) -> None:
+    """Refuse output dimensions named ``point`` or ``round`` (refine's own names)."""
+    if not isinstance(output_dims, Mapping):
+        return  # the executor checks its kind
+    for name, own in output_dims.items():
+        own = (own,) if isinstance(own, str) else own
+        if isinstance(own, Sequence) and any(d in RESERVED for d in own):
+            fail(f"output_dims[{name!r}]", f"dimension names other than {list(RESERVED)} "
+                 "(the dimension and the coordinate refine puts on the points)", own)
 
 
 def _driver(results: Results, output: str | None) -> int:
@@ -249,6 +130,28 @@ def _driving_values(results: Results, leaf: int) -> np.ndarray:
 
 def _round_store(store: Any, k: int) -> str:
     return os.fspath(Path(store) / f"round_{k:03d}.zarr")
+
+
+@contextlib.contextmanager
+def _one_cluster(executor: Any, options: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """``options``, with the client of one local dask cluster kept for all rounds.
+
+    Only for a ``DaskExecution`` given no client, which would otherwise
+    start and close a cluster in every round.
+    """
+    if not (isinstance(executor, type) and issubclass(executor, DaskExecution)) or \
+            options.get("client") is not None:
+        yield options
+        return
+    import dask
+    from distributed import Client
+
+    # as DaskExecution starts its own: restarted workers are spawned too
+    with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}), \
+            cluster.local_cluster() as local, Client(local, set_as_default=False) as client:
+        logger.info("refine: started a local dask cluster of %d workers for every round",
+                    len(local.workers))
+        yield {**options, "client": client}
 
 
 def _check_store(store: Any) -> Any:
@@ -292,7 +195,8 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
         Points per round after the first (the last round may be smaller).
     executor : class, default ParallelExecution
         Runs each round: ``executor(model, points, *args, progress=...,
-        **options).run()``.
+        **options).run()``. A ``DaskExecution`` given no ``client`` gets the
+        client of one local cluster, started once for all rounds.
     **options
         The executor's options and the model's keyword arguments, as for
         ``run()``. ``store=PATH`` names a directory that gets one zarr store
@@ -336,6 +240,9 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
     (100, [0, 1, 2, 3])
     """
     box = _box(space)
+    check_callable("model", model)
+    check_callable("executor", executor)
+    _check_output_dims(options.get("output_dims"))
     n = check_int("n", n, minimum=1)
     batch = check_int("batch", batch, minimum=1)
     if n < space.N:
@@ -344,36 +251,44 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
     progress = options.pop("progress", False)
     values = _grid_points(space)
     unit = box.to_unit(values)
-    rounds: list[Results] = []
-    chosen: list[np.ndarray] = []
-    driver: np.ndarray = np.empty(0)
-    leaf = 0
-    k = 0
-    while True:
-        if store is not None:
-            store.mkdir(parents=True, exist_ok=True)
-            options["store"] = _round_store(store, k)
-        points = _points_space(space, values)
-        try:
-            result = executor(model, points, *args, progress=progress, **options).run()
-        except (ModelError, Interrupted) as err:
-            # never lose what was computed: the finished rounds go with the error
-            if rounds:
-                err.partial = _combine(space, box, rounds, chosen, err.partial, values)
-            raise
-        if k == 0:
-            leaf = _driver(result, output)
-        rounds.append(result)
-        chosen.append(values)
-        driver = np.concatenate([driver, _driving_values(result, leaf)])
-        logger.info("refine: round %d, %d of %d points", k, len(driver), n)
-        if len(driver) >= n:
-            break
-        new = next_points(unit, driver, min(batch, n - len(driver)))
-        unit = np.concatenate([unit, new])
-        values = box.from_unit(new)
-        k += 1
-    return _combine(space, box, rounds, chosen)
+    # one local dask cluster for every round (DaskExecution would start one per round)
+    with _one_cluster(executor, options) as options:
+        rounds: list[Results] = []
+        chosen: list[np.ndarray] = []
+        driver: np.ndarray = np.empty(0)
+        leaf = 0
+        k = 0
+        while True:
+            if store is not None:
+                store.mkdir(parents=True, exist_ok=True)
+                options["store"] = _round_store(store, k)
+            points = _points_space(space, values)
+            try:
+                result = executor(model, points, *args, progress=progress, **options).run()
+            except (ModelError, Interrupted) as err:
+                # never lose what was computed: the finished rounds go with the error
+                if rounds:
+                    err.partial = _combine(space, box, rounds, chosen, err.partial, values)
+                    before = sum(len(r) for r in rounds)
+                    if isinstance(err, ModelError) and err.index is not None:
+                        err.add_note(f"refine: that is point {before + err.index} of the results "
+                                     f"(round {k}, which started at point {before}); "
+                                     "err.index and err.partial count all points")
+                        err.index += before
+                raise
+            if k == 0:
+                leaf = _driver(result, output)
+            rounds.append(result)
+            chosen.append(values)
+            driver = np.concatenate([driver, _driving_values(result, leaf)])
+            logger.info("refine: round %d, %d of %d points", k, len(driver), n)
+            if len(driver) >= n:
+                break
+            new = next_points(unit, driver, min(batch, n - len(driver)))
+            unit = np.concatenate([unit, new])
+            values = box.from_unit(new)
+            k += 1
+        return _combine(space, box, rounds, chosen)
 
 
 def _combine(space: Space, box: Box, rounds: Sequence[Results],

@@ -8,36 +8,42 @@ The ``n (d + 2)`` points, mapped onto the axes as quasi-random spaces map them
 DataAxis tables beside the state's fixed leaves, which one executor run
 evaluates, so stores, resume, ``n_vmap`` and dask work as for ``run()``.
 
-The estimators are those of ``scipy.stats.sobol_indices``: outputs centred on
-the mean of ``f(A)`` and ``f(B)``; ``S1_i = mean(f_B (f_ABi - f_A)) / var``
-(Saltelli 2010) and ``ST_i = mean((f_A - f_ABi)^2) / 2 / var`` (Jansen), with
-``var`` the variance of ``f(A)`` and ``f(B)`` together, and indices of an
-element without variance set to 0. They are computed for every element of
-the output at once; the bootstrap draws rows with replacement, which for
-means is a matrix product of resampling counts with per-row terms.
+The estimators (:mod:`.sobol`) are those of ``scipy.stats.sobol_indices``,
+for every element of the output at once, with a bootstrap.
 """
 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Mapping, Sequence
-from statistics import NormalDist
+import re
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from .._checks import fail
+from .._caches import ProgramCache
+from .._checks import check_callable, fail
 from .._codec import key_data
-from ..axes import AbstractAxis, DataAxis
-from ..execution import ParallelExecution
+from ..axes import AbstractAxis, DataAxis, KeyAxis
+from ..execution import ParallelExecution, Program
+from ..results import output_names
 from ..space import Space, check_key, is_axis, keypath_name
 from ..space.design import Factor, column_slices, factors, map_factors, unit_design
+from .program import UnusableOutputs, run_program
+from .sobol import sobol_estimates
 
 __all__ = ["sensitivity"]
 
-DIM = "sample"  # the shared dimension of the sweep (its space has no other)
+DIM = "sample"  # the shared dimension of the sweep (its space has no other), if free
+#: the names of the Dataset sensitivity returns, which an output's own dimensions cannot take
+RESERVED = ("factor", "S1", "ST", "S1_conf", "ST_conf")
+
+# one Program per output choice: the executors cache compiled programs per model and Program
+_PROGRAMS = ProgramCache("sensitivity programs")
 
 
 def _check_options(n: Any, n_resamples: Any, confidence: Any) -> None:
@@ -62,7 +68,70 @@ def _axes_of(state: Any) -> tuple[list[Any], Any, list[int], list[str]]:
                          f"got none in {state!r}")
     names = [leaves[k].name if leaves[k].name is not None else keypath_name(flat[k][0])
              for k in positions]
+    for k, name in zip(positions, names, strict=True):
+        if isinstance(leaves[k], KeyAxis):
+            fail("state", "axes with a distribution to sample as factors (a KeyAxis has none: "
+                 "for noise in every evaluation use a PointKey() leaf)", state,
+                 detail=f" (the axis {name!r} is a KeyAxis)")
     return leaves, treedef, positions, names
+
+
+def _check_output_dims(output: Any, output_dims: Any) -> None:
+    """Refuse own dimensions of the analysed output that the returned Dataset uses."""
+    if not isinstance(output_dims, Mapping):
+        return  # the executor checks its kind
+    for name, own in output_dims.items():
+        if output is not None and name != output:
+            continue
+        own = (own,) if isinstance(own, str) else own
+        clash = [d for d in own if d in RESERVED] if isinstance(own, Sequence) else []
+        if clash:
+            fail(f"output_dims[{name!r}]", f"dimension names other than {list(RESERVED)} "
+                 "(the names of the indices' Dataset)", own)
+
+
+def _free_dim(taken: set[str]) -> str:
+    """The sweep's dimension: ``"sample"``, with ``_`` appended while an axis or output uses it."""
+    dim = DIM
+    while dim in taken:
+        dim += "_"
+    return dim
+
+
+def _dim_names(output_dims: Any) -> set[str]:
+    if not isinstance(output_dims, Mapping):
+        return set()
+    found: set[str] = set()
+    for own in output_dims.values():
+        own = (own,) if isinstance(own, str) else own
+        if isinstance(own, Sequence):
+            found.update(d for d in own if isinstance(d, str))
+    return found
+
+
+def _selecting(output: str | None) -> Program:
+    """The model, checked when traced: one output chosen (``output``), of a real dtype.
+
+    So a model with several outputs and no ``output=``, an unknown
+    ``output``, or an output without a real value (complex, keys) is refused
+    before any evaluation runs.
+    """
+
+    def lane(call: Callable[..., Any], axis_values: Sequence[Any], state_arrays: Sequence[Any],
+             extra_arrays: Sequence[Any]) -> Any:
+        out = call(axis_values, state_arrays, extra_arrays)
+        leaves, treedef = jax.tree.flatten(out)
+        names = output_names(treedef)
+        k = _pick_output(names, output)
+        dtype = jnp.result_type(leaves[k])
+        if not any(jnp.issubdtype(dtype, kind) for kind in (jnp.floating, jnp.integer,
+                                                             jnp.bool_)):
+            raise UnusableOutputs(
+                f"the output {names[k]!r} is {dtype}: Sobol indices need real values "
+                "(for a complex output, return its real part, imaginary part or magnitude)")
+        return out
+
+    return Program(lane)
 
 
 def saltelli_points(found: Sequence[Factor], n: int, key: jax.Array) -> np.ndarray:
@@ -91,7 +160,15 @@ def saltelli_points(found: Sequence[Factor], n: int, key: jax.Array) -> np.ndarr
 def _sweep_state(leaves: list[Any], treedef: Any, positions: list[int], names: list[str],
                  u: np.ndarray) -> Any:
     axes: list[AbstractAxis] = [leaves[k] for k in positions]
-    mapped = map_factors(axes, factors(axes, names), u)
+    try:
+        mapped = map_factors(axes, factors(axes, names), u)
+    except ValueError as err:  # a distribution without a usable icdf, an unsupported axis
+        # the designs' hint (another mode) does not apply here: there is no mode to choose
+        reason = re.sub(r";\s*use mode=.*$", "", str(err))
+        raise ValueError(f"sensitivity draws every factor of state through its axis's "
+                         f"distribution, and cannot for one of them: {reason}; give that "
+                         "factor as a UniformAxis, LogGridAxis, a DataAxis of draws, or a "
+                         "NumPyroAxis whose distribution has an icdf") from None
     out = list(leaves)
     for k, axis, point in zip(positions, axes, mapped, strict=True):
         out[k] = DataAxis(point.values, name=axis.name, attrs=axis.attrs)
@@ -99,93 +176,16 @@ def _sweep_state(leaves: list[Any], treedef: Any, positions: list[int], names: l
 
 
 def _pick_output(names: Sequence[str], output: Any) -> int:
+    """Which output is analysed (an :class:`UnusableOutputs`, a ``ValueError``, if none)."""
     if output is None:
         if len(names) != 1:
-            raise ValueError(f"the model has several outputs {list(names)}; choose one with "
-                             "output=")
+            raise UnusableOutputs(f"the model has several outputs {list(names)}; choose one "
+                                  "with output=")
         return 0
     if output not in names:
-        raise ValueError(f"output must be the key path of one of the model's outputs "
-                         f"{list(names)}, got {output!r}")
+        raise UnusableOutputs(f"output must be the key path of one of the model's outputs "
+                              f"{list(names)}, got {output!r}")
     return list(names).index(output)
-
-
-def _indices(f_a: np.ndarray, f_b: np.ndarray, f_ab: np.ndarray, weights: np.ndarray | None
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """S1 and ST ``(d, [R,] E)`` from ``f_a, f_b (n, E)`` and ``f_ab (d, n, E)``.
-
-    ``weights`` (``(R, n)`` resampling counts) turns every mean over rows into
-    the mean over each resample's rows.
-    """
-    n = f_a.shape[0]
-
-    def mean(terms: np.ndarray) -> np.ndarray:  # over rows (axis -2)
-        if weights is None:
-            return terms.mean(axis=-2)
-        return np.matmul(weights, terms) / n
-
-    first = mean(f_b * (f_ab - f_a))
-    total = 0.5 * mean((f_a - f_ab) ** 2)
-    centre = 0.5 * mean(f_a + f_b)
-    var = 0.5 * mean(f_a**2 + f_b**2) - centre**2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s1, st = first / var, total / var
-    s1[~np.isfinite(s1)] = 0.0  # an element without variance has no sensitivity
-    st[~np.isfinite(st)] = 0.0
-    return s1, st
-
-
-def sobol_estimates(values: np.ndarray, d: int, n_resamples: int, confidence: float,
-                    rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """S1, ST and their bootstrap half-widths from the outputs of a Saltelli sweep.
-
-    Parameters
-    ----------
-    values : numpy.ndarray
-        ``(n (d + 2), *element shape)``: the outputs at A, B, AB_1, ..., AB_d.
-    d : int
-        Number of factors.
-    n_resamples : int
-        Bootstrap resamples of the ``n`` rows (drawn with replacement).
-    confidence : float
-        The half-widths are ``z * std`` of the resampled indices, with ``z``
-        the normal quantile at ``(1 + confidence) / 2`` (as SALib reports).
-    rng : numpy.random.Generator
-
-    Returns
-    -------
-    dict
-        ``S1``, ``ST``, ``S1_conf``, ``ST_conf``, each ``(d, *element shape)``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from labeled_spaces.analysis.sensitivity import sobol_estimates
-    >>> rng = np.random.default_rng(0)
-    >>> a, b = rng.random((2, 256, 2))
-    >>> ab = np.stack([np.where(np.arange(2) == i, b, a) for i in range(2)])
-    >>> f = lambda x: x[..., 0] + 0.0 * x[..., 1]
-    >>> out = sobol_estimates(np.concatenate([f(a), f(b), *f(ab)]), 2, 50, 0.95, rng)
-    >>> np.round(out["ST"], 1).tolist()
-    [1.0, 0.0]
-    """
-    shape = values.shape[1:]
-    n = values.shape[0] // (d + 2)
-    flat = values.reshape(d + 2, n, -1).astype(np.float64)
-    flat = flat - 0.5 * (flat[0] + flat[1]).mean(axis=0)  # centred, as scipy does
-    f_a, f_b, f_ab = flat[0], flat[1], flat[2:]
-    s1, st = _indices(f_a, f_b, f_ab, None)
-    rows = rng.integers(0, n, size=(n_resamples, n))
-    counts = np.bincount((rows + n * np.arange(n_resamples)[:, None]).ravel(),
-                         minlength=n_resamples * n).reshape(n_resamples, n).astype(np.float64)
-    s1_r, st_r = _indices(f_a, f_b, f_ab, counts)
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    return {
-        "S1": s1.reshape(d, *shape),
-        "ST": st.reshape(d, *shape),
-        "S1_conf": (z * s1_r.std(axis=1, ddof=1)).reshape(d, *shape),
-        "ST_conf": (z * st_r.std(axis=1, ddof=1)).reshape(d, *shape),
-    }
 
 
 def _labeled(estimates: Mapping[str, np.ndarray], factor_names: Sequence[str],
@@ -218,14 +218,21 @@ def sensitivity(
     ignored. The axes of a group are one factor named by the group's label,
     one column driving all its members as zip pairs them. ``n`` base samples
     of a scrambled Sobol design give ``n (d + 2)`` evaluations, run in one
-    sweep by ``executor`` (a zip Space over dimension ``"sample"``).
+    sweep by ``executor`` (a zip Space over dimension ``"sample"``, or
+    ``"sample_"`` where an axis or an output dimension is named ``sample``).
+    The model's outputs are checked when it is traced, before anything runs:
+    the analysed one must be chosen and have real values (bool, integer or
+    floating). Elements of the output that are NaN or infinite at some
+    evaluation get NaN indices (with a ``RuntimeWarning``); elements without
+    variance get 0.
 
     Parameters
     ----------
     model : callable
         ``model(state, *args, **kwargs)`` returning a pytree of arrays.
-    state : pytree
-        The parameters; leaves that are axes are the factors, others stay fixed.
+    state : pytree or Space
+        The parameters; leaves that are axes are the factors, others stay
+        fixed. A Space gives its state (its mode and key play no part).
     *args
         Passed to the model.
     n : int, default 1024
@@ -256,6 +263,18 @@ def sensitivity(
         ``("factor", *output dims)`` and the output's coordinates; coordinate
         ``factor`` holds the factor names (axis names or group labels).
 
+    Raises
+    ------
+    ValueError
+        ``n`` not a power of two (at least 2), ``n_resamples`` below 2,
+        ``confidence`` outside (0, 1); a state without axes or with a
+        ``KeyAxis``; several outputs and no ``output``, or an ``output`` the
+        model does not return, or one without real values; an output
+        dimension named ``factor``, ``S1``, ``ST``, ``S1_conf`` or ``ST_conf``.
+    TypeError
+        ``model`` or ``executor`` not callable; ``output`` not a string;
+        a keyword that is neither an executor option nor the model's.
+
     Examples
     --------
     >>> import jax.numpy as jnp
@@ -265,19 +284,36 @@ def sensitivity(
     >>> indices["S1"].round(1).values.tolist(), indices["factor"].values.tolist()
     ([1.0, 0.0], ['x', 'y'])
     """
+    check_callable("model", model)
+    check_callable("executor", executor)
     _check_options(n, n_resamples, confidence)
+    if output is not None and not isinstance(output, str):
+        fail("output", "None or the key path of one of the model's outputs (a str)", output,
+             TypeError)
     key = check_key(key)
+    if isinstance(state, Space):  # its axes and fixed leaves; its mode and key do not apply
+        state = state.state
     leaves, treedef, positions, names = _axes_of(state)
+    _check_output_dims(output, options.get("output_dims"))
     found = factors([leaves[k] for k in positions], names)
     u = saltelli_points(found, int(n), key)
+    coords = options.get("output_coords")
+    dim = _free_dim(set(names) | _dim_names(options.get("output_dims"))
+                    | (set(map(str, coords)) if isinstance(coords, Mapping) else set()))
     space = Space(_sweep_state(leaves, treedef, positions, names, u), mode="zip", key=key,
-                  dim=DIM)
-    results = executor(model, space, *args, **options).run()
+                  dim=dim)
+    program = _PROGRAMS.get(None, ("sensitivity", output), lambda: _selecting(output))
+    results = run_program(executor, model, space, args, program, options)
     k = _pick_output(results.names, output)
     outputs = results.outputs  # the labels of the outputs' own dimensions, as run() made them
     rng = np.random.default_rng(np.random.SeedSequence(key_data(key)).spawn(1)[0])
-    estimates = sobol_estimates(np.asarray(results.arrays[k]), len(found), int(n_resamples),
-                                float(confidence), rng)
+    values = np.asarray(results.arrays[k])
+    bad = int(np.count_nonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1)))
+    if bad:
+        warnings.warn(f"the output {results.names[k]!r} is not finite (NaN or inf) at {bad} of "
+                      f"{len(values)} evaluations; the indices of its elements that are not "
+                      "finite everywhere are NaN", RuntimeWarning, stacklevel=2)
+    estimates = sobol_estimates(values, len(found), int(n_resamples), float(confidence), rng)
     attrs = {"output": results.names[k], "n": int(n), "evaluations": len(space),
              "n_resamples": int(n_resamples), "confidence": float(confidence),
              "first_order": "Saltelli 2010", "total_order": "Jansen 1999"}
