@@ -30,7 +30,7 @@ import xarray as xr
 
 from .._checks import fail
 from .._codec import key_data
-from ..axes import AbstractAxis, DataAxis
+from ..axes import AbstractAxis, BoundedAxis, DataAxis, KeyAxis, NumPyroAxis
 from ..execution import ParallelExecution
 from ..space import Space, check_key, is_axis, keypath_name
 from ..space.design import Factor, column_slices, factors, map_factors, unit_design
@@ -62,6 +62,16 @@ def _axes_of(state: Any) -> tuple[list[Any], Any, list[int], list[str]]:
                          f"got none in {state!r}")
     names = [leaves[k].name if leaves[k].name is not None else keypath_name(flat[k][0])
              for k in positions]
+    for k, name in zip(positions, names, strict=True):
+        axis = leaves[k]
+        if isinstance(axis, KeyAxis):
+            fail("state", "axes with a distribution to vary as factors", axis,
+                 detail=f" at {name!r}: a KeyAxis holds replicate keys, not a distribution; "
+                 "for a key per evaluation use PointKey()")
+        if not isinstance(axis, (BoundedAxis, DataAxis, NumPyroAxis)):
+            fail("state", "axes with a distribution to vary as factors (GridAxis, "
+                 "LogGridAxis, UniformAxis, NumPyroAxis or DataAxis)", axis,
+                 detail=f" at {name!r}")
     return leaves, treedef, positions, names
 
 
