@@ -234,6 +234,9 @@ def test_sel_and_isel_on_point_results_refuse_as_the_point_space_does():
             point.sel({k: v for k, v in query.items() if k != "time"})
     with pytest.raises(ls.SelectionError, match=r"isel got \['sample'\] .*" + left):
         results.isel(sample=0)
+    # xarray's own keywords keep their meaning
+    kept = results.isel(sample=0, missing_dims="ignore")
+    xr.testing.assert_identical(kept, results.to_xarray())
     # the output's own dimensions still select as on the Dataset
     assert float(results.sel(time=0.5)["trace"]) == float(results.isel(time=1)["trace"])
 

@@ -289,10 +289,12 @@ class Results:
     def isel(self, indexers: Mapping[str, Any] | None = None, **kwargs: Any) -> xr.Dataset:
         """``to_xarray().isel(...)``; a name of the space that is not a dimension is refused as
         ``Space.isel`` refuses it (a single point's ``sample``)."""
-        query = dict(indexers or {}, **{k: v for k, v in kwargs.items() if k != "drop"})
+        options = ("drop", "missing_dims")  # xarray's own keywords of isel
+        query = dict(indexers or {}, **{k: v for k, v in kwargs.items() if k not in options})
         ds = self.to_xarray()
-        stray = {k: v for k, v in query.items()
-                 if k not in ds.dims and k in {*map(str, self.space.coords), *self.space.dims}}
+        strict = kwargs.get("missing_dims", "raise") == "raise"
+        stray = {k: v for k, v in query.items() if strict and k not in ds.dims
+                 and k in {*map(str, self.space.coords), *self.space.dims}}
         if stray:
             self.space.isel(stray)  # raises its SelectionError naming the dimensions left
         return ds.isel(indexers, **kwargs)
