@@ -134,6 +134,11 @@ def test_a_state_given_to_open_results_must_be_the_one_the_file_was_made_with(tm
                          ).run().to_netcdf(path)
     opened = ls.open_results(path, state=state)
     assert opened.space[1]["dt"] == 0.2 and opened.space[1]["f"] is scale
+    # the same NaN is the same leaf
+    nan = {**state, "dt": float("nan"), "gap": jnp.array([1.0, jnp.nan])}
+    ls.ParallelExecution(lambda s: s["k"], ls.Space(nan, mode="product"), progress=False
+                         ).run().to_netcdf(tmp_path / "nan.nc")
+    assert np.isnan(ls.open_results(tmp_path / "nan.nc", state=nan).space[0]["dt"])
     for other, match in [
         ({**state, "dt": 0.5}, r"at 'dt' the file holds 0.2, got 0.5"),
         ({**state, "noise": 0.0}, r"at 'noise' the file holds PointKey\(\), got 0.0"),

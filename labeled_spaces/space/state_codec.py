@@ -263,6 +263,7 @@ def same_leaf(node: Any, leaf: Any) -> bool:
         return False  # typed keys: their encodings (data and implementation) differ
     try:
         a, b = np.asarray(saved), np.asarray(leaf)
-        return a.shape == b.shape and bool(np.array_equal(a, b))
+        nan = a.dtype.kind in "fc" and b.dtype.kind in "fc"  # a NaN leaf is the same NaN
+        return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=nan))
     except (TypeError, ValueError):
         return False
