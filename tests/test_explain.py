@@ -172,6 +172,14 @@ def test_bad_batch_and_memory_options_are_refused_naming_them(options, error, ma
         ls.ParallelExecution(simulate, space(), **options)
 
 
+@pytest.mark.parametrize("executor", [ls.SequentialExecution, ls.ParallelExecution])
+@pytest.mark.parametrize("time", ["no", 1, None])
+def test_explain_refuses_a_time_that_is_not_a_bool_naming_it(executor, time):
+    # a truthy string would otherwise run and time a block the user asked not to run
+    with pytest.raises(TypeError, match=r"time must be True or False, got"):
+        executor(simulate, space(), progress=False).explain(time=time)
+
+
 def test_the_explained_memory_is_what_the_kernel_compiles():
     # the same block compiled by hand: the analysis explain() reports is XLA's own
     found = ls.ParallelExecution(simulate, space(), progress=False, chunk_size=16).explain()

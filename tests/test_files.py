@@ -119,3 +119,32 @@ def test_open_results_errors(tmp_path):
     xr.Dataset({"x": ("i", np.arange(3))}).to_netcdf(plain)
     with pytest.raises(ValueError, match="attrs lack the labeled_spaces entry"):
         ls.open_results(plain)
+
+
+def test_a_state_given_to_open_results_must_be_the_one_the_file_was_made_with(tmp_path):
+    # state= fills in what a file cannot describe (a function); it replaced the fixed leaves
+    # the file did record, so the opened space claimed dt=0.5 for results made with dt=0.2
+    def scale(x):
+        return 2 * x
+
+    state = {"k": ls.GridAxis(0.0, 1.0, 3), "dt": 0.2, "noise": ls.PointKey(), "f": scale}
+    space = ls.Space(state, mode="product")
+    path = tmp_path / "sweep.nc"
+    ls.ParallelExecution(lambda s: s["f"](s["k"]) * s["dt"], space, progress=False
+                         ).run().to_netcdf(path)
+    opened = ls.open_results(path, state=state)
+    assert opened.space[1]["dt"] == 0.2 and opened.space[1]["f"] is scale
+    # the same NaN is the same leaf
+    nan = {**state, "dt": float("nan"), "gap": jnp.array([1.0, jnp.nan])}
+    ls.ParallelExecution(lambda s: s["k"], ls.Space(nan, mode="product"), progress=False
+                         ).run().to_netcdf(tmp_path / "nan.nc")
+    assert np.isnan(ls.open_results(tmp_path / "nan.nc", state=nan).space[0]["dt"])
+    for other, match in [
+        ({**state, "dt": 0.5}, r"at 'dt' the file holds 0.2, got 0.5"),
+        ({**state, "noise": 0.0}, r"at 'noise' the file holds PointKey\(\), got 0.0"),
+        ({k: v for k, v in state.items() if k != "dt"}, r"state without \['dt'\]"),
+        ({**state, "extra": 1.0}, r"with \['extra'\] too"),
+    ]:
+        with pytest.raises(ValueError, match=r"state must hold the fixed leaves the results "
+                                             r"were made with.*" + match):
+            ls.open_results(path, state=other)

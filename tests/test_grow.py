@@ -296,3 +296,28 @@ def test_a_store_of_keyed_combinations_grows_to_the_fresh_runs_keys(tmp_path, ca
     other = ls.ParallelExecution(keyed_model, big, progress=False, chunk_size=3, n_vmap=2,
                                  **LABELS).run().to_xarray()
     np.testing.assert_array_equal(other["y"].values, want["y"].values)
+
+
+@pytest.mark.parametrize("small, big", [
+    (lambda s: s[2:5], lambda s: s[2:9]),                                    # a flat slice
+    (lambda s: s.isel(coupling=[1, 2]), lambda s: s.isel(coupling=[1, 2, 6])),
+    (lambda s: s.isel(trial=0, coupling=[0, 4]), lambda s: s.isel(trial=0, coupling=[0, 4, 5])),
+], ids=["slice", "isel", "isel-with-a-scalar"])
+def test_a_store_of_a_sub_space_grows_along_its_selected_positions(tmp_path, caplog, small,
+                                                                   big):
+    # a sub-space records its combinations' original positions (its selection, each
+    # PointKey's); grown, they gain entries after the stored ones, which the prefix rule
+    # refused as "fixed.jitter.fields.positions: [2, 3, 4] -> [2, ..., 8]"
+    full = keyed(11, trials=3)
+    path = tmp_path / "sweep.zarr"
+    run(path, small(full), fn=keyed_model, chunk_size=2)
+    with caplog.at_level(logging.INFO, logger="labeled_spaces"):
+        grown = run(path, big(full), fn=keyed_model)
+    assert "growing" in caplog.text
+    want = fresh(big(full), chunk_size=2, fn=keyed_model).to_xarray()
+    xr.testing.assert_identical(grown.to_xarray().compute(), want)
+    # positions that are not the stored ones followed by new ones are still refused
+    before = snapshot(path)
+    with pytest.raises(ValueError, match="was made for another space"):
+        run(path, small(full.isel(trial=[2, 1, 0])), fn=keyed_model)
+    assert snapshot(path) == before

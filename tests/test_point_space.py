@@ -221,6 +221,26 @@ def test_a_point_equals_results_sel():
         xr.testing.assert_identical(got.drop_attrs(), full.sel(query).drop_attrs())
 
 
+def test_sel_and_isel_on_point_results_refuse_as_the_point_space_does():
+    # a point's labels are scalars: Results.sel/isel answered with xarray's own index errors
+    # ("Could not automatically create PandasIndex ...") where Space.sel names the dimensions
+    point = zipped().sel(a=0.5)
+    results = ls.ParallelExecution(model, point, progress=False, **LABELS).run()
+    left = r"expected none: a space of a single point has no dimension left to select"
+    for query in ({"a": 0.5}, {"sample": 1}, {"a": 0.5, "time": 0.5}):
+        with pytest.raises(ls.SelectionError, match=r"sel got \[.*" + left):
+            results.sel(query)
+        with pytest.raises(ls.SelectionError, match=r"sel got \[.*" + left):
+            point.sel({k: v for k, v in query.items() if k != "time"})
+    with pytest.raises(ls.SelectionError, match=r"isel got \['sample'\] .*" + left):
+        results.isel(sample=0)
+    # xarray's own keywords keep their meaning
+    kept = results.isel(sample=0, missing_dims="ignore")
+    xr.testing.assert_identical(kept, results.to_xarray())
+    # the output's own dimensions still select as on the Dataset
+    assert float(results.sel(time=0.5)["trace"]) == float(results.isel(time=1)["trace"])
+
+
 @pytest.mark.parametrize("executor", [ls.SequentialExecution, ls.ParallelExecution])
 def test_a_failing_point_names_it_and_keeps_an_empty_partial(executor, tmp_path):
     point = zipped().sel(a=0.5)

@@ -175,6 +175,20 @@ def test_a_state_without_axes_is_refused():
         sensitivity(lambda s: s["x"], {"x": 1.0})
 
 
+def test_an_axis_that_is_no_factor_is_refused_naming_it_not_the_design_mode():
+    # the Sobol design's own message told the user to "use mode='zip'", which sensitivity
+    # has no argument for; a KeyAxis has no distribution, a PointKey is what works there
+    state = {"x": UniformAxis(0.0, 1.0, 2), "k": ls.KeyAxis(3)}
+    with pytest.raises(ValueError, match=r"state must be axes with a distribution .* at 'k': "
+                                         r"a KeyAxis .* PointKey\(\)") as caught:
+        sensitivity(lambda s: s["x"], state, n=8, progress=False)
+    assert "mode=" not in str(caught.value)
+    keyed = {"x": UniformAxis(0.0, 1.0, 2), "y": UniformAxis(0.0, 1.0, 2), "k": ls.PointKey()}
+    noisy = sensitivity(lambda s: s["x"] + 0.01 * jax.random.normal(s["k"]), keyed, n=256,
+                        progress=False)
+    assert noisy["S1"].sel(factor="x") > 0.9
+
+
 def test_dask_execution_runs_the_same_sweep():
     from distributed import Client, LocalCluster
 
@@ -233,7 +247,7 @@ def test_names_the_indices_use_are_kept_apart_from_the_model_s():
         with pytest.raises(ValueError, match=rf"output_dims\['result'\] must be .*'{dim}'"):
             sensitivity(lambda s: s["y"] * jnp.ones(2), state, n=64, progress=False,
                         output_dims={"result": (dim,)})
-    with pytest.raises(ValueError, match="KeyAxis has none.*PointKey"):
+    with pytest.raises(ValueError, match="KeyAxis holds replicate keys.*PointKey"):
         sensitivity(lambda s: s["y"], {"k": ls.KeyAxis(2), "y": UniformAxis(0.0, 1.0, 2)},
                     n=64, progress=False)
 

@@ -28,7 +28,7 @@ import xarray as xr
 from .._caches import ProgramCache
 from .._checks import check_callable, fail
 from .._codec import key_data
-from ..axes import AbstractAxis, DataAxis, KeyAxis
+from ..axes import AbstractAxis, BoundedAxis, DataAxis, KeyAxis, NumPyroAxis
 from ..execution import ParallelExecution, Program
 from ..results import output_names
 from ..space import Space, check_key, is_axis, keypath_name
@@ -69,10 +69,15 @@ def _axes_of(state: Any) -> tuple[list[Any], Any, list[int], list[str]]:
     names = [leaves[k].name if leaves[k].name is not None else keypath_name(flat[k][0])
              for k in positions]
     for k, name in zip(positions, names, strict=True):
-        if isinstance(leaves[k], KeyAxis):
-            fail("state", "axes with a distribution to sample as factors (a KeyAxis has none: "
-                 "for noise in every evaluation use a PointKey() leaf)", state,
-                 detail=f" (the axis {name!r} is a KeyAxis)")
+        axis = leaves[k]
+        if isinstance(axis, KeyAxis):
+            fail("state", "axes with a distribution to vary as factors", axis,
+                 detail=f" at {name!r}: a KeyAxis holds replicate keys, not a distribution; "
+                 "for a key per evaluation use PointKey()")
+        if not isinstance(axis, (BoundedAxis, DataAxis, NumPyroAxis)):
+            fail("state", "axes with a distribution to vary as factors (GridAxis, "
+                 "LogGridAxis, UniformAxis, NumPyroAxis or DataAxis)", axis,
+                 detail=f" at {name!r}")
     return leaves, treedef, positions, names
 
 

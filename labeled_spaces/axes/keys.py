@@ -231,7 +231,11 @@ class PointKey:
     per combination, so it does not depend on the executor, ``n_vmap``,
     ``chunk_size``, ``n_pmap``, dask or resuming; a sub-space keeps each
     combination's original positions. Every PointKey of a state gives the
-    same key.
+    same key, and since JAX's partitionable Threefry makes
+    ``split(key, n)[i]`` equal ``fold_in(key, i)``, it may equal a key a
+    random axis or a KeyAxis got from the same Space key: where a model
+    needs independent streams, fold in a constant of its own per use
+    (``jax.random.fold_in(state["noise"], 1)``).
 
     Examples
     --------

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .._checks import check_bool
 from .._format import format_bytes, format_count, format_duration, format_sizes, table
 from ..results.sink import make_sink, persistent, preferred_step, preview
 from .compiled import PreparedModel
@@ -210,6 +211,7 @@ def explain(executor: Any, time: bool = False) -> Explanation:
     >>> found.lanes, found.store_state, found.seconds > 0
     (1, 'memory', True)
     """
+    time = check_bool("time", time)  # explain(time="no") must not time a block
     space, options = executor.space, executor.options
     prepared = PreparedModel(executor.model, space.layout, executor.args, executor.kwargs,
                              options.program)

@@ -129,6 +129,9 @@ def open_results(path: Any, state: Any = None) -> Any:
     state : pytree, optional
         The original state, for axes the file cannot describe (custom axes,
         some NumPyro distributions) and fixed leaves too large for the attrs.
+        A fixed leaf that differs from the one the file records (or one
+        missing or added) is a ``ValueError`` naming it: the state cannot
+        relabel how the results were made.
 
     Returns
     -------

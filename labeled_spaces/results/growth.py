@@ -24,10 +24,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import jax
 import numpy as np
 
-from ..space import Space
-from .identity import RunIdentity
+from ..axes import PointKey
+from ..space import Space, is_axis, keypath_name
+from .identity import RunIdentity, summarise
 from .values import array_summary
 
 __all__ = ["Growth", "find_growth"]
@@ -105,7 +107,33 @@ def _cut_back(now: dict[str, Any], stored: dict[str, Any], space: Space, growth:
         if isinstance(held, dict):
             values = _as_stored(values, held.get("values"))
         coords[name]["values"] = array_summary(values)
+    _cut_back_positions(expected, space, growth)
     return expected
+
+
+def _cut_back_positions(expected: dict[str, Any], space: Space, growth: Growth) -> None:
+    """A sub-space's original positions along the grown dim, cut back to the stored length.
+
+    A sub-space (a slice, ``isel``, ``sel``) records where its combinations were
+    in the space it was selected from, in its selection and in each PointKey;
+    grown along a dimension, those positions gain entries after the stored ones.
+    """
+    selection = expected.get("selection")
+    if isinstance(selection, dict) and isinstance(selection.get("positions"), dict):
+        held = selection["positions"].get(growth.dim)
+        if isinstance(held, list):
+            selection["positions"][growth.dim] = held[:growth.old]
+    fixed = expected.get("fixed")
+    if not isinstance(fixed, dict):
+        return
+    flat, _ = jax.tree_util.tree_flatten_with_path(space.state, is_leaf=is_axis)
+    for path, leaf in flat:
+        name = keypath_name(path)
+        if not isinstance(leaf, PointKey) or leaf.positions is None or name not in fixed:
+            continue
+        cut = [entry if isinstance(entry, int) or entry[0] != growth.dim
+               else (entry[0], entry[1][:growth.old]) for entry in leaf.positions]
+        fixed[name] = summarise(PointKey(positions=cut))
 
 
 def find_growth(stored: RunIdentity, now: RunIdentity, stored_shape: Sequence[int],

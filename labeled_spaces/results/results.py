@@ -274,7 +274,9 @@ class Results:
         5.0
         """
         query = dict(indexers or {}, **labels)
-        space_names = {str(n) for n in self.space.coords if n in self.space.coords.xindexes}
+        # every name of the space (a point's scalar labels, unindexed coordinates too) is
+        # answered as Space.sel answers it, never by xarray's own index errors
+        space_names = {str(n) for n in (*self.space.coords, *self.space.dims)}
         own = {k: v for k, v in query.items() if k in space_names}
         rest = {k: v for k, v in query.items() if k not in space_names}
         ds = self.to_xarray()
@@ -285,8 +287,17 @@ class Results:
         return ds
 
     def isel(self, indexers: Mapping[str, Any] | None = None, **kwargs: Any) -> xr.Dataset:
-        """``to_xarray().isel(...)``."""
-        return self.to_xarray().isel(indexers, **kwargs)
+        """``to_xarray().isel(...)``; a name of the space that is not a dimension is refused as
+        ``Space.isel`` refuses it (a single point's ``sample``)."""
+        options = ("drop", "missing_dims")  # xarray's own keywords of isel
+        query = dict(indexers or {}, **{k: v for k, v in kwargs.items() if k not in options})
+        ds = self.to_xarray()
+        strict = kwargs.get("missing_dims", "raise") == "raise"
+        stray = {k: v for k, v in query.items() if strict and k not in ds.dims
+                 and k in {*map(str, self.space.coords), *self.space.dims}}
+        if stray:
+            self.space.isel(stray)  # raises its SelectionError naming the dimensions left
+        return ds.isel(indexers, **kwargs)
 
     def to_netcdf(self, path: Any, **kwargs: Any) -> None:
         """Write the results to a netCDF file, safely.

@@ -51,7 +51,7 @@ from ..axes import AbstractAxis, DataAxis, NotRebuildable, PointKey, axis_from_s
 from .coords import AxisLabels, Selection
 from .discovery import is_axis, keypath_name
 from .layout import Layout
-from .state_codec import decode_leaf, decode_tree, encode_tree, saved_leaves
+from .state_codec import decode_leaf, decode_tree, encode_tree, same_leaf, saved_leaves
 
 __all__ = [
     "MAX_INLINE_VALUES", "charge_axis", "parse_attrs", "rebuild_state", "space_attrs",
@@ -289,12 +289,34 @@ def rebuild_state(parsed: Mapping[str, Any], state: Any = None) -> Any:
                     "and the attrs do not hold its fixed value"
                 )
             leaves.append(decode_leaf(fixed[path], path))
-        elif isinstance(leaf, PointKey) and path in fixed:
+        elif (isinstance(leaf, PointKey) and isinstance(fixed.get(path), Mapping)
+              and "point_key" in fixed[path]):
             # a sub-space's PointKey holds its combinations' original positions: the saved one
             leaves.append(decode_leaf(fixed[path], path))
         else:
+            if path in fixed and not same_leaf(fixed[path], leaf):
+                _refuse_leaf(path, fixed[path], leaf)
             leaves.append(leaf)
+    # the file's own record of its leaves: a state without one of them made another run
+    absent = [p for p in fixed if p not in paths and p not in by_path]
+    extra = ([p for p in paths if p not in fixed and p not in by_path]
+             if parsed["tree"] is not None else [])
+    if absent or extra:
+        raise ValueError(f"state must hold the fixed leaves the results were made with, got a "
+                         f"state {f'without {absent}' if absent else f'with {extra} too'}")
     return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def _refuse_leaf(path: str, node: Any, leaf: Any) -> None:
+    try:
+        saved: Any = decode_leaf(node, path)
+    except ValueError:
+        saved = node
+    raise ValueError(
+        f"state must hold the fixed leaves the results were made with: at {path!r} the file "
+        f"holds {saved!r}, got {leaf!r}; pass the original state, or none where the file "
+        "describes it"
+    )
 
 
 def _holds(coord: xr.DataArray, array: np.ndarray) -> bool:

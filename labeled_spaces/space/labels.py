@@ -217,9 +217,12 @@ def resolve(
         raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
     unknown = [k for k in query if k not in coordinates]
     if unknown:
+        expected = (f"some of {list(coordinates)}" if coordinates else
+                    "none: a space of a single point has no dimension left to select "
+                    "(space[0] is its combination)")
         raise SelectionError(
             f"sel got {unknown} which are not dimensions or indexed coordinates of the "
-            f"space; expected some of {list(coordinates)}"
+            f"space; expected {expected}"
         )
     chosen: dict[str, int | np.ndarray] = {}
     by: dict[str, str] = {}

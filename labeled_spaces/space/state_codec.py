@@ -15,6 +15,7 @@ and PointKeys: the state is data.
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +30,7 @@ from ..axes import NotRebuildable, PointKey
 from .discovery import is_axis
 
 __all__ = ["MAX_FIXED_ELEMENTS", "decode_leaf", "decode_tree", "encode_leaf", "encode_tree",
+           "same_leaf",
            "saved_leaves"]
 
 # fixed arrays up to this many elements are kept in the attrs
@@ -228,3 +230,40 @@ def saved_leaves(tree: Mapping[str, Any] | None) -> dict[str, Any]:
 
     walk(tree, "")
     return found
+
+
+def same_leaf(node: Any, leaf: Any) -> bool:
+    """Whether ``leaf`` (a caller's state) is the fixed leaf a file encoded as ``node``.
+
+    True where the file recorded nothing to compare with (a leaf it could not
+    encode, or a node it does not describe); else the encodings, or the
+    values, must be equal.
+
+    Examples
+    --------
+    >>> from labeled_spaces.space.state_codec import encode_leaf, same_leaf
+    >>> same_leaf(encode_leaf(0.2), 0.2), same_leaf(encode_leaf(0.2), 0.5)
+    (True, False)
+    >>> same_leaf({"missing": "a function"}, print)
+    True
+    """
+    if not isinstance(node, Mapping) or "missing" in node:
+        return True
+    given = encode_leaf(leaf)
+    if json.loads(json.dumps(given, default=str)) == json.loads(json.dumps(node, default=str)):
+        return True
+    try:
+        saved = decode_leaf(node, "")
+    except ValueError:
+        return True  # a node this version cannot read: nothing to hold the state against
+    if "missing" in given or isinstance(saved, PointKey) or isinstance(leaf, PointKey):
+        return False
+    if any(isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+           for x in (saved, leaf)):
+        return False  # typed keys: their encodings (data and implementation) differ
+    try:
+        a, b = np.asarray(saved), np.asarray(leaf)
+        nan = a.dtype.kind in "fc" and b.dtype.kind in "fc"  # a NaN leaf is the same NaN
+        return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=nan))
+    except (TypeError, ValueError):
+        return False

@@ -36,9 +36,11 @@ def isel_positions(sizes: Mapping[str, int], indexers: Mapping[str, Any]
     """``{dim: int or positions}`` of an ``isel`` query, checked against ``sizes``."""
     unknown = [k for k in indexers if k not in sizes]
     if unknown:
+        expected = (f"one of {list(sizes)}" if sizes else
+                    "none: a space of a single point has no dimension left to select "
+                    "(space[0] is its combination)")
         raise SelectionError(
-            f"isel got {unknown} which are not dimensions of the space; "
-            f"expected one of {list(sizes)}"
+            f"isel got {unknown} which are not dimensions of the space; expected {expected}"
         )
     chosen: dict[str, int | np.ndarray] = {}
     for name, indexer in indexers.items():
