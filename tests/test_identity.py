@@ -213,6 +213,20 @@ def test_a_done_block_whose_chunk_is_missing_is_recomputed(tmp_path, caplog):
     assert ls.open_results(path).complete
 
 
+def test_a_store_whose_done_mask_is_gone_is_not_complete(tmp_path):
+    # a partial store copied without its done mask read as complete, its missing blocks NaN
+    path = tmp_path / "s.zarr"
+    run(path, chunk_size=25)
+    (path / "m" / "c" / "1" / "0").unlink()  # a block that never finished
+    shutil.rmtree(path / "labeled_spaces")
+    back = ls.open_results(path)
+    assert not back.complete and int(np.sum(back.done)) == 0  # nothing is known finished
+    text = describe(path)
+    assert "partial: 0 of" in text and "the done mask (labeled_spaces/done) is gone" in text
+    refused(path, r"has no done mask")
+    assert run(path, chunk_size=25, overwrite=True).complete
+
+
 def test_the_done_state_of_a_big_store_is_per_block(tmp_path, monkeypatch):
     # beyond EAGER_DONE combinations no grid-sized mask is ever built: it is lazy, per block
     monkeypatch.setattr(store_writer, "EAGER_DONE", 10)

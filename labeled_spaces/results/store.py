@@ -260,7 +260,7 @@ class ZarrSink:
             self.growth.apply()
             self.growth = None
         state = store_state(self.path)
-        if state is None:
+        if state is None or state.mask_lost:
             raise ValueError(f"store={self.path!r} has no done mask ({DONE}); it is left as "
                              "it is: give a new path, or overwrite=True")
         if state.missing:
