@@ -227,6 +227,26 @@ def test_a_store_whose_done_mask_is_gone_is_not_complete(tmp_path):
     assert run(path, chunk_size=25, overwrite=True).complete
 
 
+def test_a_damaged_chunk_is_named_and_recomputed_once_removed(tmp_path):
+    # the codec's bare RuntimeError ("error during blosc decompression: -1") named no file
+    path = tmp_path / "s.zarr"
+    want = run(path, chunk_size=25).to_xarray().compute()
+    chunk = path / "m" / "c" / "1" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:7])  # a truncated copy
+    with pytest.raises(ValueError, match=r"chunk file .*m/c/1/0' is damaged .* remove it"):
+        run(path, chunk_size=25).to_xarray().compute()
+    mark = path / "labeled_spaces" / "done" / "c" / "2" / "0"
+    mark.write_bytes(b"\x00garbage")
+    with pytest.raises(ValueError, match=r"chunk file .*done/c/2/0' is damaged"):
+        ls.open_results(path)
+    chunk.unlink()
+    mark.unlink()
+    again = run(path, chunk_size=25)
+    assert again.complete
+    xr_equal = again.to_xarray().compute()
+    np.testing.assert_array_equal(xr_equal["m"].values, want["m"].values)
+
+
 def test_the_done_state_of_a_big_store_is_per_block(tmp_path, monkeypatch):
     # beyond EAGER_DONE combinations no grid-sized mask is ever built: it is lazy, per block
     monkeypatch.setattr(store_writer, "EAGER_DONE", 10)

@@ -105,8 +105,8 @@ def _marked(path: Path, counts: tuple[int, ...]) -> np.ndarray:
     for position in listed_chunks(folder, len(counts)):
         if any(p >= c for p, c in zip(position, counts, strict=True)):
             continue
-        raw = (folder / chunk_key(position)).read_bytes()
-        mask[position] = bool(codec.decode(raw).reshape(-1)[0])
+        file = folder / chunk_key(position)
+        mask[position] = bool(codec.decode(file.read_bytes(), str(file)).reshape(-1)[0])
     return mask
 
 
@@ -261,7 +261,7 @@ def _read_chunk(file: str, shape: tuple[int, ...], codec: ChunkCodec, dtype: np.
             raw = f.read()
     except FileNotFoundError:  # not written yet: the fill value, as zarr reads it
         return np.full(shape, codec.fill, dtype=dtype)
-    return codec.decode(raw)[tuple(slice(0, n) for n in shape)].astype(dtype)
+    return codec.decode(raw, file)[tuple(slice(0, n) for n in shape)].astype(dtype)
 
 
 def _chunks(shape: Sequence[int], step: Sequence[int]) -> tuple[tuple[int, ...], ...]:
