@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser(
         "info", help="summarise a netCDF file or zarr store of results",
         description="Dims, coordinate ranges, variables, completeness and how the results "
-                    "were made (axes, mode, key, versions).")
+                    "were made (axes, mode, key, versions, the model's extra arguments and "
+                    "the run identity).")
     info.add_argument("path", metavar="PATH", help="a .nc file or .zarr store of results")
     return parser
 
