@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -340,3 +341,33 @@ def test_a_store_written_without_zarr_reads_back_as_memory_does(tmp_path):
     np.testing.assert_array_equal(got["h"].values.astype(np.float32),
                                   memory["h"].values.astype(np.float32))
     xr.testing.assert_identical(got.drop_vars("h"), memory.drop_vars("h"))
+
+
+class _Slotted:
+    __slots__ = ("gain",)
+
+    def __init__(self, gain):
+        self.gain = gain
+
+    def __call__(self, x):
+        return self.gain * x
+
+
+def _scaled(state, scale):
+    return {"y": state["a"] * scale(1.0)}
+
+
+@pytest.mark.parametrize("first, second, said", [
+    (_Slotted(1.0), _Slotted(2.0), r"args\[0\]\.fields\.gain: 1\.0 -> 2\.0"),
+    (functools.partial(np.multiply, 1.0), functools.partial(np.multiply, 2.0),
+     r"args\[0\]\.args\[0\]: 1\.0 -> 2\.0"),
+], ids=["slots", "partial"])
+def test_an_argument_s_slots_and_bound_arguments_are_inputs(tmp_path, first, second, said):
+    # they were described by class only, so a changed one resumed with at most a warning
+    path = tmp_path / "s.zarr"
+    seq = {"jit": False, "progress": False, "store": path}
+    ls.SequentialExecution(_scaled, space(n=2), first, **seq).run()
+    before = snapshot(path)
+    with pytest.raises(ValueError, match=said):
+        ls.SequentialExecution(_scaled, space(n=2), second, **seq).run()
+    assert snapshot(path) == before
