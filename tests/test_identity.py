@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 import pytest
+import xarray as xr
 
 import labeled_spaces as ls
 from labeled_spaces.cli import describe
@@ -219,13 +220,19 @@ def test_a_store_whose_done_mask_is_gone_is_not_complete(tmp_path):
     path = tmp_path / "s.zarr"
     run(path, chunk_size=25)
     (path / "m" / "c" / "1" / "0").unlink()  # a block that never finished
-    shutil.rmtree(path / "labeled_spaces")
+    shutil.rmtree(path / "labeled_spaces" / "done")
     back = ls.open_results(path)
     assert not back.complete and int(np.sum(back.done)) == 0  # nothing is known finished
     text = describe(path)
     assert "partial: 0 of" in text and "the done mask (labeled_spaces/done) is gone" in text
     refused(path, r"has no done mask")
     assert run(path, chunk_size=25, overwrite=True).complete
+    # a copy written by xarray keeps the attrs but not the group: complete, as it always was
+    copy = tmp_path / "copy.zarr"
+    with xr.open_zarr(path) as plain:
+        plain.isel(a=[3, 1]).to_zarr(copy)
+    assert ls.open_results(copy).complete
+    assert "complete: 10 of 10 combinations" in describe(copy)
 
 
 def test_a_damaged_chunk_is_named_and_recomputed_once_removed(tmp_path):

@@ -113,8 +113,10 @@ def _marked(path: Path, counts: tuple[int, ...]) -> np.ndarray:
 def store_state(path: str | os.PathLike) -> StoreState | None:
     """The per-block state of a store (None for results that no run streamed, e.g. a copy).
 
-    A store a run made (its attrs describe the blocks) whose done mask is gone
-    has no block done (``mask_lost``), never every block.
+    A store a run made whose done mask is gone from its ``labeled_spaces``
+    group has no block done (``mask_lost``), never every block. Without that
+    group it is a copy written by xarray (``open_zarr(store).to_zarr(copy)``,
+    which keeps the attrs but not the group): complete, as any such copy.
 
     Lists each output's chunk files once, so a block marked done whose
     chunks went missing is found without reading any data.
@@ -126,7 +128,7 @@ def store_state(path: str | os.PathLike) -> StoreState | None:
     """
     target = Path(os.fspath(path))
     attrs = root_attrs(target)
-    if STORE_ATTR not in attrs:
+    if STORE_ATTR not in attrs or not (target / DONE).parent.is_dir():
         return None
     held = read_description(target, attrs)
     blocks = Blocks(held["shape"], held["step"])
