@@ -378,3 +378,38 @@ def test_an_argument_s_slots_and_bound_arguments_are_inputs(tmp_path, first, sec
     with pytest.raises(ValueError, match=said):
         ls.SequentialExecution(_scaled, space(n=2), second, **seq).run()
     assert snapshot(path) == before
+
+
+class _Scaled(ls.AbstractAxis):
+    """A user's own axis: open_results needs the state that holds it."""
+
+    def __init__(self, n, scale, name=None, group=None, attrs=None):
+        super().__init__(name=name, group=group, attrs=attrs)
+        self.n, self.scale = n, scale
+
+    def generate_values(self, key=None):
+        return jnp.arange(self.n, dtype=jnp.float32) * self.scale
+
+    @property
+    def size(self):
+        return self.n
+
+
+@pytest.mark.parametrize("other, said", [
+    ({"a": _Scaled(3, 2.0), "w": np.ones(2, np.float32)},
+     r"axes\.a\.fields\.scale: 1\.0 -> 2\.0"),
+    ({"a": _Scaled(3, 1.0), "w": np.zeros(2, np.float32)},
+     r"fixed\.w: float32\[2\] \[1\.0, 1\.0\]"),
+    ({"a": _Scaled(4, 1.0), "w": np.ones(2, np.float32)}, r"axes\.a\.fields\.n: 3 -> 4"),
+], ids=["axis-field", "fixed-leaf", "axis-size"])
+def test_open_results_refuses_a_state_other_than_the_run_s(tmp_path, other, said):
+    # such a state was taken as given: the rebuilt space paired the values with a fixed leaf
+    # (or an axis) they were not computed from
+    state = {"a": _Scaled(3, 1.0), "w": np.ones(2, np.float32)}
+    path = tmp_path / "custom.nc"
+    ls.ParallelExecution(lambda s: {"y": s["a"] + s["w"].sum()}, ls.Space(state, mode="product"),
+                         progress=False).run().to_netcdf(path)
+    assert float(ls.open_results(path, state=state).space[2]["a"]) == 2.0
+    with pytest.raises(ValueError, match=r"state must be the state the results were computed "
+                                         r"from.*" + said):
+        ls.open_results(path, state=other)
