@@ -296,3 +296,16 @@ def test_a_store_of_keyed_combinations_grows_to_the_fresh_runs_keys(tmp_path, ca
     other = ls.ParallelExecution(keyed_model, big, progress=False, chunk_size=3, n_vmap=2,
                                  **LABELS).run().to_xarray()
     np.testing.assert_array_equal(other["y"].values, want["y"].values)
+
+
+def test_a_store_without_its_done_mask_is_refused_before_it_grows(tmp_path):
+    # the growth was written first, and only then was the missing mask refused
+    import shutil
+
+    path = tmp_path / "s.zarr"
+    run(path, space(11), chunk_size=20)
+    shutil.rmtree(path / "labeled_spaces" / "done")
+    before = snapshot(path)
+    with pytest.raises(ValueError, match=r"has no done mask"):
+        run(path, space(21), chunk_size=20)
+    assert snapshot(path) == before
