@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser(
         "info", help="summarise a netCDF file or zarr store of results",
         description="Dims, coordinate ranges, variables, completeness and how the results "
-                    "were made (axes, mode, key, versions).")
+                    "were made (axes, mode, key, versions, the model's extra arguments and "
+                    "the run identity).")
     info.add_argument("path", metavar="PATH", help="a .nc file or .zarr store of results")
     return parser
 
@@ -190,11 +191,12 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _blocks_done(path: Path) -> tuple[int, int, int] | None:
-    """``(finished, all, missing)`` blocks of a store (None if it has no completion mask).
+def _blocks_done(path: Path) -> tuple[int, int, int, bool] | None:
+    """``(finished, all, missing, mask_lost)`` blocks of a store (None: no run streamed it).
 
     ``missing`` counts blocks marked done whose chunks are gone (a partial
-    copy); they are not finished. A zarr copy of results
+    copy); they are not finished. ``mask_lost``: the store's done mask is
+    gone, so no block is known to be finished. A zarr copy of results
     (``ds.to_zarr(path)``) has no mask: it is complete.
     """
     from .results.store import store_state
@@ -202,7 +204,7 @@ def _blocks_done(path: Path) -> tuple[int, int, int] | None:
     state = store_state(path)
     if state is None:
         return None
-    return int(state.done.sum()), int(state.done.size), state.missing
+    return int(state.done.sum()), int(state.done.size), state.missing, state.mask_lost
 
 
 def _unreadable(target: Path, err: BaseException) -> str:
@@ -306,6 +308,9 @@ def describe(path: str | Path) -> str:
         if blocks[2]:
             lines.append(f"missing: {blocks[2]} blocks marked done have lost their chunks "
                          "(a partial copy?); running again computes them")
+        if blocks[3]:
+            lines.append("missing: the done mask (labeled_spaces/done) is gone, so no block "
+                         "is known to be finished; run again with overwrite=True")
     else:
         lines.append(f"{state}: {combinations}")
 

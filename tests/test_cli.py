@@ -365,3 +365,19 @@ def test_expected_failures_are_one_line_and_bugs_keep_their_traceback(
         monkeypatch.setattr(cli, "describe", describe)
         with pytest.raises(kind):
             run("info", path)
+
+
+def test_info_names_string_labels_alike_in_a_store_and_a_netcdf_file(tmp_path: Path) -> None:
+    # zarr 3 reads them as NumPy's StringDType, shown as "StringDType()" beside netCDF's "<U1"
+    from labeled_spaces.cli import describe
+
+    space = Space({"k": GridAxis(0.0, 1.0, 2)}, mode="product")
+    results = ParallelExecution(lambda s: s["k"] * np.ones(2, np.float32), space,
+                                output_dims={"result": ("region",)},
+                                output_coords={"region": np.array(["a", "b"])},
+                                store=str(tmp_path / "s.zarr"), progress=False).run()
+    results.to_netcdf(tmp_path / "s.nc")
+    rows = [next(line for line in describe(tmp_path / name).splitlines()
+                 if line.strip().startswith("region")) for name in ("s.zarr", "s.nc")]
+    assert "StringDType" not in rows[0] and " str " in rows[0], rows
+    assert "<U1" in rows[1], rows

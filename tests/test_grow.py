@@ -321,3 +321,16 @@ def test_a_store_of_a_sub_space_grows_along_its_selected_positions(tmp_path, cap
     with pytest.raises(ValueError, match="was made for another space"):
         run(path, small(full.isel(trial=[2, 1, 0])), fn=keyed_model)
     assert snapshot(path) == before
+
+
+def test_a_store_without_its_done_mask_is_refused_before_it_grows(tmp_path):
+    # the growth was written first, and only then was the missing mask refused
+    import shutil
+
+    path = tmp_path / "s.zarr"
+    run(path, space(11), chunk_size=20)
+    shutil.rmtree(path / "labeled_spaces" / "done")
+    before = snapshot(path)
+    with pytest.raises(ValueError, match=r"has no done mask"):
+        run(path, space(21), chunk_size=20)
+    assert snapshot(path) == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 import pytest
+import xarray as xr
 
 import labeled_spaces as ls
 from labeled_spaces.cli import describe
@@ -213,6 +215,46 @@ def test_a_done_block_whose_chunk_is_missing_is_recomputed(tmp_path, caplog):
     assert ls.open_results(path).complete
 
 
+def test_a_store_whose_done_mask_is_gone_is_not_complete(tmp_path):
+    # a partial store copied without its done mask read as complete, its missing blocks NaN
+    path = tmp_path / "s.zarr"
+    run(path, chunk_size=25)
+    (path / "m" / "c" / "1" / "0").unlink()  # a block that never finished
+    shutil.rmtree(path / "labeled_spaces" / "done")
+    back = ls.open_results(path)
+    assert not back.complete and int(np.sum(back.done)) == 0  # nothing is known finished
+    text = describe(path)
+    assert "partial: 0 of" in text and "the done mask (labeled_spaces/done) is gone" in text
+    refused(path, r"has no done mask")
+    assert run(path, chunk_size=25, overwrite=True).complete
+    # a copy written by xarray keeps the attrs but not the group: complete, as it always was
+    copy = tmp_path / "copy.zarr"
+    with xr.open_zarr(path) as plain:
+        plain.isel(a=[3, 1]).to_zarr(copy)
+    assert ls.open_results(copy).complete
+    assert "complete: 10 of 10 combinations" in describe(copy)
+
+
+def test_a_damaged_chunk_is_named_and_recomputed_once_removed(tmp_path):
+    # the codec's bare RuntimeError ("error during blosc decompression: -1") named no file
+    path = tmp_path / "s.zarr"
+    want = run(path, chunk_size=25).to_xarray().compute()
+    chunk = path / "m" / "c" / "1" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:7])  # a truncated copy
+    with pytest.raises(ValueError, match=r"chunk file .*m/c/1/0' is damaged .* remove it"):
+        run(path, chunk_size=25).to_xarray().compute()
+    mark = path / "labeled_spaces" / "done" / "c" / "2" / "0"
+    mark.write_bytes(b"\x00garbage")
+    with pytest.raises(ValueError, match=r"chunk file .*done/c/2/0' is damaged"):
+        ls.open_results(path)
+    chunk.unlink()
+    mark.unlink()
+    again = run(path, chunk_size=25)
+    assert again.complete
+    xr_equal = again.to_xarray().compute()
+    np.testing.assert_array_equal(xr_equal["m"].values, want["m"].values)
+
+
 def test_the_done_state_of_a_big_store_is_per_block(tmp_path, monkeypatch):
     # beyond EAGER_DONE combinations no grid-sized mask is ever built: it is lazy, per block
     monkeypatch.setattr(store_writer, "EAGER_DONE", 10)
@@ -306,3 +348,68 @@ def test_a_store_written_without_zarr_reads_back_as_memory_does(tmp_path):
     np.testing.assert_array_equal(got["h"].values.astype(np.float32),
                                   memory["h"].values.astype(np.float32))
     xr.testing.assert_identical(got.drop_vars("h"), memory.drop_vars("h"))
+
+
+class _Slotted:
+    __slots__ = ("gain",)
+
+    def __init__(self, gain):
+        self.gain = gain
+
+    def __call__(self, x):
+        return self.gain * x
+
+
+def _scaled(state, scale):
+    return {"y": state["a"] * scale(1.0)}
+
+
+@pytest.mark.parametrize("first, second, said", [
+    (_Slotted(1.0), _Slotted(2.0), r"args\[0\]\.fields\.gain: 1\.0 -> 2\.0"),
+    (functools.partial(np.multiply, 1.0), functools.partial(np.multiply, 2.0),
+     r"args\[0\]\.args\[0\]: 1\.0 -> 2\.0"),
+], ids=["slots", "partial"])
+def test_an_argument_s_slots_and_bound_arguments_are_inputs(tmp_path, first, second, said):
+    # they were described by class only, so a changed one resumed with at most a warning
+    path = tmp_path / "s.zarr"
+    seq = {"jit": False, "progress": False, "store": path}
+    ls.SequentialExecution(_scaled, space(n=2), first, **seq).run()
+    before = snapshot(path)
+    with pytest.raises(ValueError, match=said):
+        ls.SequentialExecution(_scaled, space(n=2), second, **seq).run()
+    assert snapshot(path) == before
+
+
+class _Scaled(ls.AbstractAxis):
+    """A user's own axis: open_results needs the state that holds it."""
+
+    def __init__(self, n, scale, name=None, group=None, attrs=None):
+        super().__init__(name=name, group=group, attrs=attrs)
+        self.n, self.scale = n, scale
+
+    def generate_values(self, key=None):
+        return jnp.arange(self.n, dtype=jnp.float32) * self.scale
+
+    @property
+    def size(self):
+        return self.n
+
+
+@pytest.mark.parametrize("other, said", [
+    ({"a": _Scaled(3, 2.0), "w": np.ones(2, np.float32)},
+     r"axes\.a\.fields\.scale: 1\.0 -> 2\.0"),
+    ({"a": _Scaled(3, 1.0), "w": np.zeros(2, np.float32)},
+     r"fixed\.w: float32\[2\] \[1\.0, 1\.0\]"),
+    ({"a": _Scaled(4, 1.0), "w": np.ones(2, np.float32)}, r"axes\.a\.fields\.n: 3 -> 4"),
+], ids=["axis-field", "fixed-leaf", "axis-size"])
+def test_open_results_refuses_a_state_other_than_the_run_s(tmp_path, other, said):
+    # such a state was taken as given: the rebuilt space paired the values with a fixed leaf
+    # (or an axis) they were not computed from
+    state = {"a": _Scaled(3, 1.0), "w": np.ones(2, np.float32)}
+    path = tmp_path / "custom.nc"
+    ls.ParallelExecution(lambda s: {"y": s["a"] + s["w"].sum()}, ls.Space(state, mode="product"),
+                         progress=False).run().to_netcdf(path)
+    assert float(ls.open_results(path, state=state).space[2]["a"]) == 2.0
+    with pytest.raises(ValueError, match=r"state must be the state the results were computed "
+                                         r"from.*" + said):
+        ls.open_results(path, state=other)

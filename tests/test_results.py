@@ -455,3 +455,16 @@ def test_netcdf_names_of_a_list_state(tmp_path):
     assert renamed == {"state[0]": "[0]", "state[1].g": "[1].g", "result[1]": "[1]",
                        "result[1]_dim_0": "[1]_dim_0"}
     xr.testing.assert_identical(loaded.rename(renamed), ds)
+
+
+def test_sel_of_an_unknown_name_says_which_names_there_are():
+    # xarray's own KeyError printed "FrozenMappingWarningOnValuesAccess({'coupling': 4})"
+    space = ls.Space({"coupling": ls.GridAxis(0.0, 1.0, 4)}, mode="product")
+    results = ls.ParallelExecution(lambda s: {"y": s["coupling"] * jnp.ones(2)}, space,
+                                   output_dims={"y": ("t",)}, progress=False).run()
+    with pytest.raises(ls.SelectionError, match=r"sel got \['couplng'\].*expected some of "
+                                                r"\['coupling', 't'\]; did you mean coupling\?"):
+        results.sel(couplng=0.3)
+    with pytest.raises(KeyError):  # a SelectionError is a KeyError, as xarray's
+        results.sel(tme=0)
+    assert results.sel(coupling=1.0, t=1)["y"].item() == 1.0

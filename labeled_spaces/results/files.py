@@ -31,7 +31,7 @@ from .._schema import (
 from ..space import Space
 from .edited import check_coordinates, file_selection, in_space_order, select_done
 from .file_safety import open_dataset, reading
-from .identity import recorded_arguments
+from .identity import recorded_arguments, space_differences
 from .names import COMPUTED, Outputs
 from .netcdf import restore_dtypes, undo_netcdf_names
 from .output_tree import structure_from_json
@@ -103,6 +103,14 @@ def _store_done(path: Path, ds: xr.Dataset, space: Any) -> Any:
     return None if state.done.all() else done_mask(state.blocks, state.done)
 
 
+def _check_state(space: Space, attrs: Any) -> None:
+    """Refuse a ``state=`` that rebuilds another space than the run's (fixed leaves, axes)."""
+    found = space_differences(attrs, space)
+    if found:
+        raise ValueError(f"state must be the state the results were computed from; the space it "
+                         f"rebuilds differs from the run's: {'; '.join(found)}")
+
+
 def open_results(path: Any, state: Any = None) -> Any:
     """Results saved to a zarr store or a netCDF file, with their Space rebuilt.
 
@@ -129,9 +137,10 @@ def open_results(path: Any, state: Any = None) -> Any:
     state : pytree, optional
         The original state, for axes the file cannot describe (custom axes,
         some NumPyro distributions) and fixed leaves too large for the attrs.
-        A fixed leaf that differs from the one the file records (or one
-        missing or added) is a ``ValueError`` naming it: the state cannot
-        relabel how the results were made.
+        It must be the run's: a fixed leaf that differs from the one the file
+        records (or one missing or added), or a space it rebuilds that differs
+        from the run identity the file records (an axis's field or size), is a
+        ``ValueError`` naming the difference.
 
     Returns
     -------
@@ -166,6 +175,8 @@ def open_results(path: Any, state: Any = None) -> Any:
             ds = restore_dtypes(undo_netcdf_names(ds))
             ds.attrs.pop(COMPLEX_ATTR, None)
         space = Space.from_attrs(ds.attrs, state=state, data=ds)
+        if state is not None:
+            _check_state(space, ds.attrs)
         done = _store_done(target, ds, space) if target.is_dir() else None
         picks = file_selection(space, ds)
         if picks:  # the file holds some points of the space: the sub-space of these

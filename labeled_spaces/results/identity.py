@@ -60,7 +60,7 @@ from .values import (
 __all__ = [
     "RunIdentity", "describe_arguments", "digest_array",
     "identity_attrs", "program_fingerprint", "recorded_arguments", "recorded_lines",
-    "run_identity", "summarise",
+    "run_identity", "space_differences", "summarise",
 ]
 
 # which part of a run each top-level entry of the description belongs to
@@ -314,6 +314,20 @@ def run_identity(space: Space, outputs: Any) -> RunIdentity:
     arguments = getattr(outputs, "arguments", None) or {"args": [], "kwargs": {}}
     inputs = {**described, **arguments, **_describe_outputs(outputs)}
     return RunIdentity(inputs, getattr(outputs, "fingerprint", "") or "")
+
+
+def space_differences(attrs: Mapping[str, Any], space: Space) -> list[str]:
+    """Where ``space`` differs from the space of the run identity recorded in ``attrs``.
+
+    Empty when the attrs record no identity. ``open_results(path, state=...)``
+    uses it: a state other than the run's would label the results with
+    values they were not computed from.
+    """
+    recorded = RunIdentity.from_attrs(attrs)
+    if recorded is None:
+        return []
+    now = RunIdentity(_SPACES.get(space, "description", lambda: _describe_space(space)))
+    return recorded.differences(now, [k for k in SPACE_KEYS if k in recorded.inputs])
 
 
 def identity_attrs(space: Space, outputs: Any) -> dict[str, str]:

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._checks import closest
 from .._format import results_lines
 from .._memory import refuse_beyond_memory
-from ..space import Space, flat_position, keypath_name
+from ..space import SelectionError, Space, flat_position, keypath_name
 from .identity import identity_attrs
 from .names import COMPUTED, Outputs, unique_names
 from .netcdf import write_netcdf
@@ -280,6 +281,12 @@ class Results:
         own = {k: v for k, v in query.items() if k in space_names}
         rest = {k: v for k, v in query.items() if k not in space_names}
         ds = self.to_xarray()
+        unknown = [str(k) for k in rest if k not in ds.dims and k not in ds.coords]
+        if unknown:  # xarray's KeyError prints a FrozenMappingWarningOnValuesAccess repr
+            names = sorted({*map(str, ds.dims), *map(str, ds.coords)})
+            raise SelectionError(f"sel got {unknown}, which are not dimensions or coordinates "
+                                 f"of the results; expected some of {names}"
+                                 f"{closest(unknown[0], names)}")
         if own:
             ds = ds.isel(self.space.label_positions(own, method, tolerance), drop=drop)
         if rest:

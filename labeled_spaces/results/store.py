@@ -256,13 +256,15 @@ class ZarrSink:
                              f"{list(blocks.step)}; give the same chunk_size, a new path, or "
                              "overwrite=True")
         _refuse_links(Path(self.path))
+        state = store_state(self.path)
+        if state is None or state.mask_lost:  # refused before a growth writes anything
+            raise ValueError(f"store={self.path!r} has no done mask ({DONE}); it is left as "
+                             "it is: give a new path, or overwrite=True")
         if self.growth is not None:
             self.growth.apply()
             self.growth = None
-        state = store_state(self.path)
-        if state is None:
-            raise ValueError(f"store={self.path!r} has no done mask ({DONE}); it is left as "
-                             "it is: give a new path, or overwrite=True")
+            state = store_state(self.path)
+            assert state is not None, "a grown store keeps its done mask"
         if state.missing:
             logger.warning("%d blocks of %s are marked done but their chunks are missing "
                            "(a partial copy?): computing them again", state.missing,

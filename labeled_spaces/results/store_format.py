@@ -160,9 +160,23 @@ class ChunkCodec:
             data = full
         return bytes(self.codec.encode(np.ascontiguousarray(data, dtype=self.dtype)))
 
-    def decode(self, raw: bytes) -> np.ndarray:
-        """The chunk (full chunk shape) held by ``raw``."""
-        return np.frombuffer(self.codec.decode(raw), dtype=self.dtype).reshape(self.chunk)
+    def decode(self, raw: bytes, where: str = "a chunk") -> np.ndarray:
+        """The chunk (full chunk shape) held by ``raw``, read from the file ``where``.
+
+        Raises
+        ------
+        ValueError
+            For bytes that are not such a chunk (a damaged or truncated
+            file), naming ``where``: the codec's own error (blosc's
+            ``RuntimeError``, a reshape) says neither which file nor what to do.
+        """
+        try:
+            return np.frombuffer(self.codec.decode(raw), dtype=self.dtype).reshape(self.chunk)
+        except Exception as err:  # noqa: BLE001 - each codec fails in its own way
+            what = " ".join(str(err).split()) or "no message"
+            raise ValueError(
+                f"the chunk file {where!r} is damaged and cannot be read ({type(err).__name__}"
+                f": {what}); remove it and run again: its block is computed anew") from None
 
 
 @functools.cache

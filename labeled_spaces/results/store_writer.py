@@ -64,11 +64,17 @@ class StoreState:
         Per block (shape ``blocks.counts``): marked done.
     present : numpy.ndarray of bool
         Per block: every output's chunk file is there.
+    mask_lost : bool
+        The store's done mask is gone (a partial copy, a deleted folder): no
+        block is known to be finished, so none is counted done. A chunk file
+        that is there may be half-written, as only the mark, written after
+        it, says it is whole.
     """
 
     blocks: Blocks
     marked: np.ndarray
     present: np.ndarray
+    mask_lost: bool = False
 
     @property
     def done(self) -> np.ndarray:
@@ -99,13 +105,18 @@ def _marked(path: Path, counts: tuple[int, ...]) -> np.ndarray:
     for position in listed_chunks(folder, len(counts)):
         if any(p >= c for p, c in zip(position, counts, strict=True)):
             continue
-        raw = (folder / chunk_key(position)).read_bytes()
-        mask[position] = bool(codec.decode(raw).reshape(-1)[0])
+        file = folder / chunk_key(position)
+        mask[position] = bool(codec.decode(file.read_bytes(), str(file)).reshape(-1)[0])
     return mask
 
 
 def store_state(path: str | os.PathLike) -> StoreState | None:
-    """The per-block state of a store (None for results without a done mask, e.g. a copy).
+    """The per-block state of a store (None for results that no run streamed, e.g. a copy).
+
+    A store a run made whose done mask is gone from its ``labeled_spaces``
+    group has no block done (``mask_lost``), never every block. Without that
+    group it is a copy written by xarray (``open_zarr(store).to_zarr(copy)``,
+    which keeps the attrs but not the group): complete, as any such copy.
 
     Lists each output's chunk files once, so a block marked done whose
     chunks went missing is found without reading any data.
@@ -117,12 +128,13 @@ def store_state(path: str | os.PathLike) -> StoreState | None:
     """
     target = Path(os.fspath(path))
     attrs = root_attrs(target)
-    if STORE_ATTR not in attrs or not (target / DONE).is_dir():
+    if STORE_ATTR not in attrs or not (target / DONE).parent.is_dir():
         return None
     held = read_description(target, attrs)
     blocks = Blocks(held["shape"], held["step"])
     counts = tuple(blocks.counts)
-    marked = _marked(target, counts)
+    mask_lost = not (target / DONE).is_dir()
+    marked = np.zeros(counts, dtype=bool) if mask_lost else _marked(target, counts)
     present = np.ones(counts, dtype=bool)
     for var in held.get("vars", []):
         if int(np.prod(var["shape"])) == 0:
@@ -134,7 +146,7 @@ def store_state(path: str | os.PathLike) -> StoreState | None:
             if all(p < c for p, c in zip(head, counts, strict=True)):
                 here[head] = True
         present &= here
-    return StoreState(blocks, marked, present)
+    return StoreState(blocks, marked, present, mask_lost)
 
 
 def done_mask(blocks: Blocks, per_block: np.ndarray) -> Any:
@@ -251,7 +263,7 @@ def _read_chunk(file: str, shape: tuple[int, ...], codec: ChunkCodec, dtype: np.
             raw = f.read()
     except FileNotFoundError:  # not written yet: the fill value, as zarr reads it
         return np.full(shape, codec.fill, dtype=dtype)
-    return codec.decode(raw)[tuple(slice(0, n) for n in shape)].astype(dtype)
+    return codec.decode(raw, file)[tuple(slice(0, n) for n in shape)].astype(dtype)
 
 
 def _chunks(shape: Sequence[int], step: Sequence[int]) -> tuple[tuple[int, ...], ...]:

@@ -25,9 +25,18 @@ def _extent(coord: Any) -> tuple[str, str]:
     try:
         charge(coord.size * max(coord.dtype.itemsize, 8), f"the coordinate {coord.name!r}")
     except ValueError as err:
-        return f"not read: {err}", str(coord.dtype)
+        return f"not read: {err}", _dtype_name(coord.dtype)
     values = np.asarray(coord.values)
-    return format_extent(values, coord.attrs.get("units")), str(values.dtype)
+    return format_extent(values, coord.attrs.get("units")), _dtype_name(values.dtype)
+
+
+def _dtype_name(dtype: Any) -> str:
+    """A dtype as a short name: NumPy's variable-width strings (zarr 3's) as ``str``.
+
+    The same labels read from a netCDF file are ``<U26``; ``StringDType()``
+    in one summary and ``<U26`` in the other would look like another kind.
+    """
+    return "str" if getattr(dtype, "kind", "") == "T" else str(dtype)
 
 
 def _coordinate_row(name: str, coord: Any) -> list[str]:
@@ -40,7 +49,7 @@ def _coordinate_row(name: str, coord: Any) -> list[str]:
 def _variable_row(name: str, var: Any, added: Collection[str]) -> list[str]:
     units = var.attrs.get("units")
     long_name = var.attrs.get("long_name")
-    return [name, format_dims(var.dims), str(var.dtype),
+    return [name, format_dims(var.dims), _dtype_name(var.dtype),
             *([f"units {units}"] if units is not None else []),
             *([long_name] if long_name else []),
             *(["(added to the file, not made by the run)"] if name in added else [])]

@@ -9,6 +9,7 @@ so that a big table is never copied whole. The run identity
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
@@ -92,7 +93,8 @@ def summarise(value: Any, _depth: int = 0, _seen: frozenset[int] = frozenset()) 
     their values when small (at most 16 elements) or a digest of all their
     bytes; lists, tuples and dicts element by element; any other object
     (an axis, a NumPyro distribution, a config dataclass) as its class and
-    its public fields; functions by their qualified name.
+    its public fields (``__slots__`` ones too); functions by their qualified
+    name, and a ``functools.partial`` also by the arguments it binds.
 
     Examples
     --------
@@ -118,21 +120,42 @@ def summarise(value: Any, _depth: int = 0, _seen: frozenset[int] = frozenset()) 
         return [summarise(v, _depth + 1, seen) for v in value]
     if isinstance(value, Mapping):
         return {str(k): summarise(v, _depth + 1, seen) for k, v in value.items()}
-    if callable(value) and not hasattr(value, "__dict__") or isinstance(value, type):
+    if isinstance(value, functools.partial):  # its bound arguments are inputs too
+        return {"function": class_name(value.func),
+                "args": summarise(list(value.args), _depth + 1, seen),
+                "kwargs": summarise(dict(value.keywords), _depth + 1, seen)}
+    if callable(value) and not hasattr(value, "__dict__") and not _slots(value) \
+            or isinstance(value, type):
         return {"function": class_name(value)}
     if dataclasses.is_dataclass(value):
         fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     else:
-        fields = {k: v for k, v in getattr(value, "__dict__", {}).items()
-                  if not k.startswith("_")}
-    if callable(value) and hasattr(value, "__code__"):  # a function: its name, not its code
+        fields = {k: getattr(value, k) for k in _slots(value) if hasattr(value, k)}
+        fields.update({k: v for k, v in getattr(value, "__dict__", {}).items()
+                       if not k.startswith("_")})
+    if callable(value) and (hasattr(value, "__code__") or not fields and isinstance(
+            getattr(value, "__name__", None), str)):  # a function: its name, not its code
         return {"function": class_name(value)}
     return {"class": class_name(value),
             **({"fields": summarise(fields, _depth + 1, seen)} if fields else {})}
 
 
+def _slots(value: Any) -> list[str]:
+    """The public ``__slots__`` fields of the class of ``value`` and its bases (no ``__dict__``)."""
+    names: list[str] = []
+    for kind in type(value).__mro__:
+        declared = kind.__dict__.get("__slots__", ())
+        for name in [declared] if isinstance(declared, str) else declared:
+            if not name.startswith("_") and name not in names:
+                names.append(name)
+    return names
+
+
 def class_name(value: Any) -> str:
-    kind = value if isinstance(value, type) or hasattr(value, "__code__") else type(value)
+    # a function, or a builtin one (math.sin, a NumPy ufunc): itself, not its type
+    named = hasattr(value, "__code__") or callable(value) and isinstance(
+        getattr(value, "__name__", None), str)
+    kind = value if isinstance(value, type) or named else type(value)
     module = getattr(kind, "__module__", "") or ""
     name = getattr(kind, "__qualname__", None) or getattr(kind, "__name__", None) or repr(kind)
     return f"{module}.{name}" if module else name
