@@ -398,8 +398,8 @@ class _Scaled(ls.AbstractAxis):
 @pytest.mark.parametrize("other, said", [
     ({"a": _Scaled(3, 2.0), "w": np.ones(2, np.float32)},
      r"axes\.a\.fields\.scale: 1\.0 -> 2\.0"),
-    ({"a": _Scaled(3, 1.0), "w": np.zeros(2, np.float32)},
-     r"fixed\.w: float32\[2\] \[1\.0, 1\.0\]"),
+    ({"a": _Scaled(3, 1.0), "w": np.zeros(2, np.float32)},  # refused as it is rebuilt
+     r"made with: at 'w' the file holds array\(\[1\., 1\.\]"),
     ({"a": _Scaled(4, 1.0), "w": np.ones(2, np.float32)}, r"axes\.a\.fields\.n: 3 -> 4"),
 ], ids=["axis-field", "fixed-leaf", "axis-size"])
 def test_open_results_refuses_a_state_other_than_the_run_s(tmp_path, other, said):
@@ -410,6 +410,6 @@ def test_open_results_refuses_a_state_other_than_the_run_s(tmp_path, other, said
     ls.ParallelExecution(lambda s: {"y": s["a"] + s["w"].sum()}, ls.Space(state, mode="product"),
                          progress=False).run().to_netcdf(path)
     assert float(ls.open_results(path, state=state).space[2]["a"]) == 2.0
-    with pytest.raises(ValueError, match=r"state must be the state the results were computed "
-                                         r"from.*" + said):
+    with pytest.raises(ValueError, match=r"state must (be the state the results were computed "
+                                         r"from|hold the fixed leaves).*" + said):
         ls.open_results(path, state=other)
