@@ -111,6 +111,7 @@ def test_a_store_resumes_and_recomputes_nothing(tmp_path, caplog):
     path = tmp_path / "sobol.zarr"
     first = sensitivity(linear, LINEAR, n=64, progress=False, store=path, chunk_size=64,
                         **LABELS)
+    caplog.clear()  # only the second call's records (another test may have left INFO on)
     with caplog.at_level(logging.INFO, logger="labeled_spaces"):
         again = sensitivity(linear, LINEAR, n=64, progress=False, store=path, **LABELS)
     assert "resuming:" in caplog.text and "blocks of" not in caplog.text
