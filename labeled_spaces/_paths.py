@@ -25,12 +25,31 @@ __all__ = [
     "STALE_AFTER",
     "check_openable",
     "checked_size",
+    "holds_something",
     "make_temp_beside",
     "remove_stale_leftovers",
 ]
 
 # a leftover untouched for this many seconds, of a process no longer running, is stale
 STALE_AFTER = 600.0
+
+
+def holds_something(path: str | os.PathLike) -> bool:
+    """Whether ``path`` exists and is not an empty folder (one made for a store to fill).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from labeled_spaces._paths import holds_something
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> holds_something(folder), holds_something(folder / "missing"), holds_something("/etc")
+    (False, False, True)
+    """
+    target = Path(os.fspath(path))
+    if target.is_dir() and not target.is_symlink():
+        with os.scandir(target) as entries:
+            return next(entries, None) is not None
+    return os.path.lexists(target)
 
 
 def check_openable(path: str | os.PathLike, what: str = "path",

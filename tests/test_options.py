@@ -86,3 +86,13 @@ def test_a_memory_budget_below_one_combination_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ls.ParallelExecution(lambda s: s["k"], sp, max_memory=2**20, progress=False).run()
+
+
+def test_a_memory_budget_written_as_a_whole_float_is_that_many_bytes():
+    executor = ls.ParallelExecution(model, space(), max_memory=2e9, progress=False)
+    assert executor.max_memory == 2_000_000_000 and type(executor.max_memory) is int
+    with pytest.raises(TypeError, match=r"max_memory must be a positive integer or None, "
+                                        r"got 2\.5"):
+        ls.ParallelExecution(model, space(), max_memory=2.5)
+    with pytest.raises(ValueError, match=r"max_memory must be a positive integer"):
+        ls.ParallelExecution(model, space(), max_memory=0.0)

@@ -520,3 +520,23 @@ def test_threads_of_one_worker_share_a_store_writer_safely(tmp_path, monkeypatch
         t.join()
     assert errors == []
     assert writer.done_blocks().reshape(-1)[:4].all()
+
+
+def test_an_empty_folder_given_as_the_store_becomes_the_store(tmp_path, caplog):
+    # a user may make the folder first (mkdir results.zarr); an empty one holds nothing to lose
+    path = tmp_path / "made-first.zarr"
+    path.mkdir()
+    executor = ls.ParallelExecution(model, space(), progress=False, store=path)
+    assert executor.explain().store_state == "new"
+    first = executor.run()
+    assert (path / "zarr.json").is_file()
+    with caplog.at_level(logging.INFO, logger="labeled_spaces"):
+        again = ls.ParallelExecution(model, space(), progress=False, store=path).run()
+    assert "resuming:" in caplog.text
+    xr.testing.assert_identical(again.to_xarray().compute(), first.to_xarray().compute())
+    (tmp_path / "not-empty.zarr").mkdir()
+    (tmp_path / "not-empty.zarr" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not-empty.zarr"):
+        ls.ParallelExecution(model, space(), progress=False,
+                             store=tmp_path / "not-empty.zarr").run()
+    assert (tmp_path / "not-empty.zarr" / "notes.txt").read_text() == "mine"

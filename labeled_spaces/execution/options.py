@@ -52,7 +52,8 @@ class Options:
         compiled peak memory fits in ``max_memory``
         (:func:`labeled_spaces.execution.plan.plan_auto`).
     n_pmap, chunk_size, max_memory : int or None
-        Devices, block size and the memory budget in bytes.
+        Devices, block size and the memory budget in bytes (a whole float
+        such as ``2e9`` is taken as that many bytes).
     client : distributed.Client or None
         DaskExecution's cluster.
 
@@ -102,7 +103,10 @@ class Options:
                 "is imported) gives K devices"
             )
         put("chunk_size", check_positive_int("chunk_size", self.chunk_size, allow_none=True))
-        put("max_memory", check_positive_int("max_memory", self.max_memory, allow_none=True))
+        budget = self.max_memory  # bytes are often written 2e9: a whole float is a count too
+        if isinstance(budget, float) and budget.is_integer():
+            budget = int(budget)
+        put("max_memory", check_positive_int("max_memory", budget, allow_none=True))
         if self.client is not None:
             from distributed import Client
 

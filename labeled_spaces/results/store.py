@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .._paths import checked_size
+from .._paths import checked_size, holds_something
 from .._schema import STORE_ATTR
 from ..grid import Block, Blocks
 from ..space import Space
@@ -226,14 +226,14 @@ class ZarrSink:
 
     def preferred_step(self, outputs: Outputs) -> tuple[int, ...] | None:
         """The block shape of an existing store (after checking it fits this run), else None."""
-        if self.overwrite or not Path(self.path).exists():
+        if self.overwrite or not holds_something(self.path):
             return None
         return tuple(self._check(outputs)["step"])
 
     def preview(self, outputs: Outputs, blocks: Blocks) -> StorePreview:
         """What this run would find in the store, read without writing anything (explain())."""
-        if self.overwrite or not Path(self.path).exists():
-            held = Path(self.path).exists()
+        if self.overwrite or not holds_something(self.path):
+            held = holds_something(self.path)
             return StorePreview(self.path, "replaced" if held else "new", 0,
                                 checked_size(Path(self.path)) if held else 0)
         self._check(outputs)
@@ -289,7 +289,7 @@ class ZarrSink:
                                                                strict=True)]
         self.writer = StoreWriter(self.path, outputs.var_names, blocks.step, layout)
         target = Path(self.path)
-        if target.exists() and not self.overwrite:
+        if holds_something(target) and not self.overwrite:  # an empty folder: a new store
             self._finished = self._resume(outputs, blocks)
         elif self._create(outputs, blocks):
             self._finished = set()
@@ -309,7 +309,7 @@ class ZarrSink:
         whole.
         """
         target = Path(self.path)
-        replacing = self.overwrite and target.exists()
+        replacing = self.overwrite and holds_something(target)
         if replacing:
             self._attrs()  # only a store of ours is replaced
         files = store_files(self.space, outputs, blocks)
