@@ -27,6 +27,7 @@ __all__ = [
     "checked_size",
     "holds_something",
     "make_temp_beside",
+    "process_running",
     "remove_stale_leftovers",
 ]
 
@@ -165,17 +166,29 @@ def make_temp_beside(target: str | os.PathLike, tag: str = "", suffix: str = ".t
         return path
 
 
-def _running(pid: int) -> bool:
+def process_running(pid: int) -> bool:
+    """Whether process ``pid`` (which named a leftover) may still be running on this machine.
+
+    Only a process known to be gone is not: another user's process, or one
+    that cannot be asked, counts as running, so its files are left alone.
+
+    Examples
+    --------
+    >>> import os
+    >>> from labeled_spaces._paths import process_running
+    >>> process_running(os.getpid()), process_running(2**40)
+    (True, False)
+    """
     if pid == os.getpid():
         return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's process
-        return True
-    except OverflowError:
+    except OverflowError:  # no process has such a number
         return False
+    except OSError:  # another user's process (PermissionError), or one we cannot ask
+        return True
     return True
 
 
@@ -202,7 +215,7 @@ def remove_stale_leftovers(target: str | os.PathLike, tag: str = "", suffix: str
     now = time.time()
     for name in names:
         match = pattern.fullmatch(name)
-        if match is None or _running(int(match.group(1))):
+        if match is None or process_running(int(match.group(1))):
             continue
         path = target.parent / name
         try:

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .._paths import checked_size, holds_something
+from .._paths import checked_size, holds_something, process_running
 from .._schema import STORE_ATTR
 from ..grid import Block, Blocks
 from ..space import Space
@@ -119,13 +119,7 @@ def _leftover(folder: Path) -> bool:
         pid = int(tail[-2])
     except (IndexError, ValueError):
         return False  # not named by this version: only its age tells
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # another user's live process
-        return False
-    return False
+    return not process_running(pid)
 
 
 def _clean_leftovers(target: Path) -> None:
