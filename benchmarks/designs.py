@@ -4,12 +4,16 @@ Two measurements, in one run:
 
 1. Building a Space of ``--n`` points over 8 ``UniformAxis`` in each design
    mode (``sobol``, ``halton``, ``lhs``) and in ``zip`` mode (the anchor), and
-   ``space[i]`` at random indices. Builds alternate between the modes and the
-   median of ``--repeats`` is kept; ``space[i]`` is the median of 2,000 calls
-   after a warm-up call. Ratios are design / zip.
+   ``space[i]`` at random indices. After one warm-up build of each mode
+   (one-off costs: compiling, loading scipy's Sobol direction numbers), builds
+   alternate between the modes and the median of ``--repeats`` is kept;
+   ``space[i]`` is the median of 2,000 calls after a warm-up call. Ratios are design / zip.
 2. The centered L2 discrepancy (``scipy.stats.qmc.discrepancy``) of each
-   design's unit points at n = 4096 in 8 dimensions, against the mean over
-   ``--seeds`` sets of uniform random draws. Ratios are design / random.
+   design's unit points at n = 4096 in 8 dimensions, the mean over ``--keys``
+   design keys, against the mean over ``--seeds`` sets of uniform random
+   draws (a design is random too: one key's discrepancy varies by about 8%
+   for a Latin hypercube, and random draws' by about 17%). Ratios are
+   design / random; the largest single key's ratio is printed beside.
 
 Targets: building and ``space[i]`` at most 2x the zip space; discrepancy at
 most 0.5x that of random draws.
@@ -69,13 +73,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=2**20)
     parser.add_argument("--axes", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--keys", type=int, default=10)
     args = parser.parse_args(argv)
     modes = ("zip", *DESIGNS)
 
-    _build("zip", 64, args.axes)  # compile and warm up what every build uses
+    for mode in modes:  # one-off costs (compiling, scipy's Sobol direction numbers) first
+        _build(mode, args.n, args.axes)
     builds: dict[str, list[float]] = {m: [] for m in modes}
     spaces: dict[str, Space] = {}
     for _ in range(args.repeats):
@@ -100,12 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     n, d = 4096, args.axes
     random = statistics.mean(qmc.discrepancy(np.random.default_rng(s).random((n, d)))
                              for s in range(args.seeds))
-    print(f"\n# centered L2 discrepancy at n = {n}, d = {d}; random: mean of {args.seeds} seeds")
-    print(f"| design | discrepancy | ratio to random ({random:.3e}) |")
-    print("|---|---|---|")
+    print(f"\n# centered L2 discrepancy at n = {n}, d = {d}: mean of {args.keys} design keys; "
+          f"random: mean of {args.seeds} seeds")
+    print(f"| design | discrepancy | ratio to random ({random:.3e}) | largest key's ratio |")
+    print("|---|---|---|---|")
     for mode in DESIGNS:
-        value = qmc.discrepancy(unit_design(mode, n, d, jax.random.key(1)))
-        print(f"| {mode} | {value:.3e} | {value / random:.3f}x |")
+        values = [qmc.discrepancy(unit_design(mode, n, d, jax.random.key(k)))
+                  for k in range(args.keys)]
+        value = statistics.mean(values)
+        print(f"| {mode} | {value:.3e} | {value / random:.3f}x | {max(values) / random:.3f}x |")
         ok &= value / random <= TARGET_DISCREPANCY
     print(f"\ntargets: build and space[i] <= {TARGET_BUILD}x zip, discrepancy <= "
           f"{TARGET_DISCREPANCY}x random: {'PASS' if ok else 'FAIL'}")

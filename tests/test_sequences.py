@@ -1,0 +1,103 @@
+"""The column-wise Halton and Latin hypercube generators behind mode="halton" | "lhs"."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from labeled_spaces.space import sequences
+from labeled_spaces.space.sequences import (
+    BELOW_ONE,
+    halton_column,
+    halton_permutations,
+    primes,
+    unit_columns_of,
+)
+
+
+def _radical_inverse(index: int, base: int, permutations: np.ndarray) -> Fraction:
+    """The scrambled radical inverse in exact arithmetic, digit by digit."""
+    value, scale = Fraction(0), Fraction(1, base)
+    for row in permutations:
+        index, digit = divmod(index, base)
+        value += int(row[digit]) * scale
+        scale /= base
+    return value
+
+
+@given(n=st.integers(1, 3000), base=st.sampled_from([2, 3, 5, 7, 19, 229]),
+       seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=60, deadline=None)
+def test_halton_column_is_the_exact_scrambled_radical_inverse(n, base, seed):
+    perms = halton_permutations(base, np.random.default_rng(seed))
+    column = halton_column(n, base, perms)
+    assert column.shape == (n,) and column.dtype == np.float64
+    assert ((0.0 <= column) & (column < 1.0)).all()
+    for i in {0, min(1, n - 1), n // 2, n - 1}:
+        exact = _radical_inverse(i, base, perms)
+        assert abs(Fraction(float(column[i])) - exact) <= Fraction(1, 2**51), (i, column[i])
+
+
+def test_halton_column_matches_scipys_van_der_corput_with_the_same_permutations():
+    qmc_private = pytest.importorskip("scipy.stats._qmc")
+    for n, base in [(1, 2), (8, 2), (1000, 3), (4097, 5), (2**17 + 3, 19), (5000, 229)]:
+        perms = halton_permutations(base, np.random.default_rng(n))
+        ours = halton_column(n, base, perms)
+        theirs = qmc_private.van_der_corput(n, base, scramble=True, permutations=perms)
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=4e-16)
+
+
+def test_unscrambled_permutations_give_the_plain_van_der_corput_sequence():
+    identity = np.tile(np.arange(3), (33, 1))
+    assert halton_column(9, 3, identity).tolist() == pytest.approx(
+        [0, 1 / 3, 2 / 3, 1 / 9, 4 / 9, 7 / 9, 2 / 9, 5 / 9, 8 / 9], abs=1e-15)
+
+
+@pytest.mark.parametrize("base", [2, 3, 5, 13])
+def test_halton_values_stay_below_one_when_every_digit_maps_to_the_top(base):
+    count = len(halton_permutations(base, np.random.default_rng(0)))
+    top = np.tile(np.arange(base)[::-1], (count, 1))  # digit 0 -> base - 1
+    assert top[0][0] == base - 1
+    column = halton_column(base**2 + 1, base, top)
+    assert column.max() <= BELOW_ONE
+
+
+@pytest.mark.parametrize("mode", ["halton", "lhs"])
+def test_points_do_not_depend_on_threads_or_on_later_columns(mode, monkeypatch):
+    n = 3000
+    monkeypatch.setattr(sequences, "THREADED_FROM", 0)  # every design on threads
+    threaded = unit_columns_of(mode, n, 5, [7, 11])
+    monkeypatch.setattr(sequences, "THREADED_FROM", 2**62)  # none
+    serial = unit_columns_of(mode, n, 5, [7, 11])
+    assert np.array_equal(threaded, serial)
+    assert np.array_equal(unit_columns_of(mode, n, 3, [7, 11]), serial[:, :3])
+    assert not np.array_equal(unit_columns_of(mode, n, 5, [7, 12]), serial)
+    assert serial.flags.f_contiguous  # each column contiguous: axes read one column each
+
+
+@given(n=st.integers(1, 5000), d=st.integers(1, 4), seed=st.integers(0, 2**31))
+@settings(max_examples=40, deadline=None)
+def test_latin_hypercube_has_one_point_in_every_stratum_of_every_column(n, d, seed):
+    u = unit_columns_of("lhs", n, d, [seed])
+    assert u.shape == (n, d) and ((0.0 <= u) & (u < 1.0)).all()
+    for column in u.T:
+        assert np.array_equal(np.sort(np.floor(column * n).astype(np.int64)), np.arange(n))
+
+
+def test_latin_hypercube_columns_are_independent_permutations():
+    u = unit_columns_of("lhs", 4096, 2, [3])
+    strata = np.floor(u * 4096)
+    assert abs(np.corrcoef(strata.T)[0, 1]) < 0.1
+    assert not np.array_equal(strata[:, 0], strata[:, 1])
+
+
+def test_bad_mode_is_a_value_error_naming_it():
+    with pytest.raises(ValueError, match="'halton' or 'lhs', got 'sobol'"):
+        unit_columns_of("sobol", 4, 2, [0])
+
+
+def test_primes_are_the_halton_bases():
+    assert primes(10) == [2, 3, 5, 7, 11, 13, 17, 19, 23, 29]
+    assert primes(0) == []
