@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=2**20)
     parser.add_argument("--axes", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--keys", type=int, default=10)

@@ -2,12 +2,15 @@
 
 from fractions import Fraction
 
+import jax
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.stats import qmc
 
 from labeled_spaces.space import sequences
+from labeled_spaces.space.design import SOBOL_BLOCK, design_rng, unit_design
 from labeled_spaces.space.sequences import (
     BELOW_ONE,
     halton_column,
@@ -101,3 +104,14 @@ def test_bad_mode_is_a_value_error_naming_it():
 def test_primes_are_the_halton_bases():
     assert primes(10) == [2, 3, 5, 7, 11, 13, 17, 19, 23, 29]
     assert primes(0) == []
+
+
+
+@pytest.mark.filterwarnings("ignore:The balance properties:UserWarning")
+@pytest.mark.parametrize("n", [1, 5, SOBOL_BLOCK, 2 * SOBOL_BLOCK + 3])
+def test_sobol_built_in_blocks_is_scipys_sequence_bit_for_bit(n):
+    key = jax.random.key(n)
+    ours = unit_design("sobol", n, 3, key)
+    theirs = qmc.Sobol(3, scramble=True, rng=design_rng(key)).random(n)
+    assert np.array_equal(ours, theirs)
+    assert ours.flags.f_contiguous

@@ -41,6 +41,7 @@ __all__ = ["DESIGNS", "Factor", "MappedAxis", "design_tables", "factors", "map_u
 DESIGNS = ("sobol", "halton", "lhs")
 
 SOBOL_BALANCE = ("The balance properties of Sobol' points require n to be a power of 2")
+SOBOL_BLOCK = 1 << 16
 
 
 def design_rng(key: jax.Array) -> np.random.Generator:
@@ -92,9 +93,16 @@ def unit_design(mode: str, n: int, d: int, key: jax.Array, stacklevel: int = 2) 
     if n & (n - 1):
         warnings.warn(f"{SOBOL_BALANCE}; got n={n}", UserWarning, stacklevel=stacklevel + 1)
     engine = qmc.Sobol(d, scramble=True, rng=design_rng(key))
+    out = np.empty((d, n))  # column-major: each axis reads one contiguous column
     with warnings.catch_warnings():  # the Sobol balance warning was given above
         warnings.filterwarnings("ignore", message="The balance properties", category=UserWarning)
-        return engine.random(n)
+        # in blocks: the same points as engine.random(n) (the engine continues its
+        # sequence), without scipy's two n x d temporaries, whose first touch
+        # made a 1e6-point build swing between 20 ms and 400 ms here
+        for start in range(0, n, SOBOL_BLOCK):
+            stop = min(n, start + SOBOL_BLOCK)
+            out[:, start:stop] = engine.random(stop - start).T
+    return out.T
 
 
 def unit_columns(axis: AbstractAxis) -> int:
