@@ -130,7 +130,8 @@ def halton_column(n: int, base: int, permutations: np.ndarray,
     t_low = _digit_table(contributions[:low])
     t_high = _digit_table(contributions[low:digits]) + contributions[digits:, 0].sum()
     full, rest = divmod(n, len(t_low))  # index = high * len(t_low) + low: rows of an outer sum
-    np.add(t_high[:full, None], t_low[None, :], out=column[:full * len(t_low)].reshape(full, -1))
+    np.add(t_high[:full, None], t_low[None, :],
+           out=column[:full * len(t_low)].reshape(full, len(t_low)))
     if rest:
         np.add(t_high[full], t_low[:rest], out=column[full * len(t_low):])
     if t_high[:full + 1].max() + t_low.max() >= 1.0:  # rounding can reach 1 only at the top
