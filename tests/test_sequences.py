@@ -115,3 +115,12 @@ def test_sobol_built_in_blocks_is_scipys_sequence_bit_for_bit(n):
     theirs = qmc.Sobol(3, scramble=True, rng=design_rng(key)).random(n)
     assert np.array_equal(ours, theirs)
     assert ours.flags.f_contiguous
+
+
+def test_sobol_beyond_scipys_point_limit_is_refused_before_drawing(monkeypatch):
+    def drawn(self, n=1, **kwargs):
+        raise AssertionError(f"drew {n} Sobol points for a design scipy cannot finish")
+
+    monkeypatch.setattr(qmc.Sobol, "random", drawn)
+    with pytest.raises(ValueError, match=r"n must be at most 2\*\*30 .* got 1073741825"):
+        unit_design("sobol", 2**30 + 1, 1, jax.random.key(0))

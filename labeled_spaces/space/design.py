@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.stats import qmc
 
+from .._checks import fail
 from .._codec import key_data
 from ..axes import AbstractAxis, BoundedAxis, DataAxis, LogGridAxis, NumPyroAxis
 from ..axes.distribution import describe_distribution
@@ -42,6 +43,8 @@ DESIGNS = ("sobol", "halton", "lhs")
 
 SOBOL_BALANCE = ("The balance properties of Sobol' points require n to be a power of 2")
 SOBOL_BLOCK = 1 << 16
+SOBOL_LIMIT = 1 << 30
+"""scipy's Sobol engine (30 bits) gives at most this many distinct points."""
 
 
 def design_rng(key: jax.Array) -> np.random.Generator:
@@ -90,6 +93,9 @@ def unit_design(mode: str, n: int, d: int, key: jax.Array, stacklevel: int = 2) 
         return unit_columns_of(mode, n, d, key_data(key))
     if mode != "sobol":
         raise ValueError(f"mode must be one of {list(DESIGNS)}, got {mode!r}")
+    if n > SOBOL_LIMIT:  # before drawing: scipy refuses only once 2**30 points are drawn
+        fail("n", "at most 2**30 = 1073741824 for a Sobol design (scipy's Sobol engine "
+             "has 30 bits); use mode='halton' or 'lhs' for more points", n)
     if n & (n - 1):
         warnings.warn(f"{SOBOL_BALANCE}; got n={n}", UserWarning, stacklevel=stacklevel + 1)
     engine = qmc.Sobol(d, scramble=True, rng=design_rng(key))
