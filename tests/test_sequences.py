@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import qmc
 
+from labeled_spaces import Space, UniformAxis
 from labeled_spaces.space import sequences
 from labeled_spaces.space.design import SOBOL_BLOCK, design_rng, unit_design
 from labeled_spaces.space.sequences import (
@@ -124,3 +125,13 @@ def test_sobol_beyond_scipys_point_limit_is_refused_before_drawing(monkeypatch):
     monkeypatch.setattr(qmc.Sobol, "random", drawn)
     with pytest.raises(ValueError, match=r"n must be at most 2\*\*30 .* got 1073741825"):
         unit_design("sobol", 2**30 + 1, 1, jax.random.key(0))
+
+
+@pytest.mark.parametrize("mode", ["halton", "lhs"])
+def test_an_axis_added_after_the_others_leaves_their_points_unchanged(mode):
+    # the CHANGELOG's claim at Space level: columns follow jax.tree order ("d" sorts last)
+    axes = {name: UniformAxis(0.0, 1.0, 64) for name in "bc"}
+    before = Space(axes, mode=mode, key=jax.random.key(2))
+    after = Space({**axes, "d": UniformAxis(0.0, 1.0, 64)}, mode=mode, key=jax.random.key(2))
+    for name in "bc":
+        assert before.coords[name].values.tobytes() == after.coords[name].values.tobytes()

@@ -15,7 +15,7 @@ vectorised pass per column:
   high half whose partial sums are two tables of about ``sqrt(n)`` entries, and
   the column is their outer sum. The values equal scipy's for the same
   permutations up to the order of the additions (a few units in the last place;
-  ``tests/test_designs.py`` checks it against ``van_der_corput``).
+  ``tests/test_sequences.py`` checks it against ``van_der_corput``).
 - **Latin hypercube** (``LatinHypercube``'s ``(perm - u) / n`` with one
   permutation of ``1..n`` and one uniform jitter per column).
 
