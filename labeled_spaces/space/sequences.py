@@ -12,7 +12,9 @@ vectorised pass per column:
   an index is a sum over its base-``b`` digits of ``perm[j][digit_j] * b**-(j+1)``.
   Indices below ``n`` have at most ``D`` digits and every higher digit is 0, so
   the higher terms are one constant; the ``D`` digits split into a low and a
-  high half whose partial sums are two tables of about ``sqrt(n)`` entries, and
+  high half whose partial sums are two tables (about ``sqrt(n)`` entries each
+  in small bases; in larger bases one can reach ``base * sqrt(n)``, never more
+  than ``max(n, base)``), and
   the column is their outer sum. The values equal scipy's for the same
   permutations up to the order of the additions (a few units in the last place;
   ``tests/test_sequences.py`` checks it against ``van_der_corput``).
