@@ -105,6 +105,12 @@ def test_bad_mode_is_a_value_error_naming_it():
 def test_primes_are_the_halton_bases():
     assert primes(10) == [2, 3, 5, 7, 11, 13, 17, 19, 23, 29]
     assert primes(0) == []
+    for count in (1, 5, 6, 7, 50, 1229):  # around the sieve bound's switch at 6
+        found = primes(count)
+        assert len(found) == count and all(isinstance(p, int) for p in found)
+        assert all(p > 1 and all(p % q for q in range(2, int(p**0.5) + 1)) for p in found)
+        assert found == sorted(set(found))
+    assert primes(1229)[-1] == 9973  # the 1229th prime, the last below 10,000
 
 
 

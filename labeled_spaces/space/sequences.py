@@ -55,13 +55,14 @@ def primes(count: int) -> list[int]:
     >>> primes(8)
     [2, 3, 5, 7, 11, 13, 17, 19]
     """
-    found: list[int] = []
-    candidate = 2
-    while len(found) < count:
-        if all(candidate % p for p in found if p * p <= candidate):
-            found.append(candidate)
-        candidate += 1
-    return found
+    # a sieve up to Rosser's bound: the n-th prime is below n (ln n + ln ln n) for n >= 6
+    limit = 13 if count < 6 else int(count * (math.log(count) + math.log(math.log(count)))) + 1
+    sieve = np.ones(limit + 1, dtype=bool)
+    sieve[:2] = False
+    for p in range(2, math.isqrt(limit) + 1):
+        if sieve[p]:
+            sieve[p * p::p] = False
+    return np.flatnonzero(sieve)[:count].tolist()
 
 
 def halton_permutations(base: int, rng: np.random.Generator) -> np.ndarray:
