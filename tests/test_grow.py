@@ -334,3 +334,41 @@ def test_a_store_without_its_done_mask_is_refused_before_it_grows(tmp_path):
     with pytest.raises(ValueError, match=r"has no done mask"):
         run(path, space(21), chunk_size=20)
     assert snapshot(path) == before
+
+
+@pytest.mark.filterwarnings("ignore:The balance properties:UserWarning")
+@pytest.mark.parametrize("mode", ["sobol", "halton"])
+def test_a_sequence_design_grows_by_its_next_points(mode, tmp_path, caplog):
+    """Sobol and Halton points of n are the first of 2n, bit for bit: a design store grows."""
+    def design(n):
+        return ls.Space({"coupling": ls.UniformAxis(0.0, 2.0, n),
+                         "b": ls.LogGridAxis(1.0, 4.0, n)}, mode=mode, key=jax.random.key(3))
+
+    def scalar(state):
+        return {"m": state["coupling"] * state["b"]}
+
+    path = tmp_path / "design.zarr"
+    ls.ParallelExecution(scalar, design(40), store=path, progress=False, chunk_size=20).run()
+    stored_chunks = {k: v for k, v in snapshot(path).items() if k.startswith("m/c/")}
+    with caplog.at_level(logging.INFO, logger="labeled_spaces"):
+        grown = ls.ParallelExecution(scalar, design(300), store=path, progress=False,
+                                     chunk_size=20).run()
+    assert "growing sample: 40 -> 300" in caplog.text
+    after = snapshot(path)
+    assert all(after[k] == v for k, v in stored_chunks.items())
+    want = ls.ParallelExecution(scalar, design(300), progress=False, chunk_size=20).run()
+    xr.testing.assert_identical(grown.to_xarray().compute(), want.to_xarray())
+
+
+def test_a_latin_hypercube_does_not_grow_and_its_store_is_left_untouched(tmp_path):
+    def design(n):
+        return ls.Space({"coupling": ls.UniformAxis(0.0, 2.0, n)}, mode="lhs",
+                        key=jax.random.key(3))
+
+    path = tmp_path / "lhs.zarr"
+    ls.SequentialExecution(lambda s: s["coupling"], design(8), store=path, progress=False).run()
+    before = snapshot(path)
+    with pytest.raises(ValueError, match="made for another space"):
+        ls.SequentialExecution(lambda s: s["coupling"], design(16), store=path,
+                               progress=False).run()
+    assert snapshot(path) == before

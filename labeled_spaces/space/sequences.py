@@ -10,13 +10,14 @@ vectorised pass per column:
 - **Halton** (Owen's random digit permutations, as
   :func:`scipy.stats.qmc.van_der_corput` with ``scramble=True``): the value of
   an index is a sum over its base-``b`` digits of ``perm[j][digit_j] * b**-(j+1)``.
-  Indices below ``n`` have at most ``D`` digits and every higher digit is 0, so
-  the higher terms are one constant; the ``D`` digits split into a low and a
-  high half whose partial sums are two tables (about ``sqrt(n)`` entries each
-  in small bases; in larger bases one can reach ``base * sqrt(n)``, never more
-  than ``max(n, base)``), and
-  the column is their outer sum. The values equal scipy's for the same
-  permutations up to the order of the additions (a few units in the last place;
+  The digits split at a fixed place per base: the low digits' partial sums are
+  one table of at most 4096 entries (or ``base``), and the high digits'
+  partial sums for the quotients below ``n / len(low table)`` are another
+  (digits above a quotient's own are 0, one constant); the column is their
+  outer sum. The additions are nested the same way whatever ``n`` is, so a
+  column of ``n`` points is a prefix of a longer one bit for bit (a grown
+  store of a Halton design keeps its points). The values equal scipy's for the
+  same permutations up to the order of the additions (at most 2**-51 apart;
   ``tests/test_sequences.py`` checks it against ``van_der_corput``).
 - **Latin hypercube** (``LatinHypercube``'s ``(perm - u) / n`` with one
   permutation of ``1..n`` and one uniform jitter per column).
@@ -94,6 +95,30 @@ def _digit_table(contributions: np.ndarray) -> np.ndarray:
     return table
 
 
+LOW_TABLE = 4096
+"""The low digits' table of a Halton column holds at most this many sums (or ``base``)."""
+
+
+def _high_table(contributions: np.ndarray, count: int) -> np.ndarray:
+    """Sums over the high digits (all the rest) for quotients ``0..count-1``.
+
+    The sum for a quotient ``q`` is ``c[0][q % b] + (c[1][q // b % b] + (...))``,
+    nested from the lowest digit outwards; digits above ``q``'s own are 0 and
+    nest the same way whatever ``count`` is, so a table of more quotients holds
+    the same sums, bit for bit.
+    """
+    base = contributions.shape[1]
+    needed = 0
+    while base**needed < count:
+        needed += 1
+    table = np.zeros(1)
+    for digit in contributions[needed:][::-1]:  # the zero digits: one constant
+        table = digit[0] + table
+    for digit in contributions[:needed][::-1]:  # q = r + base * s: r varies fastest
+        table = (table[:, None] + digit[None, :]).ravel()
+    return table
+
+
 def halton_column(n: int, base: int, permutations: np.ndarray,
                   out: np.ndarray | None = None) -> np.ndarray:
     """Points ``0..n-1`` of a scrambled van der Corput sequence in ``base``.
@@ -125,13 +150,11 @@ def halton_column(n: int, base: int, permutations: np.ndarray,
     column = np.empty(n) if out is None else out
     scale = float(base) ** -np.arange(1, len(permutations) + 1, dtype=np.float64)
     contributions = permutations * scale[:, None]
-    digits = 1
-    while base**digits < n:
-        digits += 1
-    digits = min(digits, len(permutations))
-    low = digits // 2
+    low = 1  # a fixed split per base, so that n points are a prefix of more, bit for bit
+    while low < len(contributions) - 1 and base ** (low + 1) <= LOW_TABLE:
+        low += 1
     t_low = _digit_table(contributions[:low])
-    t_high = _digit_table(contributions[low:digits]) + contributions[digits:, 0].sum()
+    t_high = _high_table(contributions[low:], -(-n // len(t_low)))
     full, rest = divmod(n, len(t_low))  # index = high * len(t_low) + low: rows of an outer sum
     np.add(t_high[:full, None], t_low[None, :],
            out=column[:full * len(t_low)].reshape(full, len(t_low)))
