@@ -17,6 +17,7 @@ from labeled_spaces.space.sequences import (
     halton_column,
     halton_permutations,
     primes,
+    random_permutation,
     unit_columns_of,
 )
 
@@ -150,3 +151,36 @@ def test_sequence_designs_of_n_points_are_prefixes_of_longer_ones(mode):
     long = unit_design(mode, 1000, 4, key)
     for n in (1, 7, 256, 999):
         assert np.array_equal(unit_design(mode, n, 4, key), long[:n])
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 1000, 4099])
+def test_random_permutation_is_a_permutation(n):
+    perm = random_permutation(n, np.random.default_rng(n))
+    assert perm.dtype == np.int64 and np.array_equal(np.sort(perm), np.arange(n))
+
+
+@pytest.mark.parametrize("key_bits", [64, 3])  # 3 bits: 1 random bit for n = 3, ties everywhere
+def test_random_permutation_makes_every_order_equally_likely(key_bits, monkeypatch):
+    monkeypatch.setattr(sequences, "KEY_BITS", key_bits)
+    rng = np.random.default_rng(1)
+    counts: dict[tuple[int, ...], int] = {}
+    for _ in range(6000):
+        order = tuple(random_permutation(3, rng).tolist())
+        counts[order] = counts.get(order, 0) + 1
+    assert len(counts) == 6
+    assert all(850 <= c <= 1150 for c in counts.values()), counts  # 1000 expected, sd 29
+
+
+def test_random_permutation_resolves_long_runs_of_tied_keys(monkeypatch):
+    monkeypatch.setattr(sequences, "KEY_BITS", 12)  # n = 1000: 10 index bits, 2 random bits
+    perm = random_permutation(1000, np.random.default_rng(2))
+    assert np.array_equal(np.sort(perm), np.arange(1000))
+    # four runs of about 250 tied keys, each shuffled: far from sorted within its run
+    assert np.mean(np.diff(perm) > 0) < 0.6
+
+
+def test_random_permutation_shuffles_beyond_its_sorted_range(monkeypatch):
+    monkeypatch.setattr(sequences, "SORTED_UP_TO", 10)
+    perm = random_permutation(50, np.random.default_rng(3))
+    assert np.array_equal(np.sort(perm), np.arange(50))
+    assert not np.array_equal(perm, np.arange(50))
