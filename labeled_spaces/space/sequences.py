@@ -253,19 +253,20 @@ def _lhs_column(column: np.ndarray, rng: np.random.Generator, indices: np.ndarra
     """Fill ``column`` (length n) with ``(perm - u) / n``: one point in each of n strata.
 
     ``perm`` is a random permutation of ``1..n`` (:func:`random_permutation`, with
-    ``indices`` its shared ``0..n-1``);
-    the uniform jitter is drawn in small chunks, so no second n-long temporary
-    is made.
+    ``indices`` its shared ``0..n-1``); the jitter is drawn and the column
+    finished a cache-sized chunk at a time, in one pass.
     """
     n = len(column)
-    np.add(random_permutation(n, rng, indices), 1.0, out=column)
+    perm = random_permutation(n, rng, indices)
     jitter = np.empty(min(n, JITTER_CHUNK))
-    for start in range(0, n, JITTER_CHUNK):
-        part = column[start:start + JITTER_CHUNK]
-        rng.random(out=jitter[:len(part)])
-        part -= jitter[:len(part)]
-    column /= n
-    np.minimum(column, BELOW_ONE, out=column)
+    for start in range(0, n, JITTER_CHUNK):  # one pass, a cache-sized chunk at a time
+        stop = min(start + JITTER_CHUNK, n)
+        part, u = column[start:stop], jitter[:stop - start]
+        rng.random(out=u)
+        u -= 1.0
+        np.subtract(perm[start:stop], u, out=part)  # perm + 1 - u: 1..n minus the jitter
+        part /= n
+        np.minimum(part, BELOW_ONE, out=part)
 
 
 def _workers(n: int, d: int) -> int:
