@@ -155,7 +155,7 @@ def test_sequence_designs_of_n_points_are_prefixes_of_longer_ones(mode):
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 1000, 4099])
 def test_random_permutation_is_a_permutation(n):
-    perm = random_permutation(n, np.random.default_rng(n))
+    perm = random_permutation(np.int64(n), np.random.default_rng(n))  # numpy ints too
     assert perm.dtype == np.int64 and np.array_equal(np.sort(perm), np.arange(n))
 
 

@@ -36,6 +36,7 @@ release the GIL).
 from __future__ import annotations
 
 import math
+import operator
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -206,6 +207,7 @@ def random_permutation(n: int, rng: np.random.Generator,
     >>> sorted(random_permutation(5, np.random.default_rng(0)).tolist())
     [0, 1, 2, 3, 4]
     """
+    n = operator.index(n)  # a numpy integer too: bit_length below
     if n > SORTED_UP_TO:
         perm = np.arange(n, dtype=np.int64)
         rng.shuffle(perm)
