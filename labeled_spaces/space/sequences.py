@@ -171,7 +171,8 @@ def halton_column(n: int, base: int, permutations: np.ndarray,
     return column
 
 
-JITTER_CHUNK = 1 << 16
+CHUNK = 1 << 16
+"""Values per cache-sized chunk: tie checks and jitter work on this many at a time."""
 
 KEY_BITS = 64
 """Bits of a sort key: the random part above, the index below (see :func:`random_permutation`)."""
@@ -240,9 +241,9 @@ def _tied_neighbours(keys: np.ndarray, low: np.uint64) -> np.ndarray:
     the index mask; checked in chunks, so no n-long temporary is made.
     """
     found = []
-    buffer = np.empty(min(max(len(keys) - 1, 0), JITTER_CHUNK), dtype=np.uint64)
-    for start in range(0, len(keys) - 1, JITTER_CHUNK):
-        stop = min(start + JITTER_CHUNK, len(keys) - 1)
+    buffer = np.empty(min(max(len(keys) - 1, 0), CHUNK), dtype=np.uint64)
+    for start in range(0, len(keys) - 1, CHUNK):
+        stop = min(start + CHUNK, len(keys) - 1)
         xor = np.bitwise_xor(keys[start:stop], keys[start + 1:stop + 1],
                              out=buffer[:stop - start])
         hits = np.flatnonzero(xor <= low)
@@ -251,7 +252,8 @@ def _tied_neighbours(keys: np.ndarray, low: np.uint64) -> np.ndarray:
     return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
-def _lhs_column(column: np.ndarray, rng: np.random.Generator, indices: np.ndarray) -> None:
+def _lhs_column(column: np.ndarray, rng: np.random.Generator,
+                indices: np.ndarray | None) -> None:
     """Fill ``column`` (length n) with ``(perm - u) / n``: one point in each of n strata.
 
     ``perm`` is a random permutation of ``1..n`` (:func:`random_permutation`, with
@@ -260,9 +262,9 @@ def _lhs_column(column: np.ndarray, rng: np.random.Generator, indices: np.ndarra
     """
     n = len(column)
     perm = random_permutation(n, rng, indices)
-    jitter = np.empty(min(n, JITTER_CHUNK))
-    for start in range(0, n, JITTER_CHUNK):  # one pass, a cache-sized chunk at a time
-        stop = min(start + JITTER_CHUNK, n)
+    jitter = np.empty(min(n, CHUNK))
+    for start in range(0, n, CHUNK):  # one pass, a cache-sized chunk at a time
+        stop = min(start + CHUNK, n)
         part, u = column[start:stop], jitter[:stop - start]
         rng.random(out=u)
         u -= 1.0
@@ -301,7 +303,8 @@ def unit_columns_of(mode: str, n: int, d: int, seed: Sequence[int]) -> np.ndarra
             rng = np.random.default_rng(children[k])
             halton_column(n, bases[k], halton_permutations(bases[k], rng), out=out[k])
     elif mode == "lhs":
-        indices = np.arange(n, dtype=np.uint64)  # shared, read only
+        # shared and read only; shuffled permutations (beyond SORTED_UP_TO) need none
+        indices = np.arange(n, dtype=np.uint64) if n <= SORTED_UP_TO else None
 
         def build(k: int) -> None:
             _lhs_column(out[k], np.random.default_rng(children[k]), indices)
