@@ -187,3 +187,57 @@ def test_the_explained_memory_is_what_the_kernel_compiles():
     compiled = jax.jit(lanes).lower(jnp.ones(16), jnp.ones(16)).compile()
     stats = compiled.memory_analysis()
     assert math.isclose(found.temp_bytes, stats.temp_size_in_bytes, rel_tol=0.25)
+
+
+def test_on_cpu_a_block_whose_scratch_outgrows_the_cache_runs_in_batches_that_fit(monkeypatch):
+    from labeled_spaces.execution import plan
+
+    def model(state):  # a model of its own: plans are cached per model
+        return simulate(state)
+
+    whole = ls.ParallelExecution(model, space(), progress=False, chunk_size=64).explain()
+    assert whole.lanes == 64 and whole.n_vmap is None  # its scratch fits this CPU's cache
+    want = ls.ParallelExecution(model, space(), progress=False, chunk_size=64).run()
+
+    def batched(state):
+        return simulate(state)
+
+    per_lane = whole.temp_bytes / 64
+    monkeypatch.setattr(plan, "cache_bytes", lambda: int(16.5 * per_lane))
+    executor = ls.ParallelExecution(batched, space(), progress=False, chunk_size=64)
+    found = executor.explain()
+    assert found.lanes == 64 and found.n_vmap == 16  # the largest power of two that fits
+    assert "n_vmap=16" in repr(found) and found.temp_bytes < whole.temp_bytes / 2
+    got = executor.run()
+    for name in ("mean", "last"):
+        np.testing.assert_allclose(got[name].values, want[name].values, rtol=1e-6)
+    # a batch the user chose is theirs
+    chosen = ls.ParallelExecution(batched, space(), progress=False, chunk_size=64, n_vmap=64)
+    assert chosen.explain().n_vmap == 64
+
+
+def test_the_cpu_cache_size_comes_from_sysfs_and_falls_back_to_32_mib(tmp_path):
+    from labeled_spaces._memory import DEFAULT_CACHE_BYTES, cache_bytes
+
+    for index, kind, size in [(0, "Data", "48K"), (1, "Instruction", "4096K"),
+                              (2, "Unified", "1024K"), (3, "Unified", "garbage")]:
+        folder = tmp_path / f"index{index}"
+        folder.mkdir()
+        (folder / "type").write_text(kind + "\n")
+        (folder / "size").write_text(size + "\n")
+    assert cache_bytes(str(tmp_path)) == 2**20  # the largest data cache; instructions ignored
+    assert cache_bytes(str(tmp_path / "missing")) == DEFAULT_CACHE_BYTES == 32 * 2**20
+
+
+@pytest.mark.parametrize("temporaries, lanes, want", [
+    (10 * 2**20, 256, None),  # fits
+    (64 * 2**20, 256, 128),
+    (33 * 2**20, 256, 128),  # 248 lanes fit: the power of two below
+    (2**40, 256, 8),  # never fewer than eight lanes
+    (2**40, 15, None),  # too few lanes to split
+    (2**40, 8, None),
+])
+def test_cache_batch_is_the_largest_power_of_two_whose_share_fits(temporaries, lanes, want):
+    from labeled_spaces.execution.plan import cache_batch
+
+    assert cache_batch(temporaries, lanes, cache=32 * 2**20) == want

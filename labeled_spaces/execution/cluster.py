@@ -149,8 +149,8 @@ def _build(job: Job) -> _Program:
     prepared = PreparedModel(model, layout, args, kwargs, program)
     state_arrays, extra_arrays = jax.device_put((prepared.state_arrays, prepared.extra_arrays))
     inputs = (layout.device_tables(), state_arrays, extra_arrays)
-    blocks, executable = plan_blocks(prepared, inputs, math.prod(step), None, 1, None, None,
-                                     step)
+    blocks, executable, _ = plan_blocks(prepared, inputs, math.prod(step), None, 1, None, None,
+                                        step)
     got = [(tuple(x.shape[1:]), str(x.dtype)) for x in jax.tree.leaves(executable.out_info)]
     if got != list(expected):
         raise TypeError(f"this worker computes outputs of shapes and dtypes {got}, the client "

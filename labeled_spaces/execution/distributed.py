@@ -202,11 +202,11 @@ class _Tasks:
         prepared = self.prepared
         arrays = jax.device_put((prepared.state_arrays, prepared.extra_arrays))
         inputs = (prepared.layout.device_tables(), *arrays)
-        _, executable = plan_blocks(prepared, inputs, math.prod(blocks.step), None, 1, None,
-                                    None, blocks.step)
+        _, executable, batch = plan_blocks(prepared, inputs, math.prod(blocks.step), None, 1,
+                                           None, None, blocks.step)
         origin = origin_input(blocks[0].origin, 1)
         return Probe(executable, lambda: jax.block_until_ready(executable(*inputs, origin)),
-                     math.prod(blocks.step), parallel=self.threads())
+                     math.prod(blocks.step), n_vmap=batch, parallel=self.threads())
 
     @contextlib.contextmanager
     def _cluster(self) -> Iterator[Client]:

@@ -84,7 +84,7 @@ class _Blocks:
             (prepared.state_arrays, prepared.extra_arrays), target)
         self.inputs = (tables, state_arrays, extra_arrays)
         self.fn: Callable = lambda *inputs: None
-        self.batch: int | None = None  # n_vmap, as "auto" chose it
+        self.batch: int | None = None  # n_vmap, as given or as the plan chose it
 
     def structure(self) -> tuple[Any, str]:
         shapes, print_, _ = traced(self.prepared, *self.inputs)
@@ -101,9 +101,9 @@ class _Blocks:
             blocks, self.fn, self.batch = plan_auto(self.prepared, self.inputs, lanes,
                                                     self.n_pmap, self.max_memory, step)
         else:
-            blocks, self.fn = plan_blocks(self.prepared, self.inputs, lanes, n_vmap,
-                                          self.n_pmap, self.chunk_size, self.max_memory, step)
-            self.batch = n_vmap
+            blocks, self.fn, self.batch = plan_blocks(self.prepared, self.inputs, lanes, n_vmap,
+                                                      self.n_pmap, self.chunk_size,
+                                                      self.max_memory, step)
         return blocks
 
     def probe(self, blocks: Blocks) -> Probe:
@@ -133,7 +133,11 @@ class ParallelExecution(Executor):
     n_vmap : int or "auto", optional
         Combinations vectorised together (``lax.map`` over batches of
         ``n_vmap`` inside a block). Default: the whole block at once, which is
-        fastest unless one combination's intermediates are large. ``"auto"``:
+        fastest unless one combination's intermediates are large; on CPU a
+        block whose scratch outgrows the CPU's cache runs in batches whose
+        scratch fits (at least 8 lanes;
+        :func:`labeled_spaces.execution.plan.cache_batch`), and ``explain()``
+        shows the batch. ``"auto"``:
         the largest batch whose compiled peak memory (XLA's memory analysis)
         fits in ``max_memory`` (:func:`labeled_spaces.execution.plan.plan_auto`).
     n_pmap : int, default 1
