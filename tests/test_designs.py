@@ -204,3 +204,16 @@ def test_attrs_and_stores_rebuild_the_same_points(mode, tmp_path):
     assert opened.to_xarray()["a"].values.tobytes() == space.coords["a"].values.tobytes()
     again = ParallelExecution(model, opened.space, progress=False).run()
     np.testing.assert_array_equal(again.to_xarray()["y"].values, results.to_xarray()["y"].values)
+
+
+@pytest.mark.parametrize("mode", [*MODES, "zip"])
+def test_a_dimension_named_like_an_axis_points_at_dim_as_well_as_name(mode):
+    """The shared dimension of a design (or zip space) is named by dim=: a clash with an axis
+    says so, not only "give the axes distinct name= arguments"."""
+    with pytest.raises(ValueError, match=r"duplicate dimension or coordinate name 'a': .*; give "
+                       r"the axes distinct name= arguments, or pass the Space another dim= "
+                       r"than 'a'$"):
+        Space({"a": UniformAxis(0.0, 1.0, 4), "b": GridAxis(0.0, 1.0, 4)}, mode=mode, dim="a")
+    # a group's dimension is named by its label, not by dim=: no dim= hint there
+    with pytest.raises(ValueError, match=r"distinct name= arguments$"):
+        Space({"g": GridAxis(0, 1, 3), "h": GridAxis(0, 1, 3, group="g")}, mode="product")

@@ -144,3 +144,43 @@ def test_a_sel_miss_names_the_nearest_labels_and_suggests_nearest():
     assert "method" not in str(caught.value)  # strings have no nearest
     with pytest.raises(SelectionError, match=r"labels of 'region' are 'alpha', 'beta', 'gamma'"):
         named.sel(region="zzz")
+
+
+def test_nested_or_multi_dimensional_selections_are_refused_naming_the_query():
+    """A 2-D or nested indexer is not one position per label: refused, naming it, on a Space
+    and on its Results alike (it used to fail deep inside with "labels must be 1-D", or a
+    numpy broadcasting error, or be flattened silently)."""
+    from labeled_spaces import ParallelExecution
+
+    space = Space({"a": GridAxis(0.0, 1.0, 4), "b": GridAxis(0.0, 1.0, 3)}, mode="product")
+    design = Space({"u": UniformAxis(0.0, 1.0, 4), "v": GridAxis(0.0, 1.0, 4)}, mode="sobol")
+    for indexer in ([[0, 1]], np.array([[0], [1]]), None):
+        with pytest.raises(ValueError, match=r"(?s)isel: a=.* must be an integer, a slice or a "
+                           r"1-D array of positions"):
+            space.isel(a=indexer)
+    with pytest.raises(ValueError, match=r"isel: sample=\[\[0, 1\]\] must be"):
+        design.isel(sample=[[0, 1]])
+    results = ParallelExecution(lambda s: s["a"] * s["b"], space, progress=False).run()
+    for select in (space.sel, results.sel):
+        for query in ([[0.0, 1.0]], np.array([[0.0], [1.0]]), [0.0, [1.0]]):
+            with pytest.raises(SelectionError, match=r"(?s)must be a label, a 1-D list or array "
+                               r"of labels, or a slice; got a nested or multi-dimensional"):
+                select(a=query)
+    first = float(design.coords["u"].values[0])
+    with pytest.raises(SelectionError, match="nested or multi-dimensional"):
+        design.sel(u=[[first]])
+    # 1-D queries still work
+    assert space.isel(a=np.array([1, 2])).sizes == {"a": 2, "b": 3}
+    assert space.sel(a=np.array([0.0, 1.0])).sizes == {"a": 2, "b": 3}
+
+
+def test_a_sel_miss_by_a_non_number_lists_the_labels_rather_than_no_nearest_ones():
+    space = Space({"a": GridAxis(0.0, 1.0, 3)}, mode="product")
+    for query in ("x", None, float("nan")):
+        with pytest.raises(SelectionError) as caught:
+            space.sel(a=query)
+        message = str(caught.value)
+        assert "nearest labels" not in message  # nothing is near 'x', None or NaN
+        assert "labels of 'a' are 0.0, 0.5, 1.0" in message
+    with pytest.raises(SelectionError, match=r"nearest labels of 'a': 0\.5, 1\.0"):
+        space.sel(a=0.8)

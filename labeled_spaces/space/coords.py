@@ -138,12 +138,17 @@ def check_names(dims: Sequence[Dim], axis_dim: Sequence[int], axes: Sequence[Axi
         ``duplicate dimension or coordinate name ...: used by ... and by ...``.
     """
     seen: dict[str, str] = {}
+    # the one dimension of a zip space or a design is named by the Space's dim=
+    named_by_dim = {d.name for d in dims
+                    if d.shared and all(axes[a].axis.group is None for a in d.members)}
 
     def claim(name: str, what: str) -> None:
         if name in seen:
+            other = (f", or pass the Space another dim= than {name!r}"
+                     if name in named_by_dim else "")
             raise ValueError(
                 f"duplicate dimension or coordinate name {name!r}: used by {seen[name]} "
-                f"and by {what}; give the axes distinct name= arguments"
+                f"and by {what}; give the axes distinct name= arguments{other}"
             )
         seen[name] = what
 

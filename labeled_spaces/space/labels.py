@@ -60,7 +60,8 @@ def nearest_labels(labels: np.ndarray, value: Any, count: int = 2) -> list[Any]:
             distance = np.abs(labels - np.asarray(value, dtype=labels.dtype))
         except (TypeError, ValueError):
             return []
-        order = np.argsort(distance, kind="stable")[:count]
+        measured = np.flatnonzero(~np.isnan(distance))  # None, NaN or NaT is near nothing
+        order = measured[np.argsort(distance[measured], kind="stable")[:count]]
         return [labels[i] for i in sorted(order)]
     if labels.dtype.kind in "SUO":
         text = value.decode() if isinstance(value, bytes) else str(value)
@@ -77,7 +78,7 @@ def miss_hint(labels: np.ndarray, values: list[Any], name: str) -> str:
         for label in nearest_labels(labels, _as_label(value, labels)):
             if _shown(label) not in near:
                 near.append(_shown(label))
-    if _numeric(labels) and labels.dtype.kind != "c":
+    if near and _numeric(labels) and labels.dtype.kind != "c":
         return (f"; nearest labels of {name!r}: {', '.join(near)} (to pick the closest "
                 "label, pass method=\"nearest\")")
     if near:
@@ -136,6 +137,14 @@ def _slice(labels: np.ndarray, query: slice) -> np.ndarray:
     return np.flatnonzero(keep)[:: query.step or 1]
 
 
+def _refuse_nested(query: Any, name: str) -> None:
+    raise ValueError(
+        f"{name}={query!r} must be a label, a 1-D list or array of labels, or a slice; got "
+        "a nested or multi-dimensional query (one position per label is all a dimension "
+        "takes)"
+    )
+
+
 def positions_for(labels: np.ndarray, query: Any, method: str | None = None,
                   tolerance: Any = None, name: str = "labels") -> int | np.ndarray:
     """Positions along a coordinate of ``labels`` that ``query`` selects.
@@ -172,8 +181,12 @@ def positions_for(labels: np.ndarray, query: Any, method: str | None = None,
     if isinstance(query, (list, tuple, np.ndarray, pd.Index)) or (
         hasattr(query, "ndim") and query.ndim > 0
     ):
+        if not isinstance(query, (list, tuple)) and np.ndim(query) > 1:
+            _refuse_nested(query, name)
         found, missing = [], []
         items = query if isinstance(query, (list, tuple)) else list(np.asarray(query).ravel())
+        if any(isinstance(q, (list, tuple, slice)) or np.ndim(q) > 0 for q in items):
+            _refuse_nested(query, name)  # not a label each: xarray's vectorised indexing
         for q in items:
             try:
                 found.append(_one(labels, q, method, tolerance, name))

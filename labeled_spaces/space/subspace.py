@@ -60,7 +60,12 @@ def isel_positions(sizes: Mapping[str, int], indexers: Mapping[str, Any]
             picked = np.arange(size)[indexer]
         except IndexError as err:
             raise IndexError(f"isel: {name}={indexer!r}: {err}") from None
-        picked = np.atleast_1d(picked)
+        if np.ndim(picked) != 1:  # a 2-D array, a nested list, None (a new axis)
+            raise ValueError(
+                f"isel: {name}={indexer!r} must be an integer, a slice or a 1-D array of "
+                f"positions (integers or a boolean mask), got one that selects an array of "
+                f"shape {np.shape(picked)}"
+            )
         if picked.size == 0:
             raise ValueError(f"isel: {name}={indexer!r} selects no point")
         chosen[name] = picked
