@@ -133,9 +133,9 @@ class ParallelExecution(Executor):
     n_vmap : int or "auto", optional
         Combinations vectorised together (``lax.map`` over batches of
         ``n_vmap`` inside a block). Default: the whole block at once, which is
-        fastest unless one combination's intermediates are large; on CPU a
-        block whose scratch outgrows the CPU's cache runs in batches whose
-        scratch fits (at least 8 lanes;
+        fastest unless one combination's intermediates are large; on one CPU
+        device a block whose scratch outgrows the CPU's cache runs in batches
+        whose scratch fits (at least 8 lanes;
         :func:`labeled_spaces.execution.plan.cache_batch`), and ``explain()``
         shows the batch. ``"auto"``:
         the largest batch whose compiled peak memory (XLA's memory analysis)

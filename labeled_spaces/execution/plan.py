@@ -218,9 +218,9 @@ def plan_blocks(
     """The block tiling, its compiled program and batch; blocks whose scratch does not fit shrink.
 
     ``step`` (the chunks of an existing store) fixes the tiling. With
-    ``n_vmap=None`` on CPU a block whose scratch outgrows the cache runs in
-    batches that fit (:func:`cache_batch`); the batch is returned (None: the
-    whole block at once).
+    ``n_vmap=None`` on one CPU device a block whose scratch outgrows the
+    cache runs in batches that fit (:func:`cache_batch`); the batch is
+    returned (None: the whole block at once).
     """
     layout = prepared.layout
     devices = tuple(d.id for d in jax.devices()[:n_pmap])
@@ -254,10 +254,12 @@ def plan_blocks(
 
     def choose() -> tuple[Blocks, Any, int | None]:
         blocks, executable = tile()
-        if n_vmap is not None or jax.devices()[0].platform != "cpu":
+        # one CPU device only: batches on several devices nest a (devices, lanes) vmap,
+        # which XLA:CPU runs slower (see kernel.block_program)
+        if n_vmap is not None or n_pmap > 1 or jax.devices()[0].platform != "cpu":
             return blocks, executable, n_vmap
         temp = scratch(executable)
-        batch = cache_batch(temp, math.prod(blocks.compiled) // n_pmap)
+        batch = cache_batch(temp, math.prod(blocks.compiled))
         if batch is None:
             return blocks, executable, None
         logger.info("block of %d lanes needs %s of scratch, more than the CPU's cache: "
