@@ -9,9 +9,11 @@ value).
 from __future__ import annotations
 
 import difflib
+import inspect
 import math
 import numbers
 import traceback
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal, NoReturn, overload
@@ -20,6 +22,7 @@ import numpy as np
 
 __all__ = [
     "fail",
+    "warn_user",
     "check_bool",
     "check_callable",
     "check_int",
@@ -253,3 +256,36 @@ def expected_failure(err: BaseException) -> bool:
     where = frames[-1]
     return (Path(where.filename).resolve().is_relative_to(PACKAGE_DIR)
             and (where.line or "").lstrip().startswith("raise"))
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` of the first frame outside labeled_spaces, seen from the caller.
+
+    A warning given with it points at the user's line (their script, test or
+    notebook cell) however deep in the package it was raised, which a fixed
+    ``stacklevel`` only does for one call path.
+    """
+    here = inspect.currentframe()
+    level, frame = 1, here.f_back if here is not None else None
+    while frame is not None:
+        where = Path(frame.f_code.co_filename)
+        if not (where.is_absolute() and where.resolve().is_relative_to(PACKAGE_DIR)):
+            return level
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` pointed at the user's code: the first frame outside the package.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from labeled_spaces._checks import warn_user
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_user("n=3 is not a power of 2")
+    >>> str(caught[0].message), caught[0].category.__name__
+    ('n=3 is not a power of 2', 'UserWarning')
+    """
+    warnings.warn(message, category, stacklevel=user_stacklevel())

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -28,13 +27,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._checks import warn_user
 from ._format import call_repr
 
-__all__ = ["Block", "Blocks", "Dim", "Grid", "MAX_SIZE", "assign_dims", "block_shape",
-           "block_values"]
+__all__ = ["Block", "Blocks", "Dim", "Grid", "MAX_SIZE", "SIZE_WARNINGS", "assign_dims",
+           "block_shape", "block_values"]
 
 # a digit plus an offset plus a carry must fit int32
 MAX_SIZE = 2**30
+# how the warnings about zipped axes of different sizes begin
+SIZE_WARNINGS = ("axes in group ", "in zip mode the axes have different sizes")
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,6 @@ def assign_dims(
     names: Sequence[str],
     sizes: Sequence[int],
     groups: Sequence[Hashable | None],
-    stacklevel: int = 2,
 ) -> tuple[tuple[Dim, ...], tuple[int, ...]]:
     """The dimensions that axes make, and each axis's dimension.
 
@@ -65,9 +66,8 @@ def assign_dims(
     axes of different sizes are cut to the smallest, with a warning.
 
     ``names``, ``sizes`` and ``groups`` (None for no group) hold one entry
-    per axis; ``dim`` names the shared dimension in zip mode; ``stacklevel``
-    is that of the size warnings. Returns the dimensions and, for each axis,
-    the index of its dimension.
+    per axis; ``dim`` names the shared dimension in zip mode. Returns the
+    dimensions and, for each axis, the index of its dimension.
 
     Examples
     --------
@@ -88,11 +88,8 @@ def assign_dims(
     for label, members in grouped.items():
         member_sizes = [sizes[a] for a in members]
         if len(set(member_sizes)) > 1:
-            warnings.warn(
-                f"axes in group {label!r} have different sizes {member_sizes}; "
-                f"using the smallest, {min(member_sizes)}",
-                stacklevel=stacklevel + 1,
-            )
+            warn_user(f"{SIZE_WARNINGS[0]}{label!r} have different sizes {member_sizes}; "
+                      f"using the smallest, {min(member_sizes)}")
         effective.append(Dim(str(label), min(member_sizes), tuple(members), True))
     for a in ungrouped:
         effective.append(Dim(names[a], sizes[a], (a,), False))
@@ -100,11 +97,9 @@ def assign_dims(
         dim_sizes = [d.size for d in effective]
         if len(set(dim_sizes)) > 1:
             smallest = min(dim_sizes)
-            warnings.warn(
-                f"in zip mode the axes have different sizes {dim_sizes}; using the smallest, "
-                f"{smallest}, and dropping {sum(s - smallest for s in dim_sizes)} values",
-                stacklevel=stacklevel + 1,
-            )
+            warn_user(f"{SIZE_WARNINGS[1]} {dim_sizes}; using the "
+                      f"smallest, {smallest}, and dropping "
+                      f"{sum(s - smallest for s in dim_sizes)} values")
         effective = [Dim(dim, min(dim_sizes), tuple(range(len(names))), True)]
     dims = tuple(effective)
     axis_dim = tuple(

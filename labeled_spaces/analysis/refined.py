@@ -11,7 +11,6 @@ mesh of the points).
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,7 +19,7 @@ import xarray as xr
 from scipy.interpolate import LinearNDInterpolator
 from scipy.spatial import Delaunay
 
-from .._checks import check_int, fail
+from .._checks import check_int, fail, warn_user
 from ..results import Results
 
 __all__ = ["ROUND", "Box", "RefineResults"]
@@ -76,9 +75,9 @@ class RefineResults(Results):
         """
         ds = super().to_xarray()
         if ROUND in ds.variables or ROUND in ds.dims:
-            warnings.warn(f"an output of the model is named {ROUND!r}: the coordinate "
-                          f"{ROUND!r} (each point's round) is left out of the Dataset; "
-                          "results.rounds holds it", stacklevel=2)
+            warn_user(f"an output of the model is named {ROUND!r}: the coordinate "
+                      f"{ROUND!r} (each point's round) is left out of the Dataset; "
+                      "results.rounds holds it")
             return ds
         return ds.assign_coords({ROUND: (self.space.dims[0], self.rounds)})
 

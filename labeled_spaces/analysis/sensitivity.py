@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import numbers
 import re
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -26,7 +25,7 @@ import numpy as np
 import xarray as xr
 
 from .._caches import ProgramCache
-from .._checks import check_callable, fail
+from .._checks import check_callable, fail, warn_user
 from .._codec import key_data
 from ..axes import AbstractAxis, BoundedAxis, DataAxis, KeyAxis, NumPyroAxis
 from ..execution import ParallelExecution, Program
@@ -315,9 +314,9 @@ def sensitivity(
     values = np.asarray(results.arrays[k])
     bad = int(np.count_nonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1)))
     if bad:
-        warnings.warn(f"the output {results.names[k]!r} is not finite (NaN or inf) at {bad} of "
-                      f"{len(values)} evaluations; the indices of its elements that are not "
-                      "finite everywhere are NaN", RuntimeWarning, stacklevel=2)
+        warn_user(f"the output {results.names[k]!r} is not finite (NaN or inf) at {bad} of "
+                  f"{len(values)} evaluations; the indices of its elements that are not "
+                  "finite everywhere are NaN", RuntimeWarning)
     estimates = sobol_estimates(values, len(found), int(n_resamples), float(confidence), rng)
     attrs = {"output": results.names[k], "n": int(n), "evaluations": len(space),
              "n_resamples": int(n_resamples), "confidence": float(confidence),

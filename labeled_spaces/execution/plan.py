@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 
+from .._checks import warn_user
 from .._format import format_bytes
 from .._memory import available_memory, cache_bytes
 from ..grid import Blocks, block_shape
@@ -113,12 +113,10 @@ def initial_lanes(n: int, lane_bytes: int, multiple: int, chunk_size: int | None
     else:
         limit = budget(max_memory) / 2
         if max_memory is not None and lane_bytes > limit:
-            warnings.warn(
+            warn_user(
                 f"max_memory={max_memory} bytes leaves {format_bytes(limit)} per block in "
                 f"flight, less than one combination's {format_bytes(lane_bytes)}; running one "
-                "combination per block",
-                stacklevel=4,
-            )
+                "combination per block")
         share = max(BLOCK_SHARE * lane_bytes * n, MIN_BLOCK_BYTES)
         lanes = int(min(MAX_BLOCK, max(multiple, min(share, limit) // max(lane_bytes, 1))))
     return max(1, min(lanes, n))
@@ -330,9 +328,9 @@ def plan_auto(
             else:
                 n //= 2
         if best is None:
-            warnings.warn(f"max_memory={max_memory} bytes: even one combination at a time "
-                          f"needs {format_bytes(memory.peak if memory else 0)} per block; "
-                          "running one at a time", stacklevel=5)
+            warn_user(f"max_memory={max_memory} bytes: even one combination at a time "
+                      f"needs {format_bytes(memory.peak if memory else 0)} per block; "
+                      "running one at a time")
             return executable, 1
         return best
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,6 +32,7 @@ import jax
 import numpy as np
 
 from .._caches import ProgramCache
+from .._checks import warn_user
 from .._codec import jsonable
 from .._format import clipped
 from .._schema import (
@@ -225,31 +225,27 @@ class RunIdentity:
                 f"{where} {'; and it '.join(parts)}. It is left as it is: give a new path, "
                 "or pass overwrite=True to replace it"
             )
-        self.check_program(now, where, stacklevel=6)
+        self.check_program(now, where)
 
-    def check_program(self, now: RunIdentity, where: str, stacklevel: int = 5) -> None:
+    def check_program(self, now: RunIdentity, where: str) -> None:
         """Warn when ``now``'s traced program is another than this one's, or unknown.
 
         The inputs are :meth:`check`'s (a store grown by the prefix rule,
         :mod:`labeled_spaces.results.growth`, compares them itself).
         """
         if not now.program or not self.program:
-            warnings.warn(
+            warn_user(
                 f"{where} is resumed with a model that could not be traced (jit=False, or "
                 "the store was made by one), so nothing checks that the model is the same; "
                 "the blocks already stored are kept. Give a new path, or overwrite=True, to "
-                "compute everything with this model",
-                stacklevel=stacklevel,
-            )
+                "compute everything with this model")
         elif now.program != self.program:
             # a warning, not a refusal: another JAX version traces the same model differently
-            warnings.warn(
+            warn_user(
                 f"{where} was made by a model that JAX traced differently from this run's "
                 "(the model's code or a constant it closes over changed, or the JAX version "
                 "did); resuming keeps the blocks the other model computed. Give a new path, "
-                "or overwrite=True, to compute everything with this model",
-                stacklevel=stacklevel,
-            )
+                "or overwrite=True, to compute everything with this model")
 
 
 def _differences(stored: Any, now: Any, where: str) -> list[str]:

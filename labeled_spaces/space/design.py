@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.stats import qmc
 
-from .._checks import fail
+from .._checks import fail, warn_user
 from .._codec import key_data
 from ..axes import AbstractAxis, BoundedAxis, DataAxis, LogGridAxis, NumPyroAxis
 from ..axes.distribution import describe_distribution
@@ -52,7 +52,7 @@ def design_rng(key: jax.Array) -> np.random.Generator:
     return np.random.default_rng(key_data(key))
 
 
-def unit_design(mode: str, n: int, d: int, key: jax.Array, stacklevel: int = 2) -> np.ndarray:
+def unit_design(mode: str, n: int, d: int, key: jax.Array) -> np.ndarray:
     """``n`` points of a ``d``-dimensional design in ``[0, 1)^d``, seeded by ``key``.
 
     Parameters
@@ -70,9 +70,6 @@ def unit_design(mode: str, n: int, d: int, key: jax.Array, stacklevel: int = 2) 
         Number of points and of columns.
     key : jax.Array
         The same key gives the same points, bit for bit.
-    stacklevel : int
-        Of the warning for a Sobol design whose ``n`` is not a power of two
-        (scipy's warning, raised where the caller is).
 
     Returns
     -------
@@ -97,7 +94,7 @@ def unit_design(mode: str, n: int, d: int, key: jax.Array, stacklevel: int = 2) 
         fail("n", "at most 2**30 = 1073741824 for a Sobol design (scipy's Sobol engine "
              "has 30 bits); use mode='halton' or 'lhs' for more points", n)
     if n & (n - 1):
-        warnings.warn(f"{SOBOL_BALANCE}; got n={n}", UserWarning, stacklevel=stacklevel + 1)
+        warn_user(f"{SOBOL_BALANCE}; got n={n}")
     engine = qmc.Sobol(d, scramble=True, rng=design_rng(key))
     out = np.empty((d, n))  # column-major: each axis reads one contiguous column
     with warnings.catch_warnings():  # the Sobol balance warning was given above
@@ -316,7 +313,7 @@ def map_factors(axes: Sequence[AbstractAxis], found: Sequence[Factor], u: np.nda
 
 
 def design_tables(axes: Sequence[AbstractAxis], names: Sequence[str], mode: str,
-                  key: jax.Array, stacklevel: int = 2) -> list[MappedAxis]:
+                  key: jax.Array) -> list[MappedAxis]:
     """Every axis's values and labels at the points of one joint design.
 
     The design has the axes' common size as its length (a ``ValueError``
@@ -339,6 +336,5 @@ def design_tables(axes: Sequence[AbstractAxis], names: Sequence[str], mode: str,
             f"(a DataAxis counts its values), got sizes {sizes}"
         )
     found = factors(axes, names)
-    u = unit_design(mode, next(iter(sizes.values())), sum(f.columns for f in found), key,
-                    stacklevel + 1)
+    u = unit_design(mode, next(iter(sizes.values())), sum(f.columns for f in found), key)
     return map_factors(axes, found, u)

@@ -2,21 +2,48 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+import re
+import warnings
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import jax
 import numpy as np
 
 from ..axes import AbstractAxis
-from ..grid import Grid, assign_dims
+from ..grid import SIZE_WARNINGS, Grid, assign_dims
 from .coords import AxisLabels
-from .design import DESIGNS, design_tables
+from .design import DESIGNS, SOBOL_BALANCE, design_tables
 from .key_leaves import plan_keys
 from .layout import Layout
 
-__all__ = ["discover", "hint_unregistered", "is_axis", "keypath_name"]
+__all__ = ["discover", "hint_unregistered", "is_axis", "keypath_name", "rebuilding"]
+
+
+@contextlib.contextmanager
+def rebuilding() -> Iterator[None]:
+    """Silence a space's own warnings while it is rebuilt from a file: they are not news.
+
+    A Space warns when built of a Sobol ``n`` that is not a power of two and
+    of zipped axes of different sizes; its user saw that then.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from labeled_spaces import Space, UniformAxis
+    >>> from labeled_spaces.space.discovery import rebuilding
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error")
+    ...     with rebuilding():
+    ...         Space({"a": UniformAxis(0, 1, 3)}, mode="sobol").N
+    3
+    """
+    with warnings.catch_warnings():
+        for start in (SOBOL_BALANCE, *SIZE_WARNINGS):
+            warnings.filterwarnings("ignore", message=re.escape(start), category=UserWarning)
+        yield
 
 
 def is_axis(x: Any) -> bool:
@@ -132,7 +159,7 @@ def discover(state: Any, mode: str, dim: str, key: jax.Array, point: bool = Fals
         labels.append(AxisLabels(name, path, axis, np.asarray(axis.coordinate(axis_key)),
                                  axis.value_coordinate(axis_key)))
     dims, axis_dim = assign_dims(mode, dim, [info.name for info in labels],
-                                 [a.size for a in axes], [a.group for a in axes], stacklevel=4)
+                                 [a.size for a in axes], [a.group for a in axes])
     # the key leaves (KeyAxis, PointKey): their keys are folded from positions in the lanes
     plan = plan_keys(leaves, [keypath_name(p) for p, _ in flat], axis_pos, list(keys), dims,
                      key)
@@ -148,7 +175,7 @@ def _design_layout(treedef: Any, leaves: tuple[Any, ...], axis_pos: tuple[int, .
     """The Layout of a quasi-random design: every axis's design values on one zip dimension."""
     names = [axis.name if axis.name is not None else path for axis, path in zip(axes, paths,
                                                                                  strict=True)]
-    mapped = design_tables(axes, names, mode, key, stacklevel=5)
+    mapped = design_tables(axes, names, mode, key)
     tables, labels = [], []
     for axis, path, name, point in zip(axes, paths, names, mapped, strict=True):
         table = np.array(point.values)  # an own, read-only copy: the layout hands out views

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._checks import check_positive_int
+from .._checks import check_positive_int, warn_user
 from .._memory import refuse_beyond_memory
 from ..axes import value_dims
 from .layout import Layout
@@ -119,11 +119,9 @@ def collect(
     values_list = flat_values(layout, "collect", lanes=True)
     n_axes = len(layout.axis_positions)
     if total > layout.N:
-        warnings.warn(
+        warn_user(
             f"collect: {total} slots for {layout.N} combinations; padding with "
-            f"{fill_value}{_padded_as(fill_value, [v.dtype for v in values_list[:n_axes]])}",
-            stacklevel=3,
-        )
+            f"{fill_value}{_padded_as(fill_value, [v.dtype for v in values_list[:n_axes]])}")
     batched = []
     for values in values_list:
         flat = jnp.full((total, *values.shape[1:]), fill_value, dtype=values.dtype)

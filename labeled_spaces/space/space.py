@@ -27,7 +27,7 @@ from . import attrs as attrs_module
 from . import export, subspace
 from .coords import Selection, build_coords, check_names, coordinate_names
 from .design import DESIGNS
-from .discovery import discover
+from .discovery import discover, rebuilding
 from .labels import indexed_coordinates, resolve
 from .layout import check_key, flat_position
 
@@ -395,5 +395,6 @@ class Space:
         ({'a': 3}, 0.1)
         """
         parsed, rebuilt = attrs_module.read_attrs(attrs, data, state)
-        return cls._with_selection(rebuilt, parsed["mode"], parsed["key"], parsed["dim"],
-                                   parsed["selection"])
+        with rebuilding():  # its warnings were given when it was built
+            return cls._with_selection(rebuilt, parsed["mode"], parsed["key"], parsed["dim"],
+                                       parsed["selection"])
