@@ -8,13 +8,15 @@ value).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 import inspect
 import math
 import numbers
 import traceback
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, NoReturn, overload
 
@@ -22,6 +24,8 @@ import numpy as np
 
 __all__ = [
     "fail",
+    "silenced",
+    "user_stacklevel",
     "warn_user",
     "check_bool",
     "check_callable",
@@ -258,25 +262,70 @@ def expected_failure(err: BaseException) -> bool:
             and (where.line or "").lstrip().startswith("raise"))
 
 
+def _inside_package(filename: str) -> bool:
+    where = Path(filename)
+    try:
+        return where.is_absolute() and where.resolve().is_relative_to(PACKAGE_DIR)
+    except (OSError, RuntimeError):  # a file gone, a symlink loop: not ours to judge
+        return False
+
+
 def user_stacklevel() -> int:
     """The ``stacklevel`` of the first frame outside labeled_spaces, seen from the caller.
 
     A warning given with it points at the user's line (their script, test or
     notebook cell) however deep in the package it was raised, which a fixed
     ``stacklevel`` only does for one call path.
+
+    Examples
+    --------
+    >>> from labeled_spaces._checks import user_stacklevel
+    >>> user_stacklevel()  # called from outside the package: the caller itself
+    1
     """
     here = inspect.currentframe()
     level, frame = 1, here.f_back if here is not None else None
-    while frame is not None:
-        where = Path(frame.f_code.co_filename)
-        if not (where.is_absolute() and where.resolve().is_relative_to(PACKAGE_DIR)):
-            return level
+    while frame is not None and _inside_package(frame.f_code.co_filename):
         frame, level = frame.f_back, level + 1
     return level
 
 
+# beginnings of the messages warn_user leaves out in this context (this thread or task only)
+_SILENCED: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "labeled_spaces_silenced", default=())
+
+
+@contextlib.contextmanager
+def silenced(*starts: str) -> Iterator[None]:
+    """Leave out :func:`warn_user`'s messages that begin with one of ``starts``, here only.
+
+    Unlike ``warnings.catch_warnings`` it changes no process-wide state, so
+    other threads keep their warnings and nothing is left filtered if
+    contexts overlap.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from labeled_spaces._checks import silenced, warn_user
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     with silenced("old news"):
+    ...         warn_user("old news: n=3")
+    ...         warn_user("news: n=5")
+    >>> [str(w.message) for w in caught]
+    ['news: n=5']
+    """
+    token = _SILENCED.set(_SILENCED.get() + starts)
+    try:
+        yield
+    finally:
+        _SILENCED.reset(token)
+
+
 def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
     """``warnings.warn`` pointed at the user's code: the first frame outside the package.
+
+    Messages :func:`silenced` in this context are left out.
 
     Examples
     --------
@@ -288,4 +337,6 @@ def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
     >>> str(caught[0].message), caught[0].category.__name__
     ('n=3 is not a power of 2', 'UserWarning')
     """
+    if message.startswith(_SILENCED.get()):
+        return
     warnings.warn(message, category, stacklevel=user_stacklevel())

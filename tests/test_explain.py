@@ -204,6 +204,7 @@ def test_on_cpu_a_block_whose_scratch_outgrows_the_cache_runs_in_batches_that_fi
 
     per_lane = whole.temp_bytes / 64
     monkeypatch.setattr(plan, "cache_bytes", lambda: int(16.5 * per_lane))
+    monkeypatch.setattr(plan, "MIN_CACHE_BYTES", 0)
     executor = ls.ParallelExecution(batched, space(), progress=False, chunk_size=64)
     found = executor.explain()
     assert found.lanes == 64 and found.n_vmap == 16  # the largest power of two that fits
@@ -241,3 +242,30 @@ def test_cache_batch_is_the_largest_power_of_two_whose_share_fits(temporaries, l
     from labeled_spaces.execution.plan import cache_batch
 
     assert cache_batch(temporaries, lanes, cache=32 * 2**20) == want
+
+
+def test_scratch_that_every_lane_shares_is_not_batched(monkeypatch):
+    from labeled_spaces.execution import plan
+
+    table = np.sin(np.arange(256 * 256, dtype=np.float32)).reshape(256, 256)
+
+    def shared(state):  # its scratch is one lane-free table, whatever the batch
+        return {"y": jnp.cumsum(jnp.cos(state["t"]), axis=0).sum() * state["k"]}
+
+    monkeypatch.setattr(plan, "MIN_CACHE_BYTES", 0)
+    monkeypatch.setattr(plan, "cache_bytes", lambda: 2**14)
+    swept = ls.Space({"k": ls.GridAxis(0.0, 1.0, 16), "g": ls.GridAxis(0.5, 1.0, 4),
+                      "t": table}, mode="product")
+    found = ls.ParallelExecution(shared, swept, progress=False, chunk_size=64).explain()
+    assert found.temp_bytes > 2**16 and found.n_vmap is None
+
+
+def test_a_cache_size_read_as_tiny_is_taken_as_the_floor(monkeypatch):
+    from labeled_spaces.execution import plan
+
+    def model(state):
+        return simulate(state)
+
+    monkeypatch.setattr(plan, "cache_bytes", lambda: 2**20)  # an L2 only, say
+    found = ls.ParallelExecution(model, space(), progress=False, chunk_size=64).explain()
+    assert plan.MIN_CACHE_BYTES > found.temp_bytes > 2**20 and found.n_vmap is None

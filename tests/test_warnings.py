@@ -96,3 +96,32 @@ def test_user_stacklevel_counts_the_frames_inside_the_package():
     found = caught(lambda: warn_user("careful", RuntimeWarning))
     assert [(w.filename, w.lineno, w.category) for w in found] == [
         (__file__, line, RuntimeWarning)]
+
+
+def test_a_rebuild_in_another_thread_silences_nothing_here_and_leaves_nothing_behind():
+    import threading
+
+    from labeled_spaces.space.discovery import rebuilding
+
+    inside, done = threading.Event(), threading.Event()
+
+    def rebuild():
+        with rebuilding():
+            inside.set()
+            done.wait(10)
+
+    worker = threading.Thread(target=rebuild)
+    worker.start()
+    try:
+        assert inside.wait(10)
+        # while another thread rebuilds a space, this one's warnings are its own
+        with warnings.catch_warnings():  # overlapping filter contexts, as in a thread pool
+            during = caught(zipped)
+    finally:
+        done.set()
+        worker.join(10)
+    after = caught(zipped)
+    for found in (during, after):
+        assert [str(w.message)[:28] for w in found] == ["in zip mode the axes have di"]
+    assert not [f for f in warnings.filters if f[0] == "ignore" and f[1] is not None
+                and "zip mode" in f[1].pattern]

@@ -26,7 +26,8 @@ from ..grid import Blocks, block_shape
 from .compiled import PreparedModel, signature
 from .kernel import block_program, origin_input
 
-__all__ = ["BLOCKS_PER_WORKER", "MEMORY_FRACTION", "MIN_CACHE_BATCH", "MIN_TASK_LANES",
+__all__ = ["BLOCKS_PER_WORKER", "MEMORY_FRACTION", "MIN_CACHE_BATCH", "MIN_CACHE_BYTES",
+           "MIN_TASK_LANES",
            "BlockMemory", "budget", "block_memory", "cache_batch", "initial_lanes", "plan_auto",
            "plan_blocks"]
 
@@ -66,6 +67,9 @@ MIN_TASK_LANES = 128
 # rounds over the whole array, so each round streams it through memory once it outgrows the
 # cache: 10.6 ns per value from 64 lanes on, against 2.8 ns up to 16)
 MIN_CACHE_BATCH = 8
+# a last-level cache read as smaller than this is taken as this: a sysfs that lists only the
+# L2 (some VMs and ARM boards) would otherwise batch blocks that run well whole
+MIN_CACHE_BYTES = 8 * 2**20
 
 
 def budget(max_memory: int | None) -> int:
@@ -181,21 +185,21 @@ def cache_batch(temporaries: int, lanes: int, cache: int | None = None) -> int |
     ``temporaries`` is the scratch of a block of ``lanes`` combinations run
     as one ``vmap`` (XLA's memory analysis); it grows about linearly with
     the lanes. A block whose scratch fits in ``cache`` (default: the CPU's
-    last-level cache, :func:`labeled_spaces._memory.cache_bytes`) runs whole;
-    otherwise the largest power of two of lanes whose share fits, but at
-    least :data:`MIN_CACHE_BATCH`.
+    last-level cache, :func:`labeled_spaces._memory.cache_bytes`, at least
+    :data:`MIN_CACHE_BYTES`) runs whole; otherwise the largest power of two
+    of lanes whose share fits, but at least :data:`MIN_CACHE_BATCH`.
 
     Examples
     --------
     >>> from labeled_spaces.execution.plan import cache_batch
-    >>> cache_batch(264 * 2**20, 256, cache=32 * 2**20)  # 1 MB per lane
-    16
+    >>> cache_batch(264_000_000, 256, cache=32 * 2**20)  # ~1 MB per lane: 32.5 fit
+    32
     >>> cache_batch(3 * 2**20, 256, cache=32 * 2**20) is None  # fits: the whole block
     True
     >>> cache_batch(2**30, 256, cache=32 * 2**20)  # never fewer than 8 lanes
     8
     """
-    cache = cache_bytes() if cache is None else cache
+    cache = max(cache_bytes(), MIN_CACHE_BYTES) if cache is None else cache
     if temporaries <= cache or lanes < 2 * MIN_CACHE_BATCH:
         return None
     fitting = lanes * cache / temporaries
@@ -260,15 +264,18 @@ def plan_blocks(
         batch = cache_batch(temp, math.prod(blocks.compiled))
         if batch is None:
             return blocks, executable, None
+        batched = _compiled(prepared, inputs, blocks.compiled, batch, n_pmap)
+        if scratch(batched) > temp / 2:  # scratch that every lane shares: batches buy nothing
+            return blocks, executable, None
         logger.info("block of %d lanes needs %s of scratch, more than the CPU's cache: "
                     "running it in batches of %d", math.prod(blocks.compiled),
                     format_bytes(temp), batch)
-        return blocks, _compiled(prepared, inputs, blocks.compiled, batch, n_pmap), batch
+        return blocks, batched, batch
 
     # the plan (and its memory analysis) is reused by later runs of the same structure
     blocks, executable, batch = prepared.cached(
         ("plan", layout.grid, layout.axis_dim, lanes, step, n_vmap, devices, shapes,
-         chunk_size, max_memory), choose)
+         chunk_size, max_memory, cache_bytes()), choose)
     logger.info(
         "%d combinations in blocks of %s (%d lanes per call), n_vmap=%s, n_pmap=%d",
         layout.N, blocks.compiled, math.prod(blocks.compiled), batch, n_pmap,

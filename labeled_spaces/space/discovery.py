@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import re
-import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import jax
 import numpy as np
 
+from .._checks import silenced
 from ..axes import AbstractAxis
 from ..grid import SIZE_WARNINGS, Grid, assign_dims
 from .coords import AxisLabels
@@ -40,9 +39,7 @@ def rebuilding() -> Iterator[None]:
     ...         Space({"a": UniformAxis(0, 1, 3)}, mode="sobol").N
     3
     """
-    with warnings.catch_warnings():
-        for start in (SOBOL_BALANCE, *SIZE_WARNINGS):
-            warnings.filterwarnings("ignore", message=re.escape(start), category=UserWarning)
+    with silenced(SOBOL_BALANCE, *SIZE_WARNINGS):
         yield
 
 
