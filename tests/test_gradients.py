@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import xarray as xr
 
 import labeled_spaces as ls
 
@@ -148,6 +149,23 @@ def test_store_and_resume_recompute_nothing(tmp_path, caplog):
     with pytest.raises(ValueError, match="wrt"):  # other derivatives: refused, kept
         ls.gradients(wave, wave_space(), wrt="a", store=path, chunk_size=4, progress=False,
                      **WAVE_LABELS)
+
+
+def test_a_reopened_store_is_identical_with_its_wrt_labels(tmp_path):
+    # zarr 3 reads string coordinates as StringDType: the wrt labels (and any string
+    # output_coords) must come back as they were, else the recorded run identity differs
+    path = tmp_path / "grad.zarr"
+    results = ls.gradients(wave, wave_space(), store=path, wrt=["b", "a"], progress=False,
+                           output_dims={"y": "time"}, output_coords={"time": TIME})
+    reopened = ls.open_results(path).to_xarray()
+    assert reopened["wrt"].dtype == np.dtype("<U1")
+    xr.testing.assert_identical(reopened.compute(), results.to_xarray().compute())
+    labeled = ls.ParallelExecution(
+        lambda s: jnp.stack([s["a"], s["b"]]), wave_space(), store=tmp_path / "plain.zarr",
+        output_dims={"result": "which"}, output_coords={"which": ["first", "second"]},
+        progress=False).run()
+    xr.testing.assert_identical(ls.open_results(tmp_path / "plain.zarr").to_xarray().compute(),
+                                labeled.to_xarray().compute())
 
 
 def test_dask_gives_the_same_derivatives():

@@ -41,6 +41,20 @@ from .store_writer import done_mask, store_state
 __all__ = ["open_results"]
 
 
+def _fixed_width(var: xr.Variable) -> xr.Variable:
+    """A coordinate of strings as fixed-width unicode, as it was given to the run.
+
+    zarr 3 reads strings as NumPy's ``StringDType``; left so, an output
+    coordinate (``wrt`` of gradients, ``output_coords`` of labels) would change
+    the run identity ``to_xarray()`` records and compare unequal to the saved one.
+    """
+    if getattr(var.dtype, "kind", "") != "T":
+        return var
+    values = np.asarray(var.values)
+    return xr.Variable(var.dims, np.asarray(values.tolist(), dtype=str).reshape(values.shape),
+                       var.attrs, var.encoding)
+
+
 def _outputs_of(ds: xr.Dataset, space: Any, partial: bool
                 ) -> tuple[Any, list[str], list[xr.Variable]]:
     """The Outputs a saved Dataset holds, their variables, and these in the space's order."""
@@ -78,7 +92,7 @@ def _outputs_of(ds: xr.Dataset, space: Any, partial: bool
     shapes = [var.shape[ndim:] for var in ordered]
     dtypes = [var.dtype for var in ordered]
     own_dims = {d for dims in named.dims for d in dims}
-    coords = {name: ds.coords[name].variable for name in ds.coords
+    coords = {name: _fixed_width(ds.coords[name].variable) for name in ds.coords
               if set(ds.coords[name].dims) and set(ds.coords[name].dims) <= own_dims}
     out_attrs = {name: {k: val for k, val in ds[v].attrs.items() if k != DTYPE_ATTR}
                  for name, v in zip(names, variables, strict=True)}
