@@ -1,6 +1,7 @@
 """sensitivity(): Sobol indices of every output element from one labeled sweep."""
 
 import logging
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -165,10 +166,26 @@ def test_output_picks_one_of_several_outputs():
     ({"n_resamples": 0}, "n_resamples must be an integer of at least 2"),
     ({"confidence": 1.5}, "confidence must be a number between 0 and 1"),
     ({"n_vmapp": 4}, "n_vmap"),
+    ({"n": True}, "n must be a power of two"),
+    ({"n": np.array([8])}, "n must be a power of two"),
+    ({"n_resamples": np.bool_(True)}, "n_resamples must be an integer"),
+    ({"confidence": float("nan")}, "confidence must be a number between 0 and 1"),
+    ({"confidence": np.array(True)}, "confidence must be a number between 0 and 1"),
 ])
 def test_bad_arguments_are_refused(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
         sensitivity(ishigami, ISHIGAMI, progress=False, **kwargs)
+
+
+def test_numpy_and_jax_scalars_count_as_the_numbers_they_hold():
+    # as for refine, fit and the executors' options: 0-d arrays are their number
+    state = {"x": UniformAxis(0.0, 1.0, 2), "y": UniformAxis(0.0, 1.0, 2)}
+    want = sensitivity(model := (lambda s: s["x"] + 0.1 * s["y"]), state, n=16,
+                       n_resamples=10, confidence=0.9, progress=False)
+    got = sensitivity(model, state, n=np.array(16), n_resamples=jnp.array(10),
+                      confidence=np.array(0.9), progress=False)
+    xr.testing.assert_identical(got, want)
+    assert type(got.attrs["n"]) is int and type(got.attrs["confidence"]) is float
 
 
 def test_a_state_without_axes_is_refused():
@@ -235,6 +252,27 @@ def test_non_finite_outputs_give_nan_indices_never_a_made_up_zero():
         assert np.isfinite(indices[name].values[:, 1:]).all()
     np.testing.assert_allclose(indices["S1"].values[:, 1], [0.0, 1.0], atol=0.1)
     np.testing.assert_array_equal(indices["S1"].values[:, 2], [0.0, 0.0])
+
+
+def test_infinite_outputs_give_one_warning_of_ours_and_nan_indices():
+    state = {"x": UniformAxis(0.0, 1.0, 2), "y": UniformAxis(0.0, 1.0, 2)}
+
+    def model(s):  # element 0 is +inf where x <= 0.5 (inf - inf inside the estimators)
+        return jnp.stack([1.0 / (s["x"] > 0.5), s["y"]])
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        indices = sensitivity(model, state, n=64, progress=False)
+    assert [str(w.message)[:30] for w in caught] == ["the output 'result' is not fin"]
+    assert np.isnan(indices["S1"].values[:, 0]).all()
+    np.testing.assert_allclose(indices["S1"].values[:, 1], [0.0, 1.0], atol=0.1)
+
+
+@pytest.mark.parametrize("empty", [None, {}, []])
+def test_a_model_without_outputs_is_named_as_such(empty):
+    state = {"x": UniformAxis(0.0, 1.0, 2)}
+    with pytest.raises(ValueError, match="the model returns no outputs"):
+        sensitivity(lambda s: empty, state, n=4, progress=False)
 
 
 def test_names_the_indices_use_are_kept_apart_from_the_model_s():

@@ -25,7 +25,7 @@ import numpy as np
 import xarray as xr
 
 from .._caches import ProgramCache
-from .._checks import check_callable, fail, warn_user
+from .._checks import check_callable, fail, integer_scalar, warn_user
 from .._codec import key_data
 from ..axes import AbstractAxis, BoundedAxis, DataAxis, KeyAxis, NumPyroAxis
 from ..execution import ParallelExecution, Program
@@ -45,16 +45,27 @@ RESERVED = ("factor", "S1", "ST", "S1_conf", "ST_conf")
 _PROGRAMS = ProgramCache("sensitivity programs")
 
 
-def _check_options(n: Any, n_resamples: Any, confidence: Any) -> None:
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 2 or (
-            int(n) & (int(n) - 1)):
+def _check_options(n: Any, n_resamples: Any, confidence: Any) -> tuple[int, int, float]:
+    """``n``, ``n_resamples`` and ``confidence`` checked, as Python numbers.
+
+    NumPy scalars and 0-d arrays count as the numbers they hold, as for the
+    executors' options; booleans are refused.
+    """
+    count = integer_scalar(n)
+    if count is None or count < 2 or count & (count - 1):
         fail("n", "a power of two of at least 2 (the base samples of a Sobol design)", n)
-    if isinstance(n_resamples, (bool, np.bool_)) or not isinstance(
-            n_resamples, numbers.Integral) or n_resamples < 2:
+    resamples = integer_scalar(n_resamples)
+    if resamples is None or resamples < 2:
         fail("n_resamples", "an integer of at least 2", n_resamples)
-    if isinstance(confidence, (bool, np.bool_)) or not isinstance(
-            confidence, numbers.Real) or not 0 < float(confidence) < 1:
+    level = None
+    if not isinstance(confidence, (bool, np.bool_)) and (
+            isinstance(confidence, numbers.Real) or (
+                getattr(confidence, "ndim", None) == 0
+                and np.asarray(confidence).dtype.kind in "iuf")):
+        level = float(confidence)
+    if level is None or not 0 < level < 1:
         fail("confidence", "a number between 0 and 1 (exclusive)", confidence)
+    return count, resamples, level
 
 
 def _axes_of(state: Any) -> tuple[list[Any], Any, list[int], list[str]]:
@@ -181,6 +192,9 @@ def _sweep_state(leaves: list[Any], treedef: Any, positions: list[int], names: l
 
 def _pick_output(names: Sequence[str], output: Any) -> int:
     """Which output is analysed (an :class:`UnusableOutputs`, a ``ValueError``, if none)."""
+    if not names:
+        raise UnusableOutputs("the model returns no outputs (an empty pytree); sensitivity "
+                              "needs one array of real values to analyse")
     if output is None:
         if len(names) != 1:
             raise UnusableOutputs(f"the model has several outputs {list(names)}; choose one "
@@ -290,7 +304,7 @@ def sensitivity(
     """
     check_callable("model", model)
     check_callable("executor", executor)
-    _check_options(n, n_resamples, confidence)
+    n, n_resamples, confidence = _check_options(n, n_resamples, confidence)
     if output is not None and not isinstance(output, str):
         fail("output", "None or the key path of one of the model's outputs (a str)", output,
              TypeError)

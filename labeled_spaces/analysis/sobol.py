@@ -78,6 +78,12 @@ def sobol_estimates(values: np.ndarray, d: int, n_resamples: int, confidence: fl
     >>> np.round(out["ST"], 1).tolist()
     [1.0, 0.0]
     """
+    with np.errstate(invalid="ignore"):  # inf - inf: that element's indices are NaN
+        return _estimates(values, d, n_resamples, confidence, rng)
+
+
+def _estimates(values: np.ndarray, d: int, n_resamples: int, confidence: float,
+               rng: np.random.Generator) -> dict[str, np.ndarray]:
     shape = values.shape[1:]
     n = values.shape[0] // (d + 2)
     flat = values.reshape(d + 2, n, -1).astype(np.float64)
