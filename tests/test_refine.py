@@ -318,6 +318,25 @@ def test_to_grid_interpolates_only_the_variables_asked_for():
         results.to_grid(variables=["trace", "nope"])
     with pytest.raises(TypeError, match="variables must be None, an output name"):
         results.to_grid(variables=3)
+    # an array of names is a sequence of names, as for wrt=
+    named = results.to_grid(np.array(["trace", "edge.step"]), x=4, y=5)
+    assert list(named.data_vars) == ["trace", "edge.step"]
+    with pytest.raises(TypeError, match="variables must be None, an output name"):
+        results.to_grid(variables=np.array([1, 2]))
+
+
+def test_an_output_that_is_no_name_is_refused_before_anything_runs():
+    calls = []
+
+    def model(s):
+        calls.append(1)
+        return s["x"]
+
+    for output in (0, ["result"], b"result"):
+        with pytest.raises(TypeError, match=r"output must be None or the key path .*, got "):
+            refine(model, square(3), n=12, batch=3, output=output,
+                   executor=ls.SequentialExecution, jit=False)
+    assert calls == []
 
 
 def test_names_refine_puts_on_the_points_are_not_taken_silently():

@@ -243,6 +243,9 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
     check_callable("model", model)
     check_callable("executor", executor)
     _check_output_dims(options.get("output_dims"))
+    if output is not None and not isinstance(output, str):  # before round 0 runs
+        fail("output", "None or the key path of one of the model's outputs (a str)", output,
+             TypeError)
     n = check_int("n", n, minimum=1)
     batch = check_int("batch", batch, minimum=1)
     if n < space.N:

@@ -162,6 +162,8 @@ def _chosen(variables: str | Sequence[str] | None, outputs: list[str]) -> list[s
     if variables is None:
         return outputs
     chosen = [variables] if isinstance(variables, str) else variables
+    if isinstance(chosen, np.ndarray) and chosen.ndim == 1:  # an array of names, as for wrt
+        chosen = [str(v) if isinstance(v, str) else v for v in chosen.tolist()]
     if not isinstance(chosen, Sequence) or not all(isinstance(v, str) for v in chosen):
         fail("variables", "None, an output name or a sequence of output names", variables,
              TypeError)
