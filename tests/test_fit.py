@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import xarray as xr
 
 import labeled_spaces as ls
 
@@ -200,6 +201,15 @@ def test_store_resume_recomputes_nothing_and_other_settings_are_refused(tmp_path
             chunk_size=6)
     np.testing.assert_array_equal(ls.open_results(path).to_xarray()["x_fit"].values,
                                   first_values)
+
+
+def test_a_fit_saved_to_netcdf_opens_identical(tmp_path):
+    # fit records steps and record_every as ints in the attrs of loss; netCDF gives
+    # them back as np.int64, which must describe the same run
+    results = fit(rosen, start_space(), optimizer=optax.adam(0.05), steps=10, record_every=5)
+    results.to_netcdf(tmp_path / "fit.nc")
+    xr.testing.assert_identical(ls.open_results(tmp_path / "fit.nc").to_xarray(),
+                                results.to_xarray())
 
 
 @pytest.mark.parametrize(("kwargs", "error", "match"), [

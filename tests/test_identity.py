@@ -413,3 +413,15 @@ def test_open_results_refuses_a_state_other_than_the_run_s(tmp_path, other, said
     with pytest.raises(ValueError, match=r"state must (be the state the results were computed "
                                          r"from|hold the fixed leaves).*" + said):
         ls.open_results(path, state=other)
+
+
+@pytest.mark.parametrize("value", [3, [1, 2], np.float32(0.5), np.arange(3), "m"])
+def test_labels_attrs_describe_the_same_run_after_netcdf(tmp_path, value):
+    # netCDF gives attrs back as NumPy values (3 as np.int64, a list as an array)
+    results = ls.ParallelExecution(
+        lambda s: s["a"] * jnp.ones(2), space(n=3), progress=False,
+        output_attrs={"result": {"x": value}}, output_dims={"result": "c"},
+        output_coords={"c": (np.arange(2), {"n": value})}).run()
+    results.to_netcdf(tmp_path / "r.nc")
+    xr.testing.assert_identical(ls.open_results(tmp_path / "r.nc").to_xarray(),
+                                results.to_xarray())

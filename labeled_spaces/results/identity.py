@@ -89,7 +89,7 @@ def _describe_space(space: Space) -> dict[str, Any]:
         axes[path] = {"class": class_name(axis), "spec": _plain_tree(spec),
                       "fields": summarise(fields), "values": array_summary(table)}
     coords = {str(name): {"dims": list(c.dims), "values": array_summary(c.values),
-                          "attrs": summarise(dict(c.attrs))}
+                          "attrs": _attrs_summary(c.attrs)}
               for name, c in space.coords.items()}
     flat, _ = jax.tree_util.tree_flatten_with_path(space.state, is_leaf=is_axis)
     fixed = {keypath_name(p): summarise(leaf) for p, leaf in flat if not is_axis(leaf)}
@@ -114,19 +114,30 @@ def _plain_json(value: Any) -> Any:
     return plain(value)
 
 
+def _attrs_summary(attrs: Mapping[str, Any]) -> Any:
+    """What a run records of labels' attrs: NumPy values as the Python values they hold.
+
+    netCDF gives attrs back as NumPy values (``3`` as ``np.int64(3)``, ``[1, 2]``
+    as an array); read so, they must describe the same run, as xarray's
+    ``identical`` finds them the same attrs.
+    """
+    return summarise({k: v.tolist() if isinstance(v, (np.ndarray, np.generic)) else v
+                      for k, v in attrs.items()})
+
+
 def _describe_outputs(outputs: Any) -> dict[str, Any]:
     return {
         "tree": structure_to_json(outputs.treedef),
         "outputs": [
             {"name": n, "var": v, "dims": list(d), "shape": list(s), "dtype": str(t),
-             "attrs": summarise(dict(a))}
+             "attrs": _attrs_summary(a)}
             for n, v, d, s, t, a in zip(outputs.names, outputs.var_names, outputs.dims,
                                         outputs.shapes, outputs.dtypes, outputs.attrs,
                                         strict=True)
         ],
         "output_coords": {
             name: {"dims": list(c.dims), "dtype": str(np.asarray(c.values).dtype),
-                   "values": array_summary(c.values), "attrs": summarise(dict(c.attrs))}
+                   "values": array_summary(c.values), "attrs": _attrs_summary(c.attrs)}
             for name, c in outputs.coords.items()
         },
     }
