@@ -167,6 +167,8 @@ def test_output_picks_one_of_several_outputs():
     ({"confidence": 1.5}, "confidence must be a number between 0 and 1"),
     ({"n_vmapp": 4}, "n_vmap"),
     ({"n": True}, "n must be a power of two"),
+    ({"n": 2**31}, r"n must be a power of two of at most 2\*\*30 \(scipy's Sobol engine has "
+                   r"30 bits\), got 2147483648$"),
     ({"n": np.array([8])}, "n must be a power of two"),
     ({"n_resamples": np.bool_(True)}, "n_resamples must be an integer"),
     ({"confidence": float("nan")}, "confidence must be a number between 0 and 1"),

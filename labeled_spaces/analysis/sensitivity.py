@@ -31,7 +31,14 @@ from ..axes import AbstractAxis, BoundedAxis, DataAxis, KeyAxis, NumPyroAxis
 from ..execution import ParallelExecution, Program
 from ..results import output_names
 from ..space import Space, check_key, is_axis, keypath_name
-from ..space.design import Factor, column_slices, factors, map_factors, unit_design
+from ..space.design import (
+    SOBOL_LIMIT,
+    Factor,
+    column_slices,
+    factors,
+    map_factors,
+    unit_design,
+)
 from .program import UnusableOutputs, run_program
 from .sobol import sobol_estimates
 
@@ -54,6 +61,8 @@ def _check_options(n: Any, n_resamples: Any, confidence: Any) -> tuple[int, int,
     count = integer_scalar(n)
     if count is None or count < 2 or count & (count - 1):
         fail("n", "a power of two of at least 2 (the base samples of a Sobol design)", n)
+    if count > SOBOL_LIMIT:  # the design's own message suggests a mode, which is no option here
+        fail("n", "a power of two of at most 2**30 (scipy's Sobol engine has 30 bits)", n)
     resamples = integer_scalar(n_resamples)
     if resamples is None or resamples < 2:
         fail("n_resamples", "an integer of at least 2", n_resamples)
@@ -284,7 +293,7 @@ def sensitivity(
     Raises
     ------
     ValueError
-        ``n`` not a power of two (at least 2), ``n_resamples`` below 2,
+        ``n`` not a power of two from 2 to 2**30, ``n_resamples`` below 2,
         ``confidence`` outside (0, 1); a state without axes or with a
         ``KeyAxis``; several outputs and no ``output``, or an ``output`` the
         model does not return, or one without real values; an output
