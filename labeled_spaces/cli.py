@@ -57,7 +57,7 @@ from typing import Any
 
 __all__ = ["DEFAULT_OUT", "UsageError", "build_parser", "describe", "expected_failure", "main"]
 
-from ._checks import expected_failure  # noqa: E402
+from ._checks import closest, expected_failure  # noqa: E402
 
 PROG = "labeled-spaces"
 #: the demo's output folder, and that of ``demo --small``
@@ -80,10 +80,34 @@ class _Parser(argparse.ArgumentParser):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
+        #: the subcommands' parsers by name (set by build_parser)
+        self.commands: dict[str, Any] = {}
+        self.option_names: list[str] = []  # to suggest the nearest of an unknown option
         super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.option_names += action.option_strings
+        return action
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (see {self.prog} --help)")
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        """As argparse's, but an unknown option is reported by the subcommand that got it.
+
+        argparse lets the top parser report what a subcommand did not take
+        (``unrecognized arguments: --smal (see labeled-spaces --help)``), whose
+        help does not list the subcommand's options; here the subcommand's
+        parser reports it, with the nearest of its options suggested.
+        """
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            parser = self.commands.get(str(getattr(parsed, "command", "")), self)
+            hint = closest(extras[0], parser.option_names) if extras[0].startswith("-") else ""
+            parser.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+        return parsed
 
 
 def _version() -> str:
@@ -111,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     ...     build_parser().parse_args(["demo", "--smal"])
     ... except UsageError as err:
     ...     print(err)
-    unrecognized arguments: --smal (see labeled-spaces --help)
+    unrecognized arguments: --smal; did you mean --small? (see labeled-spaces demo --help)
     """
     parser = _Parser(prog=PROG, description="Sweep JAX models over parameter spaces: the demo "
                      "sweep, and a look into saved results.")
@@ -139,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "were made (axes, mode, key, versions, the model's extra arguments and "
                     "the run identity).")
     info.add_argument("path", metavar="PATH", help="a .nc file or .zarr store of results")
+    parser.commands = {"demo": demo, "info": info}
     return parser
 
 
