@@ -96,3 +96,23 @@ def test_a_memory_budget_written_as_a_whole_float_is_that_many_bytes():
         ls.ParallelExecution(model, space(), max_memory=2.5)
     with pytest.raises(ValueError, match=r"max_memory must be a positive integer"):
         ls.ParallelExecution(model, space(), max_memory=0.0)
+
+
+def test_an_executor_repr_shows_model_space_changed_options_and_arguments():
+    """Not ``<...ParallelExecution object at 0x...>``: what the run will do, in a few lines."""
+    weights = np.ones((68, 68))
+    executor = ls.ParallelExecution(model, space(), n_vmap=2, store="sweep.zarr", gain=2.0)
+    assert repr(executor).splitlines() == [
+        "<labeled_spaces.ParallelExecution> model over 4 combinations (k: 4)",
+        "Options:    n_vmap=2, store='sweep.zarr'",
+        "Arguments:  gain=2.0",
+    ]
+    at_defaults = ls.SequentialExecution(lambda s, w: s["k"], space(), weights)
+    assert repr(at_defaults).splitlines() == [
+        "<labeled_spaces.SequentialExecution> <lambda> over 4 combinations (k: 4)",
+        "Arguments:  <float64 array of shape (68, 68)>",
+    ]
+    times = np.linspace(0.0, 1.0, 1000)
+    long = ls.ParallelExecution(model, space(), output_coords={"time": times}, progress=False)
+    assert all(len(line) < 120 for line in repr(long).splitlines())
+    assert "progress=False" in repr(long)
