@@ -5,14 +5,12 @@
     labeled-spaces demo [--out DIR] [--small] [--quiet]
     labeled-spaces info PATH
 
-``demo`` runs the delayed Kuramoto model on the 68-region Desikan-Killiany
-connectome over global coupling x noise
-(:func:`labeled_spaces.examples.demo.run_demo`): results stream to
-``DIR/demo.zarr`` (running again resumes, and a finished store is not
-computed again), are exported to ``DIR/demo.nc`` and drawn in
-``DIR/demo.png``, and a short summary is printed. ``DIR`` defaults to
-``labeled_spaces_demo`` (``labeled_spaces_demo_small`` with ``--small``, so
-that the two sizes never meet in one store, which would refuse the other).
+``demo`` runs the delayed Kuramoto model on the 68-region Desikan-Killiany connectome over
+global coupling x noise (:func:`labeled_spaces.examples.demo.run_demo`): results stream to
+``DIR/demo.zarr`` (running again resumes, and a finished store is not computed again), are
+exported to ``DIR/demo.nc`` and drawn in ``DIR/demo.png``, and a short summary is printed.
+``DIR`` defaults to ``labeled_spaces_demo`` (``labeled_spaces_demo_small`` with ``--small``,
+so that the two sizes never meet in one store, which would refuse the other).
 It needs the optional dependencies: ``pip install "labeled_spaces[examples]"``.
 
 ``info`` prints what a netCDF file or zarr store of results holds: dims and
@@ -80,8 +78,7 @@ class _Parser(argparse.ArgumentParser):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
-        #: the subcommands' parsers by name (set by build_parser)
-        self.commands: dict[str, Any] = {}
+        self.commands: dict[str, Any] = {}  # the subcommands' parsers (set by build_parser)
         self.option_names: list[str] = []  # to suggest the nearest of an unknown option
         super().__init__(*args, **kwargs)
 
@@ -95,17 +92,11 @@ class _Parser(argparse.ArgumentParser):
 
     def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
                    namespace: argparse.Namespace | None = None) -> argparse.Namespace:
-        """As argparse's, but an unknown option is reported by the subcommand that got it.
-
-        argparse lets the top parser report what a subcommand did not take
-        (``unrecognized arguments: --smal (see labeled-spaces --help)``), whose
-        help does not list the subcommand's options; here the subcommand's
-        parser reports it, with the nearest of its options suggested.
-        """
+        """As argparse's, but a subcommand reports what it did not take (nearest option named)."""
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:
             parser = self.commands.get(str(getattr(parsed, "command", "")), self)
-            hint = closest(extras[0], parser.option_names) if extras[0].startswith("-") else ""
+            hint = closest(extras[0], parser.option_names) if extras[0][:1] == "-" else ""
             parser.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
         return parsed
 
