@@ -116,3 +116,14 @@ def test_an_executor_repr_shows_model_space_changed_options_and_arguments():
     long = ls.ParallelExecution(model, space(), output_coords={"time": times}, progress=False)
     assert all(len(line) < 120 for line in repr(long).splitlines())
     assert "progress=False" in repr(long)
+
+
+@pytest.mark.parametrize("executor", [*EXECUTORS, ls.DaskExecution])
+def test_a_state_given_for_the_space_is_told_how_to_make_a_space(executor):
+    """TVB-Optim users hold a state dict of axes; the error says what to wrap it in."""
+    state = {"k": ls.GridAxis(0.0, 1.0, 4)}
+    expected = (r"^(state)?space must be a labeled_spaces\.Space, got dict; build a Space from "
+                r"the state first: Space\(state\) \(zip mode\) or Space\(state, "
+                r"mode=\"product\"\)$")
+    with pytest.raises(TypeError, match=expected):
+        executor(model, state)
