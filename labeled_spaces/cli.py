@@ -5,14 +5,12 @@
     labeled-spaces demo [--out DIR] [--small] [--quiet]
     labeled-spaces info PATH
 
-``demo`` runs the delayed Kuramoto model on the 68-region Desikan-Killiany
-connectome over global coupling x noise
-(:func:`labeled_spaces.examples.demo.run_demo`): results stream to
-``DIR/demo.zarr`` (running again resumes, and a finished store is not
-computed again), are exported to ``DIR/demo.nc`` and drawn in
-``DIR/demo.png``, and a short summary is printed. ``DIR`` defaults to
-``labeled_spaces_demo`` (``labeled_spaces_demo_small`` with ``--small``, so
-that the two sizes never meet in one store, which would refuse the other).
+``demo`` runs the delayed Kuramoto model on the 68-region Desikan-Killiany connectome over
+global coupling x noise (:func:`labeled_spaces.examples.demo.run_demo`): results stream to
+``DIR/demo.zarr`` (running again resumes, and a finished store is not computed again), are
+exported to ``DIR/demo.nc`` and drawn in ``DIR/demo.png``, and a short summary is printed.
+``DIR`` defaults to ``labeled_spaces_demo`` (``labeled_spaces_demo_small`` with ``--small``,
+so that the two sizes never meet in one store, which would refuse the other).
 It needs the optional dependencies: ``pip install "labeled_spaces[examples]"``.
 
 ``info`` prints what a netCDF file or zarr store of results holds: dims and
@@ -57,7 +55,7 @@ from typing import Any
 
 __all__ = ["DEFAULT_OUT", "UsageError", "build_parser", "describe", "expected_failure", "main"]
 
-from ._checks import expected_failure  # noqa: E402
+from ._checks import closest, expected_failure  # noqa: E402
 
 PROG = "labeled-spaces"
 #: the demo's output folder, and that of ``demo --small``
@@ -80,10 +78,27 @@ class _Parser(argparse.ArgumentParser):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
+        self.commands: dict[str, Any] = {}  # the subcommands' parsers (set by build_parser)
+        self.option_names: list[str] = []  # to suggest the nearest of an unknown option
         super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.option_names += action.option_strings
+        return action
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (see {self.prog} --help)")
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        """As argparse's, but a subcommand reports what it did not take (nearest option named)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            parser = self.commands.get(str(getattr(parsed, "command", "")), self)
+            hint = closest(extras[0], parser.option_names) if extras[0][:1] == "-" else ""
+            parser.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+        return parsed
 
 
 def _version() -> str:
@@ -111,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     ...     build_parser().parse_args(["demo", "--smal"])
     ... except UsageError as err:
     ...     print(err)
-    unrecognized arguments: --smal (see labeled-spaces --help)
+    unrecognized arguments: --smal; did you mean --small? (see labeled-spaces demo --help)
     """
     parser = _Parser(prog=PROG, description="Sweep JAX models over parameter spaces: the demo "
                      "sweep, and a look into saved results.")
@@ -139,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "were made (axes, mode, key, versions, the model's extra arguments and "
                     "the run identity).")
     info.add_argument("path", metavar="PATH", help="a .nc file or .zarr store of results")
+    parser.commands = {"demo": demo, "info": info}
     return parser
 
 

@@ -485,6 +485,18 @@ def test_bounded_axes_reject_bad_arguments(cls, args, exc, match):
         cls(*args)
 
 
+@pytest.mark.parametrize("cls", [GridAxis, LogGridAxis, UniformAxis])
+def test_a_wrong_keyword_or_a_missing_argument_names_the_class_the_user_called(cls):
+    """Not the internal base class they share (``BoundedAxis.__init__() got ...``)."""
+    name = cls.__name__
+    with pytest.raises(TypeError, match=rf"^{name}\.__init__\(\) got an unexpected keyword "
+                                        r"argument 'nmae'"):
+        cls(0.1, 1.0, 3, nmae="x")
+    with pytest.raises(TypeError, match=rf"^{name}\.__init__\(\) missing 1 required positional "
+                                        r"argument: 'n'"):
+        cls(0.1, 1.0)
+
+
 @pytest.mark.parametrize("low", [0.0, -1.0])
 def test_loggrid_needs_positive_low(low):
     with pytest.raises(ValueError, match=rf"low must be positive .*low={low!r}"):

@@ -274,6 +274,21 @@ def test_bad_arguments_are_one_line_and_exit_code_2(argv: list[str], tmp_path: P
     assert lines[0].startswith("labeled-spaces") and "error: " in lines[0]
 
 
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["demo", "--smal"], "unrecognized arguments: --smal; did you mean --small? "
+                         "(see labeled-spaces demo --help)"),
+    (["demo", "--quite"], "unrecognized arguments: --quite; did you mean --quiet? "
+                          "(see labeled-spaces demo --help)"),
+    (["info", "a.nc", "b.nc"], "unrecognized arguments: b.nc (see labeled-spaces info --help)"),
+])
+def test_an_unknown_option_is_reported_by_its_subcommand_with_the_nearest_option(
+        argv: list[str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The help to read is the subcommand's, which lists its options; a typo is named."""
+    monkeypatch.chdir(tmp_path)
+    ran = run(*argv)
+    assert ran.code == 2 and ran.err.strip() == f"labeled-spaces: error: {expected}"
+
+
 def test_demo_into_a_file_is_one_line_and_exit_code_2(tmp_path: Path) -> None:
     (tmp_path / "taken").write_text("a file, not a folder")
     ran = run("demo", "--small", "--quiet", "--out", str(tmp_path / "taken"))

@@ -96,3 +96,34 @@ def test_a_memory_budget_written_as_a_whole_float_is_that_many_bytes():
         ls.ParallelExecution(model, space(), max_memory=2.5)
     with pytest.raises(ValueError, match=r"max_memory must be a positive integer"):
         ls.ParallelExecution(model, space(), max_memory=0.0)
+
+
+def test_an_executor_repr_shows_model_space_changed_options_and_arguments():
+    """Not ``<...ParallelExecution object at 0x...>``: what the run will do, in a few lines."""
+    weights = np.ones((68, 68))
+    executor = ls.ParallelExecution(model, space(), n_vmap=2, store="sweep.zarr", gain=2.0)
+    assert repr(executor).splitlines() == [
+        "<labeled_spaces.ParallelExecution> model over 4 combinations (k: 4)",
+        "Options:    n_vmap=2, store='sweep.zarr'",
+        "Arguments:  gain=2.0",
+    ]
+    at_defaults = ls.SequentialExecution(lambda s, w: s["k"], space(), weights)
+    assert repr(at_defaults).splitlines() == [
+        "<labeled_spaces.SequentialExecution> <lambda> over 4 combinations (k: 4)",
+        "Arguments:  <float64 array of shape (68, 68)>",
+    ]
+    times = np.linspace(0.0, 1.0, 1000)
+    long = ls.ParallelExecution(model, space(), output_coords={"time": times}, progress=False)
+    assert all(len(line) < 120 for line in repr(long).splitlines())
+    assert "progress=False" in repr(long)
+
+
+@pytest.mark.parametrize("executor", [*EXECUTORS, ls.DaskExecution])
+def test_a_state_given_for_the_space_is_told_how_to_make_a_space(executor):
+    """TVB-Optim users hold a state dict of axes; the error says what to wrap it in."""
+    state = {"k": ls.GridAxis(0.0, 1.0, 4)}
+    expected = (r"^(state)?space must be a labeled_spaces\.Space, got dict; build a Space from "
+                r"the state first: Space\(state\) \(zip mode\) or Space\(state, "
+                r"mode=\"product\"\)$")
+    with pytest.raises(TypeError, match=expected):
+        executor(model, state)

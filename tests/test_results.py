@@ -457,6 +457,26 @@ def test_netcdf_names_of_a_list_state(tmp_path):
     xr.testing.assert_identical(loaded.rename(renamed), ds)
 
 
+def test_isel_of_an_unknown_name_says_which_dims_there_are_on_results_and_space():
+    # xarray's own ValueError printed "Expected one or more of
+    # FrozenMappingWarningOnValuesAccess({'coupling': 4, 't': 2})", with no suggestion
+    space = ls.Space({"coupling": ls.GridAxis(0.0, 1.0, 4)}, mode="product")
+    results = ls.ParallelExecution(lambda s: {"y": s["coupling"] * jnp.ones(2)}, space,
+                                   output_dims={"y": ("t",)}, progress=False).run()
+    with pytest.raises(ls.SelectionError, match=r"^\"?isel got \['couplng'\], which are not "
+                                                r"dimensions of the results; expected some of "
+                                                r"\['coupling', 't'\]; did you mean coupling\?"):
+        results.isel(couplng=1)
+    with pytest.raises(ValueError, match=r"isel got \['zzz'\]"):  # a ValueError, as xarray's
+        results.isel(zzz=0)
+    assert dict(results.isel(couplng=1, missing_dims="ignore").sizes) == {"coupling": 4, "t": 2}
+    assert results.isel(coupling=3, t=1)["y"].item() == 1.0
+    with pytest.raises(ls.SelectionError, match=r"isel got \['couplng'\].*did you mean coupling"):
+        space.isel(couplng=1)
+    with pytest.raises(ls.SelectionError, match=r"sel got \['couplng'\].*did you mean coupling"):
+        space.sel(couplng=0.5)
+
+
 def test_sel_of_an_unknown_name_says_which_names_there_are():
     # xarray's own KeyError printed "FrozenMappingWarningOnValuesAccess({'coupling': 4})"
     space = ls.Space({"coupling": ls.GridAxis(0.0, 1.0, 4)}, mode="product")

@@ -235,6 +235,13 @@ class GridAxis(BoundedAxis):
 
     spec_fields = ("low", "high", "n", "shape")
 
+    def __init__(self, low: float, high: float, n: int, shape: tuple[int, ...] | None = None,
+                 group: Hashable | None = None, *, name: str | None = None,
+                 attrs: Mapping[str, Any] | None = None) -> None:
+        # its own __init__, so that Python's errors for a wrong keyword or a missing
+        # argument name this class (GridAxis.__init__()), not BoundedAxis
+        super().__init__(low, high, n, shape, group, name=name, attrs=attrs)
+
     def generate_values(self, key: jax.Array | None = None) -> jax.Array:
         return broadcast(jnp.linspace(*self._bounds, self.n), self.n, self.shape)
 
@@ -314,6 +321,13 @@ class UniformAxis(BoundedAxis):
     """
 
     spec_fields = ("low", "high", "n", "shape")
+
+    def __init__(self, low: float, high: float, n: int, shape: tuple[int, ...] | None = None,
+                 group: Hashable | None = None, *, name: str | None = None,
+                 attrs: Mapping[str, Any] | None = None) -> None:
+        # its own __init__, so that Python's errors for a wrong keyword or a missing
+        # argument name this class (UniformAxis.__init__()), not BoundedAxis
+        super().__init__(low, high, n, shape, group, name=name, attrs=attrs)
 
     def generate_values(self, key: jax.Array | None = None) -> jax.Array:
         if key is None:

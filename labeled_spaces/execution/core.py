@@ -39,6 +39,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .._checks import check_callable
+from .._format import clipped, format_count, format_sizes
 from ..grid import Block, Blocks
 from ..results import Outputs, ParallelResult, Results, Sink, output_names
 from ..results.identity import describe_arguments, program_fingerprint
@@ -114,6 +115,45 @@ class Executor:
         if options is not None and name in OPTION_NAMES:
             return getattr(options, name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __repr__(self) -> str:
+        """The model, the space's combinations and sizes, then what differs from the defaults.
+
+        Options at their default values are left out; the model's extra
+        arguments follow. Long values are cut (``...``).
+
+        Examples
+        --------
+        >>> from labeled_spaces import GridAxis, ParallelExecution, Space
+        >>> def model(state, n_steps=10):
+        ...     return state["k"] * n_steps
+        >>> space = Space({"k": GridAxis(0.0, 1.0, 4)}, mode="product")
+        >>> ParallelExecution(model, space, n_vmap=2, progress=False, n_steps=20)
+        <labeled_spaces.ParallelExecution> model over 4 combinations (k: 4)
+        Options:    n_vmap=2, progress=False
+        Arguments:  n_steps=20
+        """
+        model = getattr(self.model, "__name__", None) or type(self.model).__name__
+        space = self.space
+        lines = [f"<labeled_spaces.{self.name}> {model} over "
+                 f"{format_count(space.N, 'combination')} ({format_sizes(space.sizes)})"]
+        defaults = {f.name: f.default for f in dataclasses.fields(Options)}
+        changed = []
+        for name in self.OPTIONS:
+            if name not in defaults:  # not an option kept (SequentialExecution's collect=)
+                continue
+            value, default = getattr(self.options, name), defaults[name]
+            if value is default or (default is not None and type(value) is type(default)
+                                    and value == default):
+                continue
+            changed.append(f"{name}={_shown(value)}")
+        if changed:
+            lines.append(f"Options:    {', '.join(changed)}")
+        given = [_shown(a) for a in self.args]
+        given += [f"{k}={_shown(v)}" for k, v in self.kwargs.items()]
+        if given:
+            lines.append(f"Arguments:  {', '.join(given)}")
+        return "\n".join(lines)
 
     def computation(self, prepared: PreparedModel) -> Computation:
         """How this executor computes the blocks of ``prepared`` (the bound Program)."""
@@ -226,6 +266,14 @@ class Executor:
                                 [x.dtype for x in leaves])
         return dataclasses.replace(outputs, fingerprint=print_ or "",
                                    arguments=describe_arguments(self.args, self.kwargs))
+
+
+def _shown(value: Any) -> str:
+    """``value`` on one short line: an array by its dtype and shape, anything else by its repr."""
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if isinstance(shape, tuple) and shape and dtype is not None:
+        return f"<{dtype} array of shape {shape}>"
+    return clipped(" ".join(repr(value).split()), 60)
 
 
 def interrupted(partial: Results | None) -> Interrupted:

@@ -167,7 +167,20 @@ def check_model_kwargs(executor: str, model: Callable, kwargs: Mapping[str, Any]
 
 
 def check_space(space: Any, argname: str) -> Space:
-    """A Space, or a ``TypeError`` naming the argument."""
+    """A Space, or a ``TypeError`` naming the argument (and, for a state, how to make one).
+
+    Examples
+    --------
+    >>> from labeled_spaces import GridAxis
+    >>> from labeled_spaces.execution.options import check_space
+    >>> check_space({"k": GridAxis(0.0, 1.0, 3)}, "space")
+    Traceback (most recent call last):
+    ...
+    TypeError: space must be a labeled_spaces.Space, got dict; ... Space(state, mode="product")
+    """
     if not isinstance(space, Space):
-        raise TypeError(f"{argname} must be a labeled_spaces.Space, got {type(space).__name__}")
+        hint = ("; build a Space from the state first: Space(state) (zip mode) or "
+                'Space(state, mode="product")') if isinstance(space, (dict, list, tuple)) else ""
+        raise TypeError(f"{argname} must be a labeled_spaces.Space, got "
+                        f"{type(space).__name__}{hint}")
     return space

@@ -300,10 +300,16 @@ class Results:
         query = dict(indexers or {}, **{k: v for k, v in kwargs.items() if k not in options})
         ds = self.to_xarray()
         strict = kwargs.get("missing_dims", "raise") == "raise"
+        space_names = {*map(str, self.space.coords), *self.space.dims}
         stray = {k: v for k, v in query.items() if strict and k not in ds.dims
-                 and k in {*map(str, self.space.coords), *self.space.dims}}
+                 and k in space_names}
         if stray:
             self.space.isel(stray)  # raises its SelectionError naming the dimensions left
+        unknown = [str(k) for k in query if strict and k not in ds.dims]
+        if unknown:  # xarray's ValueError prints a FrozenMappingWarningOnValuesAccess repr
+            dims = list(map(str, ds.dims))
+            raise SelectionError(f"isel got {unknown}, which are not dimensions of the "
+                                 f"results; expected some of {dims}{closest(unknown[0], dims)}")
         return ds.isel(indexers, **kwargs)
 
     def to_netcdf(self, path: Any, **kwargs: Any) -> None:

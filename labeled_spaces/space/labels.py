@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._checks import closest
+
 __all__ = ["SelectionError", "indexed_coordinates", "positions_for", "resolve"]
 
 METHODS = (None, "nearest", "pad", "ffill", "backfill", "bfill")
@@ -235,7 +237,7 @@ def resolve(
                     "(space[0] is its combination)")
         raise SelectionError(
             f"sel got {unknown} which are not dimensions or indexed coordinates of the "
-            f"space; expected {expected}"
+            f"space; expected {expected}{closest(str(unknown[0]), map(str, coordinates))}"
         )
     chosen: dict[str, int | np.ndarray] = {}
     by: dict[str, str] = {}

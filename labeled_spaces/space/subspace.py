@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from .._checks import fail, integer_scalar
+from .._checks import closest, fail, integer_scalar
 from .._memory import refuse_beyond_memory
 from ..axes import DataAxis, KeyAxis, value_dims
 from .coords import AxisLabels, Selection
@@ -39,9 +39,8 @@ def isel_positions(sizes: Mapping[str, int], indexers: Mapping[str, Any]
         expected = (f"one of {list(sizes)}" if sizes else
                     "none: a space of a single point has no dimension left to select "
                     "(space[0] is its combination)")
-        raise SelectionError(
-            f"isel got {unknown} which are not dimensions of the space; expected {expected}"
-        )
+        raise SelectionError(f"isel got {unknown} which are not dimensions of the space; "
+                             f"expected {expected}{closest(str(unknown[0]), map(str, sizes))}")
     chosen: dict[str, int | np.ndarray] = {}
     for name, indexer in indexers.items():
         size = sizes[name]
