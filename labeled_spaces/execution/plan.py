@@ -27,9 +27,8 @@ from .compiled import PreparedModel, signature
 from .kernel import block_program, origin_input
 
 __all__ = ["BLOCKS_PER_WORKER", "MEMORY_FRACTION", "MIN_CACHE_BATCH", "MIN_CACHE_BYTES",
-           "MIN_TASK_LANES",
-           "BlockMemory", "budget", "block_memory", "cache_batch", "initial_lanes", "plan_auto",
-           "plan_blocks"]
+           "MIN_TASK_LANES", "BlockMemory", "budget", "block_memory", "cache_batch",
+           "initial_lanes", "plan_auto", "plan_blocks"]
 
 logger = logging.getLogger("labeled_spaces")
 
