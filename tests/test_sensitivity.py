@@ -121,6 +121,19 @@ def test_a_store_resumes_and_recomputes_nothing(tmp_path, caplog):
     assert stored.space.sizes == {"sample": 64 * 4}
 
 
+@pytest.mark.parametrize("other", [{"n": 128}, {"key": jax.random.key(1)}])
+def test_a_store_of_other_points_is_refused_naming_n_and_key_and_left_alone(tmp_path, other):
+    path = tmp_path / "sobol.zarr"
+    sensitivity(linear, LINEAR, n=64, progress=False, store=path, **LABELS)
+    before = {p: p.read_bytes() for p in path.rglob("*") if p.is_file()}
+    with pytest.raises(ValueError, match=r"holds a sensitivity sweep of other points than this "
+                       r"call's \(n=\d+\): n, key and the axes' bounds must be those it was "
+                       r"made with; give a new path, or overwrite=True. In detail: .*another "
+                       r"space"):
+        sensitivity(linear, LINEAR, **{"n": 64, **other}, progress=False, store=path, **LABELS)
+    assert {p: p.read_bytes() for p in path.rglob("*") if p.is_file()} == before
+
+
 def test_a_group_is_one_factor_driving_all_its_members():
     state = {"a": UniformAxis(0.0, 1.0, 2, group="g"), "b": UniformAxis(10.0, 11.0, 2, group="g"),
              "c": UniformAxis(0.0, 1.0, 2)}

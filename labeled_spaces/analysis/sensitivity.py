@@ -30,6 +30,7 @@ from .._codec import key_data
 from ..axes import AbstractAxis, BoundedAxis, DataAxis, KeyAxis, NumPyroAxis
 from ..execution import ParallelExecution, Program
 from ..results import output_names
+from ..results.identity import ANOTHER_SPACE
 from ..space import Space, check_key, is_axis, keypath_name
 from ..space.design import (
     SOBOL_LIMIT,
@@ -330,7 +331,16 @@ def sensitivity(
     space = Space(_sweep_state(leaves, treedef, positions, names, u), mode="zip", key=key,
                   dim=dim)
     program = _PROGRAMS.get(None, ("sensitivity", output), lambda: _selecting(output))
-    results = run_program(executor, model, space, args, program, options)
+    try:
+        results = run_program(executor, model, space, args, program, options)
+    except ValueError as err:
+        if ANOTHER_SPACE not in str(err):
+            raise
+        # the points come from n, key and the axes: say so before the axes' differences
+        raise ValueError(f"store={options.get('store')!r} holds a sensitivity sweep of other "
+                         f"points than this call's (n={n}): n, key and the axes' bounds must "
+                         "be those it was made with; give a new path, or overwrite=True. "
+                         f"In detail: {err}") from None
     k = _pick_output(results.names, output)
     outputs = results.outputs  # the labels of the outputs' own dimensions, as run() made them
     rng = np.random.default_rng(np.random.SeedSequence(key_data(key)).spawn(1)[0])

@@ -58,11 +58,13 @@ from .values import (
 )
 
 __all__ = [
-    "RunIdentity", "describe_arguments", "digest_array",
+    "ANOTHER_SPACE", "RunIdentity", "describe_arguments", "digest_array",
     "identity_attrs", "program_fingerprint", "recorded_arguments", "recorded_lines",
     "run_identity", "space_differences", "summarise",
 ]
 
+# how a store made for another space is refused (an analysis that makes the space adds why)
+ANOTHER_SPACE = "was made for another space"
 # which part of a run each top-level entry of the description belongs to
 SPACE_KEYS = ("mode", "dim", "key", "key_impl", "selection", "axes", "coords", "fixed")
 ARGUMENT_KEYS = ("args", "kwargs")
@@ -219,7 +221,7 @@ class RunIdentity:
             ``overwrite=True``.
         """
         parts = []
-        for keys, what in ((SPACE_KEYS, "was made for another space"),
+        for keys, what in ((SPACE_KEYS, ANOTHER_SPACE),
                            (ARGUMENT_KEYS, "was made with other model arguments"),
                            (OUTPUT_KEYS, "holds other outputs than this run makes (structure, "
                                          "dtype or labels)")):
