@@ -148,3 +148,23 @@ def test_a_state_given_to_open_results_must_be_the_one_the_file_was_made_with(tm
         with pytest.raises(ValueError, match=r"state must hold the fixed leaves the results "
                                              r"were made with.*" + match):
             ls.open_results(path, state=other)
+
+
+@pytest.mark.parametrize("attrs", [{"flag": True}, {"flags": np.array([True, False])},
+                                   {"flag": np.bool_(False)}])
+def test_a_bool_attr_is_refused_for_netcdf_naming_it_and_no_file_is_left(tmp_path, attrs):
+    space = ls.Space({"k": ls.GridAxis(0.0, 1.0, 3)}, mode="product")
+    results = ls.ParallelExecution(lambda s: s["k"] * 2, space, progress=False,
+                                   output_attrs={"result": {"units": "1", **attrs}}).run()
+    (key, value), = attrs.items()
+    with pytest.raises(TypeError, match=rf"the attrs of 'result' must hold no bool for netCDF, "
+                                        rf"which has no bool attrs: got {key}="):
+        results.to_netcdf(tmp_path / "r.nc")
+    assert list(tmp_path.iterdir()) == []
+    # the same results keep their bool attr in a zarr store
+    store = ls.ParallelExecution(lambda s: s["k"] * 2, space, progress=False,
+                                 store=tmp_path / "r.zarr",
+                                 output_attrs={"result": {"units": "1", **attrs}}).run()
+    np.testing.assert_array_equal(ls.open_results(tmp_path / "r.zarr").to_xarray()["result"]
+                                  .attrs[key], value)
+    assert store.to_xarray()["result"].attrs["units"] == "1"

@@ -121,6 +121,19 @@ def restore_dtypes(ds: xr.Dataset) -> xr.Dataset:
     return _with_variables(ds, changes)
 
 
+def _refuse_bool_attrs(ds: xr.Dataset) -> None:
+    """A ``TypeError`` naming the first bool attr: netCDF has no bool type for attrs."""
+    for owner, attrs in [("the Dataset", ds.attrs),
+                         *((f"{name!r}", v.attrs) for name, v in ds.variables.items())]:
+        for key, value in attrs.items():
+            if isinstance(value, (bool, np.bool_)) or (
+                    isinstance(value, np.ndarray) and value.dtype == bool):
+                raise TypeError(
+                    f"the attrs of {owner} must hold no bool for netCDF, which has no bool "
+                    f"attrs: got {key}={value!r}; store it as 0/1 or a string, or keep the "
+                    "results in a zarr store (store=)")
+
+
 def write_netcdf(ds: xr.Dataset, path: Any, space_names: set[str], **kwargs: Any) -> None:
     """Write ``ds`` to ``path`` through a temporary file renamed on success.
 
@@ -150,6 +163,8 @@ def write_netcdf(ds: xr.Dataset, path: Any, space_names: set[str], **kwargs: Any
         v.dtype.kind == "c" for v in ds.variables.values()
     ):
         kwargs["auto_complex"] = True
+    if kwargs.get("engine") in (None, "netcdf4", "scipy"):
+        _refuse_bool_attrs(ds)
     ds = widen_for_netcdf(ds)
     complex_vars = sorted(str(n) for n, v in ds.variables.items() if v.dtype.kind == "c")
     if complex_vars:  # reading needs auto_complex then, and only then (see open_results)
