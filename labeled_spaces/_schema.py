@@ -33,7 +33,8 @@ from ._codec import read_json
 
 __all__ = [
     "ARGUMENTS_ATTR", "AXES_ATTR", "COMPLEX_ATTR", "DIM_ATTR", "DTYPE_ATTR", "IDENTITY_ATTR",
-    "IDENTITY_FORMAT", "KEYS", "KEY_ATTR", "KEY_IMPL_ATTR", "MODE_ATTR", "NETCDF_NAMES_ATTR",
+    "IDENTITY_FORMAT", "KEYS", "KEY_ATTR", "KEY_IMPL_ATTR", "LEAVES_ATTR", "MODE_ATTR",
+    "NETCDF_NAMES_ATTR",
     "OUTPUTS_ATTR", "OUTPUT_DIMS_ATTR", "OUTPUT_DTYPES_ATTR", "OUTPUT_TREE_ATTR", "PREFIX",
     "SELECTION_ATTR", "STATE_ATTR", "STORE_ATTR", "STORE_FORMAT", "VERSIONS_ATTR",
     "read_entry",
@@ -57,6 +58,9 @@ AXES_ATTR = "labeled_spaces:axes"
 #: object: the state's structure and its fixed leaves (``space/state_codec.py``); absent
 #: when the state cannot be encoded
 STATE_ATTR = "labeled_spaces:state"
+#: object ``{path: encoded leaf}``: the state's fixed leaves by key path, where the state's
+#: structure cannot be encoded (a NamedTuple, a dataclass); only then
+LEAVES_ATTR = "labeled_spaces:leaves"
 #: object ``{"positions": {dim: [int]}, "scalars": {name: {"dims", "attrs", "values",
 #: "dtype"}}}``: a sub-space's kept positions and scalar coordinates; only a sub-space
 SELECTION_ATTR = "labeled_spaces:selection"
@@ -100,7 +104,8 @@ DTYPE_ATTR = "labeled_spaces:dtype"
 
 #: every key above
 KEYS = frozenset({
-    MODE_ATTR, DIM_ATTR, KEY_ATTR, KEY_IMPL_ATTR, AXES_ATTR, STATE_ATTR, SELECTION_ATTR,
+    MODE_ATTR, DIM_ATTR, KEY_ATTR, KEY_IMPL_ATTR, AXES_ATTR, STATE_ATTR, LEAVES_ATTR,
+    SELECTION_ATTR,
     VERSIONS_ATTR, OUTPUTS_ATTR, OUTPUT_DIMS_ATTR, OUTPUT_DTYPES_ATTR, OUTPUT_TREE_ATTR,
     IDENTITY_ATTR, ARGUMENTS_ATTR, STORE_ATTR, NETCDF_NAMES_ATTR, COMPLEX_ATTR, DTYPE_ATTR,
 })

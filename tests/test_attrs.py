@@ -356,3 +356,23 @@ def test_the_crafted_files_are_valid_apart_from_what_they_name(monkeypatch):
         rebuilt = Space.from_attrs(base_attrs())
     assert rebuilt.sizes == {"d": 2, "g": 2, "n": 2}
     assert rebuilt.coords["d"].values.tolist() == ["x", "y"]
+
+
+def test_the_leaves_of_a_namedtuple_state_are_data_and_checked_as_such():
+    from collections import namedtuple
+
+    from labeled_spaces import _schema
+
+    point = namedtuple("Point", "k dt")(GridAxis(0.0, 1.0, 3), 0.5)
+    attrs = Space(point).attrs
+    assert _schema.STATE_ATTR not in attrs
+    assert json.loads(attrs[_schema.LEAVES_ATTR]) == {"dt": {"value": 0.5}}
+    assert Space.from_attrs(attrs, state=point).state.dt == 0.5
+    with pytest.raises(ValueError, match="labeled_spaces:leaves must be a JSON object"):
+        Space.from_attrs({**attrs, _schema.LEAVES_ATTR: "[1, 2]"}, state=point)
+    # an encoding this version cannot read names nothing to call: the caller's leaf is kept
+    odd = {**attrs, _schema.LEAVES_ATTR: '{"dt": {"call": "os.system"}}'}
+    assert Space.from_attrs(odd, state=point).state.dt == 0.5
+    # a state with another fixed leaf than the file's is refused
+    with pytest.raises(ValueError, match="at 'dt' the file holds 0.5, got 0.25"):
+        Space.from_attrs(attrs, state=point._replace(dt=0.25))

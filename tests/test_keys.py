@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -443,3 +444,29 @@ def test_keys_of_a_space_selected_down_to_one_point_are_the_full_runs(mode):
     alone = ls.SequentialExecution(draw, point, progress=False).run().to_xarray()
     assert alone["result"].dims == ()
     assert float(alone["result"]) == float(full["result"].isel(**picks))
+
+
+class _Point(NamedTuple):
+    a: object
+    k: object
+    p: object
+    dt: object
+
+
+def test_a_namedtuple_state_with_key_leaves_reopens_from_a_saved_sub_space(tmp_path):
+    # the attrs cannot save a NamedTuple's structure; its fixed leaves (here the sub-space's
+    # PointKey, which holds its combinations' original positions) are saved by path
+    state = _Point(ls.GridAxis(0.0, 1.0, 3), ls.KeyAxis(2), ls.PointKey(), 0.5)
+    space = ls.Space(state, mode="product")
+
+    def model(s):
+        return {"y": jax.random.uniform(s.p) + s.a * s.dt + jax.random.uniform(s.k)}
+
+    results = ls.ParallelExecution(model, space.isel(a=[1, 2]), progress=False).run()
+    results.to_netcdf(tmp_path / "r.nc")
+    opened = ls.open_results(tmp_path / "r.nc", state=state)
+    again = ls.ParallelExecution(model, opened.space, progress=False).run()
+    xr.testing.assert_identical(again.to_xarray()["y"], results.to_xarray()["y"])
+    # a state with another fixed leaf is another run
+    with pytest.raises(ValueError, match=r"at 'dt' the file holds 0.5, got 0.25"):
+        ls.open_results(tmp_path / "r.nc", state=state._replace(dt=0.25))

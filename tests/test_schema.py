@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+
 import jax
 import jax.numpy as jnp
 import pytest
@@ -33,6 +35,10 @@ def test_every_key_written_is_declared_in_the_schema(tmp_path):
     with xr.open_zarr(tmp_path / "s.zarr") as stored, xr.open_dataset(
             tmp_path / "s.nc", auto_complex=True) as saved:
         written = _keys(results.to_xarray()) | _keys(stored) | _keys(saved)
+    # a state whose structure the attrs cannot encode: its fixed leaves are saved by path
+    point = collections.namedtuple("Point", "k dt")(ls.GridAxis(0.0, 1.0, 4), 0.5)
+    written |= _keys(ls.ParallelExecution(lambda s: s.k * s.dt, ls.Space(point),
+                                          progress=False).run().to_xarray())
     assert written <= _schema.KEYS, f"undeclared keys {written - _schema.KEYS}"
     # every kind of entry occurs here: the test sees them all
     assert written == _schema.KEYS
@@ -52,7 +58,8 @@ def test_read_entry_parses_checks_and_names_what_is_missing():
 def test_the_keys_are_the_documented_spellings():
     # the schema is the file format: these spellings are what files hold and must not change
     assert sorted(k.removeprefix(_schema.PREFIX) for k in _schema.KEYS) == [
-        "arguments", "axes", "complex", "dim", "dtype", "identity", "key", "key_impl", "mode",
+        "arguments", "axes", "complex", "dim", "dtype", "identity", "key", "key_impl", "leaves",
+        "mode",
         "netcdf_names", "output_dims", "output_dtypes", "output_tree", "outputs", "selection",
         "state", "store", "versions"]
     assert all(k.startswith("labeled_spaces:") for k in _schema.KEYS)

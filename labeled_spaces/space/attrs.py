@@ -41,6 +41,7 @@ from .._schema import (
     DIM_ATTR,
     KEY_ATTR,
     KEY_IMPL_ATTR,
+    LEAVES_ATTR,
     MODE_ATTR,
     SELECTION_ATTR,
     STATE_ATTR,
@@ -51,7 +52,14 @@ from ..axes import AbstractAxis, DataAxis, NotRebuildable, PointKey, axis_from_s
 from .coords import AxisLabels, Selection
 from .discovery import is_axis, keypath_name
 from .layout import Layout
-from .state_codec import decode_leaf, decode_tree, encode_tree, same_leaf, saved_leaves
+from .state_codec import (
+    decode_leaf,
+    decode_tree,
+    encode_leaf,
+    encode_tree,
+    same_leaf,
+    saved_leaves,
+)
 
 __all__ = [
     "MAX_INLINE_VALUES", "charge_axis", "parse_attrs", "rebuild_state", "space_attrs",
@@ -98,10 +106,14 @@ def space_attrs(
         attrs[KEY_IMPL_ATTR] = impl
     attrs[AXES_ATTR] = json.dumps([_axis_spec(info, value_coords) for info in axes])
     axis_ids = {id(layout.leaves[p]): k for k, p in enumerate(layout.axis_positions)}
-    tree = encode_tree(layout.assemble([layout.leaves[p] for p in layout.axis_positions]),
-                       axis_ids)
+    state = layout.assemble([layout.leaves[p] for p in layout.axis_positions])
+    tree = encode_tree(state, axis_ids)
     if tree is not None:
         attrs[STATE_ATTR] = json.dumps(tree)
+    else:  # a NamedTuple, a dataclass: its fixed leaves by path, to check a state against
+        flat, _ = jax.tree_util.tree_flatten_with_path(state, is_leaf=is_axis)
+        attrs[LEAVES_ATTR] = json.dumps({keypath_name(path): encode_leaf(leaf)
+                                         for path, leaf in flat if not is_axis(leaf)})
     if selection:
         attrs[SELECTION_ATTR] = json.dumps({
             "positions": {d: np.asarray(p).tolist() for d, p in selection.positions.items()},
@@ -181,12 +193,16 @@ def parse_attrs(attrs: Mapping[str, Any], data: xr.Dataset | None = None) -> dic
     tree = read_entry(attrs, STATE_ATTR, None)
     if tree is not None and not isinstance(tree, Mapping):
         raise ValueError(f"attrs entry {STATE_ATTR} must be a JSON object, got {tree!r}")
+    leaves = read_entry(attrs, LEAVES_ATTR, None)
+    if leaves is not None and not isinstance(leaves, Mapping):
+        raise ValueError(f"attrs entry {LEAVES_ATTR} must be a JSON object, got {leaves!r}")
     return {
         "mode": mode,
         "dim": attrs.get(DIM_ATTR, "sample"),
         "key": key,
         "specs": specs,
         "tree": tree,
+        "leaves": dict(leaves or {}),
         "selection": selection,
     }
 
@@ -274,7 +290,8 @@ def rebuild_state(parsed: Mapping[str, Any], state: Any = None) -> Any:
             f"state must hold the saved axes at their paths {list(by_path)}, got a state "
             f"without {missing}"
         )
-    fixed = saved_leaves(parsed["tree"])
+    # the fixed leaves by path: from the saved structure, else as saved beside it
+    fixed = saved_leaves(parsed["tree"]) if parsed["tree"] is not None else parsed["leaves"]
     leaves = []
     for path, (_, leaf) in zip(paths, flat, strict=True):
         if path in by_path:
