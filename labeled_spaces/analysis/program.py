@@ -22,7 +22,7 @@ from .._checks import check_callable, fail
 from ..execution import ModelError, Program
 from ..results import Results
 
-__all__ = ["UnusableOutputs", "run_program"]
+__all__ = ["UnusableOutputs", "check_output", "run_program"]
 
 
 class UnusableOutputs(ModelError, ValueError):
@@ -39,6 +39,23 @@ class UnusableOutputs(ModelError, ValueError):
     >>> isinstance(err, ValueError), err.index
     (True, None)
     """
+
+
+def check_output(output: Any) -> None:
+    """Refuse an ``output=`` that is neither None nor a name, before anything runs.
+
+    Examples
+    --------
+    >>> from labeled_spaces.analysis.program import check_output
+    >>> check_output("order")
+    >>> check_output(1)
+    Traceback (most recent call last):
+    ...
+    TypeError: output must be None or the key path of one of the model's outputs (a str), got 1
+    """
+    if output is not None and not isinstance(output, str):
+        fail("output", "None or the key path of one of the model's outputs (a str)", output,
+             TypeError)
 
 
 def run_program(executor: Callable[..., Any], model: Callable[..., Any], space: Any,

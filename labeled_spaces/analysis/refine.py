@@ -27,6 +27,7 @@ from ..execution import DaskExecution, Interrupted, ModelError, ParallelExecutio
 from ..results import Results
 from ..space import Space, is_axis
 from .mesh import next_points
+from .program import check_output
 from .refined import ROUND, Box, RefineResults
 
 __all__ = ["RefineResults", "refine"]
@@ -243,9 +244,7 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
     check_callable("model", model)
     check_callable("executor", executor)
     _check_output_dims(options.get("output_dims"))
-    if output is not None and not isinstance(output, str):  # before round 0 runs
-        fail("output", "None or the key path of one of the model's outputs (a str)", output,
-             TypeError)
+    check_output(output)  # before round 0 runs
     n = check_int("n", n, minimum=1)
     batch = check_int("batch", batch, minimum=1)
     if n < space.N:

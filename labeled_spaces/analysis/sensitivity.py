@@ -40,7 +40,7 @@ from ..space.design import (
     map_factors,
     unit_design,
 )
-from .program import UnusableOutputs, run_program
+from .program import UnusableOutputs, check_output, run_program
 from .sobol import sobol_estimates
 
 __all__ = ["sensitivity"]
@@ -315,9 +315,7 @@ def sensitivity(
     check_callable("model", model)
     check_callable("executor", executor)
     n, n_resamples, confidence = _check_options(n, n_resamples, confidence)
-    if output is not None and not isinstance(output, str):
-        fail("output", "None or the key path of one of the model's outputs (a str)", output,
-             TypeError)
+    check_output(output)
     key = check_key(key)
     if isinstance(state, Space):  # its axes and fixed leaves; its mode and key do not apply
         state = state.state
