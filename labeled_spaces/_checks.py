@@ -33,6 +33,7 @@ __all__ = [
     "check_positive_int",
     "check_real",
     "check_shape",
+    "name_list",
     "closest",
     "integer_scalar",
 ]
@@ -158,6 +159,30 @@ def check_real(name: str, value: Any) -> numbers.Real:
     if not finite:
         fail(name, "finite", value)
     return value
+
+
+def name_list(name: str, value: Any, expected: str) -> list[str]:
+    """A name, or a sequence or 1-D array of names, as a list of str.
+
+    Anything else is a ``TypeError`` naming ``name`` and ``expected``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from labeled_spaces._checks import name_list
+    >>> name_list("wrt", "a", "an axis name"), name_list("wrt", np.array(["a", "b"]), "names")
+    (['a'], ['a', 'b'])
+    >>> name_list("wrt", [1], "an axis name or a sequence of axis names")
+    Traceback (most recent call last):
+    ...
+    TypeError: wrt must be an axis name or a sequence of axis names, got [1]
+    """
+    names = [value] if isinstance(value, str) else value
+    if isinstance(names, np.ndarray) and names.ndim == 1:  # an array of names is a sequence
+        names = [str(n) if isinstance(n, str) else n for n in names.tolist()]
+    if not isinstance(names, Sequence) or not all(isinstance(n, str) for n in names):
+        fail(name, expected, value, TypeError)
+    return list(names)
 
 
 def check_shape(name: str, shape: Any) -> tuple[int, ...] | None:

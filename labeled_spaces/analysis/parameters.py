@@ -18,7 +18,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import fail
+from .._checks import fail, name_list
 from ..axes import DataAxis
 from ..space import Space
 
@@ -137,11 +137,7 @@ def choose(space: Space, wrt: Any, usable: Callable[[Parameter], str | None],
                 f"{[p.name for p in found]}; name them with wrt={hint}"
             )
         return chosen
-    names = [wrt] if isinstance(wrt, str) else wrt
-    if isinstance(names, np.ndarray) and names.ndim == 1:  # an array of names is a sequence
-        names = [str(n) if isinstance(n, str) else n for n in names.tolist()]
-    if not isinstance(names, Sequence) or not all(isinstance(n, str) for n in names):
-        fail("wrt", "None, an axis name or a sequence of axis names", wrt, TypeError)
+    names = name_list("wrt", wrt, "None, an axis name or a sequence of axis names")
     if not names:
         fail("wrt", "at least one axis name", wrt)
     if len(set(names)) != len(names):

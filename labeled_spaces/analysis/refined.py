@@ -19,7 +19,7 @@ import xarray as xr
 from scipy.interpolate import LinearNDInterpolator
 from scipy.spatial import Delaunay
 
-from .._checks import check_int, fail, warn_user
+from .._checks import check_int, fail, name_list, warn_user
 from ..results import Results
 
 __all__ = ["ROUND", "Box", "RefineResults"]
@@ -161,12 +161,8 @@ def _chosen(variables: str | Sequence[str] | None, outputs: list[str]) -> list[s
     """The outputs that ``variables`` names (all for None), in the order given."""
     if variables is None:
         return outputs
-    chosen = [variables] if isinstance(variables, str) else variables
-    if isinstance(chosen, np.ndarray) and chosen.ndim == 1:  # an array of names, as for wrt
-        chosen = [str(v) if isinstance(v, str) else v for v in chosen.tolist()]
-    if not isinstance(chosen, Sequence) or not all(isinstance(v, str) for v in chosen):
-        fail("variables", "None, an output name or a sequence of output names", variables,
-             TypeError)
+    chosen = name_list("variables", variables,
+                       "None, an output name or a sequence of output names")
     if not chosen:
         fail("variables", f"None or at least one of the outputs {outputs}", variables)
     unknown = [v for v in chosen if v not in outputs]
