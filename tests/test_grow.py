@@ -171,6 +171,7 @@ def test_any_other_change_is_refused_and_leaves_the_store_untouched(tmp_path, ch
     assert snapshot(path) == before  # bytes and modification times
 
 
+@pytest.mark.filterwarnings("ignore:Consolidated metadata")  # zarr's, about xarray's copy
 def test_a_growth_the_store_cannot_hold_is_refused_before_anything_is_written(tmp_path):
     # a variable added to the store with xarray would keep the old length: refused
     path = tmp_path / "sweep.zarr"

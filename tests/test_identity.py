@@ -215,6 +215,7 @@ def test_a_done_block_whose_chunk_is_missing_is_recomputed(tmp_path, caplog):
     assert ls.open_results(path).complete
 
 
+@pytest.mark.filterwarnings("ignore:Consolidated metadata")  # zarr's, about xarray's copy
 def test_a_store_whose_done_mask_is_gone_is_not_complete(tmp_path):
     # a partial store copied without its done mask read as complete, its missing blocks NaN
     path = tmp_path / "s.zarr"
