@@ -373,6 +373,27 @@ def test_a_point_key_whose_positions_do_not_fit_the_space_is_refused():
                   "k": ls.PointKey(positions=[("a", [0, 1])])}, mode="product")
 
 
+@pytest.mark.parametrize("impl", ["rbg", "unsafe_rbg"])
+def test_keys_of_an_rbg_key_are_refused_because_vmap_would_change_them(impl):
+    # JAX batches rbg draws (and unsafe_rbg's fold_in) inside vmap from one key of the batch:
+    # a combination's noise would depend on n_vmap and the executor, so it is refused
+    key = jax.random.key(1, impl=impl)
+    batched = jax.vmap(jax.random.bits)(jax.vmap(lambda i: jax.random.fold_in(key, i))(
+        jnp.arange(3)))
+    alone = [jax.random.bits(jax.random.fold_in(key, i)) for i in range(3)]
+    assert not np.array_equal(batched, np.stack(alone))  # what the refusal protects against
+    for keyed in ({"k": ls.PointKey()}, {"r": ls.KeyAxis(3)}):
+        with pytest.raises(ValueError, match=f"key must be a threefry2x32 key .* got a key of "
+                                             f"implementation '{impl}'"):
+            ls.Space({"a": ls.GridAxis(0.0, 1.0, 3), **keyed}, key=key)
+    with pytest.raises(ValueError, match=f"implementation '{impl}'"):
+        ls.KeyAxis(3, key=key)
+    with pytest.raises(ValueError, match=f"implementation '{impl}'"):
+        ls.KeyAxis(3).keys(key)
+    # without key leaves such a key still draws the random axes' values (on the host)
+    assert ls.Space({"u": ls.UniformAxis(0.0, 1.0, 3)}, key=key).sizes == {"sample": 3}
+
+
 def test_a_state_of_keys_alone_is_refused():
     with pytest.raises(ValueError, match="state must contain at least one axis"):
         ls.Space({"k": ls.PointKey()})
