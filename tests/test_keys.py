@@ -296,6 +296,31 @@ def test_a_file_rebuilds_the_keys(reference, tmp_path):
     assert_same(again, reference)
 
 
+@pytest.mark.parametrize("suffix", [".nc", ".zarr"])
+def test_a_file_rebuilds_raw_keys_as_raw_keys(suffix, tmp_path):
+    # a Space keyed by PRNGKey gives its model raw uint32[2] keys: a model may use them as
+    # arrays (here an output), so the rebuilt Space must give raw keys, not typed ones
+    def raw_model(s):
+        assert s["noise"].dtype == jnp.uint32 and s["rep"].dtype == jnp.uint32
+        return {"point": s["noise"], "replicate": s["rep"]}
+
+    raw = space(jax.random.PRNGKey(5))
+    for sub in (raw, raw.isel(a=[4, 1], rep=[2])):
+        path = tmp_path / f"raw{sub.N}{suffix}"
+        if suffix == ".zarr":
+            results = ls.ParallelExecution(raw_model, sub, progress=False, store=path).run()
+        else:
+            results = ls.ParallelExecution(raw_model, sub, progress=False).run()
+            results.to_netcdf(path)
+        rebuilt = ls.open_results(path).space
+        assert rebuilt.key.dtype == jnp.uint32 and rebuilt.key.shape == (2,)
+        assert rebuilt[0]["noise"].dtype == jnp.uint32
+        again = ls.ParallelExecution(raw_model, rebuilt, progress=False).run().to_xarray()
+        assert_same(again, results.to_xarray().compute())
+    with pytest.raises(ValueError, match="labeled_spaces:key_kind must be 'raw'"):
+        ls.Space.from_attrs({**raw.attrs, "labeled_spaces:key_kind": "typed"})
+
+
 @pytest.mark.parametrize("select", [
     lambda s: s.isel(a=[0, 4], rep=[2]),
     lambda s: s.isel(rep=1),
