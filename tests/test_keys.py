@@ -380,6 +380,11 @@ def test_a_point_key_is_a_hashable_value():
     (lambda: ls.PointKey(positions=[("", [1])]), TypeError, "positions\\[0\\] must be an int or"),
     (lambda: ls.PointKey(positions=[("a", [1.5])]), TypeError, "positions\\[0\\]\\[1\\] must be"),
     (lambda: ls.PointKey(positions=[]), ValueError, "positions must be a non-empty sequence"),
+    # the position tables are int32 and fold_in takes uint32: a larger position would alias
+    (lambda: ls.PointKey(positions=[("a", [2**32 + 1])]), ValueError,
+     "positions\\[0\\]\\[1\\] must be positions in \\[0, 1073741824\\), got \\[4294967297\\]"),
+    (lambda: ls.PointKey(positions=[2**40]), ValueError, "positions\\[0\\] must be a position "
+     "below 2\\*\\*30"),
 ])
 def test_bad_arguments_name_the_argument_and_the_value(make, error, match):
     with pytest.raises(error, match=match):

@@ -32,6 +32,7 @@ import numpy as np
 from .._checks import fail, integer_scalar
 from .._codec import decode_array, encode_array, key_data, key_from_data, key_impl
 from .._format import call_repr, elided
+from ..grid import MAX_SIZE
 from .base import AbstractAxis
 from .bounded import check_size
 
@@ -299,12 +300,16 @@ class PointKey:
             if fixed is not None:
                 if fixed < 0:
                     fail(where, "a non-negative position", entry)
+                if fixed >= MAX_SIZE:  # fold_in takes uint32; no dimension is this long
+                    fail(where, "a position below 2**30 (the largest dimension a grid holds)",
+                         entry)
                 entries.append(fixed)
                 continue
             if not (isinstance(entry, Sequence) and len(entry) == 2
                     and isinstance(entry[0], str) and entry[0]):
                 fail(where, "an int or a (dimension name, positions) pair", entry, TypeError)
-            entries.append((entry[0], _positions(f"{where}[1]", entry[1])))
+            # bounded: the position tables are int32, a larger one would alias a smaller
+            entries.append((entry[0], _positions(f"{where}[1]", entry[1], MAX_SIZE)))
         if not entries:
             fail("positions", "a non-empty sequence or None", positions)
         self.positions = tuple(entries)
