@@ -33,7 +33,8 @@ from ._codec import read_json
 
 __all__ = [
     "ARGUMENTS_ATTR", "AXES_ATTR", "COMPLEX_ATTR", "DIM_ATTR", "DTYPE_ATTR", "IDENTITY_ATTR",
-    "IDENTITY_FORMAT", "KEYS", "KEY_ATTR", "KEY_IMPL_ATTR", "LEAVES_ATTR", "MODE_ATTR",
+    "IDENTITY_FORMAT", "KEYS", "KEY_ATTR", "KEY_IMPL_ATTR", "KEY_KIND_ATTR", "LEAVES_ATTR",
+    "MODE_ATTR",
     "NETCDF_NAMES_ATTR",
     "OUTPUTS_ATTR", "OUTPUT_DIMS_ATTR", "OUTPUT_DTYPES_ATTR", "OUTPUT_TREE_ATTR", "PREFIX",
     "SELECTION_ATTR", "STATE_ATTR", "STORE_ATTR", "STORE_FORMAT", "VERSIONS_ATTR",
@@ -52,6 +53,9 @@ DIM_ATTR = "labeled_spaces:dim"
 KEY_ATTR = "labeled_spaces:key"
 #: plain string: the key's PRNG implementation; only when not ``"threefry2x32"``
 KEY_IMPL_ATTR = "labeled_spaces:key_impl"
+#: plain string ``"raw"``: the key was raw ``uint32`` data (``jax.random.PRNGKey``), so the
+#: rebuilt Space's KeyAxis and PointKey leaves give raw keys too; only then
+KEY_KIND_ATTR = "labeled_spaces:key_kind"
 #: list of objects: each axis's ``spec()`` with its ``"path"`` in the state; a big
 #: DataAxis's ``"values"`` may be ``{"coordinate": name}``, a coordinate of the file
 AXES_ATTR = "labeled_spaces:axes"
@@ -104,7 +108,8 @@ DTYPE_ATTR = "labeled_spaces:dtype"
 
 #: every key above
 KEYS = frozenset({
-    MODE_ATTR, DIM_ATTR, KEY_ATTR, KEY_IMPL_ATTR, AXES_ATTR, STATE_ATTR, LEAVES_ATTR,
+    MODE_ATTR, DIM_ATTR, KEY_ATTR, KEY_IMPL_ATTR, KEY_KIND_ATTR, AXES_ATTR, STATE_ATTR,
+    LEAVES_ATTR,
     SELECTION_ATTR,
     VERSIONS_ATTR, OUTPUTS_ATTR, OUTPUT_DIMS_ATTR, OUTPUT_DTYPES_ATTR, OUTPUT_TREE_ATTR,
     IDENTITY_ATTR, ARGUMENTS_ATTR, STORE_ATTR, NETCDF_NAMES_ATTR, COMPLEX_ATTR, DTYPE_ATTR,

@@ -296,6 +296,31 @@ def test_a_file_rebuilds_the_keys(reference, tmp_path):
     assert_same(again, reference)
 
 
+@pytest.mark.parametrize("suffix", [".nc", ".zarr"])
+def test_a_file_rebuilds_raw_keys_as_raw_keys(suffix, tmp_path):
+    # a Space keyed by PRNGKey gives its model raw uint32[2] keys: a model may use them as
+    # arrays (here an output), so the rebuilt Space must give raw keys, not typed ones
+    def raw_model(s):
+        assert s["noise"].dtype == jnp.uint32 and s["rep"].dtype == jnp.uint32
+        return {"point": s["noise"], "replicate": s["rep"]}
+
+    raw = space(jax.random.PRNGKey(5))
+    for sub in (raw, raw.isel(a=[4, 1], rep=[2])):
+        path = tmp_path / f"raw{sub.N}{suffix}"
+        if suffix == ".zarr":
+            results = ls.ParallelExecution(raw_model, sub, progress=False, store=path).run()
+        else:
+            results = ls.ParallelExecution(raw_model, sub, progress=False).run()
+            results.to_netcdf(path)
+        rebuilt = ls.open_results(path).space
+        assert rebuilt.key.dtype == jnp.uint32 and rebuilt.key.shape == (2,)
+        assert rebuilt[0]["noise"].dtype == jnp.uint32
+        again = ls.ParallelExecution(raw_model, rebuilt, progress=False).run().to_xarray()
+        assert_same(again, results.to_xarray().compute())
+    with pytest.raises(ValueError, match="labeled_spaces:key_kind must be 'raw'"):
+        ls.Space.from_attrs({**raw.attrs, "labeled_spaces:key_kind": "typed"})
+
+
 @pytest.mark.parametrize("select", [
     lambda s: s.isel(a=[0, 4], rep=[2]),
     lambda s: s.isel(rep=1),
@@ -355,6 +380,11 @@ def test_a_point_key_is_a_hashable_value():
     (lambda: ls.PointKey(positions=[("", [1])]), TypeError, "positions\\[0\\] must be an int or"),
     (lambda: ls.PointKey(positions=[("a", [1.5])]), TypeError, "positions\\[0\\]\\[1\\] must be"),
     (lambda: ls.PointKey(positions=[]), ValueError, "positions must be a non-empty sequence"),
+    # the position tables are int32 and fold_in takes uint32: a larger position would alias
+    (lambda: ls.PointKey(positions=[("a", [2**32 + 1])]), ValueError,
+     "positions\\[0\\]\\[1\\] must be positions in \\[0, 1073741824\\), got \\[4294967297\\]"),
+    (lambda: ls.PointKey(positions=[2**40]), ValueError, "positions\\[0\\] must be a position "
+     "below 2\\*\\*30"),
 ])
 def test_bad_arguments_name_the_argument_and_the_value(make, error, match):
     with pytest.raises(error, match=match):
@@ -371,6 +401,27 @@ def test_a_point_key_whose_positions_do_not_fit_the_space_is_refused():
     with pytest.raises(ValueError, match="holds no positions along the dimensions \\['b'\\]"):
         ls.Space({"a": ls.GridAxis(0.0, 1.0, 2), "b": ls.GridAxis(0.0, 1.0, 2),
                   "k": ls.PointKey(positions=[("a", [0, 1])])}, mode="product")
+
+
+@pytest.mark.parametrize("impl", ["rbg", "unsafe_rbg"])
+def test_keys_of_an_rbg_key_are_refused_because_vmap_would_change_them(impl):
+    # JAX batches rbg draws (and unsafe_rbg's fold_in) inside vmap from one key of the batch:
+    # a combination's noise would depend on n_vmap and the executor, so it is refused
+    key = jax.random.key(1, impl=impl)
+    batched = jax.vmap(jax.random.bits)(jax.vmap(lambda i: jax.random.fold_in(key, i))(
+        jnp.arange(3)))
+    alone = [jax.random.bits(jax.random.fold_in(key, i)) for i in range(3)]
+    assert not np.array_equal(batched, np.stack(alone))  # what the refusal protects against
+    for keyed in ({"k": ls.PointKey()}, {"r": ls.KeyAxis(3)}):
+        with pytest.raises(ValueError, match=f"key must be a threefry2x32 key .* got a key of "
+                                             f"implementation '{impl}'"):
+            ls.Space({"a": ls.GridAxis(0.0, 1.0, 3), **keyed}, key=key)
+    with pytest.raises(ValueError, match=f"implementation '{impl}'"):
+        ls.KeyAxis(3, key=key)
+    with pytest.raises(ValueError, match=f"implementation '{impl}'"):
+        ls.KeyAxis(3).keys(key)
+    # without key leaves such a key still draws the random axes' values (on the host)
+    assert ls.Space({"u": ls.UniformAxis(0.0, 1.0, 3)}, key=key).sizes == {"sample": 3}
 
 
 def test_a_state_of_keys_alone_is_refused():

@@ -399,3 +399,21 @@ def test_dask_without_a_client_starts_one_cluster_for_every_round(monkeypatch):
     assert started == [1] and sorted(set(results.rounds.tolist())) == [0, 1, 2, 3]
     base = refine(circle_model, square(3, width=WIDTH), n=21, batch=4)
     xr.testing.assert_allclose(results.to_xarray(), base.to_xarray())
+
+
+def test_a_point_key_gives_every_point_of_every_round_its_own_key():
+    # each round is run as its own space; its points keep their position among all the
+    # rounds' points, so no two points share noise and the results' space reproduces them
+    def noisy(s):
+        return {"y": s["x"] * s["y"] + 0.1 * jax.random.normal(s["n"]),
+                "bits": jax.random.key_data(s["n"])}
+
+    key = jax.random.key(4)
+    space = Space({"x": GridAxis(0.0, 1.0, 3), "y": GridAxis(0.0, 1.0, 3), "n": ls.PointKey()},
+                  mode="product", key=key)
+    results = refine(noisy, space, n=20, batch=5, output="y")
+    bits = results.to_xarray()["bits"].values
+    want = np.stack([jax.random.key_data(jax.random.fold_in(key, i)) for i in range(20)])
+    np.testing.assert_array_equal(bits, want)
+    again = ls.ParallelExecution(noisy, results.space, progress=False).run().to_xarray()
+    np.testing.assert_array_equal(again["y"].values, results.to_xarray()["y"].values)

@@ -40,6 +40,10 @@ def test_every_key_written_is_declared_in_the_schema(tmp_path):
     written |= _keys(ls.ParallelExecution(lambda s: s.k * s.dt, ls.Space(point),
                                           progress=False).run().to_xarray())
     assert written <= _schema.KEYS, f"undeclared keys {written - _schema.KEYS}"
+    # a raw key (PRNGKey) is saved as such: its key leaves give raw keys once rebuilt
+    raw = ls.Space({"k": ls.GridAxis(0.0, 1.0, 2), "n": ls.PointKey()}, key=jax.random.PRNGKey(1))
+    written |= _keys(ls.ParallelExecution(lambda s: s["k"] + jax.random.uniform(s["n"]), raw,
+                                          progress=False).run().to_xarray())
     # every kind of entry occurs here: the test sees them all
     assert written == _schema.KEYS
 
@@ -58,7 +62,8 @@ def test_read_entry_parses_checks_and_names_what_is_missing():
 def test_the_keys_are_the_documented_spellings():
     # the schema is the file format: these spellings are what files hold and must not change
     assert sorted(k.removeprefix(_schema.PREFIX) for k in _schema.KEYS) == [
-        "arguments", "axes", "complex", "dim", "dtype", "identity", "key", "key_impl", "leaves",
+        "arguments", "axes", "complex", "dim", "dtype", "identity", "key", "key_impl", "key_kind",
+        "leaves",
         "mode",
         "netcdf_names", "output_dims", "output_dtypes", "output_tree", "outputs", "selection",
         "state", "store", "versions"]

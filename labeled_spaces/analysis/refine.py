@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 from .._checks import check_callable, check_int, fail
-from ..axes import BoundedAxis, DataAxis, GridAxis, LogGridAxis, UniformAxis
+from ..axes import BoundedAxis, DataAxis, GridAxis, LogGridAxis, PointKey, UniformAxis
 from ..execution import DaskExecution, Interrupted, ModelError, ParallelExecution, cluster
 from ..results import Results
 from ..space import Space, is_axis
@@ -76,12 +76,22 @@ def _grid_points(space: Space) -> np.ndarray:
     return np.stack(np.meshgrid(*labels, indexing="ij"), axis=-1).reshape(-1, len(labels))
 
 
-def _points_space(space: Space, values: np.ndarray) -> Space:
-    """A zip Space over ``point`` whose axes are DataAxis of ``values`` ``(m, d)``."""
+def _points_space(space: Space, values: np.ndarray, start: int = 0) -> Space:
+    """A zip Space over ``point`` whose axes are DataAxis of ``values`` ``(m, d)``.
+
+    Its points are points ``start`` to ``start + m - 1`` of all rounds: a
+    PointKey gives each the key of that position along ``point``, so no two
+    points of a refinement share a key and the combined results' space
+    (``start=0``, every point) gives each point the key it was computed with.
+    """
     leaves, treedef = jax.tree_util.tree_flatten(space.state, is_leaf=is_axis)
     column = iter(range(values.shape[1]))
-    replaced = []
+    replaced: list[Any] = []
     for leaf in leaves:
+        if isinstance(leaf, PointKey):  # its position along point, among all the rounds
+            replaced.append(PointKey() if start == 0 else PointKey(
+                positions=[(POINT, np.arange(start, start + len(values)))]))
+            continue
         if not is_axis(leaf):
             replaced.append(leaf)
             continue
@@ -223,7 +233,10 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
     :mod:`labeled_spaces.analysis.mesh`. Each round is one run of the
     executor: one compiled, vectorised call for a ``ParallelExecution``.
     Non-finite outputs count as the mean of the finite ones for choosing
-    points. When a round fails (:class:`~labeled_spaces.ModelError`, or
+    points. A :class:`~labeled_spaces.PointKey` in the state gives point
+    ``i`` (in the order computed, over all rounds) the key
+    ``fold_in(space.key, i)``, as the returned results' space does. When a
+    round fails (:class:`~labeled_spaces.ModelError`, or
     :class:`~labeled_spaces.Interrupted` on Ctrl-C), the error's
     ``partial`` holds every finished round and what the failed round
     finished, over ``point``, with the ``computed`` mask.
@@ -264,7 +277,7 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
             if store is not None:
                 store.mkdir(parents=True, exist_ok=True)
                 options["store"] = _round_store(store, k)
-            points = _points_space(space, values)
+            points = _points_space(space, values, start=len(driver))
             try:
                 result = executor(model, points, *args, progress=progress, **options).run()
             except (ModelError, Interrupted) as err:

@@ -32,10 +32,14 @@ import numpy as np
 from .._checks import fail, integer_scalar
 from .._codec import decode_array, encode_array, key_data, key_from_data, key_impl
 from .._format import call_repr, elided
+from ..grid import MAX_SIZE
 from .base import AbstractAxis
 from .bounded import check_size
 
-__all__ = ["KeyAxis", "PointKey", "check_prng_key", "typed_key"]
+__all__ = ["KeyAxis", "PointKey", "check_fold_key", "check_prng_key", "typed_key"]
+
+#: The one PRNG implementation whose ``fold_in`` and draws JAX batches exactly.
+FOLDED_IMPL = "threefry2x32"
 
 
 def check_prng_key(name: str, key: Any) -> jax.Array:
@@ -55,6 +59,36 @@ def check_prng_key(name: str, key: Any) -> jax.Array:
         if key.dtype == jnp.uint32 and key.shape == (2,):
             return key
     fail("key", "a jax.random.key(...) or jax.random.PRNGKey(...)", key, TypeError)
+
+
+def check_fold_key(name: str, key: jax.Array) -> jax.Array:
+    """A key that per-combination keys may be folded from: a Threefry key.
+
+    JAX batches an ``rbg`` key's draws, and an ``unsafe_rbg`` key's
+    ``fold_in`` too, inside ``vmap`` differently from one key at a time
+    (its ``rng_bit_generator`` batching rule draws one batch from one of the
+    keys), so a combination's key or noise would depend on ``n_vmap``,
+    ``chunk_size`` and the executor. Only ``threefry2x32`` keys (typed or
+    raw ``PRNGKey``) keep the promise that how a sweep runs changes nothing.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from labeled_spaces.axes.keys import check_fold_key
+    >>> check_fold_key("key", jax.random.key(0, impl="rbg"))
+    Traceback (most recent call last):
+    ...
+    ValueError: key must be a threefry2x32 key ... got a key of implementation 'rbg': ...
+    """
+    impl = key_impl(key)
+    if impl != FOLDED_IMPL:
+        raise ValueError(
+            f"{name} must be a {FOLDED_IMPL} key (jax.random.key(seed) or "
+            "jax.random.PRNGKey(seed)) where a state has KeyAxis or PointKey leaves, got a key "
+            f"of implementation {impl!r}: JAX draws from {impl} keys inside vmap differently "
+            "from one key at a time, so each combination's keys would depend on n_vmap, "
+            "chunk_size and the executor")
+    return key
 
 
 def typed_key(key: jax.Array) -> bool:
@@ -111,6 +145,7 @@ class KeyAxis(AbstractAxis):
     ``0..n-1``; the values this axis hands a Space (``generate_values``,
     ``to_xarray``) are those replicate numbers, and :meth:`keys` gives the
     keys themselves.
+    The Space's key must be a Threefry one (:func:`check_fold_key`).
 
     Examples
     --------
@@ -140,7 +175,7 @@ class KeyAxis(AbstractAxis):
         self.n = check_size("n", n)
         self.replicates = None if replicates is None else _positions(
             "replicates", replicates, self.n)
-        self.key = None if key is None else check_prng_key("key", key)
+        self.key = None if key is None else check_fold_key("key", check_prng_key("key", key))
 
     @property
     def size(self) -> int:
@@ -156,7 +191,9 @@ class KeyAxis(AbstractAxis):
         """
         if self.key is not None:
             return self.key
-        return jax.random.key(0) if key is None else check_prng_key("key", key)
+        if key is None:
+            return jax.random.key(0)
+        return check_fold_key("key", check_prng_key("key", key))
 
     def generate_values(self, key: jax.Array | None = None) -> jax.Array:
         """The replicate numbers ``r`` (int32); the model receives ``fold_in(axis_key, r)``."""
@@ -230,8 +267,9 @@ class PointKey:
     from the combination's position, never looked up in a table of one key
     per combination, so it does not depend on the executor, ``n_vmap``,
     ``chunk_size``, ``n_pmap``, dask or resuming; a sub-space keeps each
-    combination's original positions. Every PointKey of a state gives the
-    same key, and since JAX's partitionable Threefry makes
+    combination's original positions. The Space's key must be a Threefry
+    one (``rbg`` keys are refused: :func:`check_fold_key`). Every PointKey
+    of a state gives the same key, and since JAX's partitionable Threefry makes
     ``split(key, n)[i]`` equal ``fold_in(key, i)``, it may equal a key a
     random axis or a KeyAxis got from the same Space key: where a model
     needs independent streams, fold in a constant of its own per use
@@ -262,12 +300,16 @@ class PointKey:
             if fixed is not None:
                 if fixed < 0:
                     fail(where, "a non-negative position", entry)
+                if fixed >= MAX_SIZE:  # fold_in takes uint32; no dimension is this long
+                    fail(where, "a position below 2**30 (the largest dimension a grid holds)",
+                         entry)
                 entries.append(fixed)
                 continue
             if not (isinstance(entry, Sequence) and len(entry) == 2
                     and isinstance(entry[0], str) and entry[0]):
                 fail(where, "an int or a (dimension name, positions) pair", entry, TypeError)
-            entries.append((entry[0], _positions(f"{where}[1]", entry[1])))
+            # bounded: the position tables are int32, a larger one would alias a smaller
+            entries.append((entry[0], _positions(f"{where}[1]", entry[1], MAX_SIZE)))
         if not entries:
             fail("positions", "a non-empty sequence or None", positions)
         self.positions = tuple(entries)

@@ -41,6 +41,7 @@ from .._schema import (
     DIM_ATTR,
     KEY_ATTR,
     KEY_IMPL_ATTR,
+    KEY_KIND_ATTR,
     LEAVES_ATTR,
     MODE_ATTR,
     SELECTION_ATTR,
@@ -49,6 +50,7 @@ from .._schema import (
     read_entry,
 )
 from ..axes import AbstractAxis, DataAxis, NotRebuildable, PointKey, axis_from_spec
+from ..axes.keys import typed_key
 from .coords import AxisLabels, Selection
 from .discovery import is_axis, keypath_name
 from .layout import Layout
@@ -104,6 +106,8 @@ def space_attrs(
     impl = key_impl(key)
     if impl != "threefry2x32":  # e.g. jax.random.key(0, impl="rbg")
         attrs[KEY_IMPL_ATTR] = impl
+    if not typed_key(key):  # a PRNGKey: its key leaves give raw keys, rebuilt too
+        attrs[KEY_KIND_ATTR] = "raw"
     attrs[AXES_ATTR] = json.dumps([_axis_spec(info, value_coords) for info in axes])
     axis_ids = {id(layout.leaves[p]): k for k, p in enumerate(layout.axis_positions)}
     state = layout.assemble([layout.leaves[p] for p in layout.axis_positions])
@@ -180,6 +184,12 @@ def parse_attrs(attrs: Mapping[str, Any], data: xr.Dataset | None = None) -> dic
         raise ValueError(f"attrs entry {KEY_IMPL_ATTR} must be the name of a JAX PRNG "
                          f"implementation (a string), got {impl!r}")
     key = key_from_data(read_entry(attrs, KEY_ATTR), impl)
+    kind = attrs.get(KEY_KIND_ATTR)
+    if kind is not None:
+        if kind != "raw":
+            raise ValueError(f"attrs entry {KEY_KIND_ATTR} must be 'raw' (a PRNGKey's data) "
+                             f"or absent (a typed key), got {kind!r}")
+        key = jax.random.key_data(key)
     for spec in specs:
         for field in ("values", "value_coordinate"):
             held = spec.get(field)

@@ -27,7 +27,7 @@ import numpy as np
 
 from .._codec import key_data, key_impl
 from ..axes import KeyAxis, PointKey
-from ..axes.keys import typed_key
+from ..axes.keys import check_fold_key, typed_key
 from ..grid import Dim
 
 __all__ = ["KeyLeaf", "KeyPlan", "fold", "plan_keys", "selected_point_keys", "subset_key_axis"]
@@ -117,6 +117,7 @@ def fold(base: jax.Array, positions: Sequence[Any]) -> jax.Array:
 
 def _leaf(position: int, key: jax.Array, sources: Sequence[tuple[int | None, int | None]]
           ) -> KeyLeaf:
+    check_fold_key("key", key)  # the Space's key, or the one a KeyAxis was selected with
     return KeyLeaf(position, tuple(key_data(key)), key_impl(key), typed_key(key),
                    tuple(sources))
 
@@ -133,7 +134,9 @@ def plan_keys(leaves: Sequence[Any], paths: Sequence[str], axis_positions: Seque
     Raises
     ------
     ValueError
-        For a PointKey whose ``positions`` do not match the space's dimensions.
+        For a PointKey whose ``positions`` do not match the space's dimensions,
+        and for a key other than Threefry (see
+        :func:`~labeled_spaces.axes.keys.check_fold_key`).
     """
     n_axes = len(axis_positions)
     found: list[KeyLeaf] = []
