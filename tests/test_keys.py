@@ -521,3 +521,23 @@ def test_a_namedtuple_state_with_key_leaves_reopens_from_a_saved_sub_space(tmp_p
     # a state with another fixed leaf is another run
     with pytest.raises(ValueError, match=r"at 'dt' the file holds 0.5, got 0.25"):
         ls.open_results(tmp_path / "r.nc", state=state._replace(dt=0.25))
+
+
+def test_gradients_and_fit_refuse_a_key_axis_by_its_kind():
+    # replicate keys are conditions of a run, never a variable: the error says KeyAxis,
+    # not only the int32 replicate numbers it hands the space
+    space = ls.Space({"x": ls.GridAxis(0.0, 1.0, 3), "trial": ls.KeyAxis(2)}, mode="product")
+
+    def noisy(state):
+        return (state["x"] - jax.random.normal(state["trial"])) ** 2
+
+    with pytest.raises(ValueError, match=r"'trial' is a KeyAxis: replicate PRNG keys, which "
+                                         r"have no derivative"):
+        ls.gradients(noisy, space, wrt="trial", progress=False)
+    with pytest.raises(ValueError, match=r"'trial' is a KeyAxis: replicate PRNG keys"):
+        ls.fit(noisy, space, wrt=["x", "trial"], steps=2, progress=False)
+    # by default both leave it alone and vary x at each replicate's key
+    grads = ls.gradients(noisy, space, progress=False).to_xarray()
+    assert grads["wrt"].values.tolist() == ["x"] and grads.sizes["trial"] == 2
+    fitted = ls.fit(noisy, space, steps=2, progress=False).to_xarray()
+    assert "x_fit" in fitted and "trial_fit" not in fitted

@@ -192,6 +192,8 @@ def _check_names(space: Space, names: Sequence[str], record_every: int | None,
 def _fittable(p: Parameter) -> str | None:
     if p.data:
         return "is a DataAxis: its values are conditions of a start, not parameters"
+    if p.keys:
+        return "is a KeyAxis: replicate PRNG keys, conditions of a start, not parameters"
     if not p.floating:
         return f"has {p.dtype} values, which cannot be optimised"
     return None

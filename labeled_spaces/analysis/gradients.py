@@ -119,6 +119,8 @@ def _check_labels(output_dims: Any, output_coords: Any) -> None:
 
 
 def _differentiable(p: Parameter) -> str | None:
+    if p.keys:
+        return "is a KeyAxis: replicate PRNG keys, which have no derivative"
     if not p.floating:
         return f"has {p.dtype} values, which have no derivative"
     if not p.broadcast:

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import fail, name_list
-from ..axes import DataAxis
+from ..axes import DataAxis, KeyAxis
 from ..space import Space
 
 __all__ = ["Parameter", "choose", "parameters", "with_leaves"]
@@ -49,6 +49,9 @@ class Parameter:
         axis whose value is its label broadcast).
     data : bool
         Whether it is a :class:`~labeled_spaces.DataAxis`.
+    keys : bool
+        Whether it is a :class:`~labeled_spaces.KeyAxis` (replicate keys,
+        whose int32 values are replicate numbers).
     dim : int
         The index of its dimension in ``space.dims``.
     """
@@ -61,6 +64,7 @@ class Parameter:
     scalar_label: bool
     broadcast: bool
     data: bool
+    keys: bool
     dim: int
 
     @property
@@ -102,7 +106,8 @@ def parameters(space: Space) -> list[Parameter]:
             broadcast = scalar_label and floating and bool(np.all(rows == rows[:, :1]))
         found.append(Parameter(name, a, np.dtype(table.dtype),
                                tuple(table.shape[1:]), floating, scalar_label, broadcast,
-                               isinstance(axis, DataAxis), layout.axis_dim[a]))
+                               isinstance(axis, DataAxis), isinstance(axis, KeyAxis),
+                               layout.axis_dim[a]))
     return found
 
 
