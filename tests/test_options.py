@@ -127,3 +127,22 @@ def test_a_state_given_for_the_space_is_told_how_to_make_a_space(executor):
                 r"mode=\"product\"\)$")
     with pytest.raises(TypeError, match=expected):
         executor(model, state)
+
+
+@pytest.mark.parametrize("executor", [*EXECUTORS, ls.DaskExecution])
+def test_an_axis_or_point_key_among_the_models_arguments_says_where_it_belongs(executor):
+    """Extra arguments go to every combination as they are: an axis there is a mistake."""
+    def noisy(state, key, scale=1.0):
+        return state["k"] * scale + jax.random.normal(key)
+
+    with pytest.raises(TypeError, match=r"^the model's extra argument args\[0\] is a PointKey, "
+                                        r".*put axes and PointKey leaves in the Space's state"):
+        executor(noisy, space(), ls.PointKey())
+    with pytest.raises(TypeError, match=r"extra argument scale is a GridAxis"):
+        executor(noisy, space(), jax.random.key(0), scale=ls.GridAxis(0.0, 1.0, 2))
+    with pytest.raises(TypeError, match=r"extra argument args\[0\]\['trial'\] is a KeyAxis"):
+        executor(noisy, space(), {"trial": ls.KeyAxis(2)})
+    # the same sweep with the key in the state runs
+    keyed = ls.Space({"k": ls.GridAxis(0.0, 1.0, 4), "key": ls.PointKey()}, mode="product")
+    ds = ls.SequentialExecution(lambda s: noisy(s, s["key"]), keyed, progress=False).run()
+    assert len(np.unique(ds.to_xarray()["result"].values)) == 4

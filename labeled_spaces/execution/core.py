@@ -47,7 +47,13 @@ from ..results.sink import make_sink, persistent, preferred_step
 from .compiled import PreparedModel
 from .errors import Interrupted, ModelError, check_outputs, failed_at, trace_failure
 from .loop import Runner, interrupts, run_blocks
-from .options import OPTION_NAMES, Options, check_model_kwargs, check_space
+from .options import (
+    OPTION_NAMES,
+    Options,
+    check_model_arguments,
+    check_model_kwargs,
+    check_space,
+)
 from .program import Labels, merge_labels
 
 if TYPE_CHECKING:
@@ -106,6 +112,7 @@ class Executor:
         self.model = check_callable("model", model)
         self.space = check_space(space, space_name)
         check_model_kwargs(self.name, model, kwargs, self.OPTIONS)
+        check_model_arguments(args, kwargs)
         self.args = args
         self.kwargs = kwargs
         self.options = Options(**options)

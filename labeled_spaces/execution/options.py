@@ -17,11 +17,13 @@ from typing import Any
 import jax
 
 from .._checks import check_bool, check_positive_int, closest, fail
+from ..axes import AbstractAxis, PointKey
 from ..results.sink import check_store
 from ..space import Space
 from .program import MODEL, Program, check_program
 
-__all__ = ["COMMON_OPTIONS", "Options", "check_model_kwargs", "check_space"]
+__all__ = ["COMMON_OPTIONS", "Options", "check_model_arguments", "check_model_kwargs",
+           "check_space"]
 
 #: the options every executor takes
 COMMON_OPTIONS = ("progress", "store", "overwrite", "output_dims", "output_coords",
@@ -184,3 +186,44 @@ def check_space(space: Any, argname: str) -> Space:
         raise TypeError(f"{argname} must be a labeled_spaces.Space, got "
                         f"{type(space).__name__}{hint}")
     return space
+
+
+def _varied(leaf: Any) -> bool:
+    return isinstance(leaf, (AbstractAxis, PointKey))
+
+
+def check_model_arguments(args: tuple, kwargs: Mapping[str, Any]) -> None:
+    """Refuse an axis or a PointKey among the model's extra arguments.
+
+    The extra arguments go to every combination as they are; only the
+    Space's state is varied. An axis or a ``PointKey`` there would reach the
+    model as the object itself and fail inside it (``unexpected PRNG key
+    type``) as a ``ModelError`` at combination 0; it is a ``TypeError`` at
+    construction instead, saying where it belongs.
+
+    Raises
+    ------
+    TypeError
+        Naming the argument (and the path inside it) and the object's class.
+
+    Examples
+    --------
+    >>> from labeled_spaces import PointKey
+    >>> from labeled_spaces.execution.options import check_model_arguments
+    >>> check_model_arguments((1.0,), {"noise": 0.1})
+    >>> check_model_arguments((), {"keys": {"trial": PointKey()}})
+    Traceback (most recent call last):
+    ...
+    TypeError: the model's extra argument keys['trial'] is a PointKey, ... in the Space's state ...
+    """
+    named = [(f"args[{i}]", value) for i, value in enumerate(args)]
+    named += [(str(name), value) for name, value in kwargs.items()]
+    for where, value in named:
+        for path, leaf in jax.tree_util.tree_flatten_with_path(value, is_leaf=_varied)[0]:
+            if _varied(leaf):
+                raise TypeError(
+                    f"the model's extra argument {where}{jax.tree_util.keystr(path)} is a "
+                    f"{type(leaf).__name__}, which an executor hands to every combination "
+                    "as the object itself; put axes and PointKey leaves in the Space's state "
+                    "(Space({..., 'key': PointKey()})) and read them from the state in the "
+                    "model: the extra arguments are the same for every combination")
