@@ -32,7 +32,7 @@ from scipy.stats import qmc
 
 from .._checks import fail, warn_user
 from .._codec import key_data
-from ..axes import AbstractAxis, BoundedAxis, DataAxis, LogGridAxis, NumPyroAxis
+from ..axes import AbstractAxis, BoundedAxis, DataAxis, KeyAxis, LogGridAxis, NumPyroAxis
 from ..axes.distribution import describe_distribution
 from .sequences import unit_columns_of
 
@@ -45,6 +45,8 @@ SOBOL_BALANCE = ("The balance properties of Sobol' points require n to be a powe
 SOBOL_BLOCK = 1 << 16
 SOBOL_LIMIT = 1 << 30
 """scipy's Sobol engine (30 bits) gives at most this many distinct points."""
+SOBOL_COLUMNS = 21201
+"""scipy's Sobol engine has direction numbers for at most this many columns."""
 
 
 def design_rng(key: jax.Array) -> np.random.Generator:
@@ -140,10 +142,13 @@ class MappedAxis:
 
 
 def _unsupported(axis: AbstractAxis) -> ValueError:
+    # replicate keys are no point of a design: a key per point is a PointKey leaf
+    keys = (" (for a key per design point, put a PointKey() leaf in the state instead)"
+            if isinstance(axis, KeyAxis) else "")
     return ValueError(
         f"a quasi-random design maps a unit column onto GridAxis, UniformAxis, LogGridAxis, "
         f"NumPyroAxis or DataAxis, got {axis!r} ({type(axis).__name__}); use mode='zip' or "
-        "'product' for it"
+        f"'product' for it{keys}"
     )
 
 
@@ -336,5 +341,14 @@ def design_tables(axes: Sequence[AbstractAxis], names: Sequence[str], mode: str,
             f"(a DataAxis counts its values), got sizes {sizes}"
         )
     found = factors(axes, names)
-    u = unit_design(mode, next(iter(sizes.values())), sum(f.columns for f in found), key)
+    columns = sum(f.columns for f in found)
+    if mode == "sobol" and columns > SOBOL_COLUMNS:  # scipy's own message names no axis
+        widest = sorted(found, key=lambda f: -f.columns)[:3]
+        raise ValueError(
+            f"a 'sobol' design has at most {SOBOL_COLUMNS} columns (scipy's Sobol direction "
+            f"numbers), one per axis and per component of a NumPyroAxis with sample_shape; "
+            f"this space needs {columns} (" + ", ".join(f"{f.name}: {f.columns}" for f in widest)
+            + (", ..." if len(found) > 3 else "") + "); use mode='halton' or 'lhs'"
+        )
+    u = unit_design(mode, next(iter(sizes.values())), columns, key)
     return map_factors(axes, found, u)
