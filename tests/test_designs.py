@@ -170,6 +170,23 @@ def test_axis_without_a_mapping_is_refused():
         Space({"x": Custom()}, mode="sobol")
 
 
+@pytest.mark.filterwarnings("ignore:The balance properties:UserWarning")
+@pytest.mark.parametrize("mode", ["sobol", "halton"])
+def test_distribution_axes_of_n_points_are_the_first_of_more_bit_for_bit(mode):
+    """XLA's exp gave a LogNormal's icdf other last bits in arrays of 7 and 5000 points."""
+    def state(n):
+        return {"d": NumPyroAxis(dist.LogNormal(0.0, 1.0), n),
+                "c": NumPyroAxis(dist.Cauchy(0.0, 1.0), n, sample_shape=(3,)),
+                "b": LogGridAxis(1e-3, 1e3, n)}
+
+    longer = Space(state(5000), mode=mode, key=jax.random.key(2))
+    for n in (3, 7, 15, 17):
+        shorter = Space(state(n), mode=mode, key=jax.random.key(2))
+        for name, t1, t2 in zip(shorter.names, shorter.layout.tables, longer.layout.tables,
+                                strict=True):
+            assert t1.tobytes() == t2[:n].tobytes(), (n, name)
+
+
 def test_a_key_axis_in_a_design_points_to_point_key():
     # replicate keys are no point of a design; a key per design point is what PointKey gives
     with pytest.raises(ValueError, match=r"got KeyAxis\(n=4\) \(KeyAxis\); use mode='zip' or "

@@ -24,6 +24,7 @@ import math
 import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -170,6 +171,33 @@ def _interval(axis: BoundedAxis, u: np.ndarray) -> np.ndarray:
     return values
 
 
+ICDF_CHUNK = 1 << 14
+"""Values per icdf call: every call has the same shape, whatever the design's length."""
+
+
+def _icdf_in_chunks(dist: Any, unit: np.ndarray, dtype: Any) -> np.ndarray:
+    """``dist.icdf(unit)`` over the points (axis 0) in calls of one fixed shape.
+
+    XLA's elementwise kernels take other code paths for arrays of other
+    lengths (a vectorised body and its tail): a LogNormal's icdf at the same
+    unit point differed in the last bit between designs of 7 and 5000 points,
+    so a Sobol or Halton design of ``n`` points was not a prefix of a longer
+    one. Cut into chunks of one shape (the last padded with 0.5), each point
+    is computed the same way for every ``n``.
+    """
+    n, rest = len(unit), unit.shape[1:]
+    rows = max(1, ICDF_CHUNK // max(1, math.prod(rest)))
+    chunks = []
+    for start in range(0, n, rows):
+        block = np.full((rows, *rest), 0.5)
+        block[:min(rows, n - start)] = unit[start:start + rows]
+        chunks.append(np.asarray(dist.icdf(jnp.asarray(block, dtype=dtype))))
+    if not chunks:
+        return np.asarray(dist.icdf(jnp.asarray(unit, dtype=dtype)))
+    out = np.concatenate(chunks)
+    return out if len(out) == n else out[:n]
+
+
 def _quantiles(axis: NumPyroAxis, u: np.ndarray) -> np.ndarray:
     dist = axis.distribution
     n = len(u)
@@ -178,10 +206,10 @@ def _quantiles(axis: NumPyroAxis, u: np.ndarray) -> np.ndarray:
     dtype = jnp.result_type(float)
     # inside (0, 1): an icdf at 0 or 1 is infinite for unbounded distributions
     tiny = float(np.finfo(dtype).eps) / 2
-    unit = jnp.asarray(np.clip(u, tiny, 1.0 - tiny).reshape(shape), dtype=dtype)
+    unit = np.clip(u, tiny, 1.0 - tiny).reshape(shape)
     name = describe_distribution(dist)
     try:
-        values = np.asarray(dist.icdf(unit))
+        values = _icdf_in_chunks(dist, unit, dtype)
     except NotImplementedError:
         raise ValueError(
             f"a quasi-random design maps unit columns through the distribution's icdf, but "
