@@ -107,6 +107,17 @@ def test_explain_reads_the_store_it_would_resume_and_refuses_another_run(tmp_pat
     assert replaced.store_state == "replaced" and snapshot(path) == before
 
 
+def test_explain_of_a_complete_store_says_there_is_nothing_to_run(tmp_path):
+    path = tmp_path / "sweep.zarr"
+    ls.ParallelExecution(simulate, space(), progress=False, store=path, chunk_size=16).run()
+    found = ls.ParallelExecution(simulate, space(), progress=False, store=path).explain(
+        time=True)
+    assert (found.store_state, found.blocks_to_run, found.seconds) == ("complete", 0, 0.0)
+    assert found.seconds_per_block > 0
+    # not '~0.0 µs for 0 of 4 blocks'
+    assert "Time:          nothing to run, every block is done (" in repr(found)
+
+
 def test_explain_without_jit_reports_no_memory_and_times_the_plain_model():
     def plain(state):
         return float(np.sin(np.asarray(state["k"])))  # not traceable: numpy on the values
