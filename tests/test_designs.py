@@ -12,9 +12,11 @@ from scipy.stats import qmc
 from labeled_spaces import (
     DataAxis,
     GridAxis,
+    KeyAxis,
     LogGridAxis,
     NumPyroAxis,
     ParallelExecution,
+    PointKey,
     Space,
     UniformAxis,
     open_results,
@@ -166,6 +168,43 @@ def test_axis_without_a_mapping_is_refused():
 
     with pytest.raises(ValueError, match=r"maps a unit column onto .* \(Custom\)"):
         Space({"x": Custom()}, mode="sobol")
+
+
+@pytest.mark.filterwarnings("ignore:The balance properties:UserWarning")
+@pytest.mark.parametrize("mode", ["sobol", "halton"])
+def test_distribution_axes_of_n_points_are_the_first_of_more_bit_for_bit(mode):
+    """XLA's exp gave a LogNormal's icdf other last bits in arrays of 7 and 5000 points."""
+    def state(n):
+        return {"d": NumPyroAxis(dist.LogNormal(0.0, 1.0), n),
+                "c": NumPyroAxis(dist.Cauchy(0.0, 1.0), n, sample_shape=(3,)),
+                "b": LogGridAxis(1e-3, 1e3, n)}
+
+    longer = Space(state(5000), mode=mode, key=jax.random.key(2))
+    for n in (3, 7, 15, 17):
+        shorter = Space(state(n), mode=mode, key=jax.random.key(2))
+        for name, t1, t2 in zip(shorter.names, shorter.layout.tables, longer.layout.tables,
+                                strict=True):
+            assert t1.tobytes() == t2[:n].tobytes(), (n, name)
+
+
+def test_a_key_axis_in_a_design_points_to_point_key():
+    # replicate keys are no point of a design; a key per design point is what PointKey gives
+    with pytest.raises(ValueError, match=r"got KeyAxis\(n=4\) \(KeyAxis\); use mode='zip' or "
+                       r"'product' for it \(for a key per design point, put a PointKey\(\) leaf"):
+        Space({"a": UniformAxis(0.0, 1.0, 4), "k": KeyAxis(4)}, mode="lhs")
+    space = Space({"a": UniformAxis(0.0, 1.0, 4), "k": PointKey()}, mode="lhs")
+    assert not np.array_equal(jax.random.key_data(space[0]["k"]),
+                              jax.random.key_data(space[1]["k"]))
+
+
+def test_a_sobol_design_wider_than_scipy_s_direction_numbers_names_its_columns():
+    """scipy said only 'Maximum supported dimensionality is 21201.'"""
+    wide = {"w": NumPyroAxis(dist.Normal(0.0, 1.0), 4, sample_shape=(30000,)),
+            "a": UniformAxis(0.0, 1.0, 4)}
+    with pytest.raises(ValueError, match=r"a 'sobol' design has at most 21201 columns .* this "
+                       r"space needs 30001 \(w: 30000, a: 1\); use mode='halton' or 'lhs'$"):
+        Space(wide, mode="sobol")
+    assert Space(wide, mode="lhs").layout.tables[1].shape == (4, 30000)  # leaf order: a, w
 
 
 def test_indexing_slicing_and_selection_serve_the_design_points():

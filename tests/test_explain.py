@@ -107,6 +107,17 @@ def test_explain_reads_the_store_it_would_resume_and_refuses_another_run(tmp_pat
     assert replaced.store_state == "replaced" and snapshot(path) == before
 
 
+def test_explain_of_a_complete_store_says_there_is_nothing_to_run(tmp_path):
+    path = tmp_path / "sweep.zarr"
+    ls.ParallelExecution(simulate, space(), progress=False, store=path, chunk_size=16).run()
+    found = ls.ParallelExecution(simulate, space(), progress=False, store=path).explain(
+        time=True)
+    assert (found.store_state, found.blocks_to_run, found.seconds) == ("complete", 0, 0.0)
+    assert found.seconds_per_block > 0
+    # not '~0.0 µs for 0 of 4 blocks'
+    assert "Time:          nothing to run, every block is done (" in repr(found)
+
+
 def test_explain_without_jit_reports_no_memory_and_times_the_plain_model():
     def plain(state):
         return float(np.sin(np.asarray(state["k"])))  # not traceable: numpy on the values
@@ -165,11 +176,21 @@ def test_n_vmap_auto_warns_when_not_even_one_combination_fits():
                                     r"got 'fast'"),
     ({"n_vmap": 0}, ValueError, r"n_vmap must be a positive integer, got 0"),
     ({"max_memory": 0}, ValueError, r"max_memory must be a positive integer, got 0"),
-    ({"max_memory": "1GB"}, TypeError, r"max_memory must be a positive integer or None"),
+    ({"max_memory": "1GB"}, TypeError, r"max_memory must be a positive integer or None, a "
+                                        r"number of bytes \(2e9, 2 \* 1024\*\*3\), got '1GB'"),
+    ({"max_memory": np.float32(2.5)}, TypeError, r"max_memory must be a positive integer or "
+                                                 r"None, got np\.float32\(2\.5\)"),
 ])
 def test_bad_batch_and_memory_options_are_refused_naming_them(options, error, match):
     with pytest.raises(error, match=match):
         ls.ParallelExecution(simulate, space(), **options)
+
+
+@pytest.mark.parametrize("budget", [2e9, np.float64(2e9), np.float32(2**31), np.int64(2e9)])
+def test_max_memory_takes_a_whole_number_of_bytes_of_any_numeric_type(budget):
+    # 2e9 is a count of bytes whether it is a Python, a float64 or a float32 number
+    executor = ls.ParallelExecution(simulate, space(), n_vmap="auto", max_memory=budget)
+    assert executor.max_memory == int(budget) and type(executor.max_memory) is int
 
 
 @pytest.mark.parametrize("executor", [ls.SequentialExecution, ls.ParallelExecution])

@@ -171,6 +171,29 @@ def test_any_other_change_is_refused_and_leaves_the_store_untouched(tmp_path, ch
     assert snapshot(path) == before  # bytes and modification times
 
 
+@pytest.mark.parametrize("change, named", [
+    ({"scale": 2.0}, r"was made with other model arguments: scale: 1\.0 -> 2\.0\. "),
+    ({"fn": lambda state, scale=1.0: {k: v.astype(jnp.float16) for k, v in model(state).items()}},
+     r"holds other outputs than this run makes .*: outputs\['m'\]\.dtype: float32 -> float16"),
+])
+def test_a_growth_refused_for_another_change_names_that_change_alone(tmp_path, change, named):
+    """The space grows by the prefix rule; what refuses the run is named, not the grown axes."""
+    def scaled(state, scale=1.0):
+        return {k: v * scale for k, v in model(state).items()}
+
+    path = tmp_path / "sweep.zarr"
+    run(path, space(11), fn=scaled, chunk_size=4, scale=1.0)
+    before = snapshot(path)
+    options = {"fn": scaled, "scale": 1.0, **change}
+    with pytest.raises(ValueError, match=named) as info:
+        run(path, space(21), chunk_size=4, **options)
+    message = str(info.value)
+    assert "another space" not in message and "coupling.fields.n" not in message
+    assert "the 11 stored labels along coupling are the first of the new ones" in message
+    assert "overwrite=True" in message and "new path" in message
+    assert snapshot(path) == before
+
+
 @pytest.mark.filterwarnings("ignore:Consolidated metadata")  # zarr's, about xarray's copy
 def test_a_growth_the_store_cannot_hold_is_refused_before_anything_is_written(tmp_path):
     # a variable added to the store with xarray would keep the old length: refused
@@ -369,7 +392,13 @@ def test_a_latin_hypercube_does_not_grow_and_its_store_is_left_untouched(tmp_pat
     path = tmp_path / "lhs.zarr"
     ls.SequentialExecution(lambda s: s["coupling"], design(8), store=path, progress=False).run()
     before = snapshot(path)
-    with pytest.raises(ValueError, match="made for another space"):
+    with pytest.raises(ValueError, match="made for another space") as info:
         ls.SequentialExecution(lambda s: s["coupling"], design(16), store=path,
                                progress=False).run()
     assert snapshot(path) == before
+    # the refusal says why, and what grows: not only which values differ
+    assert ("a Latin hypercube, mode='lhs', draws a new design for each n: its 8 stored points "
+            "are not the first of 16") in str(info.value)
+    assert "mode='sobol' or 'halton', grows by its next points" in str(info.value)
+    # the values named are the 8 stored points against the new design's first 8
+    assert "coupling.fields.n" not in str(info.value) and "float32[16]" not in str(info.value)

@@ -155,6 +155,9 @@ class Explanation:
             f"done, {size(self.size_on_disk)} on disk")
         if self.seconds is None or self.seconds_per_block is None:
             timed = "not measured (explain(time=True) runs one block)"
+        elif not self.blocks_to_run:
+            timed = (f"nothing to run, every block is done "
+                     f"({format_duration(self.seconds_per_block)} per block)")
         else:
             timed = (f"~{format_duration(self.seconds)} for {self.blocks_to_run} of "
                      f"{self.blocks} blocks ({format_duration(self.seconds_per_block)} per block)")

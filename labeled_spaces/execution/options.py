@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import jax
+import numpy as np
 
 from .._checks import check_bool, check_positive_int, closest, fail
 from ..axes import AbstractAxis, PointKey
@@ -106,8 +107,11 @@ class Options:
             )
         put("chunk_size", check_positive_int("chunk_size", self.chunk_size, allow_none=True))
         budget = self.max_memory  # bytes are often written 2e9: a whole float is a count too
-        if isinstance(budget, float) and budget.is_integer():
+        if isinstance(budget, (float, np.floating)) and float(budget).is_integer():
             budget = int(budget)
+        if isinstance(budget, str):  # "2GB": say the unit the number is in
+            fail("max_memory", "a positive integer or None, a number of bytes (2e9, "
+                 "2 * 1024**3)", budget, TypeError)
         put("max_memory", check_positive_int("max_memory", budget, allow_none=True))
         if self.client is not None:
             from distributed import Client

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..axes import PointKey
 from ..space import Space, is_axis, keypath_name
-from .identity import RunIdentity, summarise
+from .identity import SPACE_KEYS, RunIdentity, summarise
 from .values import array_summary
 
 __all__ = ["Growth", "find_growth"]
@@ -136,14 +136,32 @@ def _cut_back_positions(expected: dict[str, Any], space: Space, growth: Growth) 
         fixed[name] = summarise(PointKey(positions=cut))
 
 
+def _why_not(stored: RunIdentity, expected: RunIdentity, space: Space, growth: Growth) -> str:
+    """Why a run one dimension longer does not grow the store, after the cut-back refusal."""
+    if stored.inputs.get("mode") == space.mode == "lhs":
+        return (f" (a Latin hypercube, mode='lhs', draws a new design for each n: its "
+                f"{growth.old} stored points are not the first of {growth.new}, so its store "
+                "does not grow; a Sobol or Halton design, mode='sobol' or 'halton', grows by "
+                "its next points)")
+    if not stored.differences(expected, SPACE_KEYS):
+        return (f" (the {growth.old} stored labels along {growth.dim} are the first of the new "
+                f"ones: but for the differences named, it would grow along {growth})")
+    return (f" (it would grow along {growth} only if its {growth.old} stored labels were the "
+            "first of the new ones, bit for bit, and nothing else changed; the differences "
+            f"named are those of this run cut back to its first {growth.old} labels)")
+
+
 def find_growth(stored: RunIdentity, now: RunIdentity, stored_shape: Sequence[int],
-                space: Space) -> tuple[Growth | None, str]:
+                space: Space, where: str = "the store") -> tuple[Growth | None, str]:
     """Whether the run ``now`` over ``space`` grows a store of ``stored`` (of ``stored_shape``).
 
-    Returns ``(growth, hint)``: the :class:`Growth` when the prefix rule
-    holds (one dimension longer, the stored labels a prefix of the new
-    ones, everything else equal), else None and a sentence saying why the
-    store does not grow (empty when the run differs in its dimensions).
+    Returns ``(growth, refusal)``: the :class:`Growth` and ``""`` when the
+    prefix rule holds (one dimension longer, the stored labels a prefix of
+    the new ones, everything else equal), else None and the message that
+    refuses the run (``where`` names the store). A run one dimension longer
+    is refused naming what differs once it is cut back to the stored labels
+    along it (a model argument changed with the growth is named alone, not
+    the grown axes), and saying why it does not grow.
 
     Examples
     --------
@@ -163,21 +181,20 @@ def find_growth(stored: RunIdentity, now: RunIdentity, stored_shape: Sequence[in
     >>> find_growth(identity(small), identity(other), (3,), other)[0] is None
     True
     """
+    refusal = stored.refusal(now, where)
     shape, old_shape = tuple(space.shape), tuple(int(s) for s in stored_shape)
     if len(shape) != len(old_shape):
-        return None, ""
+        return None, refusal
     changed = [j for j, (a, b) in enumerate(zip(old_shape, shape, strict=True)) if a != b]
     if len(changed) != 1:
-        return None, ""
+        return None, refusal
     j = changed[0]
     growth = Growth(space.dims[j], j, old_shape[j], shape[j])
     if growth.new < growth.old:
-        return None, (f" (a store grows, it never shrinks: {growth.dim} holds {growth.old} "
-                      f"labels, this run {growth.new})")
+        return None, (f"{refusal} (a store grows, it never shrinks: {growth.dim} holds "
+                      f"{growth.old} labels, this run {growth.new})")
     expected = RunIdentity(_cut_back(now.inputs, stored.inputs, space, growth), now.program)
-    found = stored.differences(expected)
-    if found:
-        return None, (f" (it would grow along {growth} only if its {growth.old} stored labels "
-                      "were the first of the new ones, bit for bit, and nothing else changed; "
-                      f"cut back to them, this run differs in: {'; '.join(found[:4])})")
+    cut = stored.refusal(expected, where)
+    if cut:
+        return None, f"{cut}{_why_not(stored, expected, space, growth)}"
     return growth, ""

@@ -58,7 +58,7 @@ from .values import (
 )
 
 __all__ = [
-    "ANOTHER_SPACE", "RunIdentity", "describe_arguments", "digest_array",
+    "ANOTHER_SPACE", "RunIdentity", "SPACE_KEYS", "describe_arguments", "digest_array",
     "identity_attrs", "program_fingerprint", "recorded_arguments", "recorded_lines",
     "run_identity", "space_differences", "summarise",
 ]
@@ -209,16 +209,12 @@ class RunIdentity:
             found += _differences(self.inputs.get(key), now.inputs.get(key), where)
         return found
 
-    def check(self, now: RunIdentity, where: str) -> None:
-        """Refuse ``now`` unless it has these inputs; warn when its program is another or unknown.
+    def refusal(self, now: RunIdentity, where: str) -> str:
+        """Why ``now`` is not this run, naming what differs (``""`` if nothing): :meth:`check`'s.
 
-        ``where`` names what holds this identity (``store='sweep.zarr'``).
-
-        Raises
-        ------
-        ValueError
-            Naming every input that differs, and suggesting a new path or
-            ``overwrite=True``.
+        >>> from labeled_spaces.results.identity import RunIdentity
+        >>> RunIdentity({"kwargs": {"n": 1}}).refusal(RunIdentity({"kwargs": {"n": 2}}), "s")[:41]
+        's was made with other model arguments: n:'
         """
         parts = []
         for keys, what in ((SPACE_KEYS, ANOTHER_SPACE),
@@ -233,11 +229,19 @@ class RunIdentity:
         other = self.differences(now, sorted(rest))
         if other:
             parts.append(f"differs in {'; '.join(other)}")
-        if parts:
-            raise ValueError(
-                f"{where} {'; and it '.join(parts)}. It is left as it is: give a new path, "
-                "or pass overwrite=True to replace it"
-            )
+        return (f"{where} {'; and it '.join(parts)}. It is left as it is: give a new path, "
+                "or pass overwrite=True to replace it") if parts else ""
+
+    def check(self, now: RunIdentity, where: str) -> None:
+        """Refuse ``now`` unless it has these inputs; warn when its program is another or unknown.
+
+        ``where`` names what holds this identity (``store='sweep.zarr'``). The
+        ``ValueError`` names every input that differs, and suggests a new path
+        or ``overwrite=True``.
+        """
+        refusal = self.refusal(now, where)
+        if refusal:
+            raise ValueError(refusal)
         self.check_program(now, where)
 
     def check_program(self, now: RunIdentity, where: str) -> None:

@@ -210,9 +210,9 @@ class ZarrSink:
         try:
             stored.check(now, where)
         except ValueError as refusal:
-            growth, hint = find_growth(stored, now, held["shape"], self.space)
+            growth, why = find_growth(stored, now, held["shape"], self.space, where)
             if growth is None:
-                raise ValueError(f"{refusal}{hint}") from None
+                raise ValueError(why or str(refusal)) from None
             self.growth = plan_growth(Path(self.path), held, self.space, outputs, growth)
             stored.check_program(now, where)
         self._stored = (outputs, held)

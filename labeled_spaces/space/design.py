@@ -24,6 +24,7 @@ import math
 import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +33,7 @@ from scipy.stats import qmc
 
 from .._checks import fail, warn_user
 from .._codec import key_data
-from ..axes import AbstractAxis, BoundedAxis, DataAxis, LogGridAxis, NumPyroAxis
+from ..axes import AbstractAxis, BoundedAxis, DataAxis, KeyAxis, LogGridAxis, NumPyroAxis
 from ..axes.distribution import describe_distribution
 from .sequences import unit_columns_of
 
@@ -45,6 +46,8 @@ SOBOL_BALANCE = ("The balance properties of Sobol' points require n to be a powe
 SOBOL_BLOCK = 1 << 16
 SOBOL_LIMIT = 1 << 30
 """scipy's Sobol engine (30 bits) gives at most this many distinct points."""
+SOBOL_COLUMNS = 21201
+"""scipy's Sobol engine has direction numbers for at most this many columns."""
 
 
 def design_rng(key: jax.Array) -> np.random.Generator:
@@ -140,10 +143,13 @@ class MappedAxis:
 
 
 def _unsupported(axis: AbstractAxis) -> ValueError:
+    # replicate keys are no point of a design: a key per point is a PointKey leaf
+    keys = (" (for a key per design point, put a PointKey() leaf in the state instead)"
+            if isinstance(axis, KeyAxis) else "")
     return ValueError(
         f"a quasi-random design maps a unit column onto GridAxis, UniformAxis, LogGridAxis, "
         f"NumPyroAxis or DataAxis, got {axis!r} ({type(axis).__name__}); use mode='zip' or "
-        "'product' for it"
+        f"'product' for it{keys}"
     )
 
 
@@ -165,6 +171,33 @@ def _interval(axis: BoundedAxis, u: np.ndarray) -> np.ndarray:
     return values
 
 
+ICDF_CHUNK = 1 << 14
+"""Values per icdf call: every call has the same shape, whatever the design's length."""
+
+
+def _icdf_in_chunks(dist: Any, unit: np.ndarray, dtype: Any) -> np.ndarray:
+    """``dist.icdf(unit)`` over the points (axis 0) in calls of one fixed shape.
+
+    XLA's elementwise kernels take other code paths for arrays of other
+    lengths (a vectorised body and its tail): a LogNormal's icdf at the same
+    unit point differed in the last bit between designs of 7 and 5000 points,
+    so a Sobol or Halton design of ``n`` points was not a prefix of a longer
+    one. Cut into chunks of one shape (the last padded with 0.5), each point
+    is computed the same way for every ``n``.
+    """
+    n, rest = len(unit), unit.shape[1:]
+    rows = max(1, ICDF_CHUNK // max(1, math.prod(rest)))
+    chunks = []
+    for start in range(0, n, rows):
+        block = np.full((rows, *rest), 0.5)
+        block[:min(rows, n - start)] = unit[start:start + rows]
+        chunks.append(np.asarray(dist.icdf(jnp.asarray(block, dtype=dtype))))
+    if not chunks:
+        return np.asarray(dist.icdf(jnp.asarray(unit, dtype=dtype)))
+    out = np.concatenate(chunks)
+    return out if len(out) == n else out[:n]
+
+
 def _quantiles(axis: NumPyroAxis, u: np.ndarray) -> np.ndarray:
     dist = axis.distribution
     n = len(u)
@@ -173,10 +206,10 @@ def _quantiles(axis: NumPyroAxis, u: np.ndarray) -> np.ndarray:
     dtype = jnp.result_type(float)
     # inside (0, 1): an icdf at 0 or 1 is infinite for unbounded distributions
     tiny = float(np.finfo(dtype).eps) / 2
-    unit = jnp.asarray(np.clip(u, tiny, 1.0 - tiny).reshape(shape), dtype=dtype)
+    unit = np.clip(u, tiny, 1.0 - tiny).reshape(shape)
     name = describe_distribution(dist)
     try:
-        values = np.asarray(dist.icdf(unit))
+        values = _icdf_in_chunks(dist, unit, dtype)
     except NotImplementedError:
         raise ValueError(
             f"a quasi-random design maps unit columns through the distribution's icdf, but "
@@ -336,5 +369,14 @@ def design_tables(axes: Sequence[AbstractAxis], names: Sequence[str], mode: str,
             f"(a DataAxis counts its values), got sizes {sizes}"
         )
     found = factors(axes, names)
-    u = unit_design(mode, next(iter(sizes.values())), sum(f.columns for f in found), key)
+    columns = sum(f.columns for f in found)
+    if mode == "sobol" and columns > SOBOL_COLUMNS:  # scipy's own message names no axis
+        widest = sorted(found, key=lambda f: -f.columns)[:3]
+        raise ValueError(
+            f"a 'sobol' design has at most {SOBOL_COLUMNS} columns (scipy's Sobol direction "
+            f"numbers), one per axis and per component of a NumPyroAxis with sample_shape; "
+            f"this space needs {columns} (" + ", ".join(f"{f.name}: {f.columns}" for f in widest)
+            + (", ..." if len(found) > 3 else "") + "); use mode='halton' or 'lhs'"
+        )
+    u = unit_design(mode, next(iter(sizes.values())), columns, key)
     return map_factors(axes, found, u)
