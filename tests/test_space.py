@@ -690,6 +690,25 @@ def test_no_axis_raises(state):
         Space(state)
 
 
+def test_no_axis_names_a_list_meant_as_values_and_never_prints_arrays():
+    # a TVB-Optim user writes the values to sweep as a list; the message printed the whole
+    # state, a 68 x 68 connectome included, and no way to sweep them
+    state = {"coupling": [0.0, 0.5, 1.0], "weights": np.ones((68, 68), np.float32)}
+    with pytest.raises(ValueError) as info:
+        Space(state, mode="product")
+    message = str(info.value)
+    assert message == (
+        "state must contain at least one axis (GridAxis, UniformAxis, ...), got none in "
+        "{coupling: [0.0, 0.5, 1.0], weights: float32 array (68, 68)}; a list of values stays "
+        "fixed: to sweep 'coupling' over them, make it an axis, DataAxis([0.0, 0.5, 1.0]), or "
+        "GridAxis(low, high, n) for an even grid")
+    state["coupling"] = DataAxis([0.0, 0.5, 1.0])  # the hint works as written
+    assert Space(state, mode="product").sizes == {"coupling": 3}
+    with pytest.raises(ValueError, match=r"got none in \{coupling: float64 array \(3,\)\}; a "
+                       r"list or array stays fixed: to sweep a leaf, make it an axis"):
+        Space({"coupling": np.linspace(0.0, 1.0, 3)})
+
+
 @pytest.mark.parametrize("mode", ["grid", "Product", None, 1])
 def test_bad_mode_raises(mode):
     with pytest.raises(ValueError, match=f"mode must be 'product' or 'zip', got {mode!r}"):
