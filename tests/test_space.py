@@ -718,6 +718,24 @@ def test_bad_mode_raises(mode):
 def test_bad_key_and_dim_raise():
     with pytest.raises(TypeError, match="key must be a jax.random.key"):
         Space({"a": GridAxis(0, 1, 3)}, key=42)
+
+
+@pytest.mark.parametrize("key, hint", [
+    (42, "got 42 (int); for the seed 42, pass key=jax.random.key(42)"),
+    (np.random.default_rng(0), "a NumPy generator cannot seed JAX: pass key=jax.random.key(seed)"),
+    (jax.random.split(jax.random.key(0), 3), "got a key<fry> array of shape (3,) (PRNGKeyArray); "
+     "it holds 3 keys (from jax.random.split?): pass one of them, key=keys[0]"),
+    (jax.random.split(jax.random.PRNGKey(0), 3), "got a uint32 array of shape (3, 2) "
+     "(ArrayImpl); it holds 3 keys"),
+    (np.asarray(jax.random.PRNGKey(1)), "becomes one again with key=jnp.asarray(key)"),
+], ids=["int-seed", "numpy-generator", "split-keys", "split-raw-keys", "numpy-raw-key"])
+def test_a_bad_key_says_how_to_make_one(key, hint):
+    # a seed, a NumPy generator or a batch of keys is what users pass; each says what to write
+    with pytest.raises(TypeError, match="key must be a jax.random.key") as info:
+        Space({"a": UniformAxis(0, 1, 3)}, mode="sobol", key=key)
+    assert hint in str(info.value)
+    if isinstance(key, np.ndarray):  # the hint works as written
+        assert Space({"a": UniformAxis(0, 1, 3)}, key=jnp.asarray(key)).N == 3
     with pytest.raises(TypeError, match="dim must be a non-empty string, got ''"):
         Space({"a": GridAxis(0, 1, 3)}, dim="")
 
