@@ -12,9 +12,11 @@ from scipy.stats import qmc
 from labeled_spaces import (
     DataAxis,
     GridAxis,
+    KeyAxis,
     LogGridAxis,
     NumPyroAxis,
     ParallelExecution,
+    PointKey,
     Space,
     UniformAxis,
     open_results,
@@ -166,6 +168,20 @@ def test_axis_without_a_mapping_is_refused():
 
     with pytest.raises(ValueError, match=r"maps a unit column onto .* \(Custom\)"):
         Space({"x": Custom()}, mode="sobol")
+
+
+def test_a_key_axis_in_a_design_points_to_point_key():
+    # the advice 'use mode=zip or product' dropped the design; a key per point keeps it
+    state = {"x": UniformAxis(0.0, 1.0, 4), "key": KeyAxis(4)}
+    with pytest.raises(ValueError, match=r"got KeyAxis\(n=4\) \(KeyAxis\); a KeyAxis has no "
+                       r"values to place on a design: for noise at every design point, put a "
+                       r"PointKey\(\) in the state instead"):
+        Space(state, mode="sobol")
+    state["key"] = PointKey()  # the advice, followed
+    space = Space(state, mode="sobol")
+    assert space.sizes == {"sample": 4}
+    assert not bool((jax.random.key_data(space[0]["key"]) ==
+                     jax.random.key_data(space[1]["key"])).all())
 
 
 def test_indexing_slicing_and_selection_serve_the_design_points():

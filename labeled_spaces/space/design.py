@@ -32,7 +32,7 @@ from scipy.stats import qmc
 
 from .._checks import fail, warn_user
 from .._codec import key_data
-from ..axes import AbstractAxis, BoundedAxis, DataAxis, LogGridAxis, NumPyroAxis
+from ..axes import AbstractAxis, BoundedAxis, DataAxis, KeyAxis, LogGridAxis, NumPyroAxis
 from ..axes.distribution import describe_distribution
 from .sequences import unit_columns_of
 
@@ -140,10 +140,13 @@ class MappedAxis:
 
 
 def _unsupported(axis: AbstractAxis) -> ValueError:
+    way_out = ("use mode='zip' or 'product' for it" if not isinstance(axis, KeyAxis) else
+               "a KeyAxis has no values to place on a design: for noise at every design point, "
+               "put a PointKey() in the state instead (a key of its own per point); replicates "
+               "as a dimension (KeyAxis) need mode='product'")
     return ValueError(
         f"a quasi-random design maps a unit column onto GridAxis, UniformAxis, LogGridAxis, "
-        f"NumPyroAxis or DataAxis, got {axis!r} ({type(axis).__name__}); use mode='zip' or "
-        "'product' for it"
+        f"NumPyroAxis or DataAxis, got {axis!r} ({type(axis).__name__}); {way_out}"
     )
 
 
