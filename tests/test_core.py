@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 import labeled_spaces as ls
@@ -47,3 +49,18 @@ def test_ctrl_c_while_the_model_is_traced_is_an_interrupt_with_partial(executor,
         executor(interrupted, space(), progress=False, store=tmp_path / "s.zarr").run()
     assert info.value.partial is None  # nothing had started
     assert not (tmp_path / "s.zarr").exists()
+
+
+def test_n_vmap_above_chunk_size_warns_at_the_users_line_that_they_may_be_swapped():
+    # n_vmap batches inside a block of chunk_size combinations: above it, it does nothing
+    with pytest.warns(UserWarning, match=r"n_vmap=64 is more than chunk_size=4: .* n_vmap does "
+                                         r"nothing; did you mean n_vmap=4, chunk_size=64\?") as got:
+        executor = ls.ParallelExecution(model, space(), n_vmap=64, chunk_size=4, progress=False)
+    assert got[0].filename == __file__
+    plain = ls.ParallelExecution(model, space(), chunk_size=4, progress=False)
+    assert executor.explain().lanes == plain.explain().lanes == 4  # the same blocks either way
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # n_vmap up to chunk_size is what it is for
+        ls.ParallelExecution(model, space(), n_vmap=4, chunk_size=4)
+        ls.ParallelExecution(model, space(), n_vmap=2, chunk_size=4)
+        ls.ParallelExecution(model, space(), n_vmap=64)
