@@ -285,7 +285,17 @@ def _join(where: str, key: str) -> str:
 
 
 def _is_leaf(value: Any) -> bool:
-    return isinstance(value, dict) and ("array" in value or "key" in value)
+    """A described array (``{"array": dtype, "shape": ...}``) or key (``{"key", "impl"}``).
+
+    Told by the types of those entries, not their names alone: the axes, coords
+    and fixed leaves are dicts keyed by the state's paths, which may well be
+    ``"key"`` (the examples' noise key) or ``"array"``.
+    """
+    if not isinstance(value, dict):
+        return False
+    if isinstance(value.get("array"), str) and isinstance(value.get("shape"), list):
+        return True
+    return isinstance(value.get("impl"), str) and isinstance(value.get("key"), list | str)
 
 
 def _show(value: Any, limit: int = 120) -> str:
