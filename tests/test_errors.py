@@ -93,6 +93,24 @@ def test_a_failure_names_the_combination_by_its_labels_not_the_whole_state(execu
     np.testing.assert_array_equal(err.params["weights"], state["weights"])  # still all there
 
 
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_an_xarray_output_is_named_as_an_output_problem_not_as_control_flow(executor):
+    # it runs in plain Python, so the eager check passed and JAX's tracing error was reported
+    # with advice about Python control flow
+    import xarray as xr
+
+    def labeled(state):
+        return {"trace": xr.DataArray(state["x"] * jnp.ones(3), dims="time")}
+
+    with pytest.raises(ls.ModelError, match=r"model outputs must be arrays or numbers, got a "
+                       r"DataArray \(xarray\..*DataArray\) at output \['trace'\], which a "
+                       r"compiled model cannot return: return its values as arrays \(for an "
+                       r"xarray object, \.data\) and name their dimensions with output_dims=$"
+                       ) as info:
+        executor(labeled, space(), progress=False).run()
+    assert isinstance(info.value, TypeError)  # a wrong value, as every output problem
+
+
 def _interrupt_after(calls, count):
     """A Python function for a callback that presses Ctrl-C on its ``count``-th call."""
     def check(x):

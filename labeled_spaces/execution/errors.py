@@ -173,6 +173,8 @@ def _describe(err: BaseException) -> str:
 
 # how JAX names what a traced value came from: the arguments of PreparedModel.call
 _INTERNAL = re.compile(r"\b(lane_values|state_arrays|extra_arrays)\[(\d+)\]")
+_NOT_A_JAX_TYPE = re.compile(r"returned a value of type <class '([\w.]+)'>( at output component "
+                             r"\S+)?, which is not a valid JAX type")
 _CALL_SITE = re.compile(r"the function call at \S+compiled\.py:\d+( for \w+)?")
 
 
@@ -268,6 +270,14 @@ def trace_failure(prepared: PreparedModel, space: Space, err: Exception) -> Mode
     if found is not None and (type(found[1]) is type(err) and str(found[1]) == str(err) or
                               str(found[1]).startswith(_OUTPUT_PROBLEM)):
         return failed_at(space, 0, _describe(found[1]))
+    returned = _NOT_A_JAX_TYPE.search(str(err)) if isinstance(err, TypeError) else None
+    if returned is not None:  # fine in Python, but jit returns arrays only (an xarray object)
+        kind, at = returned.group(1).rsplit(".", 1)[-1], returned.group(2) or ""
+        return failed_at(space, 0, (
+            f"TypeError: {_OUTPUT_PROBLEM} arrays or numbers, got a {kind} ({returned.group(1)})"
+            f"{at.replace(' component', '')}, which a compiled model cannot return: return its "
+            "values as arrays (for an xarray object, .data) and name their dimensions with "
+            "output_dims="))
     eager = "" if found is None else (
         f" (run without jit, the first combination fails differently: {_describe(found[1])})")
     return ModelError(
