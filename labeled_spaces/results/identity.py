@@ -285,12 +285,7 @@ def _join(where: str, key: str) -> str:
 
 
 def _is_leaf(value: Any) -> bool:
-    """A described array (``{"array": dtype, "shape": ...}``) or key (``{"key", "impl"}``).
-
-    Told by the types of those entries, not their names alone: the axes, coords
-    and fixed leaves are dicts keyed by the state's paths, which may well be
-    ``"key"`` (the examples' noise key) or ``"array"``.
-    """
+    """A described array or key, by its entries' types: paths (``"key"``) name dicts too."""
     if not isinstance(value, dict):
         return False
     if isinstance(value.get("array"), str) and isinstance(value.get("shape"), list):
