@@ -64,3 +64,37 @@ def test_n_vmap_above_chunk_size_warns_at_the_users_line_that_they_may_be_swappe
         ls.ParallelExecution(model, space(), n_vmap=4, chunk_size=4)
         ls.ParallelExecution(model, space(), n_vmap=2, chunk_size=4)
         ls.ParallelExecution(model, space(), n_vmap=64)
+
+
+@pytest.mark.parametrize("executor", [ls.SequentialExecution, ls.ParallelExecution])
+def test_a_key_axis_the_model_never_reads_is_warned_about(executor):
+    # the examples' kuramoto reads state["key"]: a KeyAxis put at "seed" gave replicates that
+    # were all equal, which read like a finished sweep with no noise spread
+    import jax
+
+    def noisy(state):
+        return state["k"] + jax.random.uniform(state["key"])
+
+    misplaced = ls.Space({"k": ls.GridAxis(0.0, 1.0, 3), "key": jax.random.key(0),
+                          "seed": ls.KeyAxis(4, name="replicate")}, mode="product")
+    with pytest.warns(UserWarning, match=r"no output of the model depends on the KeyAxis at "
+                      r"'seed' in the state: every replicate along 'replicate' gets the same "
+                      r"results. Put it where the model reads its key \(the state holds the "
+                      r"keys \['k', 'key', 'seed'\]\)") as got:
+        results = executor(noisy, misplaced, progress=False).run()
+    assert got[0].filename == __file__
+    assert float(results.to_xarray()["result"].std("replicate").max()) == 0.0  # as it warned
+    read = ls.Space({"k": ls.GridAxis(0.0, 1.0, 3), "key": ls.KeyAxis(4)}, mode="product")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a key the model reads, or a traced-away use: silent
+        executor(noisy, read, progress=False).run()
+        executor(lambda s: s["k"] + 0 * jax.random.uniform(s["key"]), read, progress=False).run()
+        # a KeyAxis as the replicate dimension of a PointKey: the point keys vary along it
+        points = ls.Space({"k": ls.GridAxis(0.0, 1.0, 3), "key": ls.PointKey(),
+                           "r": ls.KeyAxis(2)}, mode="product")
+        executor(noisy, points, progress=False).run()
+    ls.clear_caches()  # traced anew: the warning, made an error by the user, stays itself
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UserWarning, match="no output of the model depends on the KeyAxis"):
+            executor(noisy, misplaced, progress=False).run()

@@ -87,7 +87,7 @@ class _Blocks:
         self.batch: int | None = None  # n_vmap, as given or as the plan chose it
 
     def structure(self) -> tuple[Any, str]:
-        shapes, print_, _ = traced(self.prepared, *self.inputs)
+        shapes, print_, _ = traced(self.prepared, *self.inputs, space=self.space)
         return shapes, print_
 
     def plan(self, outputs: Outputs, persistent: bool, step: tuple[int, ...] | None) -> Blocks:
