@@ -93,6 +93,9 @@ def test_a_key_axis_the_model_never_reads_is_warned_about(executor):
         points = ls.Space({"k": ls.GridAxis(0.0, 1.0, 3), "key": ls.PointKey(),
                            "r": ls.KeyAxis(2)}, mode="product")
         executor(noisy, points, progress=False).run()
+        # a PointKey the model does not read is no KeyAxis: nothing to say
+        unread = ls.Space({"k": ls.GridAxis(0.0, 1.0, 3), "key": ls.PointKey()}, mode="product")
+        executor(lambda s: s["k"] * 2, unread, progress=False).run()
     ls.clear_caches()  # traced anew: the warning, made an error by the user, stays itself
     with warnings.catch_warnings():
         warnings.simplefilter("error")

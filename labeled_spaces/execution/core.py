@@ -359,7 +359,7 @@ def warn_unread_keys(space: Space, dead: Sequence[int], inputs: int) -> None:
     if any(k not in dead for k in range(n, inputs)):  # a PointKey varies along every dim
         return
     on_dim = space.layout.axis_dim
-    for a in dead:
+    for a in (a for a in dead if a < n):
         if isinstance(space.axes[a], KeyAxis) and all(
                 b in dead for b in range(n) if on_dim[b] == on_dim[a]):
             path, name = space.paths[a], space.names[a]
