@@ -309,9 +309,20 @@ def user_stacklevel() -> int:
     """
     here = inspect.currentframe()
     level, frame = 1, here.f_back if here is not None else None
-    while frame is not None and _inside_package(frame.f_code.co_filename):
+    while frame is not None and _ours(frame):
         frame, level = frame.f_back, level + 1
     return level
+
+
+def _ours(frame: Any) -> bool:
+    """A frame of the package, or code it generated: a dataclass's ``__init__`` runs as
+    ``<string>`` called from the package (a user's ``python -c`` is ``<string>`` too, but
+    called from nothing of ours)."""
+    if _inside_package(frame.f_code.co_filename):
+        return True
+    caller = frame.f_back
+    return (frame.f_code.co_filename.startswith("<") and caller is not None
+            and _inside_package(caller.f_code.co_filename))
 
 
 # beginnings of the messages warn_user leaves out in this context (this thread or task only)

@@ -14,6 +14,9 @@ is ever removed.
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import itertools
 import os
 import re
 import secrets
@@ -76,7 +79,7 @@ def check_openable(path: str | os.PathLike, what: str = "path",
         mode = target.stat().st_mode
     except FileNotFoundError:
         raise FileNotFoundError(f"{what} must be an existing {expected}, got {str(target)!r}"
-                                ) from None
+                                f"{_nearest_sibling(target)}") from None
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
         return target
     kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else
@@ -85,6 +88,34 @@ def check_openable(path: str | os.PathLike, what: str = "path",
             "a socket" if stat.S_ISSOCK(mode) else "neither a file nor a directory")
     raise ValueError(f"{what} must be a regular file or a directory, got {kind} at "
                      f"{str(target)!r}")
+
+
+def _nearest_sibling(target: Path, most: int = 10_000) -> str:
+    """``; did you mean 'sweep.zarr'?`` for a close name beside a missing ``target``, or ``""``.
+
+    Only the first ``most`` entries of the folder are read (a huge folder is
+    not listed for a hint); a missing folder is named as such.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from labeled_spaces._paths import _nearest_sibling
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> (folder / "sweep.zarr").mkdir()
+    >>> _nearest_sibling(folder / "sweep.zar")
+    "; did you mean 'sweep.zarr'?"
+    >>> _nearest_sibling(folder / "nowhere" / "x.nc")[:15]
+    '; there is no f'
+    """
+    parent = target.parent
+    if not parent.is_dir():
+        return f"; there is no folder {str(parent)!r}"
+    names: list[str] = []
+    with contextlib.suppress(OSError), os.scandir(parent) as entries:
+        for entry in itertools.islice(entries, most):
+            names.append(entry.name)
+    close = difflib.get_close_matches(target.name, names, n=1, cutoff=0.8)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def checked_size(path: Path) -> int:

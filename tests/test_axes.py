@@ -810,3 +810,14 @@ def test_an_unregistered_class_named_like_ours_is_taken_from_the_state():
     with pytest.raises(ValueError, match="a custom axis is rebuilt from the state"):
         Space.from_attrs(attrs)  # not rebuilt as our GridAxis from a spec it does not hold
     assert Space.from_attrs(attrs, state=state).to_xarray().identical(space.to_xarray())
+
+
+def test_data_axis_of_names_says_to_give_them_as_labels():
+    # subjects or conditions by name are a common first DataAxis; strings cannot be values
+    with pytest.raises(TypeError, match=r"values must be numeric, got dtype <U6 from \['sub-01', "
+                       r"'sub-02'\]; to sweep named conditions, give the model numbers and the "
+                       r"names as labels: DataAxis\(np\.arange\(2\), labels=\['sub-01', "
+                       r"'sub-02'\]\)$"):
+        DataAxis(["sub-01", "sub-02"])
+    axis = DataAxis(np.arange(2), labels=["sub-01", "sub-02"])  # the hint, as written
+    assert axis.coordinate().tolist() == ["sub-01", "sub-02"]

@@ -188,13 +188,17 @@ def test_distribution_axes_of_n_points_are_the_first_of_more_bit_for_bit(mode):
 
 
 def test_a_key_axis_in_a_design_points_to_point_key():
-    # replicate keys are no point of a design; a key per design point is what PointKey gives
-    with pytest.raises(ValueError, match=r"got KeyAxis\(n=4\) \(KeyAxis\); use mode='zip' or "
-                       r"'product' for it \(for a key per design point, put a PointKey\(\) leaf"):
-        Space({"a": UniformAxis(0.0, 1.0, 4), "k": KeyAxis(4)}, mode="lhs")
-    space = Space({"a": UniformAxis(0.0, 1.0, 4), "k": PointKey()}, mode="lhs")
-    assert not np.array_equal(jax.random.key_data(space[0]["k"]),
-                              jax.random.key_data(space[1]["k"]))
+    # the advice 'use mode=zip or product' dropped the design; a key per point keeps it
+    state = {"x": UniformAxis(0.0, 1.0, 4), "key": KeyAxis(4)}
+    with pytest.raises(ValueError, match=r"got KeyAxis\(n=4\) \(KeyAxis\); a KeyAxis has no "
+                       r"values to place on a design: for noise at every design point, put a "
+                       r"PointKey\(\) in the state instead"):
+        Space(state, mode="sobol")
+    state["key"] = PointKey()  # the advice, followed
+    space = Space(state, mode="sobol")
+    assert space.sizes == {"sample": 4}
+    assert not bool((jax.random.key_data(space[0]["key"]) ==
+                     jax.random.key_data(space[1]["key"])).all())
 
 
 def test_a_sobol_design_wider_than_scipy_s_direction_numbers_names_its_columns():

@@ -66,6 +66,51 @@ def test_a_tracing_error_is_reported_as_itself(executor):
     assert info.value.index is None and info.value.params is None
 
 
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_a_failure_names_the_combination_by_its_labels_not_the_whole_state(executor):
+    # a connectome-sized fixed leaf buried the failing labels under ~30 lines of array repr
+    def failing(x):
+        if x > 0.6:
+            raise ValueError("diverges")
+        return x
+
+    def model(state):
+        out = jax.pure_callback(failing, jax.ShapeDtypeStruct((), jnp.float32), state["k"],
+                                vmap_method="sequential")
+        return out + state["weights"].sum() * 0.0
+
+    state = {"k": ls.GridAxis(0.0, 1.0, 5), "trial": ls.KeyAxis(2, name="replicate"),
+             "subject": ls.DataAxis(np.array([1.0, 2.0]), labels=["s1", "s2"]),
+             "weights": np.full((68, 68), 0.5, dtype=np.float32)}
+    sp = ls.Space(state, mode="product")
+    with pytest.raises(ls.ModelError) as info:
+        executor(model, sp, progress=False).run()
+    err = info.value
+    assert err.index == 12  # k=0.75, the first subject, the first replicate
+    message = str(err).split(": ")[0]
+    assert message == ("the model failed at combination 12 with parameters k=0.75, subject='s1', "
+                       "subject_value=1.0, replicate=0 (err.params holds its whole state)")
+    np.testing.assert_array_equal(err.params["weights"], state["weights"])  # still all there
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_an_xarray_output_is_named_as_an_output_problem_not_as_control_flow(executor):
+    # it runs in plain Python, so the eager check passed and JAX's tracing error was reported
+    # with advice about Python control flow
+    import xarray as xr
+
+    def labeled(state):
+        return {"trace": xr.DataArray(state["x"] * jnp.ones(3), dims="time")}
+
+    with pytest.raises(ls.ModelError, match=r"model outputs must be arrays or numbers, got a "
+                       r"DataArray \(xarray\..*DataArray\) at output \['trace'\], which a "
+                       r"compiled model cannot return: return its values as arrays \(for an "
+                       r"xarray object, \.data\) and name their dimensions with output_dims=$"
+                       ) as info:
+        executor(labeled, space(), progress=False).run()
+    assert isinstance(info.value, TypeError)  # a wrong value, as every output problem
+
+
 def _interrupt_after(calls, count):
     """A Python function for a callback that presses Ctrl-C on its ``count``-th call."""
     def check(x):

@@ -108,6 +108,18 @@ def test_netcdf_files_open_back_with_their_space(tmp_path):
         np.testing.assert_array_equal(plain["y"].values, results.arrays[0])
 
 
+def test_a_mistyped_path_names_the_file_beside_it(tmp_path):
+    # 'sweep.zar' or a missing folder: the error said only that the path does not exist
+    ls.ParallelExecution(lambda s: s["k"], small(), progress=False).run().to_netcdf(
+        tmp_path / "sweep.nc")
+    with pytest.raises(FileNotFoundError, match=r"got '.*sweep\.cn'; did you mean 'sweep\.nc'\?$"):
+        ls.open_results(tmp_path / "sweep.cn")
+    with pytest.raises(FileNotFoundError, match=r"; there is no folder '.*results'$"):
+        ls.open_results(tmp_path / "results" / "sweep.nc")
+    with pytest.raises(FileNotFoundError, match=r"got '.*other\.nc'$"):  # nothing close: no hint
+        ls.open_results(tmp_path / "other.nc")
+
+
 def test_open_results_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="path must be an existing"):
         ls.open_results(tmp_path / "missing.nc")

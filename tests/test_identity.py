@@ -426,3 +426,33 @@ def test_labels_attrs_describe_the_same_run_after_netcdf(tmp_path, value):
     results.to_netcdf(tmp_path / "r.nc")
     xr.testing.assert_identical(ls.open_results(tmp_path / "r.nc").to_xarray(),
                                 results.to_xarray())
+
+
+@pytest.mark.parametrize("leaf", ["key", "array"])
+def test_a_state_path_named_key_or_array_is_compared_inside(tmp_path, leaf):
+    # the axes, coords and fixed leaves are dicts keyed by the state's paths; one named 'key'
+    # (the examples' noise key) made the whole dict read as one described key, so the
+    # refusal showed 'axes: {"coupling": ... -> {"coupling": ...' clipped before any difference
+    def noisy(state):
+        return state["coupling"] + jax.random.uniform(state[leaf])
+
+    def sweep(n):
+        return ls.Space({"coupling": ls.GridAxis(0.0, 1.0, n), leaf: ls.KeyAxis(2)},
+                        mode="product")
+
+    path = tmp_path / "s.zarr"
+    ls.ParallelExecution(noisy, sweep(3), store=path, progress=False).run()
+    with pytest.raises(ValueError) as info:
+        ls.ParallelExecution(noisy, sweep(5), store=path, progress=False).run()
+    message = str(info.value)
+    assert "axes.coupling.spec.n: 3 -> 5" in message
+    assert "axes: " not in message and "coords: " not in message
+    # a fixed key at that path is compared as the key it is
+    fixed = ls.Space({"coupling": ls.GridAxis(0.0, 1.0, 3), leaf: jax.random.key(1)},
+                     mode="product")
+    other = ls.Space({"coupling": ls.GridAxis(0.0, 1.0, 3), leaf: jax.random.key(2)},
+                     mode="product")
+    ls.ParallelExecution(noisy, fixed, store=tmp_path / "f.zarr", progress=False).run()
+    with pytest.raises(ValueError, match=rf'fixed\.{leaf}: \{{"key": \[0, 1\], .* -> '
+                                         r'\{"key": \[0, 2\]'):
+        ls.ParallelExecution(noisy, other, store=tmp_path / "f.zarr", progress=False).run()

@@ -91,6 +91,21 @@ def test_bad_output_labels_are_refused_before_running(executor, options, exc, ma
     assert len(calls) <= 1  # traced once at most, never run over the space
 
 
+def test_a_coordinate_for_an_unnamed_dimension_says_how_to_name_it():
+    # output_coords={"time": t} without output_dims is the first thing users write
+    with pytest.raises(ValueError, match=r"the outputs' dimensions are \{'R_t_dim_0': 4\}; to "
+                       r"give 'R_t_dim_0' this coordinate, name it in output_dims: "
+                       r"output_dims=\{'R_t': \('time',\)\}$"):
+        ls.ParallelExecution(model, space(), progress=False,
+                             output_coords={"time": np.arange(4.0)}).run()
+    with pytest.raises(ValueError, match=r"dimensions are \{'time': 4\}; did you mean time\?$"):
+        ls.ParallelExecution(model, space(), progress=False, output_dims={"R_t": ("time",)},
+                             output_coords={"tme": np.arange(4.0)}).run()
+    ds = ls.ParallelExecution(model, space(), progress=False, output_dims={"R_t": ("time",)},
+                              output_coords={"time": np.arange(4.0)}).run().to_xarray()
+    assert ds["R_t"].dims[-1] == "time"  # the hint, followed
+
+
 @pytest.mark.parametrize("executor", EXECUTORS)
 def test_default_output_dims_never_collide(executor):
     # an output named like another's default dim stays a data variable

@@ -690,6 +690,25 @@ def test_no_axis_raises(state):
         Space(state)
 
 
+def test_no_axis_names_a_list_meant_as_values_and_never_prints_arrays():
+    # a TVB-Optim user writes the values to sweep as a list; the message printed the whole
+    # state, a 68 x 68 connectome included, and no way to sweep them
+    state = {"coupling": [0.0, 0.5, 1.0], "weights": np.ones((68, 68), np.float32)}
+    with pytest.raises(ValueError) as info:
+        Space(state, mode="product")
+    message = str(info.value)
+    assert message == (
+        "state must contain at least one axis (GridAxis, UniformAxis, ...), got none in "
+        "{coupling: [0.0, 0.5, 1.0], weights: float32 array (68, 68)}; a list of values stays "
+        "fixed: to sweep 'coupling' over them, make it an axis, DataAxis([0.0, 0.5, 1.0]), or "
+        "GridAxis(low, high, n) for an even grid")
+    state["coupling"] = DataAxis([0.0, 0.5, 1.0])  # the hint works as written
+    assert Space(state, mode="product").sizes == {"coupling": 3}
+    with pytest.raises(ValueError, match=r"got none in \{coupling: float64 array \(3,\)\}; a "
+                       r"list or array stays fixed: to sweep a leaf, make it an axis"):
+        Space({"coupling": np.linspace(0.0, 1.0, 3)})
+
+
 @pytest.mark.parametrize("mode", ["grid", "Product", None, 1])
 def test_bad_mode_raises(mode):
     with pytest.raises(ValueError, match=f"mode must be 'product' or 'zip', got {mode!r}"):
@@ -699,6 +718,24 @@ def test_bad_mode_raises(mode):
 def test_bad_key_and_dim_raise():
     with pytest.raises(TypeError, match="key must be a jax.random.key"):
         Space({"a": GridAxis(0, 1, 3)}, key=42)
+
+
+@pytest.mark.parametrize("key, hint", [
+    (42, "got 42 (int); for the seed 42, pass key=jax.random.key(42)"),
+    (np.random.default_rng(0), "a NumPy generator cannot seed JAX: pass key=jax.random.key(seed)"),
+    (jax.random.split(jax.random.key(0), 3), "got a key<fry> array of shape (3,) (PRNGKeyArray); "
+     "it holds 3 keys (from jax.random.split?): pass one of them, key=keys[0]"),
+    (jax.random.split(jax.random.PRNGKey(0), 3), "got a uint32 array of shape (3, 2) "
+     "(ArrayImpl); it holds 3 keys"),
+    (np.asarray(jax.random.PRNGKey(1)), "becomes one again with key=jnp.asarray(key)"),
+], ids=["int-seed", "numpy-generator", "split-keys", "split-raw-keys", "numpy-raw-key"])
+def test_a_bad_key_says_how_to_make_one(key, hint):
+    # a seed, a NumPy generator or a batch of keys is what users pass; each says what to write
+    with pytest.raises(TypeError, match="key must be a jax.random.key") as info:
+        Space({"a": UniformAxis(0, 1, 3)}, mode="sobol", key=key)
+    assert hint in str(info.value)
+    if isinstance(key, np.ndarray):  # the hint works as written
+        assert Space({"a": UniformAxis(0, 1, 3)}, key=jnp.asarray(key)).N == 3
     with pytest.raises(TypeError, match="dim must be a non-empty string, got ''"):
         Space({"a": GridAxis(0, 1, 3)}, dim="")
 

@@ -151,7 +151,12 @@ class DataAxis(AbstractAxis):
         if data.dtype == object or not (
             np.issubdtype(data.dtype, np.number) or np.issubdtype(data.dtype, np.bool_)
         ):
-            raise TypeError(f"values must be numeric, got dtype {data.dtype} from {values!r}")
+            names = ""
+            if data.dtype.kind in "US" and data.ndim == 1:  # conditions by name
+                names = (f"; to sweep named conditions, give the model numbers and the names "
+                         f"as labels: DataAxis(np.arange({data.size}), labels={values!r})")
+            raise TypeError(f"values must be numeric, got dtype {data.dtype} from {values!r}"
+                            f"{names}")
         if data.ndim == 0:
             raise ValueError(
                 f"values must have a first dimension (the axis), got a scalar {values!r}"

@@ -20,12 +20,14 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.extend.core import Var
 
 from .._caches import ProgramCache
 from ..space import Layout
 from .program import MODEL, Program
 
-__all__ = ["PROGRAMS", "PreparedModel", "signature", "split_arrays", "static_token"]
+__all__ = ["PROGRAMS", "PreparedModel", "dead_inputs", "signature", "split_arrays",
+           "static_token"]
 
 # compiled programs per model: blocks, single points, output shapes and block plans
 PROGRAMS = ProgramCache("executor programs")
@@ -37,6 +39,29 @@ def _is_array(x: Any) -> bool:
         return True
     # kind "V": bfloat16 and the other extended floats of ml_dtypes
     return isinstance(x, np.ndarray) and x.dtype.kind in "biufcV"
+
+
+def dead_inputs(program: Any, count: int) -> list[int]:
+    """Which of the first ``count`` inputs of a traced program no output depends on.
+
+    A backward pass over the top-level equations of ``program`` (a
+    ``ClosedJaxpr``): an equation is live when an output or an effect needs
+    it, and then all its inputs are (a loop or call that uses an input
+    anywhere counts as using it: no input is ever called dead wrongly).
+
+    Examples
+    --------
+    >>> import jax
+    >>> from labeled_spaces.execution.compiled import dead_inputs
+    >>> dead_inputs(jax.make_jaxpr(lambda a, b, c: a * 2 + jax.numpy.sin(c))(1.0, 2.0, 3.0), 3)
+    [1]
+    """
+    jaxpr = program.jaxpr
+    live = {v for v in jaxpr.outvars if isinstance(v, Var)}
+    for eqn in reversed(jaxpr.eqns):
+        if eqn.effects or any(v in live for v in eqn.outvars):
+            live.update(v for v in eqn.invars if isinstance(v, Var))
+    return [k for k, v in enumerate(jaxpr.invars[:count]) if v not in live]
 
 
 def split_arrays(leaves: Sequence[Any]) -> tuple[list[Any], Callable[[Sequence[Any]], list[Any]]]:

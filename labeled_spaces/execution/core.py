@@ -38,13 +38,14 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from .._checks import check_callable
+from .._checks import check_callable, warn_user
 from .._format import clipped, format_count, format_sizes
+from ..axes import KeyAxis
 from ..grid import Block, Blocks
 from ..results import Outputs, ParallelResult, Results, Sink, output_names
 from ..results.identity import describe_arguments, program_fingerprint
 from ..results.sink import make_sink, persistent, preferred_step
-from .compiled import PreparedModel
+from .compiled import PreparedModel, dead_inputs
 from .errors import Interrupted, ModelError, check_outputs, failed_at, trace_failure
 from .loop import Runner, interrupts, run_blocks
 from .options import (
@@ -57,10 +58,11 @@ from .options import (
 from .program import Labels, merge_labels
 
 if TYPE_CHECKING:
+    from ..space import Space
     from .explain import Explanation
 
 __all__ = ["Computation", "Executor", "Started", "interrupted", "output_labels", "progress_bar",
-           "traced"]
+           "traced", "warn_unread_keys"]
 
 
 class Started(NamedTuple):
@@ -248,7 +250,7 @@ class Executor:
         """
         try:
             one, print_ = computation.structure()
-        except ModelError:
+        except (ModelError, Warning):  # a warning made an error by the user's filters
             raise
         except Exception as err:
             raise trace_failure(prepared, self.space, err) from err
@@ -322,13 +324,15 @@ def output_labels(space: Any, options: Options, treedef: Any, shapes: Sequence[t
 
 
 def traced(prepared: PreparedModel, tables: Sequence[Any], state_arrays: Any,
-           extra_arrays: Any) -> tuple[Any, str, Any]:
+           extra_arrays: Any, space: Space | None = None) -> tuple[Any, str, Any]:
     """One lane's output shapes, the traced lane's fingerprint, and its program.
 
     The lane is traced once per structure: shapes and fingerprint are
     cached with the compiled programs. The program (a ``ClosedJaxpr``) is
     returned only when it was traced by this call (else None); it is not
-    kept, so the cache holds nothing that could keep the model alive.
+    kept, so the cache holds nothing that could keep the model alive. Given
+    the ``space``, a ``KeyAxis`` whose key no output depends on is warned
+    about when traced (:func:`warn_unread_keys`).
     """
     lane = [jax.ShapeDtypeStruct(np.shape(t)[1:], t.dtype) for t in tables]
     key = ("output", tuple((a.shape, str(a.dtype)) for a in lane))
@@ -338,10 +342,42 @@ def traced(prepared: PreparedModel, tables: Sequence[Any], state_arrays: Any,
         program, shapes = jax.make_jaxpr(prepared.call, return_shape=True)(
             lane, state_arrays, extra_arrays)
         made["program"] = program
+        if space is not None:
+            made["dead"] = dead_inputs(program, len(lane))
         return shapes, program_fingerprint(program)
 
     shapes, print_ = prepared.cached(key, trace)
+    if space is not None and "dead" in made:  # warned once, when first traced
+        warn_unread_keys(space, made["dead"], len(lane))
     return shapes, print_, made.get("program")
+
+
+def warn_unread_keys(space: Space, dead: Sequence[int], inputs: int) -> None:
+    """Warn of a ``KeyAxis`` whose replicates all get the same results.
+
+    ``dead`` are the lane inputs no output depends on, of ``inputs``: the
+    axes' values, then the key positions. A KeyAxis's replicates are all
+    equal when its key is dead, so is every axis on its dimension, and no
+    ``PointKey`` (a key position) is read. Such a key (put at another path
+    than the one the model reads, say ``state["seed"]`` for a model reading
+    ``state["key"]``) makes a sweep that looks finished.
+    """
+    n = len(space.axes)
+    if any(k not in dead for k in range(n, inputs)):  # a PointKey varies along every dim
+        return
+    on_dim = space.layout.axis_dim
+    for a in (a for a in dead if a < n):
+        if isinstance(space.axes[a], KeyAxis) and all(
+                b in dead for b in range(n) if on_dim[b] == on_dim[a]):
+            path, name = space.paths[a], space.names[a]
+            warn_user(f"no output of the model depends on the KeyAxis at {path!r} in the state: "
+                      f"every replicate along {name!r} gets the same results. Put it where the "
+                      f"model reads its key (the state holds {_top_level(space.state)})")
+
+
+def _top_level(state: Any) -> str:
+    keys = list(state) if isinstance(state, dict) else None
+    return f"the keys {keys}" if keys is not None else f"a {type(state).__name__}"
 
 
 @contextlib.contextmanager

@@ -174,7 +174,8 @@ class _Tasks:
     def structure(self) -> tuple[Any, str]:
         prepared = self.prepared
         shapes, print_, _ = traced(prepared, prepared.layout.device_tables(),
-                                   prepared.state_arrays, prepared.extra_arrays)
+                                   prepared.state_arrays, prepared.extra_arrays,
+                                   self.execution.space)
         return shapes, print_
 
     def plan(self, outputs: Outputs, persistent: bool, step: tuple[int, ...] | None) -> Blocks:

@@ -25,7 +25,7 @@ from .compiled import PreparedModel, split_arrays
 
 __all__ = [
     "Interrupted", "ModelError", "OutputError", "argument_names", "check_outputs", "failed_at",
-    "locate_failure", "name_arguments", "trace_failure",
+    "locate_failure", "name_arguments", "point_labels", "trace_failure",
 ]
 
 # how every message of check_outputs begins
@@ -86,12 +86,43 @@ class Interrupted(KeyboardInterrupt):
         self.partial = partial
 
 
+def point_labels(space: Space, i: int) -> str:
+    """The labels of combination ``i``, as ``sel`` takes them: ``coupling=2.0, noise=0.5``.
+
+    The coordinates of the point (its varying parameters, by the names the
+    results use), not the whole state: a fixed leaf such as a 68 x 68
+    connectome is the same at every combination and would bury the labels.
+
+    Examples
+    --------
+    >>> from labeled_spaces import DataAxis, GridAxis, Space
+    >>> from labeled_spaces.execution.errors import point_labels
+    >>> space = Space({"k": GridAxis(0.0, 1.0, 3), "w": [[1.0, 2.0]] * 2,
+    ...                "subject": DataAxis([1.0, 2.0], labels=["s1", "s2"])}, mode="product")
+    >>> point_labels(space, 5)
+    "k=1.0, subject='s2', subject_value=2.0"
+    """
+    point = space.isel(dict(zip(space.dims, space.layout.grid.unravel(i), strict=True)))
+    shown = []
+    for name, coord in point.coords.items():
+        if coord.ndim == 0:
+            value = coord.values
+            text = repr(str(value)) if value.dtype.kind in "USO" else str(value)
+            shown.append(f"{name}={text}")
+    return ", ".join(shown)
+
+
 def failed_at(space: Space, i: int, message: str, partial: Results | None = None) -> ModelError:
-    """The error for combination ``i``: its index and parameters, and what went wrong."""
+    """The error for combination ``i``: its index and labels, and what went wrong.
+
+    The message names the combination by its labels (:func:`point_labels`);
+    ``.params`` holds its whole state, fixed leaves included.
+    """
     params = space[i]
     kind = OutputError if _OUTPUT_PROBLEM in message else ModelError
     return kind(
-        f"the model failed at combination {i} with parameters {params!r}: {message}",
+        f"the model failed at combination {i} with parameters {point_labels(space, i)} "
+        f"(err.params holds its whole state): {message}",
         index=i, params=params, partial=partial,
     )
 
@@ -142,6 +173,8 @@ def _describe(err: BaseException) -> str:
 
 # how JAX names what a traced value came from: the arguments of PreparedModel.call
 _INTERNAL = re.compile(r"\b(lane_values|state_arrays|extra_arrays)\[(\d+)\]")
+_NOT_A_JAX_TYPE = re.compile(r"returned a value of type <class '([\w.]+)'>( at output component "
+                             r"\S+)?, which is not a valid JAX type")
 _CALL_SITE = re.compile(r"the function call at \S+compiled\.py:\d+( for \w+)?")
 
 
@@ -237,6 +270,14 @@ def trace_failure(prepared: PreparedModel, space: Space, err: Exception) -> Mode
     if found is not None and (type(found[1]) is type(err) and str(found[1]) == str(err) or
                               str(found[1]).startswith(_OUTPUT_PROBLEM)):
         return failed_at(space, 0, _describe(found[1]))
+    returned = _NOT_A_JAX_TYPE.search(str(err)) if isinstance(err, TypeError) else None
+    if returned is not None:  # fine in Python, but jit returns arrays only (an xarray object)
+        kind, at = returned.group(1).rsplit(".", 1)[-1], returned.group(2) or ""
+        return failed_at(space, 0, (
+            f"TypeError: {_OUTPUT_PROBLEM} arrays or numbers, got a {kind} ({returned.group(1)})"
+            f"{at.replace(' component', '')}, which a compiled model cannot return: return its "
+            "values as arrays (for an xarray object, .data) and name their dimensions with "
+            "output_dims="))
     eager = "" if found is None else (
         f" (run without jit, the first combination fails differently: {_describe(found[1])})")
     return ModelError(

@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from .._checks import check_bool, check_positive_int, closest, fail
+from .._checks import check_bool, check_positive_int, closest, fail, warn_user
 from ..axes import AbstractAxis, PointKey
 from ..results.sink import check_store
 from ..space import Space
@@ -106,6 +106,13 @@ class Options:
                 "is imported) gives K devices"
             )
         put("chunk_size", check_positive_int("chunk_size", self.chunk_size, allow_none=True))
+        n_vmap, chunk_size = self.n_vmap, self.chunk_size
+        if isinstance(n_vmap, int) and chunk_size is not None and n_vmap > chunk_size:
+            warn_user(f"n_vmap={n_vmap} is more than chunk_size={chunk_size}: chunk_size is "
+                      "the combinations of one compiled call (a block), n_vmap the batch "
+                      "vectorised at once inside it, so every call vectorises its whole block "
+                      f"and n_vmap does nothing; did you mean n_vmap={chunk_size}, "
+                      f"chunk_size={n_vmap}?")
         budget = self.max_memory  # bytes are often written 2e9: a whole float is a count too
         if isinstance(budget, (float, np.floating)) and float(budget).is_integer():
             budget = int(budget)

@@ -87,7 +87,7 @@ class _Blocks:
         self.batch: int | None = None  # n_vmap, as given or as the plan chose it
 
     def structure(self) -> tuple[Any, str]:
-        shapes, print_, _ = traced(self.prepared, *self.inputs)
+        shapes, print_, _ = traced(self.prepared, *self.inputs, space=self.space)
         return shapes, print_
 
     def plan(self, outputs: Outputs, persistent: bool, step: tuple[int, ...] | None) -> Blocks:
@@ -146,7 +146,9 @@ class ParallelExecution(Executor):
     chunk_size : int, optional
         Combinations per compiled call. Default: chosen from the output size
         and ``max_memory`` (blocks in flight stay within a few percent of the
-        results, so peak memory is about the results themselves).
+        results, so peak memory is about the results themselves). ``n_vmap``
+        batches inside such a call: one above ``chunk_size`` does nothing
+        (a warning says so).
     max_memory : int, optional
         Bytes the blocks in flight may use. Default a quarter of the memory
         available when the run starts.

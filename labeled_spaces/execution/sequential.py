@@ -223,7 +223,7 @@ class _Points:
             self.state_arrays, self.extra_arrays = jax.device_put(
                 (prepared.state_arrays, prepared.extra_arrays))
             info, print_, self.program = traced(prepared, layout.lane_tables, self.state_arrays,
-                                                self.extra_arrays)
+                                                self.extra_arrays, space)
             return info, print_
         try:
             self.first = plain_call(self.execution, prepared, 0)

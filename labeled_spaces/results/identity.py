@@ -10,14 +10,11 @@ values as they are, arrays and anything large as ``dtype``, ``shape`` and a
 digest computed chunk by chunk) with its digest, and beside it the traced
 program's fingerprint.
 
-The store decides whether a run resumes from it with :meth:`RunIdentity.check`
-(a difference in the inputs is a ``ValueError`` naming it, a changed or
-unknown program a warning), every Dataset and file records the identity in
-its attrs (:func:`identity_attrs`: ``labeled_spaces:identity`` and the
-model's arguments, readable, in ``labeled_spaces:arguments``), and
-``open_results`` and ``labeled-spaces info`` read them back with
-:func:`recorded_arguments` / :meth:`RunIdentity.from_attrs`. Nothing else
-compares runs.
+A store resumes a run after :meth:`RunIdentity.check` (another input: a
+``ValueError`` naming it; another or unknown program: a warning). Datasets and
+files record it (:func:`identity_attrs`: ``labeled_spaces:identity``, and the
+arguments in ``labeled_spaces:arguments``), read back by
+:func:`recorded_arguments` / :meth:`RunIdentity.from_attrs`. Nothing else compares runs.
 """
 
 from __future__ import annotations
@@ -289,7 +286,10 @@ def _join(where: str, key: str) -> str:
 
 
 def _is_leaf(value: Any) -> bool:
-    return isinstance(value, dict) and ("array" in value or "key" in value)
+    """A described array or key, by its entries' types: paths (``"key"``) name dicts too."""
+    return isinstance(value, dict) and (
+        (isinstance(value.get("array"), str) and isinstance(value.get("shape"), list))
+        or (isinstance(value.get("impl"), str) and isinstance(value.get("key"), list | str)))
 
 
 def _show(value: Any, limit: int = 120) -> str:

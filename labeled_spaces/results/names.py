@@ -26,7 +26,7 @@ import jax
 import numpy as np
 import xarray as xr
 
-from .._checks import fail
+from .._checks import closest, fail
 from .._schema import OUTPUT_DIMS_ATTR, OUTPUT_DTYPES_ATTR, OUTPUT_TREE_ATTR, OUTPUTS_ATTR
 from ..space import Space, keypath_name
 from .output_tree import structure_to_json
@@ -143,6 +143,25 @@ class OutputCoord:
         return xr.Variable(self.dims, self.values, self.attrs)
 
 
+def _unnamed_hint(dim: str, length: int, lengths: Mapping[str, int]) -> str:
+    """How to put a coordinate on a dimension: its nearest name, or an unnamed one to name.
+
+    An output's own dimensions are ``{output}_dim_{k}`` until ``output_dims``
+    names them; a coordinate given for ``time`` alone lies along nothing.
+    """
+    hint = closest(dim, [d for d in lengths if lengths[d] == length])
+    if hint:
+        return hint
+    unnamed = [d for d, n in lengths.items() if n == length and "_dim_" in d]
+    if not unnamed:
+        return ""
+    output, k = unnamed[0].rsplit("_dim_", 1)
+    ndim = sum(1 for d in lengths if d.rsplit("_dim_", 1)[0] == output and "_dim_" in d)
+    named = tuple(dim if str(i) == k else f"{output}_dim_{i}" for i in range(ndim))
+    return (f"; to give {unnamed[0]!r} this coordinate, name it in output_dims: "
+            f"output_dims={{{output!r}: {named!r}}}")
+
+
 def _coord_variable(name: str, value: Any, lengths: Mapping[str, int]) -> OutputCoord:
     """An output coordinate from an array, ``(values, attrs)`` or a DataArray, checked."""
     attrs: Mapping[str, Any] = {}
@@ -165,6 +184,7 @@ def _coord_variable(name: str, value: Any, lengths: Mapping[str, int]) -> Output
         raise ValueError(
             f"output_coords[{name!r}] lies along {list(unknown)}, which are not dimensions of "
             f"any output; the outputs' dimensions are {dict(lengths)}"
+            f"{_unnamed_hint(unknown[0], data.shape[dims.index(unknown[0])], lengths)}"
         )
     for d, n in zip(dims, data.shape, strict=True):
         if n != lengths[d]:

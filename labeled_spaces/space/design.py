@@ -143,13 +143,13 @@ class MappedAxis:
 
 
 def _unsupported(axis: AbstractAxis) -> ValueError:
-    # replicate keys are no point of a design: a key per point is a PointKey leaf
-    keys = (" (for a key per design point, put a PointKey() leaf in the state instead)"
-            if isinstance(axis, KeyAxis) else "")
+    way_out = ("use mode='zip' or 'product' for it" if not isinstance(axis, KeyAxis) else
+               "a KeyAxis has no values to place on a design: for noise at every design point, "
+               "put a PointKey() in the state instead (a key of its own per point); replicates "
+               "as a dimension (KeyAxis) need mode='product'")
     return ValueError(
         f"a quasi-random design maps a unit column onto GridAxis, UniformAxis, LogGridAxis, "
-        f"NumPyroAxis or DataAxis, got {axis!r} ({type(axis).__name__}); use mode='zip' or "
-        f"'product' for it{keys}"
+        f"NumPyroAxis or DataAxis, got {axis!r} ({type(axis).__name__}); {way_out}"
     )
 
 

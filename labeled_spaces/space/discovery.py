@@ -11,6 +11,7 @@ import jax
 import numpy as np
 
 from .._checks import silenced
+from .._format import clipped, elided
 from ..axes import AbstractAxis
 from ..grid import SIZE_WARNINGS, Grid, assign_dims
 from .coords import AxisLabels
@@ -18,7 +19,7 @@ from .design import DESIGNS, SOBOL_BALANCE, design_tables
 from .key_leaves import plan_keys
 from .layout import Layout
 
-__all__ = ["discover", "hint_unregistered", "is_axis", "keypath_name", "rebuilding"]
+__all__ = ["describe_fixed", "discover", "is_axis", "keypath_name", "rebuilding"]
 
 
 @contextlib.contextmanager
@@ -92,9 +93,38 @@ def keypath_name(path: Sequence[Any]) -> str:
     return name or "value"
 
 
-def hint_unregistered(state: Any) -> str:
-    """The state, with a hint where an axis hides in a node JAX does not flatten."""
-    text = repr(state)
+def _is_value_list(x: Any) -> bool:
+    """A list or tuple of two or more plain numbers: values a user may have meant to sweep."""
+    return (type(x) in (list, tuple) and len(x) > 1
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in x))
+
+
+def _leaf_text(leaf: Any) -> str:
+    shape = getattr(leaf, "shape", None)
+    if shape is not None and getattr(leaf, "dtype", None) is not None and shape != ():
+        return f"{leaf.dtype} array {tuple(shape)}"
+    return clipped(repr(leaf), 40)
+
+
+def describe_fixed(state: Any) -> str:
+    """Why a state has no axis: its leaves in short, with a hint where one hides or was meant.
+
+    Each leaf by key path (an array by dtype and shape, never its values); a
+    list of numbers is named as values that stay fixed, with the axis that
+    sweeps them; a dataclass JAX does not flatten is named with its axes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from labeled_spaces.space.discovery import describe_fixed
+    >>> print(describe_fixed({"k": [0.0, 1.0, 2.0], "w": np.zeros((68, 68))}))
+    {k: [0.0, 1.0, 2.0], w: float64 array (68, 68)}; a list of values stays fixed: ...
+    >>> print(describe_fixed({"k": np.linspace(0.0, 1.0, 3)}))
+    {k: float64 array (3,)}; a list or array stays fixed: to sweep a leaf, make it an axis, ...
+    """
+    flat = jax.tree_util.tree_flatten_with_path(state, is_leaf=_is_value_list)[0]
+    shown = [f"{keypath_name(p)}: {_leaf_text(leaf)}" for p, leaf in flat]
+    text = f"{{{elided(shown, edge=4)[1:-1]}}}"
     for leaf in jax.tree_util.tree_leaves(state):
         if dataclasses.is_dataclass(leaf) and not isinstance(leaf, type):
             inside = [f.name for f in dataclasses.fields(leaf)
@@ -103,7 +133,14 @@ def hint_unregistered(state: Any) -> str:
                 return (f"{text}: the dataclass {type(leaf).__name__} holds axes in "
                         f"{inside}, but JAX treats it as a leaf; register it as a pytree "
                         "(jax.tree_util.register_dataclass) or use an equinox Module")
-    return text
+    listed = [(keypath_name(p), leaf) for p, leaf in flat if _is_value_list(leaf)]
+    if listed:
+        path, values = listed[0]
+        return (f"{text}; a list of values stays fixed: to sweep {path!r} over them, make it "
+                f"an axis, DataAxis({clipped(repr(list(values)), 40)}), or "
+                "GridAxis(low, high, n) for an even grid")
+    return (f"{text}; a list or array stays fixed: to sweep a leaf, make it an axis, "
+            "GridAxis(low, high, n), or DataAxis(values) for values you have")
 
 
 def discover(state: Any, mode: str, dim: str, key: jax.Array, point: bool = False
@@ -133,7 +170,7 @@ def discover(state: Any, mode: str, dim: str, key: jax.Array, point: bool = Fals
     if not axis_pos and not point:
         raise ValueError(
             "state must contain at least one axis (GridAxis, UniformAxis, ...), "
-            f"got none in {hint_unregistered(state)}"
+            f"got none in {describe_fixed(state)}"
         )
     axes: Sequence[AbstractAxis] = [leaves[k] for k in axis_pos]
     paths = [keypath_name(flat[k][0]) for k in axis_pos]

@@ -34,17 +34,43 @@ def _point_values(tables: Sequence[Any], axis_dim: Sequence[int], digits: Sequen
 
 
 def check_key(key: Any) -> jax.Array:
-    """A PRNG key: typed (``jax.random.key``) or raw (``PRNGKey``); None means ``key(0)``."""
+    """A PRNG key: typed (``jax.random.key``) or raw (``PRNGKey``); None means ``key(0)``.
+
+    Anything else is a ``TypeError`` that says how to make a key of it: an
+    integer seed, a NumPy generator, a batch of keys from ``jax.random.split``.
+
+    Examples
+    --------
+    >>> from labeled_spaces.space import check_key
+    >>> try:
+    ...     check_key(42)
+    ... except TypeError as err:
+    ...     print(str(err).split("; ")[-1])
+    for the seed 42, pass key=jax.random.key(42)
+    """
     if key is None:
         return jax.random.key(0)
+    hint, shown = "", repr(key)
     if isinstance(key, jax.Array):
-        if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ():
+        typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+        if typed and key.shape == ():
             return key
         if key.dtype == jnp.uint32 and key.shape == (2,):
             return key
+        if typed and key.ndim == 1 or key.dtype == jnp.uint32 and key.ndim == 2 and \
+                key.shape[-1] == 2:
+            hint = (f"; it holds {key.shape[0]} keys (from jax.random.split?): pass one of "
+                    "them, key=keys[0]")
+        shown = f"a {key.dtype} array of shape {key.shape}"  # never a whole batch's repr
+    elif isinstance(key, np.ndarray) and key.dtype == np.uint32 and key.shape == (2,):
+        hint = "; this NumPy copy of a raw key becomes one again with key=jnp.asarray(key)"
+    elif integer_scalar(key) is not None:
+        hint = f"; for the seed {key}, pass key=jax.random.key({key})"
+    elif isinstance(key, np.random.Generator | np.random.RandomState):
+        hint = "; a NumPy generator cannot seed JAX: pass key=jax.random.key(seed)"
     raise TypeError(
         "key must be a jax.random.key(...) or jax.random.PRNGKey(...), "
-        f"got {key!r} ({type(key).__name__})"
+        f"got {shown} ({type(key).__name__}){hint}"
     )
 
 
