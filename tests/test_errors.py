@@ -77,7 +77,7 @@ def test_a_failure_names_the_combination_by_its_labels_not_the_whole_state(execu
     def model(state):
         out = jax.pure_callback(failing, jax.ShapeDtypeStruct((), jnp.float32), state["k"],
                                 vmap_method="sequential")
-        return out + state["weights"].sum() * 0.0
+        return out + (state["weights"].sum() + jax.random.uniform(state["trial"])) * 0.0
 
     state = {"k": ls.GridAxis(0.0, 1.0, 5), "trial": ls.KeyAxis(2, name="replicate"),
              "subject": ls.DataAxis(np.array([1.0, 2.0]), labels=["s1", "s2"]),

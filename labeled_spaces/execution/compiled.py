@@ -20,7 +20,11 @@ from typing import Any
 
 import jax
 import numpy as np
-from jax.extend.core import Var
+
+try:
+    from jax.extend.core import Var
+except ImportError:  # JAX before jax.extend.core.Var; pyproject allows jax>=0.4.30
+    from jax.core import Var  # type: ignore[no-redef,attr-defined]
 
 from .._caches import ProgramCache
 from ..space import Layout
