@@ -315,14 +315,21 @@ def user_stacklevel() -> int:
 
 
 def _ours(frame: Any) -> bool:
-    """A frame of the package, or code it generated: a dataclass's ``__init__`` runs as
-    ``<string>`` called from the package (a user's ``python -c`` is ``<string>`` too, but
-    called from nothing of ours)."""
-    if _inside_package(frame.f_code.co_filename):
+    """A frame of the package, or code it generated and called itself.
+
+    A dataclass's ``__init__`` runs as ``<string>``, with the globals of the
+    module that defines the class, called from the package. A user's code
+    without a file (``python -c``, ``exec``, an IPython cell
+    ``<ipython-input-...>``) has the globals of ``__main__`` or the like, even
+    where the package calls it (a model): its line is the user's.
+    """
+    filename = frame.f_code.co_filename
+    if _inside_package(filename):
         return True
-    caller = frame.f_back
-    return (frame.f_code.co_filename.startswith("<") and caller is not None
-            and _inside_package(caller.f_code.co_filename))
+    module, caller = frame.f_globals.get("__name__"), frame.f_back
+    return (filename.startswith("<") and isinstance(module, str)
+            and module.partition(".")[0] == __name__.partition(".")[0]
+            and caller is not None and _inside_package(caller.f_code.co_filename))
 
 
 # beginnings of the messages warn_user leaves out in this context (this thread or task only)

@@ -821,3 +821,9 @@ def test_data_axis_of_names_says_to_give_them_as_labels():
         DataAxis(["sub-01", "sub-02"])
     axis = DataAxis(np.arange(2), labels=["sub-01", "sub-02"])  # the hint, as written
     assert axis.coordinate().tolist() == ["sub-01", "sub-02"]
+    many = [f"subject_{i:03d}" for i in range(300)]  # the list once, cut, not twice in full
+    with pytest.raises(TypeError, match=r"^values must be numeric, got dtype <U11 from "
+                       r"\['subject_000', .*\.\.\. \(300 names\); to sweep named conditions, "
+                       r".*: DataAxis\(np\.arange\(300\), labels=names\)$") as info:
+        DataAxis(many)
+    assert len(str(info.value)) < 300

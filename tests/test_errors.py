@@ -93,6 +93,26 @@ def test_a_failure_names_the_combination_by_its_labels_not_the_whole_state(execu
     np.testing.assert_array_equal(err.params["weights"], state["weights"])  # still all there
 
 
+def test_a_failure_is_reported_even_where_its_labels_cannot_be_built(monkeypatch):
+    # the labels are built while the ModelError is: an error there must not replace it
+    def diverging(state):
+        if float(state["k"]) > 0.6:
+            raise FloatingPointError("diverges")
+        return state["k"]
+
+    sp = ls.Space({"k": ls.GridAxis(0.0, 1.0, 5), "j": ls.GridAxis(0.0, 1.0, 2)},
+                  mode="product")
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("no sub-space today")
+
+    monkeypatch.setattr(ls.Space, "isel", broken)
+    with pytest.raises(ls.ModelError, match=r"^the model failed at combination 3 with parameters "
+                                            r"isel\(j=0, k=3\) \(err\.params holds") as info:
+        ls.SequentialExecution(diverging, sp, jit=False, progress=False).run()
+    assert info.value.index == 3 and info.value.partial.done.sum() == 3
+
+
 @pytest.mark.parametrize("executor", EXECUTORS)
 def test_an_xarray_output_is_named_as_an_output_problem_not_as_control_flow(executor):
     # it runs in plain Python, so the eager check passed and JAX's tracing error was reported

@@ -115,6 +115,24 @@ def test_no_change_with_executor_n_vmap_or_chunking(options):
                                    rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("executor", [ls.SequentialExecution, ls.ParallelExecution])
+def test_additive_noise_from_a_key_axis_the_model_reads_is_not_warned_about(executor):
+    # the derivatives do not depend on additive noise, but the model reads its key: the
+    # unread-KeyAxis warning (put it where the model reads its key) would be wrong advice
+    space = ls.Space({"a": ls.GridAxis(0.0, 1.0, 3), "key": ls.KeyAxis(4)}, mode="product")
+
+    def noisy(state):
+        return {"y": 2.0 * state["a"] + jax.random.normal(state["key"])}
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = ls.gradients(noisy, space, wrt=["a"], executor=executor,
+                          progress=False).to_xarray()
+    np.testing.assert_allclose(ds["y"].values, 2.0)
+    with pytest.warns(UserWarning, match="no output of the model depends on the KeyAxis"):
+        executor(lambda state: {"y": 2.0 * state["a"]}, space, progress=False).run()
+
+
 def scaled(state, scale=1.0):
     return {"y": scale * state["a"] ** 3 * jnp.sin(state["b"] * state["t"])}
 

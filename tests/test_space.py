@@ -728,7 +728,10 @@ def test_bad_key_and_dim_raise():
     (jax.random.split(jax.random.PRNGKey(0), 3), "got a uint32 array of shape (3, 2) "
      "(ArrayImpl); it holds 3 keys"),
     (np.asarray(jax.random.PRNGKey(1)), "becomes one again with key=jnp.asarray(key)"),
-], ids=["int-seed", "numpy-generator", "split-keys", "split-raw-keys", "numpy-raw-key"])
+    (jnp.arange(10, dtype=jnp.int32)[7], "got an int32 array of shape () (ArrayImpl); for the "
+     "seed 7, pass key=jax.random.key(7)"),
+], ids=["int-seed", "numpy-generator", "split-keys", "split-raw-keys", "numpy-raw-key",
+        "jax-int-seed"])
 def test_a_bad_key_says_how_to_make_one(key, hint):
     # a seed, a NumPy generator or a batch of keys is what users pass; each says what to write
     with pytest.raises(TypeError, match="key must be a jax.random.key") as info:

@@ -98,6 +98,19 @@ def test_user_stacklevel_counts_the_frames_inside_the_package():
         (__file__, line, RuntimeWarning)]
 
 
+def test_a_warning_from_a_model_without_a_file_points_at_the_model_not_into_jax():
+    # an IPython cell (or exec, python -c) has a '<...>' filename: the package calls the model,
+    # but its frame is the user's; counted as the package's, the walk ended inside JAX
+    cell = "def model(state):\n    warn_user('from the cell')\n    return state['a']\n"
+    names = {"warn_user": warn_user, "__name__": "__main__"}
+    exec(compile(cell, "<ipython-input-3-1f2e>", "exec"), names)
+    for executor in (ls.ParallelExecution, ls.SequentialExecution):
+        found = [w for w in caught(lambda executor=executor: executor(
+            names["model"], ls.Space({"a": ls.GridAxis(0.0, 1.0, 3)}), progress=False).run())
+            if str(w.message) == "from the cell"]
+        assert found and {(w.filename, w.lineno) for w in found} == {("<ipython-input-3-1f2e>", 2)}
+
+
 def test_a_rebuild_in_another_thread_silences_nothing_here_and_leaves_nothing_behind():
     import threading
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._checks import fail
 from .._codec import decode_array, encode_array
-from .._format import call_repr, elided
+from .._format import call_repr, clipped, elided
 from ..grid import MAX_SIZE
 from .base import AbstractAxis, NotRebuildable
 
@@ -151,11 +151,15 @@ class DataAxis(AbstractAxis):
         if data.dtype == object or not (
             np.issubdtype(data.dtype, np.number) or np.issubdtype(data.dtype, np.bool_)
         ):
-            names = ""
+            names, shown = "", repr(values)
             if data.dtype.kind in "US" and data.ndim == 1:  # conditions by name
+                short = len(shown) <= 120  # the hint repeats a short list, as it is written
                 names = (f"; to sweep named conditions, give the model numbers and the names "
-                         f"as labels: DataAxis(np.arange({data.size}), labels={values!r})")
-            raise TypeError(f"values must be numeric, got dtype {data.dtype} from {values!r}"
+                         f"as labels: DataAxis(np.arange({data.size}), "
+                         f"labels={shown if short else 'names'})")
+                if not short:  # 300 subjects' names, twice, would be 9000 characters
+                    shown = f"{clipped(shown, 80)} ({data.size} names)"
+            raise TypeError(f"values must be numeric, got dtype {data.dtype} from {shown}"
                             f"{names}")
         if data.ndim == 0:
             raise ValueError(

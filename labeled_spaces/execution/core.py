@@ -55,7 +55,7 @@ from .options import (
     check_model_kwargs,
     check_space,
 )
-from .program import Labels, merge_labels
+from .program import MODEL, Labels, merge_labels
 
 if TYPE_CHECKING:
     from ..space import Space
@@ -331,8 +331,10 @@ def traced(prepared: PreparedModel, tables: Sequence[Any], state_arrays: Any,
     cached with the compiled programs. The program (a ``ClosedJaxpr``) is
     returned only when it was traced by this call (else None); it is not
     kept, so the cache holds nothing that could keep the model alive. Given
-    the ``space``, a ``KeyAxis`` whose key no output depends on is warned
-    about when traced (:func:`warn_unread_keys`).
+    the ``space``, a ``KeyAxis`` whose key no output of the model depends on
+    is warned about when traced (:func:`warn_unread_keys`); only for the
+    model's own outputs: a Program's (``gradients``: derivatives) may rightly
+    not depend on a key the model reads (additive noise).
     """
     lane = [jax.ShapeDtypeStruct(np.shape(t)[1:], t.dtype) for t in tables]
     key = ("output", tuple((a.shape, str(a.dtype)) for a in lane))
@@ -342,7 +344,7 @@ def traced(prepared: PreparedModel, tables: Sequence[Any], state_arrays: Any,
         program, shapes = jax.make_jaxpr(prepared.call, return_shape=True)(
             lane, state_arrays, extra_arrays)
         made["program"] = program
-        if space is not None:
+        if space is not None and prepared.program is MODEL:
             made["dead"] = dead_inputs(program, len(lane))
         return shapes, program_fingerprint(program)
 

@@ -61,7 +61,11 @@ def check_key(key: Any) -> jax.Array:
                 key.shape[-1] == 2:
             hint = (f"; it holds {key.shape[0]} keys (from jax.random.split?): pass one of "
                     "them, key=keys[0]")
-        shown = f"a {key.dtype} array of shape {key.shape}"  # never a whole batch's repr
+        seed = None if typed or key.ndim else integer_scalar(np.asarray(key))
+        if seed is not None:  # jnp.int32(3), an element of jnp.arange(...)
+            hint = f"; for the seed {seed}, pass key=jax.random.key({seed})"
+        article = "an" if str(key.dtype).startswith("int") else "a"
+        shown = f"{article} {key.dtype} array of shape {key.shape}"  # never a whole batch's
     elif isinstance(key, np.ndarray) and key.dtype == np.uint32 and key.shape == (2,):
         hint = "; this NumPy copy of a raw key becomes one again with key=jnp.asarray(key)"
     elif integer_scalar(key) is not None:
