@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 
 import labeled_spaces as ls
@@ -57,6 +58,8 @@ def test_n_vmap_above_chunk_size_warns_at_the_users_line_that_they_may_be_swappe
                                          r"nothing; did you mean n_vmap=4, chunk_size=64\?") as got:
         executor = ls.ParallelExecution(model, space(), n_vmap=64, chunk_size=4, progress=False)
     assert got[0].filename == __file__
+    with pytest.warns(UserWarning, match=r"n_vmap=64 is more than chunk_size=4"):
+        ls.ParallelExecution(model, space(), n_vmap=np.int64(64), chunk_size=4)  # any integer
     plain = ls.ParallelExecution(model, space(), chunk_size=4, progress=False)
     assert executor.explain().lanes == plain.explain().lanes == 4  # the same blocks either way
     with warnings.catch_warnings():
@@ -96,6 +99,11 @@ def test_a_key_axis_the_model_never_reads_is_warned_about(executor):
         # a PointKey the model does not read is no KeyAxis: nothing to say
         unread = ls.Space({"k": ls.GridAxis(0.0, 1.0, 3), "key": ls.PointKey()}, mode="product")
         executor(lambda s: s["k"] * 2, unread, progress=False).run()
+    wide = {**{f"p{i:02d}": float(i) for i in range(30)}, "k": ls.GridAxis(0.0, 1.0, 3),
+            "key": jax.random.key(0), "seed": ls.KeyAxis(2)}
+    with pytest.warns(UserWarning, match=r"the keys \['p00', 'p01', 'p02', 'p03', 'p04', 'p05', "
+                      r"\.\.\., 'p27', 'p28', 'p29', 'k', 'key', 'seed'\]\)$"):
+        executor(noisy, ls.Space(wide, mode="product"), progress=False).run()  # a long state
     ls.clear_caches()  # traced anew: the warning, made an error by the user, stays itself
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -458,3 +458,22 @@ def test_a_state_path_named_key_or_array_is_compared_inside(tmp_path, leaf):
     with pytest.raises(ValueError, match=rf'fixed\.{leaf}: \{{"key": \[0, 1\], .* -> '
                                          r'\{"key": \[0, 2\]'):
         ls.ParallelExecution(noisy, other, store=tmp_path / "f.zarr", progress=False).run()
+
+
+def test_a_refusal_names_the_first_differences_of_each_kind_and_counts_the_rest(tmp_path):
+    # a Latin hypercube of another n changes every axis's values: six axes made six long
+    # 'old -> new' entries, before the explanation that alone says what to do
+    def sweep(n):
+        return ls.Space({name: ls.UniformAxis(0.0, 1.0, n) for name in "abcdef"}, mode="lhs")
+
+    def total(state):
+        return sum(state[name] for name in "abcdef")
+
+    path = tmp_path / "s.zarr"
+    ls.ParallelExecution(total, sweep(8), store=path, progress=False).run()
+    with pytest.raises(ValueError) as info:
+        ls.ParallelExecution(total, sweep(16), store=path, progress=False).run()
+    message = str(info.value)
+    assert message.count(" -> ") == 4 and "; and 8 more." in message  # 6 axes + 6 coords
+    assert "axes.a.values" in message and "axes.f.values" not in message
+    assert "a Latin hypercube, mode='lhs', draws a new design for each n" in message

@@ -39,7 +39,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .._checks import check_callable, warn_user
-from .._format import clipped, format_count, format_sizes
+from .._format import clipped, elided, format_count, format_sizes
 from ..axes import KeyAxis
 from ..grid import Block, Blocks
 from ..results import Outputs, ParallelResult, Results, Sink, output_names
@@ -378,8 +378,9 @@ def warn_unread_keys(space: Space, dead: Sequence[int], inputs: int) -> None:
 
 
 def _top_level(state: Any) -> str:
-    keys = list(state) if isinstance(state, dict) else None
-    return f"the keys {keys}" if keys is not None else f"a {type(state).__name__}"
+    if isinstance(state, dict):
+        return f"the keys {elided([repr(k) for k in state], edge=6)}"
+    return f"a {type(state).__name__}"
 
 
 @contextlib.contextmanager

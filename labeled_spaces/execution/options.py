@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from .._checks import check_bool, check_positive_int, closest, fail, warn_user
+from .._checks import check_bool, check_positive_int, closest, fail, integer_scalar, warn_user
 from ..axes import AbstractAxis, PointKey
 from ..results.sink import check_store
 from ..space import Space
@@ -106,8 +106,8 @@ class Options:
                 "is imported) gives K devices"
             )
         put("chunk_size", check_positive_int("chunk_size", self.chunk_size, allow_none=True))
-        n_vmap, chunk_size = self.n_vmap, self.chunk_size
-        if isinstance(n_vmap, int) and chunk_size is not None and n_vmap > chunk_size:
+        n_vmap, chunk_size = integer_scalar(self.n_vmap), self.chunk_size
+        if n_vmap is not None and chunk_size is not None and n_vmap > chunk_size:
             warn_user(f"n_vmap={n_vmap} is more than chunk_size={chunk_size}: chunk_size is "
                       "the combinations of one compiled call (a block), n_vmap the batch "
                       "vectorised at once inside it, so every call vectorises its whole block "

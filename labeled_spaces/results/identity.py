@@ -66,6 +66,7 @@ ANOTHER_SPACE = "was made for another space"
 SPACE_KEYS = ("mode", "dim", "key", "key_impl", "selection", "axes", "coords", "fixed")
 ARGUMENT_KEYS = ("args", "kwargs")
 OUTPUT_KEYS = ("tree", "outputs", "output_coords")
+_SHOWN = 4  # differences named per kind in a refusal
 # a space's description, made once per Space (clear_caches() forgets them)
 _SPACES = ProgramCache("run identity of spaces")
 
@@ -114,12 +115,8 @@ def _plain_json(value: Any) -> Any:
 
 
 def _attrs_summary(attrs: Mapping[str, Any]) -> Any:
-    """What a run records of labels' attrs: NumPy values as the Python values they hold.
-
-    netCDF gives attrs back as NumPy values (``3`` as ``np.int64(3)``, ``[1, 2]``
-    as an array); read so, they must describe the same run, as xarray's
-    ``identical`` finds them the same attrs.
-    """
+    """Labels' attrs with NumPy values as the Python values they hold: netCDF reads ``3``
+    back as ``np.int64(3)``, which must describe the same run (xarray's ``identical``)."""
     return summarise({k: v.tolist() if isinstance(v, (np.ndarray, np.generic)) else v
                       for k, v in attrs.items()})
 
@@ -219,6 +216,8 @@ class RunIdentity:
                            (OUTPUT_KEYS, "holds other outputs than this run makes (structure, "
                                          "dtype or labels)")):
             found = self.differences(now, keys)
+            if len(found) > _SHOWN:  # each names a path and both values: the first tell
+                found = [*found[:_SHOWN], f"and {len(found) - _SHOWN} more"]
             if found:
                 parts.append(f"{what}: {'; '.join(found)}")
         rest = [k for k in set(self.inputs) | set(now.inputs)
