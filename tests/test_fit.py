@@ -160,6 +160,41 @@ def test_wrt_selects_the_fitted_axes():
     assert {"x_fit", "y_fit"} <= set(both.data_vars)
 
 
+def test_a_sub_space_fits_the_points_it_kept_of_its_axes_and_keeps_data_as_conditions():
+    # a sub-space holds the points it kept as DataAxis: those of a grid, of draws or of a
+    # design are still starts to fit, only a DataAxis the user gave stays a condition
+    space = start_space()
+    optimizer = optax.adam(0.05)
+    full = fit(rosen, space, optimizer=optimizer, steps=30).to_xarray()
+    assert sorted(full.data_vars) == ["loss", "x_fit", "y_fit"]
+    only_x = fit(rosen, space, optimizer=optimizer, steps=30, wrt="x").to_xarray()
+    for sub, picked in [(space.isel(x=[1, 3]), {"x": [1, 3]}),
+                        (space.sel(y=space.coords["y"].values[1:]), {"y": [1, 2]}),
+                        (space.isel(x=[0, 2]).isel(target=[1]), {"x": [0, 2], "target": [1]}),
+                        (space.isel(y=2), {"y": 2})]:  # y fixed: a leaf, no longer an axis
+        ds = fit(rosen, sub, optimizer=optimizer, steps=30).to_xarray()
+        assert sorted(ds.data_vars) == ["loss", "x_fit"] + (["y_fit"] if "y" in sub.dims else [])
+        reference = full if "y" in sub.dims else only_x
+        np.testing.assert_allclose(ds["x_fit"].values, reference["x_fit"].isel(picked).values,
+                                   rtol=1e-6, atol=1e-6)
+        assert fit(rosen, sub, optimizer=optimizer, steps=5, wrt="x").fitted == ("x",)
+        with pytest.raises(ValueError, match="'target' is a DataAxis"):
+            fit(rosen, sub, optimizer=optimizer, steps=5, wrt="target")
+    flat = fit(rosen, space[3:9], optimizer=optimizer, steps=30).to_xarray()
+    np.testing.assert_allclose(flat["y_fit"].values, full["y_fit"].values.reshape(-1)[3:9],
+                               rtol=1e-6, atol=1e-6)
+    design = ls.Space({"a": ls.UniformAxis(-1.0, 1.0, 8), "b": ls.LogGridAxis(0.5, 2.0, 8)},
+                      mode="sobol")
+
+    def bowl(s):
+        return (s["a"] - 0.25) ** 2 + (jnp.log(s["b"]) - 0.1) ** 2
+
+    starts = fit(bowl, design, optimizer=optimizer, steps=20).to_xarray()
+    kept = fit(bowl, design.isel(sample=[6, 1]), optimizer=optimizer, steps=20).to_xarray()
+    np.testing.assert_allclose(kept["b_fit"].values, starts["b_fit"].isel(sample=[6, 1]).values,
+                               rtol=1e-6, atol=1e-7)
+
+
 def scaled_loss(state, data, weight=1.0):
     return weight * jnp.sum((state["x"] - data) ** 2) + (state["y"] - 1.0) ** 2
 

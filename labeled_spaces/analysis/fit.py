@@ -293,7 +293,10 @@ def fit(loss: Callable[..., Any], space: Space, *args: Any, optimizer: Any = Non
     wrt : str or sequence of str, optional
         The axes to fit. Default: every axis with floating values other than
         a ``DataAxis`` (which stays a condition of each start, like the fixed
-        leaves). A ``shape=`` axis is fitted with its full shape.
+        leaves). A ``shape=`` axis is fitted with its full shape. A sub-space
+        (``isel``, ``sel``, a slice) holds the points it kept as DataAxis;
+        those of another kind of axis (a grid, draws, a design:
+        ``Space.selected_from``) are fitted as that axis would be.
     executor : class, default ParallelExecution
         ``SequentialExecution``, ``ParallelExecution`` or ``DaskExecution``.
     **options

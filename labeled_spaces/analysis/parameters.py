@@ -48,7 +48,9 @@ class Parameter:
         Whether every value is one scalar (a scalar axis, or a ``shape=``
         axis whose value is its label broadcast).
     data : bool
-        Whether it is a :class:`~labeled_spaces.DataAxis`.
+        Whether it is a :class:`~labeled_spaces.DataAxis` of values the user
+        gave; a sub-space's DataAxis that holds the points it kept of another
+        kind of axis (``Space.selected_from``: a grid, draws, a design) is not.
     keys : bool
         Whether it is a :class:`~labeled_spaces.KeyAxis` (replicate keys,
         whose int32 values are replicate numbers).
@@ -88,8 +90,10 @@ def parameters(space: Space) -> list[Parameter]:
     >>> from labeled_spaces import DataAxis, GridAxis, Space
     >>> space = Space({"a": GridAxis(0.0, 1.0, 3, shape=(2,)), "n": DataAxis([1, 2])},
     ...               mode="product")
-    >>> [(p.name, p.differentiable) for p in parameters(space)]
-    [('a', True), ('n', False)]
+    >>> [(p.name, p.differentiable, p.data) for p in parameters(space)]
+    [('a', True, False), ('n', False, True)]
+    >>> [(p.name, p.data) for p in parameters(space.isel(a=[0, 2]))]  # a's points: no data
+    [('a', False), ('n', True)]
     """
     layout = space.layout
     coords = space.coords
@@ -106,7 +110,8 @@ def parameters(space: Space) -> list[Parameter]:
             broadcast = scalar_label and floating and bool(np.all(rows == rows[:, :1]))
         found.append(Parameter(name, a, np.dtype(table.dtype),
                                tuple(table.shape[1:]), floating, scalar_label, broadcast,
-                               isinstance(axis, DataAxis), isinstance(axis, KeyAxis),
+                               isinstance(axis, DataAxis) and name not in space.selected_from,
+                               isinstance(axis, KeyAxis),
                                layout.axis_dim[a]))
     return found
 

@@ -44,10 +44,16 @@ class Selection:
         dimension after a selection (as xarray keeps labels).
     scalars : dict
         ``{name: xarray.Variable}``, the scalar coordinates of fixed dimensions.
+    origins : dict
+        ``{axis name: class name}`` of the axes that the sub-space holds as a
+        ``DataAxis`` of the points it kept of an axis of another kind
+        (``GridAxis``, ``UniformAxis``, a design's axes, ...): values that were
+        sampled, not data the user gave (``fit`` fits them by default).
     """
 
     positions: Mapping[str, np.ndarray] = field(default_factory=dict)
     scalars: Mapping[str, xr.Variable] = field(default_factory=dict)
+    origins: Mapping[str, str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.positions) or bool(self.scalars)

@@ -104,20 +104,20 @@ class Space:
         self.mode = mode
         self.key = check_key(key)
         self.dim = dim
-
         # a selection that fixed every dimension leaves a single point: no axis, no dim
         self.layout, labels = discover(state, mode, dim, self.key, bool(selection.scalars))
         self._axis_labels = labels
         self.axes: tuple[AbstractAxis, ...] = tuple(info.axis for info in labels)
         self.paths: tuple[str, ...] = tuple(info.path for info in labels)
         self.names: tuple[str, ...] = tuple(info.name for info in labels)
-        dims = self.layout.dims
-        shared = {d.name for d in dims if d.shared}
-        taken = set(self.names) | {d.name for d in dims}
+        shared = {d.name for d in self.layout.dims if d.shared}
+        taken = set(self.names) | {d.name for d in self.layout.dims}
         self._selection = Selection(
             {d: np.asarray(p) for d, p in selection.positions.items() if d in shared},
             {k: v for k, v in selection.scalars.items() if k not in taken},
+            {k: v for k, v in selection.origins.items() if k in self.names},
         )
+        self.selected_from: dict[str, str] = dict(self._selection.origins)  # Selection.origins
         check_names(self.layout.dims, self.layout.axis_dim, self._axis_labels)
         self._coords: xr.Coordinates | None = None
         self._attrs: dict[str, str] | None = None

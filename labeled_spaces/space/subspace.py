@@ -106,10 +106,13 @@ def derive(
 
     Returns
     -------
-    state, scalars
+    state, scalars, origins
+        ``origins``: ``{name: class name}`` of the new DataAxis that hold the
+        points of an axis of another kind (see :class:`Selection`).
     """
     new_axes: list[Any] = []
     scalars = dict(selection.scalars)
+    origins: dict[str, str] = {}
     for a, (info, pick) in enumerate(zip(axes, picks, strict=True)):
         table = layout.tables[a]
         fixed = isinstance(pick, (int, np.integer))
@@ -128,6 +131,10 @@ def derive(
                 attrs=info.axis.attrs,
                 value_coordinate=None if info.values is None else info.values[pick],
             ))
+            origin = (selection.origins.get(info.name) if isinstance(info.axis, DataAxis)
+                      else type(info.axis).__name__)
+            if origin is not None:
+                origins[info.name] = origin
         if fixed:
             scalars[info.name] = xr.Variable((), info.labels[pick], info.axis.attrs)
             if info.values is not None:
@@ -138,7 +145,7 @@ def derive(
         dim_picks = [picks[d.members[0]] for d in layout.dims]
         names = [d.name for d in layout.dims] if new_dims is None else new_dims
         leaves = selected_point_keys(layout.keys, len(axes), layout.leaves, dim_picks, names)
-    return layout.assemble(new_axes, leaves), scalars
+    return layout.assemble(new_axes, leaves), scalars, origins
 
 
 def select(
@@ -162,9 +169,10 @@ def select(
             positions[d.name] = selection.dim_coordinate(d)[pick]
             if isinstance(pick, int):
                 fixed[d.name] = xr.Variable((), positions[d.name])
-    state, scalars = derive(layout, axes, picks,
-                            Selection(selection.positions, {**selection.scalars, **fixed}))
-    return state, Selection(positions, scalars)
+    state, scalars, origins = derive(
+        layout, axes, picks,
+        Selection(selection.positions, {**selection.scalars, **fixed}, selection.origins))
+    return state, Selection(positions, scalars, origins)
 
 
 def flat_slice(
@@ -207,5 +215,5 @@ def flat_slice(
     if len(layout.dims) == 1 and layout.dims[0].shared:
         flat = selection.dim_coordinate(layout.dims[0])[np.asarray(flat, dtype=np.int64)]
     picks = [digits[:, layout.axis_dim[a]] for a in range(len(axes))]
-    state, scalars = derive(layout, axes, picks, selection, [dim] * len(layout.dims))
-    return state, Selection({dim: np.asarray(flat)}, scalars)
+    state, scalars, origins = derive(layout, axes, picks, selection, [dim] * len(layout.dims))
+    return state, Selection({dim: np.asarray(flat)}, scalars, origins)
