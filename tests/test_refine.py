@@ -212,6 +212,18 @@ def test_bad_input():
         results.to_grid(x=1)
 
 
+def test_a_sub_space_is_refused_naming_the_axis_it_kept_points_of():
+    def model(s):
+        return s["x"] + s["y"]
+
+    with pytest.raises(ValueError, match=r"axis 'x' of space must be an interval axis.*"
+                       r"points it kept of the GridAxis 'x' as a DataAxis"):
+        refine(model, square(5).isel(x=[0, 1, 2]), n=30)
+    with pytest.raises(ValueError, match=r"axis 'a' .*name='a'\)$"):  # the user's DataAxis
+        refine(model, Space({"a": DataAxis([1.0, 2.0]), "x": GridAxis(0.0, 1.0, 3)},
+                            mode="product").isel(x=[0, 1]), n=10)
+
+
 def test_store_resumes_finished_rounds(tmp_path):
     computed = []
 

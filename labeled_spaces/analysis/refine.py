@@ -48,8 +48,13 @@ def _box(space: Space) -> Box:
         fail("space", "a labeled_spaces.Space", space, TypeError)
     for axis, name in zip(space.axes, space.names, strict=True):
         if not isinstance(axis, _INTERVALS):
+            origin = space.selected_from.get(name)
             fail(f"the axis {name!r} of space",
-                 "an interval axis (GridAxis, LogGridAxis or UniformAxis)", axis)
+                 "an interval axis (GridAxis, LogGridAxis or UniformAxis)", axis,
+                 detail="" if origin is None else (
+                     f": a sub-space (isel, sel, a slice) holds the points it kept of the "
+                     f"{origin} {name!r} as a DataAxis, which has no interval to refine; give "
+                     f"refine a Space of the {origin} with the bounds to refine instead"))
         if axis.size < 2:
             fail(f"the axis {name!r} of space", "at least 2 points (the first round's grid)",
                  axis)
