@@ -37,7 +37,8 @@ __all__ = [
     "MODE_ATTR",
     "NETCDF_NAMES_ATTR",
     "OUTPUTS_ATTR", "OUTPUT_DIMS_ATTR", "OUTPUT_DTYPES_ATTR", "OUTPUT_TREE_ATTR", "PREFIX",
-    "SELECTION_ATTR", "STATE_ATTR", "STORE_ATTR", "STORE_FORMAT", "VERSIONS_ATTR",
+    "SELECTED_FROM_ATTR", "SELECTION_ATTR", "STATE_ATTR", "STORE_ATTR", "STORE_FORMAT",
+    "VERSIONS_ATTR",
     "read_entry",
 ]
 
@@ -68,6 +69,10 @@ LEAVES_ATTR = "labeled_spaces:leaves"
 #: object ``{"positions": {dim: [int]}, "scalars": {name: {"dims", "attrs", "values",
 #: "dtype"}}}``: a sub-space's kept positions and scalar coordinates; only a sub-space
 SELECTION_ATTR = "labeled_spaces:selection"
+#: object ``{axis name: class name}``: a sub-space's DataAxis that hold the points they
+#: kept of another kind of axis (``Space.selected_from``); only then. Not part of the run
+#: identity: it says what the values are, not which values
+SELECTED_FROM_ATTR = "labeled_spaces:selected_from"
 #: object ``{package: version}``: the versions that made the results
 VERSIONS_ATTR = "labeled_spaces:versions"
 
@@ -110,7 +115,7 @@ DTYPE_ATTR = "labeled_spaces:dtype"
 KEYS = frozenset({
     MODE_ATTR, DIM_ATTR, KEY_ATTR, KEY_IMPL_ATTR, KEY_KIND_ATTR, AXES_ATTR, STATE_ATTR,
     LEAVES_ATTR,
-    SELECTION_ATTR,
+    SELECTION_ATTR, SELECTED_FROM_ATTR,
     VERSIONS_ATTR, OUTPUTS_ATTR, OUTPUT_DIMS_ATTR, OUTPUT_DTYPES_ATTR, OUTPUT_TREE_ATTR,
     IDENTITY_ATTR, ARGUMENTS_ATTR, STORE_ATTR, NETCDF_NAMES_ATTR, COMPLEX_ATTR, DTYPE_ATTR,
 })

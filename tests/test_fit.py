@@ -195,6 +195,30 @@ def test_a_sub_space_fits_the_points_it_kept_of_its_axes_and_keeps_data_as_condi
                                rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("suffix", [".nc", ".zarr"])
+def test_a_sub_space_reopened_from_a_file_still_fits_the_points_it_kept(tmp_path, suffix):
+    # selected_from is saved (labeled_spaces:selected_from): the rebuilt sub-space is the
+    # one that was saved, so fit treats its kept grid points as starts, not as data
+    space = start_space()
+    sub = space.isel(x=[1, 3])
+    assert sub.selected_from == {"x": "GridAxis", "y": "UniformAxis"}  # target: the data
+    path = tmp_path / f"r{suffix}"
+    if suffix == ".nc":
+        ls.SequentialExecution(rosen, sub, progress=False).run().to_netcdf(path)
+    else:
+        ls.SequentialExecution(rosen, sub, store=path, progress=False).run()
+    back = ls.open_results(path).space
+    assert back.selected_from == sub.selected_from
+    optimizer = optax.adam(0.05)
+    np.testing.assert_array_equal(
+        fit(rosen, back, optimizer=optimizer, steps=10).to_xarray()["x_fit"].values,
+        fit(rosen, sub, optimizer=optimizer, steps=10).to_xarray()["x_fit"].values)
+    attrs = dict(sub.attrs, **{"labeled_spaces:selected_from": '{"x": "os.system(1)"}'})
+    with pytest.raises(ValueError, match=r"attrs entry labeled_spaces:selected_from must map "
+                                         r"axis names to the class names"):
+        ls.Space.from_attrs(attrs)
+
+
 def scaled_loss(state, data, weight=1.0):
     return weight * jnp.sum((state["x"] - data) ** 2) + (state["y"] - 1.0) ** 2
 

@@ -27,7 +27,6 @@ import xarray as xr
 
 from .._codec import (
     charge,
-    decode_array,
     decode_budget,
     encode_array,
     jsonable,
@@ -44,6 +43,7 @@ from .._schema import (
     KEY_KIND_ATTR,
     LEAVES_ATTR,
     MODE_ATTR,
+    SELECTED_FROM_ATTR,
     SELECTION_ATTR,
     STATE_ATTR,
     VERSIONS_ATTR,
@@ -126,6 +126,8 @@ def space_attrs(
                 for name, v in selection.scalars.items()
             },
         })
+    if selection.origins:
+        attrs[SELECTED_FROM_ATTR] = json.dumps(dict(selection.origins))
     attrs[VERSIONS_ATTR] = json.dumps(versions())
     return attrs
 
@@ -148,19 +150,6 @@ def _resolve(held: Mapping[str, Any], data: xr.Dataset | None, path: Any, field:
             f"(shape {tuple(shape)}), got shape {array.shape}"
         )
     return array
-
-
-def _selection(kept: Any) -> Selection:
-    """The Selection of a :data:`SELECTION_ATTR` entry."""
-    try:
-        return Selection(
-            {str(d): np.asarray(p, dtype=np.int64) for d, p in kept["positions"].items()},
-            {str(name): xr.Variable(tuple(v["dims"]), decode_array(v), v["attrs"])
-             for name, v in kept["scalars"].items()},
-        )
-    except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as err:
-        raise ValueError(f"attrs entry {SELECTION_ATTR} must hold the positions and scalar "
-                         f"coordinates of a sub-space, got {kept!r}: {err}") from None
 
 
 def parse_attrs(attrs: Mapping[str, Any], data: xr.Dataset | None = None) -> dict[str, Any]:
@@ -198,8 +187,8 @@ def parse_attrs(attrs: Mapping[str, Any], data: xr.Dataset | None = None) -> dic
                 if isinstance(array, np.ndarray):
                     spec[field] = array if field == "values" else {
                         "values": array, "dtype": held.get("dtype", str(array.dtype))}
-    kept = read_entry(attrs, SELECTION_ATTR, None)
-    selection = Selection() if kept is None else _selection(kept)
+    selection = Selection.from_entries(read_entry(attrs, SELECTION_ATTR, None),
+                                       read_entry(attrs, SELECTED_FROM_ATTR, None))
     tree = read_entry(attrs, STATE_ATTR, None)
     if tree is not None and not isinstance(tree, Mapping):
         raise ValueError(f"attrs entry {STATE_ATTR} must be a JSON object, got {tree!r}")

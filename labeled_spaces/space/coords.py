@@ -10,6 +10,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._codec import decode_array
+from .._format import clipped
+from .._schema import SELECTED_FROM_ATTR, SELECTION_ATTR
 from ..axes import AbstractAxis, value_dims
 from ..grid import Dim
 
@@ -57,6 +60,28 @@ class Selection:
 
     def __bool__(self) -> bool:
         return bool(self.positions) or bool(self.scalars)
+
+    @classmethod
+    def from_entries(cls, kept: Any, origins: Any) -> Selection:
+        """The Selection of a file's ``:selection`` and ``:selected_from`` entries (parsed
+        JSON, None where absent), or a ``ValueError`` naming the entry."""
+        try:
+            selection = cls() if kept is None else cls(
+                {str(d): np.asarray(p, dtype=np.int64) for d, p in kept["positions"].items()},
+                {str(name): xr.Variable(tuple(v["dims"]), decode_array(v), v["attrs"])
+                 for name, v in kept["scalars"].items()})
+        except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as err:
+            raise ValueError(f"attrs entry {SELECTION_ATTR} must hold the positions and scalar "
+                             f"coordinates of a sub-space, got {kept!r}: {err}") from None
+        if origins is None:
+            return selection
+        if not (isinstance(origins, Mapping) and all(
+                isinstance(v, str) and v.isidentifier() for v in origins.values())):
+            raise ValueError(f"attrs entry {SELECTED_FROM_ATTR} must map axis names to the "
+                             f"class names of the axes whose points they kept, got "
+                             f"{clipped(repr(origins))}")
+        return cls(selection.positions, selection.scalars,
+                   {str(k): v for k, v in origins.items()})
 
     def dim_coordinate(self, d: Dim) -> np.ndarray:
         """The coordinate of a shared dim: ``0..size-1``, or the positions it was selected at."""
