@@ -344,14 +344,42 @@ def key_impl(key: jax.Array) -> str:
 
 
 def key_from_data(data: Any, impl: Any = "threefry2x32") -> jax.Array:
-    """The typed key of :func:`key_data` and :func:`key_impl`; bad entries are a ValueError."""
-    if not isinstance(impl, str):
-        raise ValueError(f"key impl must be a string, got {impl!r}")
+    """The typed key of :func:`key_data` and :func:`key_impl`; bad entries are a ValueError.
+
+    ``data`` must be unsigned 32-bit integers whose shape ends with the key
+    shape of ``impl`` (a name JAX's registry of PRNG implementations
+    knows); the name is only looked up there, never imported.
+
+    Examples
+    --------
+    >>> from labeled_spaces._codec import key_from_data
+    >>> key_from_data([0, 2**40])
+    Traceback (most recent call last):
+    ...
+    ValueError: key must be the data of a JAX PRNG key (unsigned 32-bit integers), got [0, ...
+    """
+    if not isinstance(impl, str) or not impl.isidentifier() or len(impl) > 64:
+        raise ValueError("key impl must be the name of a JAX PRNG implementation (such as "
+                         f"'threefry2x32'), got {clipped(repr(impl))}")
     try:
-        return jax.random.wrap_key_data(jnp.asarray(data, dtype=jnp.uint32), impl=impl)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"key must be the data of a JAX PRNG key, got {data!r} "
-                         f"({impl}): {err}") from None
+        expected = jax.random.key_data(jax.random.key(0, impl=impl)).shape
+    except (TypeError, ValueError):
+        raise ValueError(f"key impl must be the name of a JAX PRNG implementation (such as "
+                         f"'threefry2x32'), got {impl!r}") from None
+    try:
+        array = np.asarray(data)
+    except (TypeError, ValueError, OverflowError):
+        array = np.asarray(None)
+    # integers in range only: NumPy refuses 2**40 or -1 as uint32 with an OverflowError, and
+    # would truncate 0.5 to 0 silently
+    if (array.dtype.kind not in "iu" or array.size == 0
+            or not (array.min() >= 0 and array.max() < 2**32)):
+        raise ValueError("key must be the data of a JAX PRNG key (unsigned 32-bit integers), "
+                         f"got {clipped(repr(data))}")
+    if array.shape[array.ndim - len(expected):] != expected:
+        raise ValueError(f"key must be the data of a JAX PRNG key of implementation {impl!r} "
+                         f"(shape {expected}), got shape {array.shape}")
+    return jax.random.wrap_key_data(jnp.asarray(array, dtype=jnp.uint32), impl=impl)
 
 
 def versions() -> dict[str, str]:
