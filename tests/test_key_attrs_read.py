@@ -111,3 +111,22 @@ def test_a_file_named_minus_one_is_no_block_of_a_store(tmp_path):
     assert resumed.complete
     np.testing.assert_array_equal(resumed.to_xarray()["result"].values,
                                   fresh["result"].values)
+
+
+@pytest.mark.parametrize("positions, match", [
+    ([1.5, 2], r"positions must be integers, got \[1.5, 2\]"),
+    (list(range(100_000)), r"labeled_spaces:selection must hold one position per point along "
+                           r"'sample' \(2\), got positions of shape \(100000,\)"),
+], ids=["float", "long"])
+def test_a_selection_edited_in_the_file_is_refused_briefly(tmp_path, positions, match):
+    sub = ls.Space({"k": ls.GridAxis(0.0, 1.0, 4), "m": ls.GridAxis(0.0, 1.0, 4)})[1:3]
+    path = tmp_path / "slice.nc"
+    ls.ParallelExecution(lambda s: s["k"] + s["m"], sub, progress=False).run().to_netcdf(path)
+    with netCDF4.Dataset(path, "a") as nc:
+        kept = json.loads(nc.getncattr("labeled_spaces:selection"))
+        assert kept["positions"] == {"sample": [1, 2]}
+        kept["positions"]["sample"] = positions  # 1.5 was cut to 1 and opened
+        nc.setncattr("labeled_spaces:selection", json.dumps(kept))
+    with pytest.raises(ValueError, match=match) as err:
+        ls.open_results(path)
+    assert len(str(err.value)) < 600

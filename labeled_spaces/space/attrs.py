@@ -151,17 +151,26 @@ def _resolve(held: Mapping[str, Any], data: xr.Dataset | None, path: Any, field:
     return array
 
 
+def _kept_positions(held: Any) -> np.ndarray:
+    """Integer positions as int64: 1.5 is refused, not cut to 1."""
+    array = np.asarray(held)
+    if array.dtype.kind not in "iu":
+        raise ValueError(f"positions must be integers, got {clipped(repr(held))}")
+    return array.astype(np.int64)
+
+
 def _selection(kept: Any) -> Selection:
     """The Selection of a :data:`SELECTION_ATTR` entry."""
     try:
         return Selection(
-            {str(d): np.asarray(p, dtype=np.int64) for d, p in kept["positions"].items()},
+            {str(d): _kept_positions(p) for d, p in kept["positions"].items()},
             {str(name): xr.Variable(tuple(v["dims"]), decode_array(v), v["attrs"])
              for name, v in kept["scalars"].items()},
         )
     except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as err:
         raise ValueError(f"attrs entry {SELECTION_ATTR} must hold the positions and scalar "
-                         f"coordinates of a sub-space, got {kept!r}: {err}") from None
+                         f"coordinates of a sub-space, got {clipped(repr(kept), 200)}: "
+                         f"{clipped(str(err), 200)}") from None
 
 
 def parse_attrs(attrs: Mapping[str, Any], data: xr.Dataset | None = None) -> dict[str, Any]:

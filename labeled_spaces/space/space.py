@@ -22,6 +22,7 @@ import xarray as xr
 
 from .._checks import fail
 from .._format import space_lines
+from .._schema import SELECTION_ATTR
 from ..axes import AbstractAxis
 from . import attrs as attrs_module
 from . import export, subspace
@@ -396,5 +397,12 @@ class Space:
         """
         parsed, rebuilt = attrs_module.read_attrs(attrs, data, state)
         with rebuilding():  # its warnings were given when it was built
-            return cls._with_selection(rebuilt, parsed["mode"], parsed["key"], parsed["dim"],
-                                       parsed["selection"])
+            space = cls._with_selection(rebuilt, parsed["mode"], parsed["key"], parsed["dim"],
+                                        parsed["selection"])
+        for d in space.layout.dims:  # the kept positions: one per point of its dimension
+            kept = space._selection.positions.get(d.name)
+            if kept is not None and np.shape(kept) != (d.size,):
+                raise ValueError(f"attrs entry {SELECTION_ATTR} must hold one position per point "
+                                 f"along {d.name!r} ({d.size}), got positions of shape "
+                                 f"{np.shape(kept)}")
+        return space
