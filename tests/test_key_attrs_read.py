@@ -130,3 +130,20 @@ def test_a_selection_edited_in_the_file_is_refused_briefly(tmp_path, positions, 
     with pytest.raises(ValueError, match=match) as err:
         ls.open_results(path)
     assert len(str(err.value)) < 600
+
+
+@pytest.mark.parametrize("kind", ["nc", "zarr"])
+@pytest.mark.parametrize("entry, value, start", [
+    ("mode", "x" * 2_000_000, "mode must be 'product' or 'zip', got 'xxx"),
+    ("leaves", json.dumps("x" * 2_000_000), "attrs entry labeled_spaces:leaves must be a JSON"),
+    ("state", json.dumps([1] * 400_000), "attrs entry labeled_spaces:state must be a JSON"),
+    ("outputs", json.dumps("x" * 2_000_000), "attrs entry labeled_spaces:outputs"),
+], ids=["mode", "leaves", "state", "outputs"])
+def test_a_refusal_quotes_a_bounded_part_of_a_huge_entry(tmp_path, kind, entry, value, start):
+    path = saved(tmp_path, kind)
+    edit(path, f"labeled_spaces:{entry}", value)
+    with pytest.raises(ValueError) as err:
+        ls.open_results(path)
+    text = str(err.value)
+    # it was the whole entry (2 MB) quoted back
+    assert text.startswith(start) and len(text) <= 2000 and "characters elided" in text
