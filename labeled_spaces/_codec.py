@@ -1,17 +1,15 @@
 """JSON-safe values for attrs: arrays with their dtype, PRNG keys, package versions.
 
-netCDF and zarr attributes hold strings and numbers only, so a Space is
-described by JSON strings. Arrays are written as ``{"values", "dtype"}``
-(dates and durations as their int64 counts, complex numbers as
-``[real, imag]`` pairs, bytes as latin-1 strings) and read back with the
-same dtype. Nothing read here is ever imported or called: it is data.
+netCDF and zarr attributes hold strings and numbers only, so a Space is described by
+JSON strings. Arrays are written as ``{"values", "dtype"}`` (dates and durations as
+int64 counts, complex numbers as ``[real, imag]``, bytes as latin-1 strings) and read
+back with the same dtype. Nothing read here is ever imported or called: it is data.
 
-What a file's attrs claim is bounded by the file: :func:`read_json` refuses
-nesting deeper than :data:`MAX_JSON_DEPTH`, and within :func:`decode_budget`
-every array decoded (and every axis a reader builds, see :func:`charge`)
-draws on one budget set from the file's own size, so that a 5 kB file
-cannot make a reader allocate gigabytes: a ``ValueError`` says what claimed
-too much.
+What a file's attrs claim is bounded by the file: :func:`read_json` refuses nesting
+deeper than :data:`MAX_JSON_DEPTH`, and within :func:`decode_budget` every array
+decoded (and every axis a reader builds, :func:`charge`) draws on one budget set from
+the file's size: a 5 kB file cannot make a reader allocate gigabytes (a ``ValueError``
+says what claimed too much).
 """
 
 from __future__ import annotations
@@ -88,12 +86,9 @@ def decode_budget(file_bytes: int | None, source: str) -> Iterator[None]:
 
 
 def charge(nbytes: float, what: str) -> None:
-    """Draw ``nbytes`` that ``what`` would build from the decode budget in force.
-
-    Raises a ``ValueError`` naming ``what`` when the budget does not cover it.
-    Outside :func:`decode_budget`, only what exceeds the available memory is
-    refused.
-    """
+    """Draw ``nbytes`` that ``what`` would build from the decode budget in force: a
+    ``ValueError`` naming ``what`` when it does not cover it (outside
+    :func:`decode_budget`, only what exceeds the available memory)."""
     budget = _BUDGET.get()
     if budget is None:
         left, total, source = available_memory(), available_memory(), "memory"
@@ -344,14 +339,37 @@ def key_impl(key: jax.Array) -> str:
 
 
 def key_from_data(data: Any, impl: Any = "threefry2x32") -> jax.Array:
-    """The typed key of :func:`key_data` and :func:`key_impl`; bad entries are a ValueError."""
-    if not isinstance(impl, str):
-        raise ValueError(f"key impl must be a string, got {impl!r}")
-    try:
-        return jax.random.wrap_key_data(jnp.asarray(data, dtype=jnp.uint32), impl=impl)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"key must be the data of a JAX PRNG key, got {data!r} "
-                         f"({impl}): {err}") from None
+    """The typed key of :func:`key_data` and :func:`key_impl`; bad entries are a ValueError:
+    ``data`` uint32 integers ending in ``impl``'s key shape, ``impl`` a name looked up in
+    JAX's registry of PRNG implementations, never imported.
+
+    Examples
+    --------
+    >>> from labeled_spaces._codec import key_from_data
+    >>> key_from_data([0, 2**40])
+    Traceback (most recent call last):
+    ...
+    ValueError: key must be the data of a JAX PRNG key (unsigned 32-bit integers), got [0, ...
+    """
+    try:  # a short identifier, then only JAX's registry: nothing is imported
+        if not (isinstance(impl, str) and impl.isidentifier() and len(impl) <= 64):
+            raise ValueError
+        expected = jax.random.key_data(jax.random.key(0, impl=impl)).shape
+    except (TypeError, ValueError):
+        raise ValueError("key impl must be the name of a JAX PRNG implementation (such as "
+                         f"'threefry2x32'), got {clipped(repr(impl))}") from None
+    try:  # integers in range only: 2**40 or -1 overflow uint32, and 0.5 would become 0
+        array = np.asarray(data)
+    except (TypeError, ValueError, OverflowError):
+        array = np.asarray(None)
+    if (array.dtype.kind not in "iu" or array.size == 0
+            or not (array.min() >= 0 and array.max() < 2**32)):
+        raise ValueError("key must be the data of a JAX PRNG key (unsigned 32-bit integers), "
+                         f"got {clipped(repr(data))}")
+    if array.shape[array.ndim - len(expected):] != expected:
+        raise ValueError(f"key must be the data of a JAX PRNG key of implementation {impl!r} "
+                         f"(shape {expected}), got shape {array.shape}")
+    return jax.random.wrap_key_data(jnp.asarray(array, dtype=jnp.uint32), impl=impl)
 
 
 def versions() -> dict[str, str]:

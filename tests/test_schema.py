@@ -65,6 +65,7 @@ def test_the_keys_are_the_documented_spellings():
         "arguments", "axes", "complex", "dim", "dtype", "identity", "key", "key_impl", "key_kind",
         "leaves",
         "mode",
-        "netcdf_names", "output_dims", "output_dtypes", "output_tree", "outputs", "selected_from", "selection",
+        "netcdf_names", "output_dims", "output_dtypes", "output_tree", "outputs", "selected_from",
+        "selection",
         "state", "store", "versions"]
     assert all(k.startswith("labeled_spaces:") for k in _schema.KEYS)

@@ -233,8 +233,10 @@ class KeyAxis(AbstractAxis):
         held = values.get("key")
         key = None
         if held is not None:
-            if not isinstance(held, Mapping) or not isinstance(held.get("data"), list):
-                fail("spec['key']", "a mapping with the key's 'data' and 'impl'", held)
+            if not isinstance(held, Mapping) or not isinstance(held.get("data"), list) \
+                    or held.get("typed", True) not in (True, False):
+                fail("spec['key']", "a mapping with the key's 'data', 'impl' and 'typed' (a "
+                     "bool)", held)
             key = key_from_data(held["data"], held.get("impl", "threefry2x32"))
             if held.get("typed") is False:
                 key = jax.random.key_data(key)

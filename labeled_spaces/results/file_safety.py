@@ -8,6 +8,8 @@ Opening a netCDF file or zarr store of results (``open_results``, the
 - an HDF5 (netCDF4) file must keep all its data inside itself: a variable
   with external storage, a virtual dataset or an external link, which make
   the HDF5 library read other files, is refused before anything is read;
+- a refusal's message quotes at most :data:`MAX_MESSAGE` characters, however
+  much the file's attrs hold;
 - everything the file's metadata and attrs claim is bounded by the file's
   own size (see :func:`labeled_spaces._codec.decode_budget`): the
   coordinates xarray loads when it opens a file are counted before it
@@ -31,7 +33,10 @@ from .._codec import charge, decode_budget, read_json
 from .._paths import check_openable, checked_size
 from .._schema import COMPLEX_ATTR
 
-__all__ = ["check_hdf5", "open_dataset", "reading"]
+__all__ = ["MAX_MESSAGE", "check_hdf5", "open_dataset", "reading"]
+
+#: a refusal's message beyond this many characters is elided in its middle
+MAX_MESSAGE = 2000
 
 # what one element of a variable-length (string, object) coordinate is counted
 _VLEN_BYTES = 16
@@ -53,6 +58,14 @@ def reading(path: Any) -> Iterator[Path]:
         except RecursionError:
             raise ValueError(f"{str(target)!r} holds metadata nested too deep to be results"
                              ) from None
+        except (ValueError, TypeError) as err:
+            # a refusal that quotes what the file holds (a 2 MB mode, an outputs list of
+            # 10**6 names) says so in a bounded message: its head and tail, the middle elided
+            text = str(err)
+            if len(text) > MAX_MESSAGE:
+                err.args = (f"{text[:MAX_MESSAGE - 300]} ... ({len(text) - MAX_MESSAGE + 100:,} "
+                            f"characters elided) ... {text[-200:]}",)
+            raise
 
 
 def check_hdf5(path: Path) -> bool:

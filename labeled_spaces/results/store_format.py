@@ -236,10 +236,12 @@ def listed_chunks(folder: Path, ndim: int) -> Iterator[tuple[int, ...]]:
         if len(head) != ndim - 1:
             continue
         for name in files:
-            try:
-                yield tuple(int(p) for p in (*head, name))
-            except ValueError:
-                continue  # not a chunk (a temporary file of another tool)
+            parts = (*head, name)
+            # a chunk key is digits only: int() also reads "-1" (the last block, counted done
+            # by a file that is no chunk), "+1", " 1" and "1_0"
+            if all(p.isascii() and p.isdigit() for p in parts):
+                yield tuple(int(p) for p in parts)
+            # else not a chunk (a temporary file of another tool)
 
 
 def is_simple_coordinate(coord: xr.Variable) -> bool:

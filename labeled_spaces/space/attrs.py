@@ -35,6 +35,7 @@ from .._codec import (
     key_impl,
     versions,
 )
+from .._format import clipped
 from .._schema import (
     AXES_ATTR,
     DIM_ATTR,
@@ -171,13 +172,19 @@ def parse_attrs(attrs: Mapping[str, Any], data: xr.Dataset | None = None) -> dic
     impl = attrs.get(KEY_IMPL_ATTR, "threefry2x32")
     if not isinstance(impl, str):
         raise ValueError(f"attrs entry {KEY_IMPL_ATTR} must be the name of a JAX PRNG "
-                         f"implementation (a string), got {impl!r}")
-    key = key_from_data(read_entry(attrs, KEY_ATTR), impl)
+                         f"implementation (a string), got {clipped(repr(impl))}")
+    try:
+        key = key_from_data(read_entry(attrs, KEY_ATTR), impl)
+    except ValueError as err:  # name the entries: the data, and the implementation it is of
+        raise ValueError(f"attrs entries {KEY_ATTR} and {KEY_IMPL_ATTR}: {err}") from None
+    if key.shape != ():
+        raise ValueError(f"attrs entry {KEY_ATTR} must hold one PRNG key's data, got the data "
+                         f"of {key.shape} keys")
     kind = attrs.get(KEY_KIND_ATTR)
     if kind is not None:
         if kind != "raw":
             raise ValueError(f"attrs entry {KEY_KIND_ATTR} must be 'raw' (a PRNGKey's data) "
-                             f"or absent (a typed key), got {kind!r}")
+                             f"or absent (a typed key), got {clipped(repr(kind))}")
         key = jax.random.key_data(key)
     for spec in specs:
         for field in ("values", "value_coordinate"):

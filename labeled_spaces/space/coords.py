@@ -36,6 +36,14 @@ class AxisLabels:
     values: np.ndarray | None  # the {name}_value coordinate, or None
 
 
+def _kept_positions(held: Any) -> np.ndarray:
+    """Integer positions as int64: 1.5 is refused, not cut to 1."""
+    array = np.asarray(held)
+    if array.dtype.kind not in "iu":
+        raise ValueError(f"positions must be integers, got {clipped(repr(held))}")
+    return array.astype(np.int64)
+
+
 @dataclass(frozen=True)
 class Selection:
     """What a sub-space keeps of the space it was selected from.
@@ -61,18 +69,28 @@ class Selection:
     def __bool__(self) -> bool:
         return bool(self.positions) or bool(self.scalars)
 
+    def check_sizes(self, dims: Sequence[Dim]) -> None:
+        """Refuse kept positions that are not one per point of their dimension (a file's)."""
+        for d in dims:
+            kept = self.positions.get(d.name)
+            if kept is not None and np.shape(kept) != (d.size,):
+                raise ValueError(f"attrs entry {SELECTION_ATTR} must hold one position per point "
+                                 f"along {d.name!r} ({d.size}), got positions of shape "
+                                 f"{np.shape(kept)}")
+
     @classmethod
     def from_entries(cls, kept: Any, origins: Any) -> Selection:
         """The Selection of a file's ``:selection`` and ``:selected_from`` entries (parsed
         JSON, None where absent), or a ``ValueError`` naming the entry."""
         try:
             selection = cls() if kept is None else cls(
-                {str(d): np.asarray(p, dtype=np.int64) for d, p in kept["positions"].items()},
+                {str(d): _kept_positions(p) for d, p in kept["positions"].items()},
                 {str(name): xr.Variable(tuple(v["dims"]), decode_array(v), v["attrs"])
                  for name, v in kept["scalars"].items()})
         except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as err:
             raise ValueError(f"attrs entry {SELECTION_ATTR} must hold the positions and scalar "
-                             f"coordinates of a sub-space, got {kept!r}: {err}") from None
+                             f"coordinates of a sub-space, got {clipped(repr(kept), 200)}: "
+                             f"{clipped(str(err), 200)}") from None
         if origins is None:
             return selection
         if not (isinstance(origins, Mapping) and all(

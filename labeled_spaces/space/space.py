@@ -1,12 +1,10 @@
 """Space: axes found in a pytree, composed into named dimensions.
 
-The Space samples every axis once (small per-axis value tables), assigns
-each axis to a dimension (:mod:`labeled_spaces.grid`) and answers
-``space[i]`` by integer arithmetic on those tables. What executors need is
-its :attr:`Space.layout`; its xarray face (``coords``, ``attrs``) is built
-once, since a Space is immutable. The product itself is never built unless
-a caller explicitly asks for all of it (``to_xarray``, ``to_dataframe``,
-``collect``).
+The Space samples every axis once (small value tables), assigns each axis to a
+dimension (:mod:`labeled_spaces.grid`) and answers ``space[i]`` by integer arithmetic
+on those tables. Executors use its :attr:`Space.layout`; its xarray face (``coords``,
+``attrs``) is built once (a Space is immutable). The product is never built unless
+asked for (``to_xarray``, ``to_dataframe``, ``collect``).
 """
 
 from __future__ import annotations
@@ -117,6 +115,7 @@ class Space:
             {k: v for k, v in selection.scalars.items() if k not in taken},
             {k: v for k, v in selection.origins.items() if k in self.names},
         )
+        self._selection.check_sizes(self.layout.dims)  # a file's positions, one per point
         self.selected_from: dict[str, str] = dict(self._selection.origins)  # Selection.origins
         check_names(self.layout.dims, self.layout.axis_dim, self._axis_labels)
         self._coords: xr.Coordinates | None = None
