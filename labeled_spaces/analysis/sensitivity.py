@@ -322,7 +322,7 @@ def sensitivity(
     leaves, treedef, positions, names = _axes_of(state)
     _check_output_dims(output, options.get("output_dims"))
     found = factors([leaves[k] for k in positions], names)
-    u = saltelli_points(found, int(n), key)
+    u = saltelli_points(found, n, key)
     coords = options.get("output_coords")
     dim = _free_dim(set(names) | _dim_names(options.get("output_dims"))
                     | (set(map(str, coords)) if isinstance(coords, Mapping) else set()))
@@ -348,9 +348,9 @@ def sensitivity(
         warn_user(f"the output {results.names[k]!r} is not finite (NaN or inf) at {bad} of "
                   f"{len(values)} evaluations; the indices of its elements that are not "
                   "finite everywhere are NaN", RuntimeWarning)
-    estimates = sobol_estimates(values, len(found), int(n_resamples), float(confidence), rng)
-    attrs = {"output": results.names[k], "n": int(n), "evaluations": len(space),
-             "n_resamples": int(n_resamples), "confidence": float(confidence),
+    estimates = sobol_estimates(values, len(found), n_resamples, confidence, rng)
+    attrs = {"output": results.names[k], "n": n, "evaluations": len(space),
+             "n_resamples": n_resamples, "confidence": confidence,
              "first_order": "Saltelli 2010", "total_order": "Jansen 1999"}
     coords = {name: c.variable() for name, c in outputs.coords.items()}
     return _labeled(estimates, [f.name for f in found], outputs.dims[k], coords, attrs)
