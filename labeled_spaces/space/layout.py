@@ -61,17 +61,15 @@ def check_key(key: Any) -> jax.Array:
                 key.shape[-1] == 2:
             hint = (f"; it holds {key.shape[0]} keys (from jax.random.split?): pass one of "
                     "them, key=keys[0]")
-        seed = None if typed or key.ndim else integer_scalar(np.asarray(key))
-        if seed is not None:  # jnp.int32(3), an element of jnp.arange(...)
-            hint = f"; for the seed {seed}, pass key=jax.random.key({seed})"
         article = "an" if str(key.dtype).startswith("int") else "a"
         shown = f"{article} {key.dtype} array of shape {key.shape}"  # never a whole batch's
     elif isinstance(key, np.ndarray) and key.dtype == np.uint32 and key.shape == (2,):
         hint = "; this NumPy copy of a raw key becomes one again with key=jnp.asarray(key)"
-    elif integer_scalar(key) is not None:
-        hint = f"; for the seed {key}, pass key=jax.random.key({key})"
     elif isinstance(key, np.random.Generator | np.random.RandomState):
         hint = "; a NumPy generator cannot seed JAX: pass key=jax.random.key(seed)"
+    seed = integer_scalar(key)  # an int, np.int64(3), jnp.int32(3) (typed keys returned above)
+    if seed is not None:
+        hint = f"; for the seed {seed}, pass key=jax.random.key({seed})"
     raise TypeError(
         "key must be a jax.random.key(...) or jax.random.PRNGKey(...), "
         f"got {shown} ({type(key).__name__}){hint}"
