@@ -65,7 +65,9 @@ class Space:
     dimension named ``axis.name`` or its key path, so ``sel`` works by value
     there too. ``space[i]`` returns the fixed leaves as given and the varying
     ones as JAX arrays (bit-identical to TVB-Optim's); nothing of size N is
-    built to answer it.
+    built to answer it. A sub-space (``isel``, ``sel``, a slice) holds the points it
+    kept as ``DataAxis``; its ``selected_from`` (``{name: class name}``, saved in files)
+    names those that were points of another kind of axis (``fit`` fits them).
 
     Examples
     --------
@@ -129,10 +131,8 @@ class Space:
     def __len__(self) -> int:
         n = self.layout.N
         if n >= 2**63:
-            raise OverflowError(
-                f"the space has {n:,} combinations, more than len() can return (2**63 - 1); "
-                "use space.N"
-            )
+            raise OverflowError(f"the space has {n:,} combinations, more than len() can "
+                                "return (2**63 - 1); use space.N")
         return n
 
     @property
