@@ -156,6 +156,7 @@ def test_the_key_axis_labels_and_values():
 # -- how it is run never changes a key -----------------------------------------------
 
 
+@pytest.mark.filterwarnings("ignore:n_vmap=.* is more than chunk_size")  # drawn on purpose
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(n_vmap=st.one_of(st.none(), st.integers(1, 6)),
