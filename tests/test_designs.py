@@ -50,6 +50,20 @@ def test_design_space_is_one_shared_dimension_of_the_common_n(mode):
     assert float(space.coords["b"].values[3]) == float(point["b"][0])
 
 
+@pytest.mark.parametrize("engine, atol", [(qmc.Sobol, 0.0), (qmc.Halton, 2.0**-51)])
+@pytest.mark.parametrize("n, d, seed", [(1024, 1, 0), (4096, 8, 7), (2**17, 3, 12345)])
+def test_sobol_and_halton_are_scipys_engines_seeded_from_the_key(engine, atol, n, d, seed):
+    # the generator scipy is handed is NumPy's, seeded with the key's integers; Halton's
+    # columns are our own sums of the same digit permutations (2**-51 at most)
+    key = jax.random.key(seed)
+    mode = "sobol" if engine is qmc.Sobol else "halton"
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        theirs = engine(d, scramble=True, rng=rng).random(n)
+    np.testing.assert_allclose(unit_design(mode, n, d, key), theirs, rtol=0, atol=atol)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_same_key_same_points_bit_for_bit_other_key_other_points(mode):
     one = Space(_state(), mode=mode, key=jax.random.key(7))

@@ -67,8 +67,12 @@ def unit_design(mode: str, n: int, d: int, key: jax.Array) -> np.ndarray:
         ``d`` prime bases); or a Latin hypercube (``LatinHypercube``'s
         ``(perm - u) / n``). Halton and Latin hypercube columns are built
         column by column in :mod:`~labeled_spaces.space.sequences` (for 1e6
-        points x 8 columns about 40x and 7x faster than scipy's engines); each
-        column draws from its own child of the key's seed.
+        points x 8 columns about 40x and 7x faster than scipy's engines).
+        Sobol and Halton designs are scipy's ``Sobol(d, scramble=True,
+        rng=design_rng(key))`` and ``Halton(d, scramble=True,
+        rng=design_rng(key))`` (Halton's values up to the order of the
+        additions, 2**-51); each Latin hypercube column draws from its own
+        child of the key's seed.
     n, d : int
         Number of points and of columns.
     key : jax.Array

@@ -26,11 +26,15 @@ vectorised pass per column:
   a Fisher-Yates shuffle of a million values, whose random jumps through the
   array dominate its cost.
 
-Each column draws from its own child of the key's ``SeedSequence`` (the random
-digit permutations of its base, or its permutation and jitter), so the points
-do not depend on how many threads build them, and columns are built on a few
-threads where the design is large (numpy's sorts, shuffles and arithmetic
-release the GIL).
+Halton's digit permutations are drawn base after base from one generator
+seeded by the key, the way ``scipy.stats.qmc.Halton`` draws them, so a design
+equals ``Halton(d, scramble=True, rng=numpy.random.default_rng(seed))`` up to
+the order of the additions (as Sobol designs equal scipy's ``Sobol`` with that
+generator). Each Latin hypercube column draws from its own child of the
+seed's ``SeedSequence`` (its permutation and jitter; scipy's one shuffle after
+another cannot be split). So the points do not depend on how many threads
+build them, and columns are built on a few threads where the design is large
+(numpy's sorts, shuffles and arithmetic release the GIL).
 """
 
 from __future__ import annotations
@@ -281,9 +285,13 @@ def _workers(n: int, d: int) -> int:
 def unit_columns_of(mode: str, n: int, d: int, seed: Sequence[int]) -> np.ndarray:
     """An ``(n, d)`` Halton (``"halton"``) or Latin hypercube (``"lhs"``) design.
 
-    Column ``k`` draws from child ``k`` of ``numpy.random.SeedSequence(seed)``,
-    so the same seed gives the same points bit for bit, whatever the number of
-    threads; the array is column-major (each column contiguous).
+    Halton's permutations come base after base from the generator scipy's
+    ``Halton`` draws them from when given ``numpy.random.default_rng(seed)``
+    (that generator's first spawned child); a Latin hypercube's column ``k``
+    draws from child ``k`` of ``numpy.random.SeedSequence(seed)``. So the
+    same seed gives the same points bit for bit, whatever the number of
+    threads, and the first columns of a wider design are those of a narrower
+    one; the array is column-major (each column contiguous).
 
     Examples
     --------
@@ -294,15 +302,17 @@ def unit_columns_of(mode: str, n: int, d: int, seed: Sequence[int]) -> np.ndarra
     >>> bool((unit_columns_of("halton", 5, 3, [0, 1]) < 1).all())
     True
     """
-    children = np.random.SeedSequence(list(seed)).spawn(d)
     out = np.empty((d, n))
     if mode == "halton":
         bases = primes(d)
+        # scipy's engines draw from the first child of the generator they are given
+        rng = np.random.default_rng(np.random.SeedSequence(list(seed)).spawn(1)[0])
+        permutations = [halton_permutations(base, rng) for base in bases]  # in scipy's order
 
         def build(k: int) -> None:
-            rng = np.random.default_rng(children[k])
-            halton_column(n, bases[k], halton_permutations(bases[k], rng), out=out[k])
+            halton_column(n, bases[k], permutations[k], out=out[k])
     elif mode == "lhs":
+        children = np.random.SeedSequence(list(seed)).spawn(d)
         # shared and read only; shuffled permutations (beyond SORTED_UP_TO) need none
         indices = np.arange(n, dtype=np.uint64) if n <= SORTED_UP_TO else None
 
