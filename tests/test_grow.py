@@ -194,6 +194,27 @@ def test_a_growth_refused_for_another_change_names_that_change_alone(tmp_path, c
     assert snapshot(path) == before
 
 
+@pytest.mark.parametrize("grown", [
+    lambda labels: ls.GridAxis(0.1, 1.3, 7),  # the same step: its float32 points round otherwise
+    lambda labels: ls.DataAxis(np.concatenate([labels, [1.1, 1.3]])),  # the labels, as data
+])
+def test_a_grid_whose_labels_grow_but_whose_values_round_otherwise_says_so(tmp_path, grown):
+    path = tmp_path / "sweep.zarr"
+
+    def grid(coupling):
+        return ls.Space({"coupling": coupling, "b": ls.GridAxis(1.0, 2.0, 3), "dt": 0.5},
+                        mode="product")
+
+    stored = run(path, grid(ls.GridAxis(0.1, 0.9, 5))).to_xarray()["coupling"].values
+    before = snapshot(path)
+    with pytest.raises(ValueError, match=r"axes\.coupling\.values") as info:
+        run(path, grid(grown(stored)))
+    message = str(info.value)
+    assert "the 5 stored labels along coupling are the first of the new ones" in message
+    assert "differ in their last bits" in message and "sweep a DataAxis" in message
+    assert snapshot(path) == before
+
+
 @pytest.mark.filterwarnings("ignore:Consolidated metadata")  # zarr's, about xarray's copy
 def test_a_growth_the_store_cannot_hold_is_refused_before_anything_is_written(tmp_path):
     # a variable added to the store with xarray would keep the old length: refused

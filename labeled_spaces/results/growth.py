@@ -136,6 +136,19 @@ def _cut_back_positions(expected: dict[str, Any], space: Space, growth: Growth) 
         fixed[name] = summarise(PointKey(positions=cut))
 
 
+def _stored_values(expected: RunIdentity, stored: RunIdentity, space: Space, growth: Growth
+                   ) -> RunIdentity:
+    """``expected`` with the stored values of the axes along the grown dim (their labels kept)."""
+    inputs = copy.deepcopy(expected.inputs)
+    axes, held = inputs.get("axes"), stored.inputs.get("axes")
+    if isinstance(axes, dict) and isinstance(held, dict):
+        for path, j in zip(space.paths, space.layout.axis_dim, strict=True):
+            if j == growth.axis and isinstance(axes.get(path), dict) and isinstance(
+                    held.get(path), dict):
+                axes[path]["values"] = held[path].get("values")
+    return RunIdentity(inputs, expected.program)
+
+
 def _why_not(stored: RunIdentity, expected: RunIdentity, space: Space, growth: Growth) -> str:
     """Why a run one dimension longer does not grow the store, after the cut-back refusal."""
     if stored.inputs.get("mode") == space.mode == "lhs":
@@ -146,6 +159,14 @@ def _why_not(stored: RunIdentity, expected: RunIdentity, space: Space, growth: G
     if not stored.differences(expected, SPACE_KEYS):
         return (f" (the {growth.old} stored labels along {growth.dim} are the first of the new "
                 f"ones: but for the differences named, it would grow along {growth})")
+    if not stored.differences(_stored_values(expected, stored, space, growth), SPACE_KEYS):
+        return (f" (the {growth.old} stored labels along {growth.dim} are the first of the new "
+                "ones, but the values the model received there differ in their last bits: a "
+                "GridAxis computes its points in float32, so another grid, or the same labels "
+                "given as data, may round them otherwise. A store grows only along the values "
+                "it was computed with, so this one cannot grow to these: keep a grid whose "
+                "first points round alike, or sweep a DataAxis from the first run of a sweep "
+                "you mean to grow)")
     return (f" (it would grow along {growth} only if its {growth.old} stored labels were the "
             "first of the new ones, bit for bit, and nothing else changed; the differences "
             f"named are those of this run cut back to its first {growth.old} labels)")
