@@ -164,9 +164,9 @@ def _why_not(stored: RunIdentity, expected: RunIdentity, space: Space, growth: G
                 "ones, but the values the model received there differ in their last bits: a "
                 "GridAxis computes its points in float32, so another grid, or the same labels "
                 "given as data, may round them otherwise. A store grows only along the values "
-                "it was computed with, so this one cannot grow to these: keep a grid whose "
-                "first points round alike, or sweep a DataAxis from the first run of a sweep "
-                "you mean to grow)")
+                "it was computed with, bit for bit, so this one cannot grow to these: keep a "
+                "grid whose first points round alike, or sweep a DataAxis from the first run "
+                "of a sweep you mean to grow)")
     return (f" (it would grow along {growth} only if its {growth.old} stored labels were the "
             "first of the new ones, bit for bit, and nothing else changed; the differences "
             f"named are those of this run cut back to its first {growth.old} labels)")
