@@ -290,3 +290,34 @@ def test_a_cache_size_read_as_tiny_is_taken_as_the_floor(monkeypatch):
     monkeypatch.setattr(plan, "cache_bytes", lambda: 2**20)  # an L2 only, say
     found = ls.ParallelExecution(model, space(), progress=False, chunk_size=64).explain()
     assert plan.MIN_CACHE_BYTES > found.temp_bytes > 2**20 and found.n_vmap is None
+
+
+class _Accelerator:
+    """A device as JAX describes one, with the memory statistics a GPU reports."""
+
+    platform = "gpu"
+
+    def __init__(self, stats):
+        self.stats = stats
+
+    def memory_stats(self):
+        if isinstance(self.stats, Exception):
+            raise self.stats
+        return self.stats
+
+
+@pytest.mark.parametrize("stats, available", [
+    ({"bytes_limit": 2**30, "bytes_in_use": 2**28}, 3 * 2**28),  # the device's free memory
+    ({"bytes_limit": 2**50, "bytes_in_use": 0}, 2**40),  # more than the host: the host's
+    ({"bytes_in_use": 5}, 2**40),  # no limit reported: the host's
+    (None, 2**40),
+    (RuntimeError("not on this backend"), 2**40),
+])
+def test_on_an_accelerator_the_default_budget_is_a_share_of_its_free_memory(
+        monkeypatch, stats, available):
+    from labeled_spaces.execution import plan
+
+    monkeypatch.setattr(plan, "available_memory", lambda: 2**40)  # a large host
+    monkeypatch.setattr(jax, "devices", lambda *args: [_Accelerator(stats)])
+    assert plan.budget(None) == int(available * plan.MEMORY_FRACTION)
+    assert plan.budget(12345) == 12345  # a max_memory given is the budget

@@ -151,7 +151,8 @@ class ParallelExecution(Executor):
         (a warning says so).
     max_memory : int, optional
         Bytes the blocks in flight may use. Default a quarter of the memory
-        available when the run starts.
+        available when the run starts: the host's, and on an accelerator the
+        smaller of it and the device's free memory.
     progress : bool, default True
         A tqdm progress bar when there is more than one block.
     store : str or path-like, optional

@@ -28,7 +28,7 @@ from .kernel import block_program, origin_input
 
 __all__ = ["BLOCKS_PER_WORKER", "MEMORY_FRACTION", "MIN_CACHE_BATCH", "MIN_CACHE_BYTES",
            "MIN_TASK_LANES", "BlockMemory", "budget", "block_memory", "cache_batch",
-           "initial_lanes", "plan_auto", "plan_blocks"]
+           "device_memory", "initial_lanes", "plan_auto", "plan_blocks"]
 
 logger = logging.getLogger("labeled_spaces")
 
@@ -71,11 +71,44 @@ MIN_CACHE_BATCH = 8
 MIN_CACHE_BYTES = 8 * 2**20
 
 
+def device_memory() -> int | None:
+    """Bytes free on the first device of an accelerator; None on CPU or where JAX does not say.
+
+    ``bytes_limit - bytes_in_use`` of the device's ``memory_stats()`` (the
+    pool XLA allocates from, less what its buffers hold now).
+
+    Examples
+    --------
+    >>> from labeled_spaces.execution.plan import device_memory
+    >>> device_memory() is None  # on a CPU the host's memory is the budget
+    True
+    """
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        return None
+    try:
+        stats = device.memory_stats()
+    except Exception:  # noqa: BLE001 - not every backend reports it
+        return None
+    if not stats or "bytes_limit" not in stats:
+        return None
+    return max(0, int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0)))
+
+
 def budget(max_memory: int | None) -> int:
-    """Bytes the blocks in flight may use: ``max_memory``, else a share of what is available."""
+    """Bytes the blocks in flight may use: ``max_memory``, else a share of what is available.
+
+    What is available is the host's memory, and on an accelerator the
+    smaller of it and the device's free memory (:func:`device_memory`): a
+    block's scratch and results live on the device first.
+    """
     if max_memory is not None:
         return max_memory
-    return int(available_memory() * MEMORY_FRACTION)
+    available = available_memory()
+    device = device_memory()
+    if device is not None:
+        available = min(available, device)
+    return int(available * MEMORY_FRACTION)
 
 
 def initial_lanes(n: int, lane_bytes: int, multiple: int, chunk_size: int | None,
