@@ -846,14 +846,19 @@ def test_keys_rebuilt_from_store_and_netcdf(tmp_path, reference):
             assert same_key(back.space[i]["seed"], space[i]["seed"])
 
 
+def _chunk_files(store, name):
+    """The chunk files of variable ``name`` of a zarr store, in order."""
+    return sorted(p for p in (store / name).rglob("*")
+                  if p.is_file() and not p.name.startswith(".") and p.name != "zarr.json")
+
+
 def test_resume_after_a_deleted_block_gives_the_same_keys(tmp_path, reference, caplog):
     space, ref = reference
     path = tmp_path / "keys.zarr"
     ls.ParallelExecution(keys_model, space, 0.5, store=str(path), progress=False,
                          chunk_size=2, n_vmap=2).run()
     # lose the data of one finished block: a resume recomputes it
-    chunk_files = sorted(p for p in (path / "bits").rglob("*")
-                         if p.is_file() and not p.name.startswith(".") and p.name != "zarr.json")
+    chunk_files = _chunk_files(path, "bits")
     assert len(chunk_files) >= 2
     chunk_files[-1].unlink()
     res = ls.ParallelExecution(keys_model, space, 0.5, store=str(path), progress=False,
@@ -1015,8 +1020,7 @@ def test_resume_with_another_n_vmap_gives_the_same_keys(tmp_path, reference):
     path = tmp_path / "keys.zarr"
     ls.ParallelExecution(keys_model, space, 0.5, store=str(path), progress=False,
                          chunk_size=2, n_vmap=1).run()
-    chunk_files = sorted(p for p in (path / "normal").rglob("*")
-                         if p.is_file() and not p.name.startswith(".") and p.name != "zarr.json")
+    chunk_files = _chunk_files(path, "normal")
     chunk_files[0].unlink()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
