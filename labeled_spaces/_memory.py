@@ -6,9 +6,12 @@ import functools
 import time
 from pathlib import Path
 
+import jax
+
 from ._format import format_bytes
 
-__all__ = ["DEFAULT_CACHE_BYTES", "available_memory", "cache_bytes", "refuse_beyond_memory"]
+__all__ = ["DEFAULT_CACHE_BYTES", "available_memory", "cache_bytes", "device_memory",
+           "refuse_beyond_memory"]
 
 # the last-level cache assumed where the OS does not say (a server core complex's L3)
 DEFAULT_CACHE_BYTES = 32 * 2**20
@@ -34,6 +37,30 @@ def available_memory() -> int:
             _SEEN[1] = float(4 * 2**30)
         _SEEN[0] = now
     return int(_SEEN[1])
+
+
+def device_memory() -> int | None:
+    """Bytes free on the first device of an accelerator; None on CPU or where JAX does not say.
+
+    ``bytes_limit - bytes_in_use`` of the device's ``memory_stats()`` (the
+    pool XLA allocates from, less what its buffers hold now).
+
+    Examples
+    --------
+    >>> from labeled_spaces._memory import device_memory
+    >>> device_memory() is None  # on a CPU the host's memory is the budget
+    True
+    """
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        return None
+    try:
+        stats = device.memory_stats()
+    except Exception:  # noqa: BLE001 - not every backend reports it
+        return None
+    if not stats or "bytes_limit" not in stats:
+        return None
+    return max(0, int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0)))
 
 
 def _cache_size(text: str) -> int | None:
