@@ -171,6 +171,19 @@ def test_distribution_without_icdf_is_refused_naming_it(distribution, what):
         Space({"p": NumPyroAxis(distribution, 8)}, mode="lhs")
 
 
+def test_an_icdf_that_returns_nan_is_refused_naming_the_distribution():
+    class Broken(dist.Normal):  # its icdf gives NaN above the median
+        def icdf(self, q):
+            return jnp.where(q > 0.5, jnp.nan, super().icdf(q))
+
+    with pytest.raises(ValueError, match=r"Broken.*icdf returned NaN at \d+ of 8 unit points "
+                                         r"\(the first at u=0\.[5-9]"):
+        Space({"p": NumPyroAxis(Broken(0.0, 1.0), 8)}, mode="sobol")
+    for mode in ("halton", "lhs"):
+        with pytest.raises(ValueError, match=r"Broken.*icdf returned NaN"):
+            Space({"p": NumPyroAxis(Broken(0.0, 1.0), 64)}, mode=mode)
+
+
 def test_axis_without_a_mapping_is_refused():
     class Custom(AbstractAxis):
         @property

@@ -227,6 +227,12 @@ def _quantiles(axis: NumPyroAxis, u: np.ndarray) -> np.ndarray:
     if values.shape != shape:
         raise ValueError(f"{name}.icdf returned shape {values.shape} for unit points of shape "
                          f"{shape}; a quasi-random design needs one value per unit point")
+    lost = np.isnan(values)
+    if lost.any():  # inside (0, 1) an icdf is a number (or an infinite tail), never NaN
+        raise ValueError(
+            f"{name}.icdf returned NaN at {int(lost.sum())} of {lost.size} unit points "
+            f"(the first at u={float(unit[lost][0]):.6g}); a quasi-random design needs a "
+            "value for every point: check the distribution's parameters")
     if axis.broadcast_mode and axis.sample_shape:
         values = np.broadcast_to(values.reshape(n, *[1] * len(axis.sample_shape)),
                                  (n, *axis.sample_shape))
