@@ -176,10 +176,11 @@ def find_growth(stored: RunIdentity, now: RunIdentity, stored_shape: Sequence[in
                 space: Space, where: str = "the store") -> tuple[Growth | None, str]:
     """Whether the run ``now`` over ``space`` grows a store of ``stored`` (of ``stored_shape``).
 
-    Returns ``(growth, refusal)``: the :class:`Growth` and ``""`` when the
-    prefix rule holds (one dimension longer, the stored labels a prefix of
-    the new ones, everything else equal), else None and the message that
-    refuses the run (``where`` names the store). A run one dimension longer
+    Returns ``(growth, refusal)``: ``(None, "")`` when ``now`` is the stored
+    run; the :class:`Growth` and ``""`` when the prefix rule holds (one
+    dimension longer, the stored labels a prefix of the new ones, everything
+    else equal); else None and the message that refuses the run (``where``
+    names the store). A run one dimension longer
     is refused naming what differs once it is cut back to the stored labels
     along it (a model argument changed with the growth is named alone, not
     the grown axes), and saying why it does not grow.
@@ -203,6 +204,8 @@ def find_growth(stored: RunIdentity, now: RunIdentity, stored_shape: Sequence[in
     True
     """
     refusal = stored.refusal(now, where)
+    if not refusal:  # the same run: it resumes
+        return None, ""
     shape, old_shape = tuple(space.shape), tuple(int(s) for s in stored_shape)
     if len(shape) != len(old_shape):
         return None, refusal

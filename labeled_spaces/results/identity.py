@@ -10,8 +10,9 @@ values as they are, arrays and anything large as ``dtype``, ``shape`` and a
 digest computed chunk by chunk) with its digest, and beside it the traced
 program's fingerprint.
 
-A store resumes a run after :meth:`RunIdentity.check` (another input: a
-``ValueError`` naming it; another or unknown program: a warning). Datasets and
+A store resumes a run unless :meth:`RunIdentity.refusal` names another input
+(a ``ValueError``, unless the run grows the store; another or unknown program:
+a warning, :meth:`RunIdentity.check_program`). Datasets and
 files record it (:func:`identity_attrs`: ``labeled_spaces:identity``, and the
 arguments in ``labeled_spaces:arguments``), read back by
 :func:`recorded_arguments` / :meth:`RunIdentity.from_attrs`. Nothing else compares runs.
@@ -204,7 +205,12 @@ class RunIdentity:
         return found
 
     def refusal(self, now: RunIdentity, where: str) -> str:
-        """Why ``now`` is not this run, naming what differs (``""`` if nothing): :meth:`check`'s.
+        """Why ``now`` is not this run, naming what differs (``""`` if nothing).
+
+        ``where`` names what holds this identity (``store='sweep.zarr'``); the
+        message suggests a new path or ``overwrite=True``. A store refuses a run
+        with it unless the run grows the store
+        (:func:`labeled_spaces.results.growth.find_growth`).
 
         >>> from labeled_spaces.results.identity import RunIdentity
         >>> RunIdentity({"kwargs": {"n": 1}}).refusal(RunIdentity({"kwargs": {"n": 2}}), "s")[:41]
@@ -228,23 +234,11 @@ class RunIdentity:
         return (f"{where} {'; and it '.join(parts)}. It is left as it is: give a new path, "
                 "or pass overwrite=True to replace it") if parts else ""
 
-    def check(self, now: RunIdentity, where: str) -> None:
-        """Refuse ``now`` unless it has these inputs; warn when its program is another or unknown.
-
-        ``where`` names what holds this identity (``store='sweep.zarr'``). The
-        ``ValueError`` names every input that differs, and suggests a new path
-        or ``overwrite=True``.
-        """
-        refusal = self.refusal(now, where)
-        if refusal:
-            raise ValueError(refusal)
-        self.check_program(now, where)
-
     def check_program(self, now: RunIdentity, where: str) -> None:
         """Warn when ``now``'s traced program is another than this one's, or unknown.
 
-        The inputs are :meth:`check`'s (a store grown by the prefix rule,
-        :mod:`labeled_spaces.results.growth`, compares them itself).
+        The inputs are compared by :meth:`refusal` (and, for a store grown
+        by the prefix rule, by :mod:`labeled_spaces.results.growth`).
         """
         if not now.program or not self.program:
             warn_user(

@@ -206,15 +206,12 @@ class ZarrSink:
                 "left as it is: give a new path, or pass overwrite=True to replace it")
         held = read_description(Path(self.path), attrs)
         now, where = run_identity(self.space, outputs), f"store={self.path!r}"
-        self.growth = None
-        try:
-            stored.check(now, where)
-        except ValueError as refusal:
-            growth, why = find_growth(stored, now, held["shape"], self.space, where)
-            if growth is None:
-                raise ValueError(why or str(refusal)) from None
-            self.growth = plan_growth(Path(self.path), held, self.space, outputs, growth)
-            stored.check_program(now, where)
+        growth, refusal = find_growth(stored, now, held["shape"], self.space, where)
+        if refusal:
+            raise ValueError(refusal)
+        self.growth = None if growth is None else plan_growth(
+            Path(self.path), held, self.space, outputs, growth)
+        stored.check_program(now, where)
         self._stored = (outputs, held)
         return held
 
