@@ -18,7 +18,7 @@ import numpy as np
 
 from .._caches import ProgramCache, hold_cache
 from .._checks import integer_scalar
-from ..grid import Blocks, Dim, Grid, block_values
+from ..grid import Blocks, Dim, Grid, block_positions, block_values
 from .key_leaves import KeyPlan
 
 __all__ = ["Layout", "check_key", "flat_position"]
@@ -192,7 +192,9 @@ class Layout:
 
         The axes get their values (as :meth:`assemble`) and the key leaves
         their keys, folded from the lane's positions (traceable; batched
-        values, as ``collect`` gives, make batched keys).
+        values, as ``collect`` gives, make batched keys), or, where
+        ``values`` go on past the lane tables' (as :meth:`block_values`
+        gives), each key leaf's keys already folded.
         """
         n = len(self.axis_positions)
         if self.keys is None:
@@ -200,7 +202,8 @@ class Layout:
         out = list(self.leaves if leaves is None else leaves)
         for pos, value in zip(self.axis_positions, values[:n], strict=True):
             out[pos] = value
-        self.keys.make(values, out)
+        lanes = len(self.lane_tables)
+        self.keys.make(values[:lanes], out, values[lanes:] if len(values) > lanes else None)
         return self.treedef.unflatten(out)
 
     def values_at(self, digits: Sequence[int]) -> list[np.ndarray]:
@@ -236,9 +239,18 @@ class Layout:
         """Every lane value over the N-D block at ``origin`` as lanes (traceable).
 
         ``tables`` are the :attr:`lane_tables` (on a device); see
-        :func:`labeled_spaces.grid.block_values`.
+        :func:`labeled_spaces.grid.block_values`. With key leaves, their keys'
+        data over the block follow (:meth:`KeyPlan.block_keys`: folded once per
+        point of their dimensions, not once per lane), which :meth:`state`
+        wraps.
         """
-        return block_values(tables, self.lane_dims, self.shape, origin, block)
+        values = block_values(tables, self.lane_dims, self.shape, origin, block)
+        if self.keys is None:
+            return values
+        positions = block_positions(origin, block, self.shape)
+        points = [jnp.asarray(t)[positions[j]] for t, j in zip(tables, self.lane_dims,
+                                                                strict=True)]
+        return [*values, *self.keys.block_keys(points, self.lane_dims, block)]
 
     def blocks(self, lanes: int, multiple: int = 1) -> Blocks:
         """The grid tiled by blocks of about ``lanes`` points (see :class:`Blocks`)."""
