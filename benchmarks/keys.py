@@ -47,7 +47,9 @@ fixed key is printed beside them.
 ``--model scalar`` swaps the network for a model that does almost nothing but
 draw: one normal number per combination, added to its coupling (1,000 x 1,000
 combinations by default). There the keys' own cost shows: a table gathers a
-key, while PointKey and KeyAxis hash one (``fold_in``) per fold.
+key, while PointKey hashes one (``fold_in``) per combination (its first fold
+runs once per point of the first dimension) and KeyAxis one per replicate of
+a block.
 
 Usage::
 
