@@ -129,3 +129,41 @@ def test_a_run_gives_the_keys_of_the_combinations_whatever_the_block():
         a, r = np.unravel_index(i, space.layout.shape)
         np.testing.assert_array_equal(ds["bits"].values[a, r], jax.random.bits(point["k"], (2,)))
         assert int(ds["draw"].values[a, r]) == int(jax.random.bits(point["r"]))
+
+
+def test_a_program_that_passes_other_replicate_numbers_gets_their_keys_in_every_executor():
+    from labeled_spaces.execution.program import Labels, Program
+
+    def first_replicate(call, axis_values, state_arrays, extra_arrays):
+        values = list(axis_values)
+        values[1] = jnp.zeros_like(values[1])  # the KeyAxis: replicate 0 for every lane
+        return call(values, state_arrays, extra_arrays)
+
+    program = Program(first_replicate, lambda names, shapes: Labels())
+    space = ls.Space({"a": ls.GridAxis(0.0, 1.0, 2), "r": ls.KeyAxis(3, name="rep"),
+                      "k": ls.PointKey()}, mode="product")
+
+    def model(state):
+        return {"draw": jax.random.bits(state["r"]), "point": jax.random.bits(state["k"])}
+
+    runs = [ex(model, space, program=program, progress=False).run().to_xarray()
+            for ex in (ls.ParallelExecution, ls.SequentialExecution)]
+    for ds in runs:
+        assert (ds["draw"].values == ds["draw"].values[0, 0]).all()
+        assert len(np.unique(ds["point"].values)) == space.N
+    np.testing.assert_array_equal(runs[0]["point"].values, runs[1]["point"].values)
+
+
+def test_the_compiled_block_folds_its_keys_before_its_lanes_run():
+    from labeled_spaces.execution.compiled import PreparedModel
+    from labeled_spaces.execution.kernel import block_program
+
+    space = ls.Space({"a": ls.GridAxis(0.0, 1.0, 8), "r": ls.KeyAxis(16, name="rep"),
+                      "k": ls.PointKey()}, mode="product")
+    prepared = PreparedModel(
+        lambda s: jax.random.bits(s["r"]) + jax.random.bits(s["k"]), space.layout, (), {})
+    program = block_program(prepared.call, space.layout, (8, 16), None, 1)
+    jaxpr = jax.make_jaxpr(program)(space.layout.device_tables(), prepared.state_arrays,
+                                    prepared.extra_arrays, np.zeros(2, np.int32))
+    # folded lane by lane, the lanes' program would hold folds of one key each
+    assert sorted(_folded(jaxpr.jaxpr)) == [8, 16, 128]

@@ -24,20 +24,35 @@ BLOCKS = re.findall(r"^```python\n(.*?)^```", README, flags=re.DOTALL | re.MULTI
 # a worker process that hangs must not hang the suite
 TIMEOUT_S = 300
 # a record of Python's logging as distributed formats it: "2026-12-03 18:41:07,123 - name - ..."
-_LOG_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ - ", flags=re.MULTILINE)
+_LOG_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ - ")
 # dask's own teardown race: a worker whose heartbeat is in flight while the cluster closes logs
 # this with its traceback (distributed.worker.Worker.heartbeat, on OSError); the run is done
 _DASK_TEARDOWN = "Failed to communicate with scheduler during heartbeat"
 
 
+def _traceback_end(lines: list[str], k: int) -> int:
+    """Past the traceback (chained ones included) that starts at ``lines[k]``."""
+    while k < len(lines) and lines[k] == "Traceback (most recent call last):":
+        k += 1
+        while k < len(lines) and lines[k].startswith(" "):
+            k += 1
+        k += 1  # the exception's line
+        chained = ("The above exception was the direct cause", "During handling of the above")
+        if k + 3 < len(lines) and lines[k] == "" and lines[k + 1].startswith(chained):
+            k += 3  # blank, the sentence, blank
+    return k
+
+
 def without_dask_teardown(stderr: str) -> str:
-    """``stderr`` less the log records (traceback included) of dask's heartbeat at teardown."""
-    starts = [m.start() for m in _LOG_RECORD.finditer(stderr)]
-    if not starts:
-        return stderr
-    ends = [*starts[1:], None]
-    records = [stderr[:starts[0]]] + [stderr[a:b] for a, b in zip(starts, ends, strict=True)]
-    return "".join(r for r in records if _DASK_TEARDOWN not in r.split("\n", 1)[0])
+    """``stderr`` less dask's heartbeat records at teardown: the line and its traceback only."""
+    lines, kept, k = stderr.split("\n"), [], 0
+    while k < len(lines):
+        if _LOG_RECORD.match(lines[k]) and _DASK_TEARDOWN in lines[k]:
+            k = _traceback_end(lines, k + 1)
+            continue
+        kept.append(lines[k])
+        k += 1
+    return "\n".join(kept)
 
 
 def test_only_dask_heartbeat_records_are_dropped() -> None:
@@ -51,6 +66,12 @@ def test_only_dask_heartbeat_records_are_dropped() -> None:
     assert without_dask_teardown(heartbeat + other) == other
     assert without_dask_teardown(ours + heartbeat) == ours
     assert without_dask_teardown(ours) == ours
+    chained = heartbeat + (
+        "\nThe above exception was the direct cause of the following exception:\n\n"
+        "Traceback (most recent call last):\n  File \"y.py\", line 3\nOSError: gone\n")
+    after = "Exception in thread T:\nTraceback (most recent call last):\nRuntimeError: z\n"
+    assert without_dask_teardown(chained + after) == after
+    assert without_dask_teardown(heartbeat + "UserWarning: kept\n") == "UserWarning: kept\n"
 
 
 def _line_of(block: str) -> int:

@@ -89,10 +89,11 @@ class KeyPlan:
 
         ``values`` may be batched alike (``collect``): then the keys are too.
         ``made`` holds, per key leaf, its keys' data already folded
-        (:meth:`block_keys`): then they are only wrapped, not folded again.
+        (:meth:`block_keys`), which is only wrapped, not folded again, or None:
+        that leaf is folded from ``values``.
         """
         for k, leaf in enumerate(self.leaves):
-            if made is not None:
+            if made is not None and made[k] is not None:
                 data = jnp.asarray(made[k], dtype=jnp.uint32)
                 leaves[leaf.position] = jax.random.wrap_key_data(
                     data, impl=leaf.impl) if leaf.typed else data
