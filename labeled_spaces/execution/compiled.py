@@ -206,15 +206,11 @@ class PreparedModel:
         """
         n = len(self.layout.axis_positions)
         axis_values, positions = list(lane_values[:n]), list(lane_values[n:])
-        keys, lanes = self.layout.keys, len(self.layout.lane_tables)
-        if keys is not None and len(positions) > lanes - n and self.program is not MODEL:
-            # keys folded before the lanes ran (Layout.block_values) hold the block's own
-            # replicate numbers; a Program may call the model at other ones: a KeyAxis's
-            # keys are folded from the values it passes
-            made = [None if any(lane is not None and lane < n for lane, _ in leaf.sources)
-                    else data for leaf, data in zip(keys.leaves, positions[lanes - n:],
-                                                    strict=True)]
-            positions = [*positions[:lanes - n], *made]
+        keys, own = self.layout.keys, len(self.layout.lane_tables) - n
+        if keys is not None and len(positions) > own and self.program is not MODEL:
+            # keys folded before the lanes ran (Layout.block_values) follow the block's axis
+            # values; a Program may call the model at others
+            positions = [*positions[:own], *keys.for_other_values(positions[own:], n)]
         if not positions:
             return self.program.lane(self.model_call, axis_values, state_arrays, extra_arrays)
 

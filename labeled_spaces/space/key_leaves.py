@@ -102,6 +102,16 @@ class KeyPlan:
                          for lane, fixed in leaf.sources]
             leaves[leaf.position] = fold(leaf.base(), positions)
 
+    def for_other_values(self, made: Sequence[Any], n_axes: int) -> list[Any]:
+        """``made`` (:meth:`block_keys`) for lanes whose axis values may be others.
+
+        A key folded from an axis's value (a ``KeyAxis``'s replicate number,
+        lane ``< n_axes``) becomes None, so that :meth:`make` folds it from the
+        value given; a ``PointKey``'s positions are no axis values and keep theirs.
+        """
+        return [None if any(lane is not None and lane < n_axes for lane, _ in leaf.sources)
+                else data for leaf, data in zip(self.leaves, made, strict=True)]
+
     def block_keys(self, points: Sequence[Any], dims: Sequence[int], block: Sequence[int]
                    ) -> list[jax.Array]:
         """Per key leaf, its keys' data over an N-D block, as ``(prod(block), width)`` lanes.
