@@ -28,6 +28,7 @@ __all__ = [
     "user_stacklevel",
     "warn_user",
     "check_bool",
+    "check_label",
     "check_callable",
     "check_int",
     "check_positive_int",
@@ -217,6 +218,24 @@ def check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         fail(name, "True or False", value, TypeError)
     return bool(value)
+
+
+def check_label(name: str, value: Any, expected: str = "a non-empty string") -> str:
+    """A non-empty string: ``TypeError`` for another kind of value, ``ValueError`` for ``""``.
+
+    Examples
+    --------
+    >>> from labeled_spaces._checks import check_label
+    >>> check_label("dim", "")
+    Traceback (most recent call last):
+    ...
+    ValueError: dim must be a non-empty string, got ''
+    """
+    if not isinstance(value, str):
+        fail(name, expected, value, TypeError)
+    if not value:
+        fail(name, expected, value)
+    return value
 
 
 def check_callable(name: str, value: Any) -> Any:

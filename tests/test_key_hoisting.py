@@ -93,11 +93,19 @@ def test_hoisted_keys_of_a_zip_space_and_a_single_point():
 
 
 def _folded(jaxpr) -> list[int]:
-    """The number of keys each ``fold_in`` of a (nested) jaxpr hashes."""
+    """The number of keys each fold of a (nested) jaxpr hashes.
+
+    A fold is JAX's ``fold_in`` (its key's shape counts) or the package's own
+    Threefry of the hoisted keys (one named call; its output's shape counts).
+    """
     sizes = []
     for eqn in jaxpr.eqns:
         if eqn.primitive.name == "random_fold_in":
             sizes.append(math.prod(eqn.invars[0].aval.shape))
+            continue
+        if eqn.params.get("name") == "_threefry2x32":
+            sizes.append(math.prod(eqn.outvars[0].aval.shape))
+            continue
         for param in eqn.params.values():
             inner = getattr(param, "jaxpr", None)
             if inner is not None:
@@ -167,3 +175,26 @@ def test_the_compiled_block_folds_its_keys_before_its_lanes_run():
                                     prepared.extra_arrays, np.zeros(2, np.int32))
     # folded lane by lane, the lanes' program would hold folds of one key each
     assert sorted(_folded(jaxpr.jaxpr)) == [8, 16, 128]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(words=st.lists(st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1)),
+                      min_size=1, max_size=4),
+       positions=st.lists(st.integers(-(2**31), 2**31 - 1), min_size=1, max_size=5))
+def test_the_hoisted_fold_is_jax_fold_in_bit_for_bit(words, positions):
+    # the hoisted folds hash the two words of the keys as separate arrays; every key data
+    # and every int32 position (negative ones wrap to uint32 in fold_in) must agree
+    from labeled_spaces.space.key_leaves import _fold_data
+
+    data = np.asarray(words, np.uint32).reshape(-1, 1, 2)
+    ps = np.asarray(positions, np.int32).reshape(1, -1)
+    got = np.asarray(_fold_data(jnp.asarray(data), jnp.asarray(ps)))
+    want = np.asarray(jax.vmap(jax.vmap(
+        lambda d, p: jax.random.key_data(jax.random.fold_in(jax.random.wrap_key_data(d), p)),
+        (None, 0)), (0, None))(data[:, 0], ps[0]))
+    assert got.shape == (len(words), len(positions), 2)
+    np.testing.assert_array_equal(got, want)
+    # a position that is a Python int (a dimension a sub-space fixed) folds the same way
+    np.testing.assert_array_equal(
+        np.asarray(_fold_data(jnp.asarray(data[:1]), jnp.asarray(positions[0]))),
+        want[:1, :1])

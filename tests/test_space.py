@@ -739,8 +739,11 @@ def test_a_bad_key_says_how_to_make_one(key, hint):
     assert hint in str(info.value)
     if isinstance(key, np.ndarray):  # the hint works as written
         assert Space({"a": UniformAxis(0, 1, 3)}, key=jnp.asarray(key)).N == 3
-    with pytest.raises(TypeError, match="dim must be a non-empty string, got ''"):
+    # an empty name is the right kind of value with a bad value; a number is the wrong kind
+    with pytest.raises(ValueError, match="dim must be a non-empty string, got ''"):
         Space({"a": GridAxis(0, 1, 3)}, dim="")
+    with pytest.raises(TypeError, match="dim must be a non-empty string, got 3"):
+        Space({"a": GridAxis(0, 1, 3)}, mode="zip", dim=3)
 
 
 # ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import jax
 import numpy as np
 
-from .._checks import fail
+from .._checks import check_label, fail
 from .._codec import jsonable
 
 __all__ = ["AbstractAxis", "AXIS_TYPES", "NotRebuildable", "axis_from_spec", "value_dims"]
@@ -116,8 +116,8 @@ class AbstractAxis(ABC):
         group: Hashable | None = None,
         attrs: Mapping[str, Any] | None = None,
     ) -> None:
-        if name is not None and (not isinstance(name, str) or not name):
-            fail("name", "a non-empty string or None", name, TypeError)
+        if name is not None:
+            check_label("name", name, "a non-empty string or None")
         if group is not None:
             try:
                 hash(group)

@@ -26,7 +26,7 @@ import jax
 import numpy as np
 import xarray as xr
 
-from .._checks import closest, fail
+from .._checks import check_label, closest, fail
 from .._schema import OUTPUT_DIMS_ATTR, OUTPUT_DTYPES_ATTR, OUTPUT_TREE_ATTR, OUTPUTS_ATTR
 from ..space import Space, keypath_name
 from .output_tree import structure_to_json
@@ -295,8 +295,7 @@ class Outputs:
             fail("output_coords", "a dict {dimension: values}", output_coords, TypeError)
         coords = {}
         for name, value in output_coords.items():
-            if not isinstance(name, str) or not name:
-                fail("output_coords key", "a non-empty string", name, TypeError)
+            check_label("output_coords key", name)
             if name in taken:
                 raise ValueError(f"output_coords[{name!r}] reuses a name of the space or of "
                                  "an output")

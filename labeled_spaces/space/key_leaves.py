@@ -137,24 +137,43 @@ class KeyPlan:
                     along = [1] * len(block)
                     along[dims[lane]] = block[dims[lane]]
                     positions = jnp.asarray(points[lane]).reshape(along)
-                data = _fold_data(data, positions, leaf.impl)
+                data = _fold_data(data, positions)
             width = data.shape[-1]
             out.append(jnp.broadcast_to(data, (*block, width)).reshape((lanes, width)))
         return out
 
 
-def _fold_data(data: jax.Array, positions: jax.Array, impl: str) -> jax.Array:
-    """Keys' data ``(*shape, width)`` each folded with ``positions``, broadcast against them."""
-    shape = np.broadcast_shapes(data.shape[:-1], positions.shape)
-    width = data.shape[-1]
-    flat = jnp.broadcast_to(data, (*shape, width)).reshape((-1, width))
-    ps = jnp.broadcast_to(positions, shape).reshape(-1)
+def _fold_data(data: jax.Array, positions: jax.Array) -> jax.Array:
+    """Keys' data ``(*shape, 2)`` each folded with ``positions``, broadcast against them.
 
-    def one(d: jax.Array, p: jax.Array) -> jax.Array:
-        key = jax.random.fold_in(jax.random.wrap_key_data(d, impl=impl), p)
-        return jax.random.key_data(key)
+    Bit for bit ``jax.random.fold_in`` of a Threefry key (the only kind
+    folded: :func:`~labeled_spaces.axes.keys.check_fold_key`), computed on
+    the two words of the keys as separate arrays: XLA:CPU vectorises that
+    about 5x faster than ``vmap(fold_in)``, whose ``(lanes, 2)`` key data
+    interleave the words (measured: 1.8 ns against 10.8 ns a key).
+    """
+    # fold_in casts a position to uint32 and hashes the counters (0, position)
+    low = jnp.asarray(positions).astype(jnp.uint32)
+    words = _threefry2x32(data[..., 0], data[..., 1], jnp.zeros_like(low), low)
+    return jnp.stack(jnp.broadcast_arrays(*words), axis=-1)
 
-    return jax.vmap(one)(flat, ps).reshape((*shape, width))
+
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+@jax.jit  # one named call in a traced program: tests count the keys it hashes
+def _threefry2x32(k0: jax.Array, k1: jax.Array, x0: jax.Array, x1: jax.Array
+                  ) -> tuple[jax.Array, jax.Array]:
+    """Threefry-2x32 (20 rounds, as JAX's) of the counters ``(x0, x1)`` under key ``(k0, k1)``."""
+    keys = (k0, k1, k0 ^ k1 ^ jnp.uint32(0x1BD11BDA))
+    x0, x1 = x0 + keys[0], x1 + keys[1]
+    for i in range(5):
+        for r in _ROTATIONS[i % 2]:
+            x0 = x0 + x1
+            x1 = x0 ^ ((x1 << jnp.uint32(r)) | (x1 >> jnp.uint32(32 - r)))
+        x0 = x0 + keys[(i + 1) % 3]
+        x1 = x1 + keys[(i + 2) % 3] + jnp.uint32(i + 1)
+    return x0, x1
 
 
 def fold(base: jax.Array, positions: Sequence[Any]) -> jax.Array:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._checks import fail
+from .._checks import check_label
 from .._format import space_lines
 from ..axes import AbstractAxis
 from . import attrs as attrs_module
@@ -98,8 +98,7 @@ class Space:
         if mode not in MODES:
             raise ValueError(f"mode must be 'product' or 'zip', got {mode!r}; or a quasi-random "
                              "design: 'sobol', 'halton' or 'lhs'")
-        if not isinstance(dim, str) or not dim:
-            fail("dim", "a non-empty string", dim, TypeError)
+        check_label("dim", dim)
         self.state = state
         self.mode = mode
         self.key = check_key(key)
