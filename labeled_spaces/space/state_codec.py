@@ -78,6 +78,8 @@ def encode_leaf(leaf: Any) -> dict[str, Any]:
         if isinstance(leaf, np.generic):
             return {"scalar": encoded}
         if isinstance(leaf, jax.Array):  # given as a JAX array: read back as one
+            if getattr(leaf, "weak_type", False):  # promotes like a Python number: kept
+                return {"array": encoded, "jax": True, "weak": True}
             return {"array": encoded, "jax": True}
         return {"array": encoded}
     return {"missing": f"a {type(leaf).__name__}"}
@@ -113,7 +115,9 @@ def decode_leaf(node: Any, path: str) -> Any:
         return node["bytes"].encode("latin-1")
     if "array" in node:
         array = decode_array(node["array"])
-        return jnp.asarray(array) if node.get("jax") is True else array
+        if node.get("jax") is not True:
+            return array
+        return _weakly_typed(array) if node.get("weak") is True else jnp.asarray(array)
     if "scalar" in node:
         return decode_array(node["scalar"])[()]
     if "key" in node:
@@ -128,6 +132,19 @@ def decode_leaf(node: Any, path: str) -> Any:
         )
     raise ValueError(f"{STATE_ATTR} holds a leaf at {path!r} of an unknown encoding "
                      f"{sorted(node)!r}")
+
+
+def _weakly_typed(array: np.ndarray) -> jax.Array:
+    """``array`` as a weakly typed JAX array, as ``jnp.asarray(2.0)`` is.
+
+    A JAX array made from Python numbers promotes like them (``x_bf16 * w``
+    stays bfloat16); only the numbers' kinds can be weak, in JAX's default
+    precision, so that is the dtype the array gets.
+    """
+    zero = {"i": 0, "f": 0.0, "c": 0j}.get(array.dtype.kind)
+    if zero is None:  # no weak form: as the strong array
+        return jnp.asarray(array)
+    return jax.lax.full(array.shape, zero).at[...].set(array)
 
 
 def encode_tree(node: Any, axis_ids: dict[int, int]) -> dict[str, Any] | None:
