@@ -522,6 +522,17 @@ def test_a_namedtuple_state_with_key_leaves_reopens_from_a_saved_sub_space(tmp_p
     # a state with another fixed leaf is another run
     with pytest.raises(ValueError, match=r"at 'dt' the file holds 0.5, got 0.25"):
         ls.open_results(tmp_path / "r.nc", state=state._replace(dt=0.25))
+    # without state=, the class is not rebuilt (a file names no code to call), but nothing
+    # saved is lost: the axes by path in their order, then the fixed leaves and PointKey
+    alone = ls.open_results(tmp_path / "r.nc").space
+    assert list(alone.state) == ["a", "k", "p", "dt"] and alone.state["dt"] == 0.5
+    assert alone.dims == opened.space.dims and alone.N == opened.space.N
+
+    def by_path(s):
+        return model(_Point(**s))
+
+    again = ls.ParallelExecution(by_path, alone, progress=False).run()
+    xr.testing.assert_identical(again.to_xarray()["y"], results.to_xarray()["y"])
 
 
 def test_gradients_and_fit_refuse_a_key_axis_by_its_kind():
