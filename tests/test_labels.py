@@ -184,3 +184,31 @@ def test_a_sel_miss_by_a_non_number_lists_the_labels_rather_than_no_nearest_ones
         assert "labels of 'a' are 0.0, 0.5, 1.0" in message
     with pytest.raises(SelectionError, match=r"nearest labels of 'a': 0\.5, 1\.0"):
         space.sel(a=0.8)
+
+
+@pytest.mark.parametrize("mode", ["product", "zip", "halton"])
+def test_a_label_that_repeats_selects_all_its_points_as_xarray_does(mode):
+    # labels drawn or given with repeats (a Halton design over a DataAxis repeats them):
+    # sel by one of them keeps its dimension and every point it labels, on the Space,
+    # on the Results and on their Dataset alike
+    from labeled_spaces import ParallelExecution
+
+    names = np.array(["D", "E", "A", "E"])
+    if mode == "halton":
+        state = {"b": DataAxis(np.arange(4), labels=names), "x": UniformAxis(0.0, 1.0, 4)}
+    else:
+        state = {"b": DataAxis(np.arange(4), labels=names), "x": GridAxis(0.0, 1.0, 4)}
+    space = Space(state, mode=mode, key=KEY)
+    results = ParallelExecution(lambda s: s["x"] + s["b"], space, progress=False).run()
+    ds = results.to_xarray()
+    expected = ds.sel(b="E")
+    count = int((ds["b"].values == "E").sum())
+    assert count >= 2
+    assert expected.sizes["b" if mode == "product" else "sample"] == count
+    xr.testing.assert_identical(results.sel(b="E"), expected)
+    sub = space.sel(b="E")
+    assert sub.N == expected["result"].size
+    assert all(point["b"] in (1, 3) for point in sub)
+    # a list with a repeated label picks each of its points, in order
+    assert space.sel(b=["A", "E"]).coords["b"].values.tolist()[:1] == ["A"]
+    assert space.sel(b=["A", "E"]).N == space.sel(b="A").N + sub.N

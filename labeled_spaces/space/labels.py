@@ -90,16 +90,15 @@ def miss_hint(labels: np.ndarray, values: list[Any], name: str) -> str:
 
 
 def _one(labels: np.ndarray, value: Any, method: str | None, tolerance: Any,
-         name: str = "labels") -> int:
+         name: str = "labels") -> int | np.ndarray:
+    """The position of ``value``; of a label that repeats, all its positions (as xarray)."""
     value = _as_label(value, labels)
     if method is None:
         hits = np.flatnonzero(labels == value)
         if hits.size == 0:
             raise KeyError(f"{_shown(value)} is not a label of {name!r}"
                            f"{miss_hint(labels, [value], name)}")
-        if hits.size > 1:
-            raise ValueError(f"label {value!r} appears {hits.size} times")
-        return int(hits[0])
+        return int(hits[0]) if hits.size == 1 else hits.astype(np.int64)
     if not _numeric(labels) or labels.dtype.kind == "c":
         raise TypeError(f"method={method!r} needs real-valued labels, got dtype {labels.dtype}")
     numbers = labels.astype(np.float64) if labels.dtype.kind not in "mM" else labels
@@ -156,7 +155,8 @@ def positions_for(labels: np.ndarray, query: Any, method: str | None = None,
     labels : numpy.ndarray
         The coordinate's 1-D labels.
     query : scalar, list, array or slice
-        A scalar gives one position (an int); anything else an array.
+        A scalar gives one position (an int), or all of them (an array) for
+        a label that repeats, as xarray's ``sel`` does; anything else an array.
     method : {None, "nearest", "pad", "ffill", "backfill", "bfill"}
         Inexact matches, as in xarray (not for slices).
     tolerance : optional
@@ -185,7 +185,8 @@ def positions_for(labels: np.ndarray, query: Any, method: str | None = None,
     ):
         if not isinstance(query, (list, tuple)) and np.ndim(query) > 1:
             _refuse_nested(query, name)
-        found, missing = [], []
+        found: list[Any] = []
+        missing = []
         items = query if isinstance(query, (list, tuple)) else list(np.asarray(query).ravel())
         if any(isinstance(q, (list, tuple, slice)) or np.ndim(q) > 0 for q in items):
             _refuse_nested(query, name)  # not a label each: xarray's vectorised indexing
@@ -197,7 +198,9 @@ def positions_for(labels: np.ndarray, query: Any, method: str | None = None,
         if missing:
             hint = miss_hint(labels, missing, name) if method is None else ""
             raise KeyError(f"not all values found in index {name!r}: {missing}{hint}")
-        return np.asarray(found, dtype=np.int64)
+        # a label that repeats picks each of its points, in order
+        return np.concatenate([np.atleast_1d(f) for f in found]).astype(np.int64) \
+            if found else np.zeros(0, np.int64)
     if hasattr(query, "ndim") and query.ndim == 0:
         query = np.asarray(query).item() if np.asarray(query).dtype.kind != "M" else query
     return _one(labels, query, method, tolerance, name)
