@@ -234,11 +234,12 @@ class RunIdentity:
         return (f"{where} {'; and it '.join(parts)}. It is left as it is: give a new path, "
                 "or pass overwrite=True to replace it") if parts else ""
 
-    def check_program(self, now: RunIdentity, where: str) -> None:
+    def check_program(self, now: RunIdentity, where: str, cause: str = "") -> None:
         """Warn when ``now``'s traced program is another than this one's, or unknown.
 
         The inputs are compared by :meth:`refusal` (and, for a store grown
-        by the prefix rule, by :mod:`labeled_spaces.results.growth`).
+        by the prefix rule, by :mod:`labeled_spaces.results.growth`). ``cause``
+        names a known reason the programs differ, said instead of the guesses.
         """
         if not now.program or not self.program:
             warn_user(
@@ -248,11 +249,12 @@ class RunIdentity:
                 "compute everything with this model")
         elif now.program != self.program:
             # a warning, not a refusal: another JAX version traces the same model differently
+            cause = cause or ("the model's code or a constant it closes over changed, or "
+                              "the JAX version did")
             warn_user(
                 f"{where} was made by a model that JAX traced differently from this run's "
-                "(the model's code or a constant it closes over changed, or the JAX version "
-                "did); resuming keeps the blocks the other model computed. Give a new path, "
-                "or overwrite=True, to compute everything with this model")
+                f"({cause}); resuming keeps the blocks the other model computed. Give a new "
+                "path, or overwrite=True, to compute everything with this model")
 
 
 def _differences(stored: Any, now: Any, where: str) -> list[str]:

@@ -43,7 +43,8 @@ import numpy as np
 import xarray as xr
 
 from .._paths import checked_size, holds_something, process_running
-from .._schema import STORE_ATTR
+from .._schema import KEY_KIND_ATTR, STORE_ATTR
+from ..axes.keys import typed_key
 from ..grid import Block, Blocks
 from ..space import Space
 from .growth import find_growth
@@ -133,6 +134,10 @@ def _clean_leftovers(target: Path) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+# a Space's key, by whether it is raw (a resumed store's key may be the other kind)
+_KINDS = {True: "raw uint32 data (jax.random.PRNGKey)", False: "a typed key (jax.random.key)"}
+
+
 class ZarrSink:
     """Results streamed into a zarr store at ``path`` (created, or resumed).
 
@@ -211,7 +216,10 @@ class ZarrSink:
             raise ValueError(refusal)
         self.growth = None if growth is None else plan_growth(
             Path(self.path), held, self.space, outputs, growth)
-        stored.check_program(now, where)
+        raw = attrs.get(KEY_KIND_ATTR) == "raw"  # typed keys and raw ones trace apart
+        stored.check_program(now, where, "" if raw == (not typed_key(self.space.key)) else
+                             f"the Space's key was {_KINDS[raw]} and is {_KINDS[not raw]} now, "
+                             "so the model gets its keys in another form; their data is the same")
         self._stored = (outputs, held)
         return held
 
