@@ -426,8 +426,10 @@ def test_keys_of_an_rbg_key_are_refused_because_vmap_would_change_them(impl):
 
 
 def test_a_state_of_keys_alone_is_refused():
-    with pytest.raises(ValueError, match="state must contain at least one axis"):
-        ls.Space({"k": ls.PointKey()})
+    # the message says why a PointKey does not count and what to add
+    with pytest.raises(ValueError, match=r"state must contain at least one axis .*a PointKey "
+                                         r"\('noise'\) is no axis: .*KeyAxis\(n\)"):
+        ls.Space({"noise": ls.PointKey(), "dt": 0.1})
 
 
 # -- several devices (forced host devices, in a subprocess) --------------------------------

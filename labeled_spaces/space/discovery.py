@@ -12,7 +12,7 @@ import numpy as np
 
 from .._checks import silenced
 from .._format import clipped, elided
-from ..axes import AbstractAxis
+from ..axes import AbstractAxis, PointKey
 from ..grid import SIZE_WARNINGS, Grid, assign_dims
 from .coords import AxisLabels
 from .design import DESIGNS, SOBOL_BALANCE, design_tables
@@ -133,6 +133,11 @@ def describe_fixed(state: Any) -> str:
                 return (f"{text}: the dataclass {type(leaf).__name__} holds axes in "
                         f"{inside}, but JAX treats it as a leaf; register it as a pytree "
                         "(jax.tree_util.register_dataclass) or use an equinox Module")
+    keys = [keypath_name(p) for p, leaf in flat if isinstance(leaf, PointKey)]
+    if keys:
+        return (f"{text}; a PointKey ({keys[0]!r}) is no axis: it gives each combination of "
+                "the axes its own key, so it needs an axis to vary, e.g. a KeyAxis(n) of n "
+                "replicate keys, or GridAxis(low, high, n)")
     listed = [(keypath_name(p), leaf) for p, leaf in flat if _is_value_list(leaf)]
     if listed:
         path, values = listed[0]
