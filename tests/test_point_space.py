@@ -341,6 +341,27 @@ def test_a_point_survives_a_file_round_trip(case, tmp_path, assert_tree_equal):
                                 opened.to_xarray())
 
 
+def test_a_store_of_a_sub_space_fixed_at_a_text_label_writes_no_warning(tmp_path):
+    # the fixed label becomes a 0-d text coordinate: written as zarr's variable-length
+    # strings like every text coordinate, not numpy's fixed-width text, which has no zarr
+    # v3 specification (zarr warned UnstableSpecificationWarning at every such store)
+    space = ls.Space({"b": ls.DataAxis(np.arange(3), labels=np.array(["x", "yy", "z"])),
+                      "a": ls.GridAxis(0.0, 1.0, 2)}, mode="product")
+    sub = space.sel(b="yy")
+    path = tmp_path / "s.zarr"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stored = ls.ParallelExecution(lambda s: s["a"] + s["b"], sub, store=path,
+                                      progress=False).run()
+        again = ls.ParallelExecution(lambda s: s["a"] + s["b"], sub, store=path,
+                                     progress=False).run()
+    opened = ls.open_results(path)
+    assert opened.to_xarray()["b"].item() == "yy" and opened.space.coords.equals(sub.coords)
+    xr.testing.assert_identical(again.to_xarray(), stored.to_xarray())
+    with xr.open_zarr(path) as plain:
+        assert str(plain["b"].values) == "yy"
+
+
 def test_a_file_selected_to_a_point_with_xarray_opens_with_its_labels(tmp_path):
     space = grouped()
     full = ls.ParallelExecution(model, space, progress=False).run()

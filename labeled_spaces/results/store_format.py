@@ -304,6 +304,10 @@ def coordinate_nodes(coords: Mapping[str, xr.Variable]
         import zarr
 
         held: dict[str, Any] = {}
+        # text as zarr's variable-length strings, as above: numpy's fixed-width text has
+        # no zarr v3 specification (zarr warns that it may change without notice)
+        hard = {name: var.astype(object) if var.dtype.kind == "U" else var
+                for name, var in hard.items()}
         xr.Dataset(coords=hard).to_zarr(zarr.storage.MemoryStore(held), zarr_format=3,
                                         consolidated=False, mode="w")
         for key, buffer in held.items():
