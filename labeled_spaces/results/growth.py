@@ -94,7 +94,7 @@ def _cut_back(now: dict[str, Any], stored: dict[str, Any], space: Space, growth:
         if j != growth.axis or path not in axes or not isinstance(stored_axes.get(path), dict):
             continue
         entry, held = axes[path], stored_axes[path]
-        entry["values"] = array_summary(_prefix(table, 0, growth.old))
+        entry["values"] = array_summary(_prefix(table, 0, _held_length(held, table, growth)))
         for key in ("class", "spec", "fields"):  # the grown axis's own specification
             entry[key] = held.get(key)
     coords, stored_coords = expected.get("coords", {}), stored.get("coords") or {}
@@ -109,6 +109,19 @@ def _cut_back(now: dict[str, Any], stored: dict[str, Any], space: Space, growth:
         coords[name]["values"] = array_summary(values)
     _cut_back_positions(expected, space, growth)
     return expected
+
+
+def _held_length(held: dict[str, Any], table: Any, growth: Growth) -> int:
+    """How much of an axis's new table along the grown dim compares with its stored table.
+
+    The stored length, except where the stored table was longer than the
+    dimension (a zip or group of axes of unequal sizes takes the shortest's
+    length): then the whole stored table, which the new one must start with.
+    """
+    summary = held.get("values")
+    shape = summary.get("shape") if isinstance(summary, dict) else None
+    length = shape[0] if isinstance(shape, list) and shape and isinstance(shape[0], int) else 0
+    return min(length, len(table)) if length > growth.old else growth.old
 
 
 def _cut_back_positions(expected: dict[str, Any], space: Space, growth: Growth) -> None:
