@@ -228,13 +228,10 @@ def check_label(name: str, value: Any, expected: str = "a non-empty string") -> 
     >>> from labeled_spaces._checks import check_label
     >>> check_label("dim", "")
     Traceback (most recent call last):
-    ...
     ValueError: dim must be a non-empty string, got ''
     """
-    if not isinstance(value, str):
-        fail(name, expected, value, TypeError)
-    if not value:
-        fail(name, expected, value)
+    if not value or not isinstance(value, str):
+        fail(name, expected, value, ValueError if isinstance(value, str) else TypeError)
     return value
 
 

@@ -87,6 +87,55 @@ def test_explain_with_time_runs_one_block_and_extrapolates():
     assert "one combination per call" in repr(one)
 
 
+@pytest.mark.parametrize("store", [True, False], ids=["store", "memory"])
+def test_the_timed_estimate_adds_what_writing_a_block_costs(tmp_path, monkeypatch, store):
+    # a block's time is its computation plus its write: into the store's files, or into the
+    # results' arrays; both are timed aside, so nothing is written where the run writes
+    import labeled_spaces.results.sink as sink_module
+    import labeled_spaces.results.store as store_module
+
+    path = tmp_path / "sweep.zarr" if store else None
+    seen = []
+
+    def writes(name):
+        def timed(*args):
+            seen.append(name)
+            return 7.0
+        return timed
+
+    monkeypatch.setattr(store_module, "timed_write", writes("store"))
+    monkeypatch.setattr(sink_module.MemorySink, "write_seconds",
+                        lambda self, outputs, blocks: writes("memory")())
+    found = ls.ParallelExecution(simulate, space(), progress=False, store=path,
+                                 chunk_size=16).explain(time=True)
+    assert seen == ["store" if store else "memory"]
+    assert 7.0 < found.seconds_per_block < 8.0
+    assert found.seconds == pytest.approx(found.seconds_per_block * 4)
+    assert path is None or not path.exists()
+
+
+def test_a_timed_write_goes_to_a_scratch_store_that_it_removes(tmp_path, monkeypatch):
+    import tempfile
+
+    from labeled_spaces.grid import Blocks
+    from labeled_spaces.results.sink import MemorySink, write_seconds
+    from labeled_spaces.results.store_writer import timed_write
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    layout = [(np.dtype("float32"), (3,)), (np.dtype("bool"), ()), (np.dtype("int64"), (2, 2))]
+    assert timed_write(["a", "b", "c"], (4, 5), layout) > 0
+    assert timed_write(["a"], (), layout[:1]) > 0  # a single point: a block of no dimension
+    assert list(tmp_path.iterdir()) == []
+    # a block of more than TIMED_WRITE_BYTES is timed in part: a 1 GB block takes no 1 GB
+    monkeypatch.setattr("labeled_spaces.results.store_writer.TIMED_WRITE_BYTES", 4096)
+    assert timed_write(["a"], (1000, 1000), [(np.dtype("float32"), (256,))]) > 0
+    # results in memory: one block becomes the results (nothing copied), more are copied
+    sp = space()
+    outputs = ls.results.Outputs.build(sp, jax.tree.structure(0.0), [(3,)], [np.float32])
+    assert write_seconds(MemorySink(sp), outputs, Blocks(sp.shape, sp.shape)) == 0.0
+    assert write_seconds(MemorySink(sp), outputs, Blocks(sp.shape, (4, 4))) > 0
+
+
 def test_explain_reads_the_store_it_would_resume_and_refuses_another_run(tmp_path):
     path = tmp_path / "sweep.zarr"
     ls.ParallelExecution(simulate, space(), progress=False, store=path, chunk_size=16).run()

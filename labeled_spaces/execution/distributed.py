@@ -45,7 +45,7 @@ from .cluster import (
 from .compiled import PreparedModel
 from .core import Executor, Started, traced
 from .errors import ModelError, block_failure
-from .explain import Probe
+from .explain import Probe, on_host
 from .kernel import origin_input
 from .options import COMMON_OPTIONS
 from .plan import initial_lanes, plan_blocks
@@ -206,7 +206,7 @@ class _Tasks:
         _, executable, batch = plan_blocks(prepared, inputs, math.prod(blocks.step), None, 1,
                                            None, None, blocks.step)
         origin = origin_input(blocks[0].origin, 1)
-        return Probe(executable, lambda: jax.block_until_ready(executable(*inputs, origin)),
+        return Probe(executable, lambda: on_host(executable(*inputs, origin)),
                      math.prod(blocks.step), n_vmap=batch, parallel=self.threads())
 
     @contextlib.contextmanager

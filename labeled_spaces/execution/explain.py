@@ -21,14 +21,30 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import jax
+import numpy as np
+
 from .._checks import check_bool
 from .._format import format_bytes, format_count, format_duration, format_sizes, table
-from ..results.sink import make_sink, persistent, preferred_step, preview
+from ..results.sink import make_sink, persistent, preferred_step, preview, write_seconds
 from .compiled import PreparedModel
 from .errors import ModelError, trace_failure
 from .plan import block_memory
 
-__all__ = ["Explanation", "Probe", "explain"]
+__all__ = ["Explanation", "Probe", "explain", "on_host"]
+
+
+def on_host(value: Any) -> list[np.ndarray]:
+    """``value``'s arrays copied to the host, as a run fetches each block (a probe's unit).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from labeled_spaces.execution.explain import on_host
+    >>> on_host({"y": jnp.ones(2)})[0].tolist()
+    [1.0, 1.0]
+    """
+    return [np.asarray(leaf) for leaf in jax.tree.leaves(value)]
 
 
 @dataclass(frozen=True)
@@ -41,7 +57,8 @@ class Probe:
         What XLA compiled for one unit (``memory_analysis()``); None where
         nothing is compiled (``jit=False``).
     run : callable
-        Computes one unit and waits for it.
+        Computes one unit and copies it to the host (:func:`on_host`), as
+        a run does.
     lanes : int
         Combinations one unit computes (a block's compiled lanes; 1 for one
         combination at a time).
@@ -237,12 +254,13 @@ def explain(executor: Any, time: bool = False) -> Explanation:
     if time:
         unit = _timed(probe.run)
         todo = len(blocks) - found.done
+        written = write_seconds(sink, outputs, blocks)  # a store's files, timed aside
         if probe.lanes == 1 and per_block > 1:  # one combination at a time
-            seconds_per_block = unit * per_block
-            seconds = unit * space.N * todo / len(blocks)
+            seconds_per_block = unit * per_block + written
+            seconds = unit * space.N * todo / len(blocks) + written * todo
         else:
-            seconds_per_block = unit
-            seconds = unit * math.ceil(todo / probe.parallel)
+            seconds_per_block = unit + written
+            seconds = (unit + written) * math.ceil(todo / probe.parallel)
     return Explanation(
         executor=executor.name, combinations=space.N, dims=dict(space.sizes),
         blocks=len(blocks), block_shape=tuple(blocks.step), lanes=probe.lanes,

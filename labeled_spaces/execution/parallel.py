@@ -21,7 +21,7 @@ from ..space import Space
 from .compiled import PreparedModel
 from .core import Executor, Started, traced
 from .errors import ModelError, block_failure
-from .explain import Probe
+from .explain import Probe, on_host
 from .kernel import origin_input, replicated
 from .options import COMMON_OPTIONS
 from .plan import initial_lanes, plan_auto, plan_blocks
@@ -109,7 +109,7 @@ class _Blocks:
     def probe(self, blocks: Blocks) -> Probe:
         """One compiled block, for ``explain()`` (after :meth:`plan`)."""
         fn, inputs, origin = self.fn, self.inputs, origin_input(blocks[0].origin, self.n_pmap)
-        return Probe(fn, lambda: jax.block_until_ready(fn(*inputs, origin)),
+        return Probe(fn, lambda: on_host(fn(*inputs, origin)),
                      math.prod(blocks.compiled), n_vmap=self.batch, n_pmap=self.n_pmap)
 
     @contextlib.contextmanager

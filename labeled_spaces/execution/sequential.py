@@ -20,7 +20,7 @@ from ..results import Outputs, Results, SequentialResult, Sink
 from .compiled import PreparedModel, signature
 from .core import Executor, Started, traced
 from .errors import ModelError, check_outputs, failed_at, locate_failure
-from .explain import Probe
+from .explain import Probe, on_host
 from .loop import BlockFailure
 from .options import COMMON_OPTIONS
 from .plan import initial_lanes
@@ -271,12 +271,12 @@ class _Points:
     def probe(self, blocks: Blocks) -> Probe:
         """One combination, compiled or plain, for ``explain()`` (after :meth:`plan`)."""
         if not self.execution.options.jit:
-            return Probe(None, lambda: jax.block_until_ready(
+            return Probe(None, lambda: on_host(
                 plain_call(self.execution, self.prepared, 0)), 1)
         fn, layout = self.fn, self.prepared.layout
         first = layout.values_at((0,) * len(layout.shape))  # combination 0's lane values
         arguments = (*first, *self.state_arrays, *self.extra_arrays)
-        return Probe(fn, lambda: jax.block_until_ready(fn(*arguments)), 1)
+        return Probe(fn, lambda: on_host(fn(*arguments)), 1)
 
     @contextlib.contextmanager
     def start(self, blocks: Blocks, todo: Iterable[Block], sink: Sink, bar: tqdm

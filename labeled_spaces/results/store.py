@@ -52,7 +52,7 @@ from .identity import RunIdentity, run_identity
 from .names import Outputs
 from .preview import StorePreview
 from .results import Results
-from .store_files import float_storage, store_files
+from .store_files import float_storage, store_files, stored_layout
 from .store_format import DONE, ChunkCodec, write_file
 from .store_growth import GrowthPlan, plan_growth
 from .store_writer import (
@@ -64,6 +64,7 @@ from .store_writer import (
     read_description,
     root_attrs,
     store_state,
+    timed_write,
 )
 
 __all__ = ["DONE", "StoreState", "StoreWriteError", "StoreWriter", "ZarrSink",
@@ -276,17 +277,17 @@ class ZarrSink:
     def worker_writer(self) -> StoreWriter:
         """A picklable writer for dask workers (an absolute path: theirs may differ)."""
         assert self.outputs is not None and self.blocks is not None, "open() comes first"
-        layout = [(float_storage(d), tuple(s)) for d, s in zip(
-            self.outputs.dtypes, self.outputs.shapes, strict=True)]
         return StoreWriter(os.path.abspath(self.path), self.outputs.var_names,
-                           self.blocks.step, layout)
+                           self.blocks.step, stored_layout(self.outputs))
+
+    def write_seconds(self, outputs: Outputs, blocks: Blocks) -> float:
+        """Seconds one block takes to write, timed on a scratch store (explain(time=True))."""
+        return timed_write(outputs.var_names, blocks.step, stored_layout(outputs))
 
     # -- the Sink protocol ------------------------------------------------
     def open(self, outputs: Outputs, blocks: Blocks) -> set[int]:
         self.outputs, self.blocks = outputs, blocks
-        layout = [(float_storage(d), tuple(s)) for d, s in zip(outputs.dtypes, outputs.shapes,
-                                                               strict=True)]
-        self.writer = StoreWriter(self.path, outputs.var_names, blocks.step, layout)
+        self.writer = StoreWriter(self.path, outputs.var_names, blocks.step, stored_layout(outputs))
         target = Path(self.path)
         if holds_something(target) and not self.overwrite:  # an empty folder: a new store
             self._finished = self._resume(outputs, blocks)

@@ -22,7 +22,7 @@ from .identity import identity_attrs
 from .names import Outputs
 from .store_format import DONE, array_node, coordinate_nodes, group_node, root_node
 
-__all__ = ["float_storage", "store_files", "store_metadata"]
+__all__ = ["float_storage", "store_files", "store_metadata", "stored_layout"]
 
 def float_storage(dtype: Any) -> np.dtype:
     """The dtype a variable is stored in: bfloat16 (which zarr lacks) as float32.
@@ -35,6 +35,23 @@ def float_storage(dtype: Any) -> np.dtype:
     (dtype('float32'), dtype('float64'))
     """
     return np.dtype(np.float32) if str(dtype) == "bfloat16" else np.dtype(dtype)
+
+
+def stored_layout(outputs: Outputs) -> list[tuple[np.dtype, tuple[int, ...]]]:
+    """Each output's stored dtype (:func:`float_storage`) and own shape, as written.
+
+    Examples
+    --------
+    >>> import jax, numpy as np
+    >>> from labeled_spaces import GridAxis, Space
+    >>> from labeled_spaces.results import Outputs
+    >>> from labeled_spaces.results.store_files import stored_layout
+    >>> space = Space({"k": GridAxis(0.0, 1.0, 2)}, mode="product")
+    >>> stored_layout(Outputs.build(space, jax.tree.structure(0.0), [(3,)], [np.float16]))
+    [(dtype('float16'), (3,))]
+    """
+    return [(float_storage(d), tuple(s)) for d, s in zip(outputs.dtypes, outputs.shapes,
+                                                         strict=True)]
 
 
 def store_metadata(space: Space, outputs: Outputs, blocks: Blocks

@@ -12,7 +12,10 @@ from __future__ import annotations
 import errno
 import itertools
 import json
+import math
 import os
+import tempfile
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,10 +36,12 @@ from .store_format import (
 )
 
 __all__ = ["StoreState", "StoreWriteError", "StoreWriter", "done_mask",
-           "lazy_variable", "read_description", "root_attrs", "store_state"]
+           "lazy_variable", "read_description", "root_attrs", "store_state", "timed_write"]
 
 #: a done mask of up to this many combinations is a NumPy array; larger ones are lazy
 EAGER_DONE = 1 << 20
+#: a timed write (:func:`timed_write`) writes at most this many bytes a block
+TIMED_WRITE_BYTES = 32 << 20
 
 
 class StoreWriteError(OSError):
@@ -291,3 +296,50 @@ def lazy_variable(path: str, var: str, codec: ChunkCodec, shape: tuple[int, ...]
         graph[(name, *location)] = (_read_chunk, os.path.join(folder, chunk_key(location)),
                                     extent, codec, dtype)
     return da.Array(graph, name, chunks, meta=np.empty((0,) * len(shape), dtype))
+
+
+def timed_write(var_names: Sequence[str], step: Sequence[int],
+                layout: Sequence[tuple[Any, tuple[int, ...]]]) -> float:
+    """Seconds :meth:`StoreWriter.write` takes for one block of ``step``, measured.
+
+    Blocks of random bytes (which compress as little as results do) are
+    written into a scratch store in the system's temporary directory, never
+    beside the store, which stays untouched; the first write (it makes the
+    folders) is not counted, the median of the next ones is. A block of more
+    than :data:`TIMED_WRITE_BYTES` is timed over part of its first dimension
+    and scaled to the whole.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from labeled_spaces.results.store_writer import timed_write
+    >>> timed_write(["y"], (4, 8), [(np.dtype("float32"), (16,))]) > 0
+    True
+    """
+    step = tuple(step)
+    per_lane = sum(np.dtype(d).itemsize * math.prod(s) for d, s in layout)
+    rows = step[0] if step else 1
+    row_bytes = per_lane * math.prod(step[1:])
+    part = max(1, min(rows, TIMED_WRITE_BYTES // max(1, row_bytes)))
+    timed_step = (part, *step[1:]) if step else ()
+    rng = np.random.default_rng(0)
+    leaves = []
+    for dtype, shape in layout:
+        dtype = np.dtype(dtype)
+        count = math.prod(timed_step) * math.prod(shape)
+        raw = rng.integers(0, 256, size=count * dtype.itemsize, dtype=np.uint8)
+        if dtype.kind == "b":
+            raw &= 1
+        leaves.append(raw.view(dtype).reshape(timed_step + tuple(shape)))
+    times: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="labeled-spaces-timed-write-") as scratch:
+        writer = StoreWriter(scratch, var_names, timed_step, layout)
+        for k in range(6):
+            origin = (k * part, *(0,) * (len(step) - 1)) if step else ()
+            start = time.perf_counter()
+            writer.write(Block(k, origin, timed_step, 0), leaves)
+            times.append(time.perf_counter() - start)
+            if k and sum(times[1:]) > 0.25:
+                break
+    later = sorted(times[1:])
+    return later[len(later) // 2] * rows / part
