@@ -199,6 +199,9 @@ def test_a_sweep_larger_than_memory_without_a_store_suggests_one():
     for executor in EXECUTORS:
         with pytest.raises(MemoryError, match=r"would need 400 TB of memory.*store="):
             executor(lambda s: s["a"] * jnp.ones(100_000), sp, progress=False).run()
+        # the preview says so before anything runs, as run() would
+        with pytest.raises(MemoryError, match=r"would need 400 TB of memory.*store="):
+            executor(lambda s: s["a"] * jnp.ones(100_000), sp, progress=False).explain()
 
 
 def _forgot_return(state):

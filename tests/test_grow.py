@@ -197,7 +197,8 @@ def test_zipped_axes_of_unequal_sizes_grow_by_the_prefix_rule(tmp_path, sizes, k
     # 21 points from 0 to 1: the stored 11 are not their first ones
     (lambda: ls.Space({"coupling": ls.GridAxis(0.0, 1.0, 21), "b": ls.GridAxis(1.0, 2.0, 5),
                        "dt": 0.5}, mode="product"), r"grow along coupling: 11 -> 21 only if"),
-    (lambda: space(21, b=6), r"another space"),  # two dimensions grow
+    (lambda: space(21, b=6), r"another space.*grows along one dimension at a time, and this run "
+                             r"changes 2: b: 5 -> 6, coupling: 11 -> 21; grow them one run"),
     (lambda: space(21, dt=0.25), r"dt: 0\.5 -> 0\.25"),  # and a fixed leaf changed
     (lambda: space(7), r"never shrinks"),
 ])

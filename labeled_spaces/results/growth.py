@@ -223,7 +223,11 @@ def find_growth(stored: RunIdentity, now: RunIdentity, stored_shape: Sequence[in
     if len(shape) != len(old_shape):
         return None, refusal
     changed = [j for j, (a, b) in enumerate(zip(old_shape, shape, strict=True)) if a != b]
-    if len(changed) != 1:
+    if len(changed) > 1:
+        grown = ", ".join(f"{space.dims[j]}: {old_shape[j]} -> {shape[j]}" for j in changed)
+        return None, (f"{refusal} (a store grows along one dimension at a time, and this run "
+                      f"changes {len(changed)}: {grown}; grow them one run after another)")
+    if not changed:
         return None, refusal
     j = changed[0]
     growth = Growth(space.dims[j], j, old_shape[j], shape[j])

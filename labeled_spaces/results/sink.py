@@ -149,8 +149,6 @@ def preview(sink: Sink, outputs: Outputs, blocks: Blocks) -> StorePreview:
     hook = getattr(sink, "preview", None)
     if hook is not None:
         return hook(outputs, blocks)
-    if isinstance(sink, MemorySink):
-        return StorePreview("memory", "memory")
     return StorePreview(type(sink).__name__, "unknown (the sink says nothing of its state)")
 
 
@@ -253,16 +251,24 @@ class MemorySink:
         self.outputs: Outputs | None = None
         self.arrays: list[np.ndarray] = []
 
-    def open(self, outputs: Outputs, blocks: Blocks) -> set[int]:
-        space = self.space
-        total = space.N * outputs.lane_bytes()
+    def _check_fits(self, outputs: Outputs) -> None:
+        total = self.space.N * outputs.lane_bytes()
         limit = available_memory() if self.limit is None else self.limit
         if total > limit:
             raise MemoryError(
-                f"the results of {space.N:,} combinations would need {format_bytes(total)} "
-                f"of memory, more than the {format_bytes(limit)} available; stream them to "
-                "disk with store='results.zarr' (zarr, chunk by chunk, resumable)"
+                f"the results of {self.space.N:,} combinations would need "
+                f"{format_bytes(total)} of memory, more than the {format_bytes(limit)} "
+                "available; stream them to disk with store='results.zarr' (zarr, chunk by "
+                "chunk, resumable)"
             )
+
+    def preview(self, outputs: Outputs, blocks: Blocks) -> StorePreview:
+        """Results in memory; a ``MemoryError`` where they would not fit, as :meth:`open`."""
+        self._check_fits(outputs)
+        return StorePreview("memory", "memory")
+
+    def open(self, outputs: Outputs, blocks: Blocks) -> set[int]:
+        self._check_fits(outputs)
         self.outputs = outputs
         self.blocks = blocks
         # finished blocks, and how much of a block a failure left (no mask of size N:
