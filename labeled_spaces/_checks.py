@@ -230,7 +230,7 @@ def check_label(name: str, value: Any, expected: str = "a non-empty string") -> 
     Traceback (most recent call last):
     ValueError: dim must be a non-empty string, got ''
     """
-    if not value or not isinstance(value, str):
+    if not isinstance(value, str) or not value:  # the type first: an array has no truth
         fail(name, expected, value, ValueError if isinstance(value, str) else TypeError)
     return value
 

@@ -507,6 +507,7 @@ def test_loggrid_needs_positive_low(low):
     "kwargs, exc, match",
     [
         ({"name": 3}, TypeError, r"name must be a non-empty string or None, got 3"),
+        ({"name": np.array(["a", "b"])}, TypeError, r"name must be a non-empty string or None"),
         ({"name": ""}, ValueError, r"name must be a non-empty string or None, got ''"),
         ({"attrs": ["units"]}, TypeError, r"attrs must be a mapping or None, got \['units'\]"),
         ({"attrs": "ms"}, TypeError, r"attrs must be a mapping or None, got 'ms'"),

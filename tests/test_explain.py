@@ -103,32 +103,50 @@ def test_the_timed_estimate_adds_what_writing_a_block_costs(tmp_path, monkeypatc
             return 7.0
         return timed
 
+    import labeled_spaces.execution.explain as explain_module
+
     monkeypatch.setattr(store_module, "timed_write", writes("store"))
     monkeypatch.setattr(sink_module.MemorySink, "write_seconds",
                         lambda self, outputs, blocks: writes("memory")())
+    monkeypatch.setattr(explain_module, "_timed", lambda run: 0.5)  # the computation
     found = ls.ParallelExecution(simulate, space(), progress=False, store=path,
                                  chunk_size=16).explain(time=True)
     assert seen == ["store" if store else "memory"]
-    assert 7.0 < found.seconds_per_block < 8.0
-    assert found.seconds == pytest.approx(found.seconds_per_block * 4)
+    assert found.seconds_per_block == 7.5 and found.seconds == 7.5 * 4
     assert path is None or not path.exists()
 
 
 def test_a_timed_write_goes_to_a_scratch_store_that_it_removes(tmp_path, monkeypatch):
     import tempfile
 
+    import labeled_spaces.results.store_writer as writer_module
     from labeled_spaces.grid import Blocks
     from labeled_spaces.results.sink import MemorySink, write_seconds
     from labeled_spaces.results.store_writer import timed_write
 
+    written = []
+    real = writer_module.StoreWriter.write
+
+    def spy(self, block, leaves):
+        written.append([leaf.shape for leaf in leaves])
+        return real(self, block, leaves)
+
+    monkeypatch.setattr(writer_module.StoreWriter, "write", spy)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     layout = [(np.dtype("float32"), (3,)), (np.dtype("bool"), ()), (np.dtype("int64"), (2, 2))]
     assert timed_write(["a", "b", "c"], (4, 5), layout) > 0
+    assert written[0] == [(20, 3), (20,), (20, 2, 2)]  # the block's 20 combinations in a row
     assert timed_write(["a"], (), layout[:1]) > 0  # a single point: a block of no dimension
+    assert written[-1] == [(1, 3)]
     assert list(tmp_path.iterdir()) == []
-    # a block of more than TIMED_WRITE_BYTES is timed in part: a 1 GB block takes no 1 GB
-    monkeypatch.setattr("labeled_spaces.results.store_writer.TIMED_WRITE_BYTES", 4096)
+    # a block of more than TIMED_WRITE_BYTES is timed in part: a 1 GB block writes no 1 GB
+    monkeypatch.setattr(writer_module, "TIMED_WRITE_BYTES", 4096)
     assert timed_write(["a"], (1000, 1000), [(np.dtype("float32"), (256,))]) > 0
+    assert written[-1] == [(4, 256)]
+    # nowhere to write the scratch store: no estimate of the writes, said so
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    with pytest.warns(UserWarning, match=r"could not time writing a block .*leaves writing"):
+        assert timed_write(["a"], (4,), layout[:1]) == 0.0
     # results in memory: one block becomes the results (nothing copied), more are copied
     sp = space()
     outputs = ls.results.Outputs.build(sp, jax.tree.structure(0.0), [(3,)], [np.float32])

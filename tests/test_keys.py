@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import labeled_spaces as ls
+from labeled_spaces.axes import NotRebuildable
 from labeled_spaces.execution.cluster import local_cluster
 
 KEY = jax.random.key(5)
@@ -535,6 +536,14 @@ def test_a_namedtuple_state_with_key_leaves_reopens_from_a_saved_sub_space(tmp_p
 
     again = ls.ParallelExecution(by_path, alone, progress=False).run()
     xr.testing.assert_identical(again.to_xarray()["y"], results.to_xarray()["y"])
+    # a fixed leaf the file could not save asks for the state, as for a saved structure
+    unsaved = _Point(ls.GridAxis(0.0, 1.0, 3), ls.KeyAxis(2), ls.PointKey(), print)
+    ls.ParallelExecution(lambda s: s.a + jax.random.uniform(s.k) + jax.random.uniform(s.p),
+                         ls.Space(unsaved, mode="product"),
+                         progress=False).run().to_netcdf(tmp_path / "u.nc")
+    with pytest.raises(NotRebuildable, match=r"the fixed leaf at 'dt' .*state=\.\.\."):
+        ls.open_results(tmp_path / "u.nc")
+    assert ls.open_results(tmp_path / "u.nc", state=unsaved).space.state.dt is print
 
 
 def test_gradients_and_fit_refuse_a_key_axis_by_its_kind():

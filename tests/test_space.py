@@ -744,6 +744,8 @@ def test_a_bad_key_says_how_to_make_one(key, hint):
         Space({"a": GridAxis(0, 1, 3)}, dim="")
     with pytest.raises(TypeError, match="dim must be a non-empty string, got 3"):
         Space({"a": GridAxis(0, 1, 3)}, mode="zip", dim=3)
+    with pytest.raises(TypeError, match="dim must be a non-empty string, got array"):
+        Space({"a": GridAxis(0, 1, 3)}, mode="zip", dim=np.array(["x", "y"]))
 
 
 # ---------------------------------------------------------------------------

@@ -111,6 +111,13 @@ def _cut_back(now: dict[str, Any], stored: dict[str, Any], space: Space, growth:
     return expected
 
 
+def _stored_length(held: Any) -> int:
+    """The length of an axis's stored table, from its identity (0 where not recorded)."""
+    summary = held.get("values") if isinstance(held, dict) else None
+    shape = summary.get("shape") if isinstance(summary, dict) else None
+    return shape[0] if isinstance(shape, list) and shape and isinstance(shape[0], int) else 0
+
+
 def _held_length(held: dict[str, Any], table: Any, growth: Growth) -> int:
     """How much of an axis's new table along the grown dim compares with its stored table.
 
@@ -118,9 +125,7 @@ def _held_length(held: dict[str, Any], table: Any, growth: Growth) -> int:
     dimension (a zip or group of axes of unequal sizes takes the shortest's
     length): then the whole stored table, which the new one must start with.
     """
-    summary = held.get("values")
-    shape = summary.get("shape") if isinstance(summary, dict) else None
-    length = shape[0] if isinstance(shape, list) and shape and isinstance(shape[0], int) else 0
+    length = _stored_length(held)
     return min(length, len(table)) if length > growth.old else growth.old
 
 
@@ -169,6 +174,15 @@ def _why_not(stored: RunIdentity, expected: RunIdentity, space: Space, growth: G
                 f"{growth.old} stored points are not the first of {growth.new}, so its store "
                 "does not grow; a Sobol or Halton design, mode='sobol' or 'halton', grows by "
                 "its next points)")
+    held = stored.inputs.get("axes") if isinstance(stored.inputs.get("axes"), dict) else {}
+    shortened = [f"{path} held {_stored_length(held.get(path))} values, now {len(table)}"
+                 for path, table, j in zip(space.paths, space.layout.tables,
+                                           space.layout.axis_dim, strict=True)
+                 if j == growth.axis and len(table) < _stored_length(held.get(path))]
+    if shortened:
+        return (f" (an axis zipped with shorter ones keeps all its values in the store's "
+                f"record, and grows only where they are the first of its new ones: "
+                f"{'; '.join(shortened)})")
     if not stored.differences(expected, SPACE_KEYS):
         return (f" (the {growth.old} stored labels along {growth.dim} are the first of the new "
                 f"ones: but for the differences named, it would grow along {growth})")
@@ -225,8 +239,11 @@ def find_growth(stored: RunIdentity, now: RunIdentity, stored_shape: Sequence[in
     changed = [j for j, (a, b) in enumerate(zip(old_shape, shape, strict=True)) if a != b]
     if len(changed) > 1:
         grown = ", ".join(f"{space.dims[j]}: {old_shape[j]} -> {shape[j]}" for j in changed)
+        shrunk = any(shape[j] < old_shape[j] for j in changed)
         return None, (f"{refusal} (a store grows along one dimension at a time, and this run "
-                      f"changes {len(changed)}: {grown}; grow them one run after another)")
+                      f"changes {len(changed)}: {grown}; "
+                      + ("a store never shrinks)" if shrunk else
+                         "grow them one run after another)"))
     if not changed:
         return None, refusal
     j = changed[0]

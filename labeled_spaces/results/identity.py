@@ -239,7 +239,7 @@ class RunIdentity:
 
         The inputs are compared by :meth:`refusal` (and, for a store grown
         by the prefix rule, by :mod:`labeled_spaces.results.growth`). ``cause``
-        names a known reason the programs differ, said instead of the guesses.
+        names a known reason the programs differ, said before the other ones.
         """
         if not now.program or not self.program:
             warn_user(
@@ -249,8 +249,8 @@ class RunIdentity:
                 "compute everything with this model")
         elif now.program != self.program:
             # a warning, not a refusal: another JAX version traces the same model differently
-            cause = cause or ("the model's code or a constant it closes over changed, or "
-                              "the JAX version did")
+            cause = (f"{cause}; or " if cause else "") + (
+                "the model's code or a constant it closes over changed, or the JAX version did")
             warn_user(
                 f"{where} was made by a model that JAX traced differently from this run's "
                 f"({cause}); resuming keeps the blocks the other model computed. Give a new "

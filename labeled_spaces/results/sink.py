@@ -36,7 +36,7 @@ give the defaults for a sink without them):
     A picklable object with ``write(block, leaves)`` and ``path`` that dask
     workers use to write their blocks themselves (None: the blocks come back
     to the client, which writes them to the sink).
-``preview(outputs, blocks) -> StorePreview`` (default: results in memory)
+``preview(outputs, blocks) -> StorePreview`` (default: a state "unknown")
     What a run would find there, read without writing anything (for
     ``executor.explain()``).
 ``write_seconds(outputs, blocks) -> float`` (default 0)
@@ -124,7 +124,7 @@ def write_seconds(sink: Sink, outputs: Outputs, blocks: Blocks) -> float:
     >>> from labeled_spaces.results.sink import write_seconds
     >>> space = Space({"k": GridAxis(0.0, 1.0, 4)}, mode="product")
     >>> outputs = Outputs.build(space, jax.tree.structure(0.0), [()], [np.float32])
-    >>> write_seconds(MemorySink(space), outputs, Blocks((4,), (2,)))
+    >>> write_seconds(MemorySink(space), outputs, Blocks((4,), (4,)))  # one block: no copy
     0.0
     """
     hook = getattr(sink, "write_seconds", None)

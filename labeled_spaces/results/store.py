@@ -217,10 +217,12 @@ class ZarrSink:
             raise ValueError(refusal)
         self.growth = None if growth is None else plan_growth(
             Path(self.path), held, self.space, outputs, growth)
-        raw = attrs.get(KEY_KIND_ATTR) == "raw"  # typed keys and raw ones trace apart
-        stored.check_program(now, where, "" if raw == (not typed_key(self.space.key)) else
-                             f"the Space's key was {_KINDS[raw]} and is {_KINDS[not raw]} now, "
-                             "so the model gets its keys in another form; their data is the same")
+        # a model given keys (KeyAxis, PointKey) traces apart with typed keys and raw ones
+        raw = attrs.get(KEY_KIND_ATTR) == "raw"
+        keyed = self.space.layout.keys is not None and raw == typed_key(self.space.key)
+        stored.check_program(now, where, f"the Space's key was {_KINDS[raw]} and is "
+                             f"{_KINDS[not raw]} now, so the model gets its keys in another "
+                             "form with the same data" if keyed else "")
         self._stored = (outputs, held)
         return held
 

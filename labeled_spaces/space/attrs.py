@@ -271,7 +271,8 @@ def rebuild_state(parsed: Mapping[str, Any], state: Any = None) -> Any:
 
     Without ``state``: the saved structure with its fixed leaves, or, for a
     structure that could not be saved, an ``OrderedDict`` ``{path: axis}`` in
-    the saved axis order, then ``{path: leaf}`` of the fixed leaves saved.
+    the saved axis order, then ``{path: leaf}`` of the fixed leaves (one that
+    could not be saved: ``NotRebuildable``, as in a saved structure).
     With ``state``: its structure; axes at the saved paths are rebuilt (or
     taken from the state where they cannot be), and
     the state's leaves elsewhere are kept, except where the saved space
@@ -288,10 +289,10 @@ def rebuild_state(parsed: Mapping[str, Any], state: Any = None) -> Any:
             return decode_tree(parsed["tree"], axes)
         # an OrderedDict keeps the saved axis order (a dict would sort the paths,
         # e.g. "b-c" before "b.x", changing the product order and the keys); the fixed
-        # leaves that could be saved (PointKeys too) follow, by path
+        # leaves (PointKeys too) follow, by path: one that could not be saved asks for the
+        # state (NotRebuildable), as in a saved structure
         rebuilt = OrderedDict((spec["path"], axis) for spec, axis in zip(specs, axes, strict=True))
-        rebuilt.update((path, decode_leaf(node, path)) for path, node in parsed["leaves"].items()
-                       if not (isinstance(node, Mapping) and "missing" in node))
+        rebuilt.update((path, decode_leaf(node, path)) for path, node in parsed["leaves"].items())
         return rebuilt
     flat, treedef = jax.tree_util.tree_flatten_with_path(state, is_leaf=is_axis)
     paths = [keypath_name(p) for p, _ in flat]

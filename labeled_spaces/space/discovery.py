@@ -133,17 +133,17 @@ def describe_fixed(state: Any) -> str:
                 return (f"{text}: the dataclass {type(leaf).__name__} holds axes in "
                         f"{inside}, but JAX treats it as a leaf; register it as a pytree "
                         "(jax.tree_util.register_dataclass) or use an equinox Module")
-    keys = [keypath_name(p) for p, leaf in flat if isinstance(leaf, PointKey)]
-    if keys:
-        return (f"{text}; a PointKey ({keys[0]!r}) is no axis: it gives each combination of "
-                "the axes its own key, so it needs an axis to vary, e.g. a KeyAxis(n) of n "
-                "replicate keys, or GridAxis(low, high, n)")
     listed = [(keypath_name(p), leaf) for p, leaf in flat if _is_value_list(leaf)]
     if listed:
         path, values = listed[0]
         return (f"{text}; a list of values stays fixed: to sweep {path!r} over them, make it "
                 f"an axis, DataAxis({clipped(repr(list(values)), 40)}), or "
                 "GridAxis(low, high, n) for an even grid")
+    keys = [keypath_name(p) for p, leaf in flat if isinstance(leaf, PointKey)]
+    if keys:
+        return (f"{text}; a PointKey ({keys[0]!r}) is no axis: it gives each combination of "
+                "the axes its own key, so it needs an axis to vary, e.g. a KeyAxis(n) of n "
+                "replicate keys, or GridAxis(low, high, n)")
     return (f"{text}; a list or array stays fixed: to sweep a leaf, make it an axis, "
             "GridAxis(low, high, n), or DataAxis(values) for values you have")
 

@@ -259,7 +259,9 @@ class Space:
         label; label slices and ``method`` also work on labels that are not
         sorted (random draws keep their draw order). A scalar label drops the
         dimension and keeps the labels there as scalar coordinates (see
-        :meth:`isel`), also down to a single point.
+        :meth:`isel`), also down to a single point; a label that repeats keeps
+        the dimension with all its points, as xarray does (a list with such a
+        label picks them all, where xarray refuses a list on repeated labels).
 
         Parameters
         ----------
