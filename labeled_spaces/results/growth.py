@@ -174,7 +174,8 @@ def _why_not(stored: RunIdentity, expected: RunIdentity, space: Space, growth: G
                 f"{growth.old} stored points are not the first of {growth.new}, so its store "
                 "does not grow; a Sobol or Halton design, mode='sobol' or 'halton', grows by "
                 "its next points)")
-    held = stored.inputs.get("axes") if isinstance(stored.inputs.get("axes"), dict) else {}
+    recorded = stored.inputs.get("axes")
+    held: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
     shortened = [f"{path} held {_stored_length(held.get(path))} values, now {len(table)}"
                  for path, table, j in zip(space.paths, space.layout.tables,
                                            space.layout.axis_dim, strict=True)
