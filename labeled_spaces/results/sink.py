@@ -117,14 +117,10 @@ def write_seconds(sink: Sink, outputs: Outputs, blocks: Blocks) -> float:
 
     Examples
     --------
-    >>> import jax, numpy as np
-    >>> from labeled_spaces import GridAxis, Space
-    >>> from labeled_spaces.grid import Blocks
-    >>> from labeled_spaces.results import MemorySink, Outputs
     >>> from labeled_spaces.results.sink import write_seconds
-    >>> space = Space({"k": GridAxis(0.0, 1.0, 4)}, mode="product")
-    >>> outputs = Outputs.build(space, jax.tree.structure(0.0), [()], [np.float32])
-    >>> write_seconds(MemorySink(space), outputs, Blocks((4,), (4,)))  # one block: no copy
+    >>> class Elsewhere:  # a sink without the hook: its writes cost nothing to the estimate
+    ...     pass
+    >>> write_seconds(Elsewhere(), None, None)
     0.0
     """
     hook = getattr(sink, "write_seconds", None)
