@@ -31,6 +31,7 @@ LAYERS = {
     "_caches": 0,
     "_schema": 0,
     "_format": 0,
+    "_timing": 0,
     "grid": 1,
     "axes": 2,
     "space": 3,

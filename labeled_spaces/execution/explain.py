@@ -16,7 +16,6 @@ how one unit of its work is run and which executable it compiles, as a
 from __future__ import annotations
 
 import math
-import time as clock
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ import numpy as np
 
 from .._checks import check_bool
 from .._format import format_bytes, format_count, format_duration, format_sizes, table
+from .._timing import median_seconds
 from ..results.sink import make_sink, persistent, preferred_step, preview, write_seconds
 from .compiled import PreparedModel
 from .errors import ModelError, trace_failure
@@ -192,32 +192,6 @@ class Explanation:
         return "\n".join([head, *table(rows, indent="")])
 
 
-#: a unit is timed again while all its runs took less than this, at most TIMED_RUNS times
-TIMED_BUDGET_S = 0.25
-TIMED_RUNS = 10
-
-
-def _timed(run: Callable[[], Any]) -> float:
-    """Seconds one run of ``run()`` takes.
-
-    The first run of a compiled program pays for warming up (its buffers, the
-    threads of XLA:CPU): with blocks of a few milliseconds, one first run
-    timed gave estimates 4.7-5.3x the real run, the median of the later runs
-    0.7-0.9x (``benchmarks/grow_explain.py --quick``). A unit that quick is
-    run again, within :data:`TIMED_BUDGET_S`; a slow one (where the estimate
-    matters) once.
-    """
-    times = []
-    while True:
-        start = clock.perf_counter()
-        run()
-        times.append(clock.perf_counter() - start)
-        if sum(times) >= TIMED_BUDGET_S or len(times) > TIMED_RUNS:
-            break
-    later = sorted(times[1:]) or times
-    return later[len(later) // 2]
-
-
 def explain(executor: Any, time: bool = False) -> Explanation:
     """The :class:`Explanation` of ``executor``'s run (see :meth:`Executor.explain`).
 
@@ -252,7 +226,7 @@ def explain(executor: Any, time: bool = False) -> Explanation:
     lane_bytes = outputs.lane_bytes()
     seconds_per_block = seconds = None
     if time:
-        unit = _timed(probe.run)
+        unit = median_seconds(probe.run)
         todo = len(blocks) - found.done
         written = write_seconds(sink, outputs, blocks)  # a store's files, timed aside
         if probe.lanes == 1 and per_block > 1:  # one combination at a time

@@ -51,7 +51,6 @@ on disk.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -60,6 +59,7 @@ import numpy as np
 from .._checks import fail
 from .._format import format_bytes
 from .._memory import available_memory
+from .._timing import median_seconds
 from ..grid import Block, Blocks
 from ..space import Space
 from .names import Outputs
@@ -315,13 +315,11 @@ class MemorySink:
         step = tuple(blocks.step)
         leaves = [np.ones(step + s, dtype=d) for s, d in zip(outputs.shapes, outputs.dtypes,
                                                               strict=True)]
-        times = []
-        for _ in range(5):
-            start = time.perf_counter()
+        def copy() -> None:
             for leaf in leaves:
                 np.empty_like(leaf)[...] = leaf
-            times.append(time.perf_counter() - start)
-        return sorted(times)[len(times) // 2]
+
+        return median_seconds(copy)
 
     def done(self) -> np.ndarray:
         done = self.blocks.done_mask(sorted(self._done_blocks))

@@ -15,7 +15,6 @@ import json
 import math
 import os
 import tempfile
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import numpy as np
 
 from .._checks import warn_user
 from .._schema import STORE_ATTR
+from .._timing import median_seconds
 from ..grid import Block, Blocks
 from .store_format import (
     DONE,
@@ -306,7 +306,8 @@ def timed_write(var_names: Sequence[str], step: Sequence[int],
     Blocks of random bytes (which compress as little as results do) are
     written into a scratch store in the system's temporary directory, never
     beside the store, which stays untouched; the first write (it makes the
-    folders) is not counted, the median of the next ones is. The scratch
+    folders) is not counted, the median of the next ones is
+    (:func:`~labeled_spaces._timing.median_seconds`). The scratch
     block holds the block's combinations in a row (the same files, the same
     bytes), at most :data:`TIMED_WRITE_BYTES` of them, scaled to the whole.
     Where the temporary directory cannot be written: 0, with a warning.
@@ -329,19 +330,18 @@ def timed_write(var_names: Sequence[str], step: Sequence[int],
         if dtype.kind == "b":
             raw &= 1
         leaves.append(raw.view(dtype).reshape((part, *shape)))
-    times: list[float] = []
     try:
         with tempfile.TemporaryDirectory(prefix="labeled-spaces-timed-write-") as scratch:
             writer = StoreWriter(scratch, var_names, (part,), layout)
-            for k in range(6):
-                start = time.perf_counter()
+            positions = itertools.count()
+
+            def write_one() -> None:  # each write a new block: new files, as in a run
+                k = next(positions)
                 writer.write(Block(k, (k * part,), (part,), k * part), leaves)
-                times.append(time.perf_counter() - start)
-                if k and sum(times[1:]) > 0.25:
-                    break
+
+            seconds = median_seconds(write_one, at_least=2)  # the first makes the folders
     except OSError as err:
         warn_user(f"explain(time=True) could not time writing a block in the temporary "
                   f"directory ({err.strerror or err}); its estimate leaves writing out")
         return 0.0
-    later = sorted(times[1:])
-    return later[len(later) // 2] * lanes / part
+    return seconds * lanes / part
