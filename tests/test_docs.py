@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import logging
 import pkgutil
 import re
 from pathlib import Path
@@ -35,8 +36,16 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch, capsys):
     assert len(blocks) >= 5
     monkeypatch.chdir(tmp_path)  # the examples write files (kuramoto.nc)
     namespace: dict = {}  # one namespace: later blocks use what earlier ones made
-    for k, block in enumerate(blocks):
-        exec(compile(block, f"README.md python block {k}", "exec"), namespace)
+    # the README's "Growing a sweep" block sets the package's logger to INFO and gives the
+    # root logger a handler: both are put back, or later tests in this process see INFO
+    logger, root = logging.getLogger("labeled_spaces"), logging.getLogger()
+    level, handlers = logger.level, list(root.handlers)
+    try:
+        for k, block in enumerate(blocks):
+            exec(compile(block, f"README.md python block {k}", "exec"), namespace)
+    finally:
+        logger.setLevel(level)
+        root.handlers[:] = handlers
     printed = capsys.readouterr().out
     # a few of the values the README shows in its comments
     assert "{'coupling': 7, 'noise': 3}" in printed
