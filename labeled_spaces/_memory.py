@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import time
-from pathlib import Path
 
 import jax
 
 from ._format import format_bytes
 
-__all__ = ["DEFAULT_CACHE_BYTES", "available_memory", "cache_bytes", "device_memory",
-           "refuse_beyond_memory"]
-
-# the last-level cache assumed where the OS does not say (a server core complex's L3)
-DEFAULT_CACHE_BYTES = 32 * 2**20
-_UNITS = {"K": 2**10, "M": 2**20, "G": 2**30}
+__all__ = ["available_memory", "device_memory", "refuse_beyond_memory"]
 
 
 _SEEN: list[float] = [-1.0, 0.0]  # when last read, and what
@@ -61,42 +54,6 @@ def device_memory() -> int | None:
     if not stats or "bytes_limit" not in stats:
         return None
     return max(0, int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0)))
-
-
-def _cache_size(text: str) -> int | None:
-    """Bytes of a sysfs cache size (``"32768K"``), None if unreadable."""
-    text = text.strip().upper()
-    scale = _UNITS.get(text[-1:], 1)
-    digits = text[:-1] if text[-1:] in _UNITS else text
-    return int(digits) * scale if digits.isdigit() and int(digits) > 0 else None
-
-
-@functools.cache
-def cache_bytes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> int:
-    """Bytes of the CPU's last-level cache, as Linux reports it (else 32 MiB).
-
-    The largest ``index*/size`` of the unified or data caches under ``root``;
-    :data:`DEFAULT_CACHE_BYTES` where there is none (macOS, Windows, a
-    container that hides sysfs).
-
-    Examples
-    --------
-    >>> from labeled_spaces._memory import cache_bytes
-    >>> cache_bytes() >= 2**16
-    True
-    >>> cache_bytes("/nonexistent") == DEFAULT_CACHE_BYTES
-    True
-    """
-    sizes = []
-    for index in sorted(Path(root).glob("index*")):
-        try:
-            kind = (index / "type").read_text().strip()
-            size = _cache_size((index / "size").read_text())
-        except (OSError, ValueError):
-            continue
-        if kind != "Instruction" and size is not None:
-            sizes.append(size)
-    return max(sizes) if sizes else DEFAULT_CACHE_BYTES
 
 
 def refuse_beyond_memory(nbytes: float, what: str, hint: str, limit: float | None = None) -> None:

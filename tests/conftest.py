@@ -26,15 +26,6 @@ def assert_tree_equal():
     return _assert_tree_equal
 
 
-@pytest.fixture(autouse=True)
-def _cache_of_32_mib(monkeypatch) -> None:
-    # the default n_vmap batches blocks whose scratch outgrows the CPU's cache: the same
-    # plans on every machine the suite runs on (tests that need another size patch it)
-    from labeled_spaces.execution import plan
-
-    monkeypatch.setattr(plan, "cache_bytes", lambda: 32 * 2**20)
-
-
 @pytest.fixture(autouse=True, scope="session")
 def _x64_off() -> None:
     """The suite runs with JAX's default 32-bit types (the int32 index paths rely on it)."""

@@ -291,8 +291,7 @@ def test_on_cpu_a_block_whose_scratch_outgrows_the_cache_runs_in_batches_that_fi
         return simulate(state)
 
     per_lane = whole.temp_bytes / 64
-    monkeypatch.setattr(plan, "cache_bytes", lambda: int(16.5 * per_lane))
-    monkeypatch.setattr(plan, "MIN_CACHE_BYTES", 0)
+    monkeypatch.setattr(plan, "CACHE_BYTES", int(16.5 * per_lane))
     executor = ls.ParallelExecution(batched, space(), progress=False, chunk_size=64)
     found = executor.explain()
     assert found.lanes == 64 and found.n_vmap == 16  # the largest power of two that fits
@@ -303,19 +302,6 @@ def test_on_cpu_a_block_whose_scratch_outgrows_the_cache_runs_in_batches_that_fi
     # a batch the user chose is theirs
     chosen = ls.ParallelExecution(batched, space(), progress=False, chunk_size=64, n_vmap=64)
     assert chosen.explain().n_vmap == 64
-
-
-def test_the_cpu_cache_size_comes_from_sysfs_and_falls_back_to_32_mib(tmp_path):
-    from labeled_spaces._memory import DEFAULT_CACHE_BYTES, cache_bytes
-
-    for index, kind, size in [(0, "Data", "48K"), (1, "Instruction", "4096K"),
-                              (2, "Unified", "1024K"), (3, "Unified", "garbage")]:
-        folder = tmp_path / f"index{index}"
-        folder.mkdir()
-        (folder / "type").write_text(kind + "\n")
-        (folder / "size").write_text(size + "\n")
-    assert cache_bytes(str(tmp_path)) == 2**20  # the largest data cache; instructions ignored
-    assert cache_bytes(str(tmp_path / "missing")) == DEFAULT_CACHE_BYTES == 32 * 2**20
 
 
 @pytest.mark.parametrize("temporaries, lanes, want", [
@@ -340,23 +326,11 @@ def test_scratch_that_every_lane_shares_is_not_batched(monkeypatch):
     def shared(state):  # its scratch is one lane-free table, whatever the batch
         return {"y": jnp.cumsum(jnp.cos(state["t"]), axis=0).sum() * state["k"]}
 
-    monkeypatch.setattr(plan, "MIN_CACHE_BYTES", 0)
-    monkeypatch.setattr(plan, "cache_bytes", lambda: 2**14)
+    monkeypatch.setattr(plan, "CACHE_BYTES", 2**14)
     swept = ls.Space({"k": ls.GridAxis(0.0, 1.0, 16), "g": ls.GridAxis(0.5, 1.0, 4),
                       "t": table}, mode="product")
     found = ls.ParallelExecution(shared, swept, progress=False, chunk_size=64).explain()
     assert found.temp_bytes > 2**16 and found.n_vmap is None
-
-
-def test_a_cache_size_read_as_tiny_is_taken_as_the_floor(monkeypatch):
-    from labeled_spaces.execution import plan
-
-    def model(state):
-        return simulate(state)
-
-    monkeypatch.setattr(plan, "cache_bytes", lambda: 2**20)  # an L2 only, say
-    found = ls.ParallelExecution(model, space(), progress=False, chunk_size=64).explain()
-    assert plan.MIN_CACHE_BYTES > found.temp_bytes > 2**20 and found.n_vmap is None
 
 
 class _Accelerator:

@@ -134,8 +134,8 @@ class ParallelExecution(Executor):
         Combinations vectorised together (``lax.map`` over batches of
         ``n_vmap`` inside a block). Default: the whole block at once, which is
         fastest unless one combination's intermediates are large; on one CPU
-        device a block whose scratch outgrows the CPU's cache runs in batches
-        whose scratch fits (at least 8 lanes;
+        device a block whose scratch outgrows 8 MiB (about what a couple of
+        cores' caches hold) runs in batches whose scratch fits (at least 8 lanes;
         :func:`labeled_spaces.execution.plan.cache_batch`), and ``explain()``
         shows the batch. ``"auto"``:
         the largest batch whose compiled peak memory (XLA's memory analysis)

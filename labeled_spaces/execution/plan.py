@@ -21,13 +21,13 @@ import jax
 
 from .._checks import warn_user
 from .._format import format_bytes
-from .._memory import available_memory, cache_bytes, device_memory
+from .._memory import available_memory, device_memory
 from ..grid import Blocks, block_shape
 from .compiled import PreparedModel, signature
 from .kernel import block_program, origin_input
 
 __all__ = ["BLOCKS_PER_WORKER", "MEMORY_FRACTION", "MIN_CACHE_BATCH",
-           "MIN_CACHE_BYTES", "MIN_TASK_LANES", "BlockMemory", "budget", "block_memory",
+           "CACHE_BYTES", "MIN_TASK_LANES", "BlockMemory", "budget", "block_memory",
            "cache_batch", "initial_lanes", "plan_auto", "plan_blocks"]
 
 logger = logging.getLogger("labeled_spaces")
@@ -58,17 +58,21 @@ BLOCKS_PER_WORKER = 4
 # distributed.py (b)), and that model's cost per combination on one thread falls by 3%
 # from 64 to 128 combinations per block
 MIN_TASK_LANES = 128
-# On CPU, a block whose scratch is many times the last-level cache runs its lanes (at the
-# default n_vmap=None) in batches whose scratch fits in it, but never fewer than this many:
-# a sweep that draws a key's noise per combination (benchmarks/keys.py, 256 lanes of 2,000 x
-# 32 normals, 264 MB of scratch) ran 1.5x faster in batches of 32 (34 MB) than whole, with
-# the same results; a model whose scratch fits was not touched (XLA:CPU's threefry runs five
-# rounds over the whole array, so each round streams it through memory once it outgrows the
-# cache: 10.6 ns per value from 64 lanes on, against 2.8 ns up to 16)
+# On CPU, a block whose scratch outgrows CACHE_BYTES runs its lanes (at the default
+# n_vmap=None) in batches whose scratch fits in it, but never fewer than MIN_CACHE_BATCH:
+# XLA:CPU streams a block's intermediates through memory once they outgrow the caches (its
+# threefry runs five rounds over the whole array: 10.6 ns per value from 64 lanes on,
+# against 2.8 ns up to 16, on a 32 MB L3). A model whose scratch fits is not touched.
 MIN_CACHE_BATCH = 8
-# a last-level cache read as smaller than this is taken as this: a sysfs that lists only the
-# L2 (some VMs and ARM boards) would otherwise batch blocks that run well whole
-MIN_CACHE_BYTES = 8 * 2**20
+# The scratch a batch may take. Not the last-level cache the OS reports: on a VM that is the
+# host's whole L3, shared with every other core (a 2-core VM here reads 480 MiB). Measured
+# on that VM, warm, CPU time (benchmarks/keys.py and README's explain() example): a sweep
+# drawing 2,000 x 32 normals per combination over 256 lanes took 1,003 ms whole (the
+# batching rule reading 480 MiB), 617 ms in batches of 8 MiB or 32 MiB; a scan keeping its
+# 300-wide trajectory over 1,024 lanes 123 ms whole, 94 ms at 32 MiB, 70 ms at 8 MiB; five
+# models whose scratch fits, or that share it across lanes, changed by under 3%. On a
+# machine with a 32 MB L3, batches of 8 to 16 lanes of ~1 MB (above) ran fastest too.
+CACHE_BYTES = 8 * 2**20
 
 
 def budget(max_memory: int | None) -> int:
@@ -189,14 +193,15 @@ def _compiled(prepared: PreparedModel, inputs: tuple, block: tuple[int, ...],
 
 
 def cache_batch(temporaries: int, lanes: int, cache: int | None = None) -> int | None:
-    """The batch (``n_vmap``) whose scratch fits in the CPU's cache, None for the whole block.
+    """The batch (``n_vmap``) whose scratch fits in ``cache``, None for the whole block.
 
     ``temporaries`` is the scratch of a block of ``lanes`` combinations run
     as one ``vmap`` (XLA's memory analysis); it grows about linearly with
-    the lanes. A block whose scratch fits in ``cache`` (default: the CPU's
-    last-level cache, :func:`labeled_spaces._memory.cache_bytes`, at least
-    :data:`MIN_CACHE_BYTES`) runs whole; otherwise the largest power of two
-    of lanes whose share fits, but at least :data:`MIN_CACHE_BATCH`.
+    the lanes. A block whose scratch fits in ``cache`` (default:
+    :data:`CACHE_BYTES`, about what a couple of cores' caches hold; not the
+    last-level cache the OS reports, which on a VM is the host's, shared)
+    runs whole; otherwise the largest power of two of lanes whose share fits,
+    but at least :data:`MIN_CACHE_BATCH`.
 
     Examples
     --------
@@ -208,7 +213,7 @@ def cache_batch(temporaries: int, lanes: int, cache: int | None = None) -> int |
     >>> cache_batch(2**30, 256, cache=32 * 2**20)  # never fewer than 8 lanes
     8
     """
-    cache = max(cache_bytes(), MIN_CACHE_BYTES) if cache is None else cache
+    cache = CACHE_BYTES if cache is None else cache
     if temporaries <= cache or lanes < 2 * MIN_CACHE_BATCH:
         return None
     fitting = lanes * cache / temporaries
@@ -276,7 +281,7 @@ def plan_blocks(
         batched = _compiled(prepared, inputs, blocks.compiled, batch, n_pmap)
         if scratch(batched) > temp / 2:  # scratch that every lane shares: batches buy nothing
             return blocks, executable, None
-        logger.info("block of %d lanes needs %s of scratch, more than the CPU's cache: "
+        logger.info("block of %d lanes needs %s of scratch, more than the CPU's caches hold: "
                     "running it in batches of %d", math.prod(blocks.compiled),
                     format_bytes(temp), batch)
         return blocks, batched, batch
@@ -284,7 +289,7 @@ def plan_blocks(
     # the plan (and its memory analysis) is reused by later runs of the same structure
     blocks, executable, batch = prepared.cached(
         ("plan", layout.grid, layout.axis_dim, lanes, step, n_vmap, devices, shapes,
-         chunk_size, max_memory, cache_bytes()), choose)
+         chunk_size, max_memory, CACHE_BYTES), choose)
     logger.info(
         "%d combinations in blocks of %s (%d lanes per call), n_vmap=%s, n_pmap=%d",
         layout.N, blocks.compiled, math.prod(blocks.compiled), batch, n_pmap,
