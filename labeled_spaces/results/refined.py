@@ -103,21 +103,22 @@ class Refinement:
     n: int
     output: str | None
 
-    def _fields(self) -> dict[str, Any]:
+    def fields(self) -> dict[str, Any]:
+        """Every field as plain JSON values (names, numbers, flags): how it is saved."""
         return {"axes": list(self.box.names), "low": [float(v) for v in self.box.low],
                 "high": [float(v) for v in self.box.high],
                 "log": [bool(v) for v in self.box.log], "grid": int(self.grid),
                 "batch": int(self.batch), "n": int(self.n), "output": self.output}
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Refinement) and self._fields() == other._fields()
+        return isinstance(other, Refinement) and self.fields() == other.fields()
 
     def __hash__(self) -> int:
-        return hash(json.dumps(self._fields()))
+        return hash(json.dumps(self.fields()))
 
     def to_json(self) -> str:
         """The ``labeled_spaces:refine`` attr: JSON of plain numbers, names and flags."""
-        return json.dumps({"format": REFINE_FORMAT, **self._fields()})
+        return json.dumps({"format": REFINE_FORMAT, **self.fields()})
 
     @classmethod
     def from_json(cls, text: Any) -> Refinement:
@@ -161,7 +162,7 @@ class Refinement:
 
     def differences(self, other: Refinement) -> list[str]:
         """What ``other`` asks for that this does not, as ``"n: 80 -> 100"``."""
-        mine, theirs = self._fields(), other._fields()
+        mine, theirs = self.fields(), other.fields()
         return [f"{key}: {mine[key]!r} -> {theirs[key]!r}" for key in mine
                 if mine[key] != theirs[key]]
 
