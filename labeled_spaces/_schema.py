@@ -37,6 +37,7 @@ __all__ = [
     "MODE_ATTR",
     "NETCDF_NAMES_ATTR",
     "OUTPUTS_ATTR", "OUTPUT_DIMS_ATTR", "OUTPUT_DTYPES_ATTR", "OUTPUT_TREE_ATTR", "PREFIX",
+    "REFINE_ATTR", "REFINE_FORMAT",
     "SELECTED_FROM_ATTR", "SELECTION_ATTR", "STATE_ATTR", "STORE_ATTR", "STORE_FORMAT",
     "VERSIONS_ATTR",
     "read_entry",
@@ -102,6 +103,15 @@ STORE_ATTR = "labeled_spaces:store"
 #: the version of the store's layout
 STORE_FORMAT = 2
 
+# -- refine's results (results/refined.py writes and reads it) ----------------------------
+#: object ``{"format": REFINE_FORMAT, "axes", "low", "high", "log", "grid", "batch", "n",
+#: "output"}``: the box refined, the points of the first round (the space's grid), the
+#: points per later round, the points in all and the driving output; in the Dataset of
+#: refine's results, so a file or store of them reopens as RefineResults
+REFINE_ATTR = "labeled_spaces:refine"
+#: the version of that entry's layout
+REFINE_FORMAT = 1
+
 # -- a netCDF file (results/netcdf.py writes them, results/files.py reads them) -----------
 #: object ``{name in the file: name}``: names netCDF rejects, renamed; only where renamed
 NETCDF_NAMES_ATTR = "labeled_spaces:netcdf_names"
@@ -118,6 +128,7 @@ KEYS = frozenset({
     SELECTION_ATTR, SELECTED_FROM_ATTR,
     VERSIONS_ATTR, OUTPUTS_ATTR, OUTPUT_DIMS_ATTR, OUTPUT_DTYPES_ATTR, OUTPUT_TREE_ATTR,
     IDENTITY_ATTR, ARGUMENTS_ATTR, STORE_ATTR, NETCDF_NAMES_ATTR, COMPLEX_ATTR, DTYPE_ATTR,
+    REFINE_ATTR,
 })
 
 _REQUIRED = object()

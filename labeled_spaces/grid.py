@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checks import warn_user
-from ._format import call_repr
+from ._format import call_repr, format_count
 
 __all__ = ["Block", "Blocks", "Dim", "Grid", "MAX_SIZE", "SIZE_WARNINGS", "assign_dims",
            "block_shape", "block_values"]
@@ -288,7 +288,7 @@ class Blocks:
     def __getitem__(self, index: int) -> Block:
         n = len(self)
         if not -n <= index < n:
-            raise IndexError(f"block {index} is out of range for {n} blocks")
+            raise IndexError(f"block {index} is out of range for {format_count(n, 'block')}")
         index %= n
         position = np.unravel_index(index, self.counts)
         origin = tuple(int(p) * b for p, b in zip(position, self.step, strict=True))

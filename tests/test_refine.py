@@ -187,7 +187,7 @@ def test_bad_input():
     def model(s):
         return s["x"]
 
-    with pytest.raises(ValueError, match="2 or 3 axes"):
+    with pytest.raises(ValueError, match=r"2 or 3 axes .*, got \"1 axis \['x'\]\""):
         refine(model, Space({"x": GridAxis(0.0, 1.0, 5)}, mode="product"), n=10)
     with pytest.raises(ValueError, match="2 or 3 axes"):
         refine(model, Space({k: GridAxis(0.0, 1.0, 2) for k in "wxyz"}, mode="product"), n=40)
@@ -233,7 +233,7 @@ def test_store_resumes_finished_rounds(tmp_path):
 
     store = tmp_path / "refined"
     first = refine(model, square(5, width=WIDTH), n=80, batch=20, store=store)
-    assert sorted(p.name for p in store.iterdir()) == [
+    assert sorted(p.name for p in store.iterdir() if p.name.startswith("round_")) == [
         "round_000.zarr", "round_001.zarr", "round_002.zarr", "round_003.zarr"]
     assert len(computed) >= 80
     computed.clear()
@@ -255,7 +255,7 @@ def test_store_resumes_finished_rounds(tmp_path):
 def test_store_must_be_a_folder_of_rounds(tmp_path):
     plain = tmp_path / "file.txt"
     plain.write_text("x")
-    with pytest.raises(ValueError, match="store must be a directory"):
+    with pytest.raises(ValueError, match="store must be None or the path of refine's store"):
         refine(circle_model, square(3, width=WIDTH), n=9, store=plain)
 
 

@@ -44,6 +44,10 @@ def test_every_key_written_is_declared_in_the_schema(tmp_path):
     raw = ls.Space({"k": ls.GridAxis(0.0, 1.0, 2), "n": ls.PointKey()}, key=jax.random.PRNGKey(1))
     written |= _keys(ls.ParallelExecution(lambda s: s["k"] + jax.random.uniform(s["n"]), raw,
                                           progress=False).run().to_xarray())
+    # refine's results say how the refinement was asked for
+    box = ls.Space({"x": ls.GridAxis(0.0, 1.0, 2), "y": ls.GridAxis(0.0, 1.0, 2)},
+                   mode="product")
+    written |= _keys(ls.refine(lambda s: s["x"] * s["y"], box, n=5, batch=1).to_xarray())
     # every kind of entry occurs here: the test sees them all
     assert written == _schema.KEYS
 
@@ -65,7 +69,8 @@ def test_the_keys_are_the_documented_spellings():
         "arguments", "axes", "complex", "dim", "dtype", "identity", "key", "key_impl", "key_kind",
         "leaves",
         "mode",
-        "netcdf_names", "output_dims", "output_dtypes", "output_tree", "outputs", "selected_from",
+        "netcdf_names", "output_dims", "output_dtypes", "output_tree", "outputs", "refine",
+        "selected_from",
         "selection",
         "state", "store", "versions"]
     assert all(k.startswith("labeled_spaces:") for k in _schema.KEYS)

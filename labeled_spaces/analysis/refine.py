@@ -4,9 +4,12 @@ The space's grid is the first round; each later round adds ``batch`` points
 where the output departs most from linear interpolation over the Delaunay
 mesh of all points so far (see :mod:`labeled_spaces.analysis.mesh`), and runs
 them as one zip Space of :class:`~labeled_spaces.DataAxis` through the
-executor. With ``store=PATH`` each round streams into its own zarr store in
-``PATH``; since the same inputs give the same points, a rerun opens the
-finished rounds instead of computing them again.
+executor. With ``store=PATH``, ``PATH`` is a zarr store of every point so
+far (``open_results``, ``xarray.open_zarr``), brought up to date after each
+round, and each round streams into its own store inside it
+(:mod:`labeled_spaces.results.refine_store`); since the same inputs give the
+same points, a rerun opens the finished rounds instead of computing them
+again.
 """
 
 from __future__ import annotations
@@ -24,11 +27,20 @@ import numpy as np
 from .._checks import check_callable, check_int, fail
 from ..axes import BoundedAxis, DataAxis, GridAxis, LogGridAxis, PointKey, UniformAxis
 from ..execution import DaskExecution, Interrupted, ModelError, ParallelExecution, cluster
-from ..results import Results
+from ..results import Outputs, Results
+from ..results.refine_store import (
+    holds_rounds,
+    points_from,
+    root_step,
+    round_done,
+    round_store,
+    stored_root,
+    write_root,
+)
+from ..results.refined import ROUND, Box, Refinement, RefineResults
 from ..space import Space, is_axis
 from .mesh import next_points
 from .program import check_output
-from .refined import ROUND, Box, RefineResults
 
 __all__ = ["RefineResults", "refine"]
 
@@ -59,8 +71,9 @@ def _box(space: Space) -> Box:
             fail(f"the axis {name!r} of space", "at least 2 points (the first round's grid)",
                  axis)
     if len(space.axes) not in (2, 3):
+        count = len(space.axes)
         fail("space", "a space of 2 or 3 axes (refine samples a 2-D or 3-D box)",
-             f"{len(space.axes)} axes {list(space.names)}")
+             f"{count} {'axis' if count == 1 else 'axes'} {list(space.names)}")
     if space.mode != "product" or len(space.dims) != len(space.axes):
         fail("space", "a product space with one dimension per axis (no zip, no groups)",
              f"mode={space.mode!r} with dims {list(space.dims)}")
@@ -144,10 +157,6 @@ def _driving_values(results: Results, leaf: int) -> np.ndarray:
     return np.linalg.norm(flat, axis=1).astype(np.float64)
 
 
-def _round_store(store: Any, k: int) -> str:
-    return os.fspath(Path(store) / f"round_{k:03d}.zarr")
-
-
 @contextlib.contextmanager
 def _one_cluster(executor: Any, options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """``options``, with the client of one local dask cluster kept for all rounds.
@@ -170,18 +179,27 @@ def _one_cluster(executor: Any, options: dict[str, Any]) -> Iterator[dict[str, A
         yield {**options, "client": client}
 
 
-def _check_store(store: Any) -> Any:
+def _check_store(store: Any, asked: Refinement, overwrite: bool) -> Path | None:
+    """The refine store's path, after refusing one made for another refinement (untouched)."""
     if store is None:
         return None
     try:
         path = Path(os.fspath(store))
     except TypeError:
-        fail("store", "None or the path of a directory for the rounds' stores", store,
-             TypeError)
-    if path.exists() and (not path.is_dir() or (path / "zarr.json").exists()
-                          or (path / ".zgroup").exists()):
-        fail("store", "a directory holding one zarr store per round (not a store itself)",
-             store)
+        fail("store", "None or the path of refine's store (a directory)", store, TypeError)
+    if path.exists() and not path.is_dir():
+        fail("store", "None or the path of refine's store (a directory)", store)
+    held = stored_root(path) if path.is_dir() else None  # a store of another kind: refused
+    if held is not None and not overwrite:
+        found = held.refinement.differences(asked)
+        if found:
+            raise ValueError(
+                f"store={str(path)!r} holds a refinement asked for otherwise "
+                f"({'; '.join(found)}); it is left as it is: give a new path, or pass "
+                "overwrite=True to replace it")
+    elif held is None and holds_rounds(path):
+        logger.info("refine: %s holds rounds but not the results over all points (made by an "
+                    "earlier version); they are written as the rounds are read back", path)
     return path
 
 
@@ -215,10 +233,19 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
         client of one local cluster, started once for all rounds.
     **options
         The executor's options and the model's keyword arguments, as for
-        ``run()``. ``store=PATH`` names a directory that gets one zarr store
-        per round (``round_000.zarr``, ...); a rerun with the same inputs
-        (model, space, ``n``, ``batch``) opens the finished rounds instead of
-        computing them.
+        ``run()``. ``store=PATH`` makes ``PATH`` a zarr store of the results
+        over every point so far, brought up to date after each round:
+        ``open_results(PATH)`` gives back these RefineResults and
+        ``xarray.open_zarr(PATH)`` their Dataset (``labeled_spaces:refine``
+        in its attrs says how the refinement was asked for). Each round
+        streams into its own store inside it (``round_000.zarr``, ...), so a
+        rerun with the same inputs (model, space, ``n``, ``batch``, ``output``)
+        reads the finished rounds back instead of computing them, and a round
+        a crash cut short computes only its unfinished blocks. One store
+        rather than a bare folder of rounds, so that both readers see the
+        whole refinement; the rounds stay for resuming (a rerun on a folder of
+        rounds made by an earlier version writes the root from them).
+        ``overwrite=True`` replaces the store.
 
     Returns
     -------
@@ -226,6 +253,15 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
         The outputs over one ``point`` dimension, in the order computed, with
         the axis values (and ``round``) as coordinates on it;
         ``to_grid(**sizes)`` interpolates them onto a regular grid.
+
+    Raises
+    ------
+    ValueError
+        Besides bad arguments: ``store`` holds a refinement asked for with
+        another ``n``, ``batch``, ``output`` or box (named, as
+        ``n: 80 -> 100``), another space or model arguments (named by the
+        round's store), or is a zarr store that refine did not make; the
+        store is left untouched.
 
     Notes
     -----
@@ -267,69 +303,91 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
     batch = check_int("batch", batch, minimum=1)
     if n < space.N:
         fail("n", f"at least the {space.N} points of the space's grid (the first round)", n)
-    store = _check_store(options.pop("store", None))
+    asked = Refinement(box, space.N, batch, n, output)
+    overwrite = bool(options.get("overwrite", False))
+    store = _check_store(options.pop("store", None), asked, overwrite)
+    held = None if store is None or overwrite else stored_root(store)
+    # the points the store's root holds (all from rounds before these), and its chunks
+    root_points = 0 if held is None else held.points
+    step = root_step(batch) if held is None else held.step
     progress = options.pop("progress", False)
     values = _grid_points(space)
     unit = box.to_unit(values)
     # one local dask cluster for every round (DaskExecution would start one per round)
     with _one_cluster(executor, options) as options:
-        rounds: list[Results] = []
+        loaded: list[list[np.ndarray]] = []  # per round, its outputs (read once)
+        outputs: Outputs | None = None
         chosen: list[np.ndarray] = []
         driver: np.ndarray = np.empty(0)
         leaf = 0
         k = 0
         while True:
+            start = len(driver)
+            read_back = False
             if store is not None:
                 store.mkdir(parents=True, exist_ok=True)
-                options["store"] = _round_store(store, k)
-            points = _points_space(space, values, start=len(driver))
+                options["store"] = round_store(store, k)
+                read_back = not overwrite and round_done(options["store"])
+            points = _points_space(space, values, start=start)
             try:
                 result = executor(model, points, *args, progress=progress, **options).run()
             except (ModelError, Interrupted) as err:
                 # never lose what was computed: the finished rounds go with the error
-                if rounds:
-                    err.partial = _combine(space, box, rounds, chosen, err.partial, values)
-                    before = sum(len(r) for r in rounds)
+                if loaded and outputs is not None:
+                    err.partial = _combine(space, asked, outputs, loaded, chosen, err.partial,
+                                           values)
                     if isinstance(err, ModelError) and err.index is not None:
-                        err.add_note(f"refine: that is point {before + err.index} of the results "
-                                     f"(round {k}, which started at point {before}); "
+                        err.add_note(f"refine: that is point {start + err.index} of the results "
+                                     f"(round {k}, which started at point {start}); "
                                      "err.index and err.partial count all points")
-                        err.index += before
+                        err.index += start
                 raise
             if k == 0:
                 leaf = _driver(result, output)
-            rounds.append(result)
+                outputs = result.outputs
+            loaded.append([np.asarray(a) for a in result.arrays])
             chosen.append(values)
             driver = np.concatenate([driver, _driving_values(result, leaf)])
             logger.info("refine: round %d, %d of %d points", k, len(driver), n)
+            if store is not None and outputs is not None and (
+                    not read_back or len(driver) > root_points):
+                # the root takes the round: from its first point, or from the first the root
+                # lacks where the round was read back (the root may hold it already)
+                first = root_points if read_back else start
+                write_root(store, _points_space(space, np.concatenate(chosen)), outputs, asked,
+                           points_from(loaded, first - first % step), first, step)
+                root_points = len(driver)
             if len(driver) >= n:
                 break
             new = next_points(unit, driver, min(batch, n - len(driver)))
             unit = np.concatenate([unit, new])
             values = box.from_unit(new)
             k += 1
-        return _combine(space, box, rounds, chosen)
+        assert outputs is not None, "round 0 ran"
+        return _combine(space, asked, outputs, loaded, chosen)
 
 
-def _combine(space: Space, box: Box, rounds: Sequence[Results],
-             values: Sequence[np.ndarray], failed: Results | None = None,
-             failed_values: np.ndarray | None = None) -> RefineResults:
+def _combine(space: Space, asked: Refinement, outputs: Outputs,
+             loaded: Sequence[Sequence[np.ndarray]], values: Sequence[np.ndarray],
+             failed: Results | None = None, failed_values: np.ndarray | None = None
+             ) -> RefineResults:
     """One RefineResults over the points of every round, in the order computed.
 
-    ``failed`` is the partial result of a round that failed (``failed_values``
-    its points): its points are kept with a ``computed`` mask.
+    ``loaded`` holds the outputs of each finished round. ``failed`` is the
+    partial result of a round that failed (``failed_values`` its points):
+    its points are kept with a ``computed`` mask.
     """
     done = None
     if failed is not None and failed_values is not None:
-        rounds, values = [*rounds, failed], [*values, failed_values]
-        finished = sum(len(r) for r in rounds[:-1])
+        loaded = [*loaded, [np.asarray(a) for a in failed.arrays]]
+        values = [*values, failed_values]
+        finished = sum(len(arrays[0]) for arrays in loaded[:-1])
         mask = failed.done if failed.done is not None else np.ones(len(failed), bool)
         done = np.concatenate([np.ones(finished, bool), np.asarray(mask).ravel()])
     everything = _points_space(space, np.concatenate(values))
-    arrays = [np.concatenate([np.asarray(r.arrays[i]) for r in rounds])
-              for i in range(len(rounds[0].arrays))]
+    arrays = [np.concatenate([arrays[i] for arrays in loaded]) for i in range(len(loaded[0]))]
     results = cast(RefineResults,
-                   RefineResults.from_outputs(everything, rounds[0].outputs, arrays, done))
-    results.box = box
-    results.rounds = np.concatenate([np.full(len(r), k) for k, r in enumerate(rounds)])
+                   RefineResults.from_outputs(everything, outputs, arrays, done))
+    results.refinement = asked
+    results.rounds = asked.rounds_of(np.arange(everything.N))
     return results

@@ -32,6 +32,7 @@ import xarray as xr
 from .._codec import charge, decode_budget, read_json
 from .._paths import check_openable, checked_size
 from .._schema import COMPLEX_ATTR
+from .refine_store import holds_rounds
 
 __all__ = ["MAX_MESSAGE", "check_hdf5", "open_dataset", "reading"]
 
@@ -173,6 +174,12 @@ def open_dataset(path: Path) -> xr.Dataset:
     """
     if path.is_dir():
         if not _is_store(path):
+            if holds_rounds(path):  # refine's store as earlier versions made it: rounds only
+                raise ValueError(
+                    f"{str(path)!r} holds the rounds of a refine store made by an earlier "
+                    "version, without the results over all points: run refine again with the "
+                    "same arguments and store= this path to write them (the finished rounds "
+                    "are read back, not computed)")
             raise ValueError(f"path must be a zarr store, got {str(path)!r} (no zarr metadata)")
         _charge_coordinates(path, _zarr_layout(path))
         try:

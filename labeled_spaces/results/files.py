@@ -19,12 +19,14 @@ import jax
 import numpy as np
 import xarray as xr
 
+from .._format import format_count
 from .._schema import (
     COMPLEX_ATTR,
     DTYPE_ATTR,
     OUTPUT_DIMS_ATTR,
     OUTPUT_TREE_ATTR,
     OUTPUTS_ATTR,
+    REFINE_ATTR,
     STORE_ATTR,
     read_entry,
 )
@@ -35,6 +37,7 @@ from .identity import recorded_arguments, space_differences
 from .names import COMPUTED, Outputs
 from .netcdf import restore_dtypes, undo_netcdf_names
 from .output_tree import structure_from_json
+from .refined import ROUND, Refinement, RefineResults
 from .results import Results
 from .store_writer import done_mask, store_state
 
@@ -73,8 +76,9 @@ def _outputs_of(ds: xr.Dataset, space: Any, partial: bool
     else:  # an output structure that could not be described: its leaves by name
         treedef = jax.tree.structure(dict.fromkeys(names, 0))
     if treedef.num_leaves != len(names):
-        raise ValueError(f"{OUTPUT_TREE_ATTR} holds {treedef.num_leaves} leaves for "
-                         f"{len(names)} outputs {names}")
+        leaves = "leaf" if treedef.num_leaves == 1 else "leaves"
+        raise ValueError(f"{OUTPUT_TREE_ATTR} holds {treedef.num_leaves} {leaves} for "
+                         f"{format_count(len(names), 'output')} {names}")
     # the variable names are the ones a run of this space names these outputs
     probe = Outputs.build(space, treedef, [()] * len(names), [np.float32] * len(names),
                           partial=partial)
@@ -125,6 +129,22 @@ def _check_state(space: Space, attrs: Any) -> None:
                          f"rebuilds differs from the run's: {'; '.join(found)}")
 
 
+def _refined(results: RefineResults, attrs: Any) -> RefineResults:
+    """Results of refine: how the refinement was asked for, and each point's round.
+
+    The rounds follow from the points' positions along ``point`` (kept by a
+    file edited with xarray), the first round's size and ``batch``.
+    """
+    results.refinement = Refinement.from_json(attrs[REFINE_ATTR])
+    space = results.space
+    if len(space.dims) != 1:
+        raise ValueError(f"attrs entry {REFINE_ATTR} describes refine's results, over one "
+                         f"dimension; the file holds the dimensions {list(space.dims)}")
+    positions = np.asarray(space.coords[space.dims[0]].values)
+    results.rounds = results.refinement.rounds_of(positions)
+    return results
+
+
 def open_results(path: Any, state: Any = None) -> Any:
     """Results saved to a zarr store or a netCDF file, with their Space rebuilt.
 
@@ -159,6 +179,9 @@ def open_results(path: Any, state: Any = None) -> Any:
     Returns
     -------
     Results
+        :class:`~labeled_spaces.RefineResults` for the results of ``refine``
+        (a file or store whose attrs say how the refinement was asked for:
+        ``labeled_spaces:refine``), with ``to_grid`` and ``rounds``.
 
     Raises
     ------
@@ -207,8 +230,14 @@ def open_results(path: Any, state: Any = None) -> Any:
         for var, dtype in zip(ordered, outputs.dtypes, strict=True):
             data = var.data
             arrays.append(data if data.dtype == dtype else data.astype(dtype))
-        known = {*variables, COMPUTED, *space.coords, *outputs.coords}
+        refined = REFINE_ATTR in ds.attrs
+        # the rounds of refine's results come back as RefineResults.rounds, which puts them in
+        known = {*variables, COMPUTED, *space.coords, *outputs.coords,
+                 *([ROUND] if refined and ROUND not in variables else [])}
         others = ds.drop_vars([n for n in ds.variables if n in known])
         others.attrs = {}
         added = others if others.variables else None
+        if refined:  # a fixed class: the attr says how it was asked for, nothing to call
+            return _refined(RefineResults.from_outputs(space, outputs, arrays, done, added=added),
+                            ds.attrs)
     return Results.from_outputs(space, outputs, arrays, done, added=added)

@@ -197,7 +197,7 @@ def decode_tree(node: Any, axes: list[Any], path: str = "") -> Any:
         k = node["axis"]
         if not (isinstance(k, int) and not isinstance(k, bool) and 0 <= k < len(axes)):
             raise ValueError(f"{STATE_ATTR} refers to axis {k!r} at {path!r}; the "
-                             f"attrs describe {len(axes)} axes")
+                             f"attrs describe {len(axes)} {'axis' if len(axes) == 1 else 'axes'}")
         return axes[k]
     if "none" in node:
         return None

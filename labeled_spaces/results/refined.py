@@ -1,17 +1,24 @@
 """What refine returns: the points of every round, their box, and the map onto a grid.
 
 :class:`Box` holds the refined axes (names, bounds, log scales) and maps
-axis values to the unit box and back; :class:`RefineResults` are the
-Results over one ``point`` dimension, with the round of every point and
+axis values to the unit box and back; :class:`Refinement` is how a
+refinement was asked for (the box, the first round's size, ``batch``,
+``n``, the driving output), kept in the ``labeled_spaces:refine`` attr of
+its Dataset, so a store or file of refine's results reopens as them
+(``open_results``); :class:`RefineResults` are the Results over one
+``point`` dimension, with the round of every point and
 :meth:`RefineResults.to_grid`, a linear interpolation onto a regular
 labeled grid (``scipy.interpolate.LinearNDInterpolator`` over the Delaunay
-mesh of the points).
+mesh of the points). They live beside the other Results (not with the
+analysis that makes them) so that ``open_results`` can rebuild them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import json
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,9 +27,10 @@ from scipy.interpolate import LinearNDInterpolator
 from scipy.spatial import Delaunay
 
 from .._checks import check_int, fail, name_list, warn_user
-from ..results import Results
+from .._schema import REFINE_ATTR, REFINE_FORMAT, read_entry
+from .results import Results
 
-__all__ = ["ROUND", "Box", "RefineResults"]
+__all__ = ["ROUND", "Box", "RefineResults", "Refinement"]
 
 #: the coordinate on ``point`` that holds the round each point was computed in
 ROUND = "round"
@@ -54,26 +62,147 @@ class Box:
                 np.where(self.log, np.log(np.where(self.log, self.high, 1.0)), self.high))
 
 
-class RefineResults(Results):
-    """The Results of :func:`refine`: one ``point`` dimension, and :meth:`to_grid`.
+def _bad(what: str, value: Any) -> ValueError:
+    return ValueError(f"attrs entry {REFINE_ATTR} must hold {what}, got {value!r}")
 
-    Besides what every :class:`~labeled_spaces.Results` has, ``box`` holds
-    the refined axes (names, bounds, log scales) and ``rounds`` the round
-    each point was computed in (0: the space's grid), also the coordinate
-    ``round`` on ``point``.
+
+@dataclasses.dataclass(frozen=True)
+class Refinement:
+    """How a refinement was asked for: what makes two runs of refine the same.
+
+    Attributes
+    ----------
+    box : Box
+        The refined axes.
+    grid : int
+        Points of the first round (the space's grid).
+    batch : int
+        Points per later round (the last may have fewer).
+    n : int
+        Points in all.
+    output : str or None
+        The output that drives the refinement (None: the only one).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from labeled_spaces.results.refined import Box, Refinement
+    >>> box = Box(("x", "y"), np.zeros(2), np.ones(2), np.zeros(2, bool))
+    >>> asked = Refinement(box, grid=25, batch=20, n=80, output=None)
+    >>> asked.rounds_of(np.array([0, 24, 25, 44, 45, 79])).tolist()
+    [0, 0, 1, 1, 2, 3]
+    >>> Refinement.from_json(asked.to_json()) == asked
+    True
+    >>> asked.differences(Refinement(box, grid=25, batch=30, n=80, output=None))
+    ['batch: 20 -> 30']
     """
 
     box: Box
+    grid: int
+    batch: int
+    n: int
+    output: str | None
+
+    def fields(self) -> dict[str, Any]:
+        """Every field as plain JSON values (names, numbers, flags): how it is saved."""
+        return {"axes": list(self.box.names), "low": [float(v) for v in self.box.low],
+                "high": [float(v) for v in self.box.high],
+                "log": [bool(v) for v in self.box.log], "grid": int(self.grid),
+                "batch": int(self.batch), "n": int(self.n), "output": self.output}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Refinement) and self.fields() == other.fields()
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.fields()))
+
+    def to_json(self) -> str:
+        """The ``labeled_spaces:refine`` attr: JSON of plain numbers, names and flags."""
+        return json.dumps({"format": REFINE_FORMAT, **self.fields()})
+
+    @classmethod
+    def from_json(cls, text: Any) -> Refinement:
+        """The Refinement an attr describes, after checking every field (a file is data).
+
+        Raises
+        ------
+        ValueError
+            For an entry that is not such a description, naming what is wrong.
+        """
+        entry = read_entry({REFINE_ATTR: text}, REFINE_ATTR)
+        if not isinstance(entry, Mapping) or entry.get("format") != REFINE_FORMAT:
+            raise _bad(f"an object of format {REFINE_FORMAT}", entry)
+        names = entry.get("axes")
+        if not isinstance(names, list) or len(names) not in (2, 3) or \
+                not all(isinstance(n, str) for n in names):
+            raise _bad("the names of 2 or 3 axes under 'axes'", names)
+        bounds = []
+        for key in ("low", "high"):
+            values = entry.get(key)
+            if not isinstance(values, list) or len(values) != len(names) or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                    for v in values):
+                raise _bad(f"{len(names)} finite numbers under {key!r}", values)
+            bounds.append(np.array(values, dtype=np.float64))
+        log = entry.get("log")
+        if not isinstance(log, list) or len(log) != len(names) or \
+                not all(isinstance(v, bool) for v in log):
+            raise _bad(f"{len(names)} booleans under 'log'", log)
+        counts = []
+        for key in ("grid", "batch", "n"):
+            value = entry.get(key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise _bad(f"a positive integer under {key!r}", value)
+            counts.append(value)
+        output = entry.get("output")
+        if output is not None and not isinstance(output, str):
+            raise _bad("None or an output name under 'output'", output)
+        box = Box(tuple(names), bounds[0], bounds[1], np.array(log, dtype=bool))
+        return cls(box, counts[0], counts[1], counts[2], output)
+
+    def differences(self, other: Refinement) -> list[str]:
+        """What ``other`` asks for that this does not, as ``"n: 80 -> 100"``."""
+        mine, theirs = self.fields(), other.fields()
+        return [f"{key}: {mine[key]!r} -> {theirs[key]!r}" for key in mine
+                if mine[key] != theirs[key]]
+
+    def rounds_of(self, positions: np.ndarray) -> np.ndarray:
+        """The round of the points at ``positions`` along ``point`` (0: the grid)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        later = 1 + (positions - self.grid) // self.batch
+        return np.where(positions < self.grid, 0, later).astype(np.int64)
+
+
+class RefineResults(Results):
+    """The Results of :func:`refine`: one ``point`` dimension, and :meth:`to_grid`.
+
+    Besides what every :class:`~labeled_spaces.Results` has, ``refinement``
+    says how it was asked for (see :class:`Refinement`; also the attr
+    ``labeled_spaces:refine`` of :meth:`to_xarray`), ``box`` holds the
+    refined axes (names, bounds, log scales) and ``rounds`` the round each
+    point was computed in (0: the space's grid), also the coordinate
+    ``round`` on ``point``.
+    """
+
+    refinement: Refinement
     rounds: np.ndarray
+
+    @property
+    def box(self) -> Box:
+        """The refined axes: names, bounds and log scales."""
+        return self.refinement.box
 
     def to_xarray(self) -> xr.Dataset:
         """As :meth:`Results.to_xarray`, with the coordinate ``round`` on ``point``.
 
-        Where the model has an output named ``round`` the coordinate is left
-        out, with a warning (the rounds stay in :attr:`rounds`): it would
-        replace that output.
+        The attr ``labeled_spaces:refine`` (:meth:`Refinement.to_json`) says
+        how the refinement was asked for, so that ``open_results`` of a file
+        or store of this Dataset gives back RefineResults. Where the model
+        has an output named ``round`` the coordinate is left out, with a
+        warning (the rounds stay in :attr:`rounds`): it would replace that
+        output.
         """
-        ds = super().to_xarray()
+        ds = super().to_xarray().assign_attrs({REFINE_ATTR: self.refinement.to_json()})
         if ROUND in ds.variables or ROUND in ds.dims:
             warn_user(f"an output of the model is named {ROUND!r}: the coordinate "
                       f"{ROUND!r} (each point's round) is left out of the Dataset; "

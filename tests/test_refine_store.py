@@ -1,0 +1,228 @@
+"""refine's store: one zarr store of every point (open_results, xarray), its rounds inside."""
+
+from __future__ import annotations
+
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import xarray as xr
+
+import labeled_spaces as ls
+from labeled_spaces import GridAxis, Space, open_results, refine
+from labeled_spaces.cli import UsageError, describe
+from labeled_spaces.results.store import store_state
+
+WIDTH = 0.05
+
+
+def square(width=WIDTH, high=1.0):
+    return Space({"x": GridAxis(-1.0, high, 5), "y": GridAxis(-1.0, 1.0, 5), "width": width},
+                 mode="product")
+
+
+def circle(s):
+    return jnp.tanh((jnp.sqrt(s["x"] ** 2 + s["y"] ** 2) - 0.5) / s["width"])
+
+
+def counting(computed):
+    def model(s):
+        jax.debug.callback(lambda x: computed.append(float(x)), s["x"])
+        return circle(s)
+    return model
+
+
+def snapshot(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def root_files(store):
+    return [p for p in store.iterdir() if not p.name.startswith("round_")]
+
+
+def test_the_store_reopens_as_the_results_refine_returned(tmp_path):
+    store = tmp_path / "refined.zarr"
+    # 330 points in rounds of 40: the root's chunks of 256 points are appended to
+    results = refine(circle, square(), n=330, batch=40, store=store)
+    want = results.to_xarray()
+    opened = open_results(store)
+    assert isinstance(opened, ls.RefineResults) and opened.complete
+    xr.testing.assert_identical(opened.to_xarray().compute(), want)
+    np.testing.assert_array_equal(opened.rounds, results.rounds)
+    assert opened.refinement == results.refinement
+    xr.testing.assert_identical(opened.to_grid(x=30, y=20), results.to_grid(x=30, y=20))
+    with xr.open_zarr(store) as plain:  # xarray alone: every point, the axes as coordinates
+        assert plain.sizes == {"point": 330}
+        xr.testing.assert_identical(plain.drop_attrs().compute(), want.drop_attrs())
+        assert set(plain.attrs) - set(want.attrs) == {"labeled_spaces:store"}
+        assert all(plain.attrs[k] == v for k, v in want.attrs.items())
+    text = describe(store)
+    assert "labeled_spaces results, zarr store" in text and "complete" in text
+    assert "330 of 330 combinations" in text
+
+
+def test_a_netcdf_file_of_refine_results_reopens_as_them(tmp_path):
+    results = refine(circle, square(), n=40, batch=5)
+    results.to_netcdf(tmp_path / "refined.nc")
+    opened = open_results(tmp_path / "refined.nc")
+    assert isinstance(opened, ls.RefineResults)
+    xr.testing.assert_identical(opened.to_xarray().compute(), results.to_xarray())
+    # an edited file keeps each point's round
+    with xr.open_dataset(tmp_path / "refined.nc") as ds:
+        ds.isel(point=[39, 3, 30]).to_netcdf(tmp_path / "some.nc")
+    some = open_results(tmp_path / "some.nc")
+    assert sorted(some.rounds.tolist()) == sorted(results.rounds[[39, 3, 30]].tolist())
+
+
+def test_a_finished_refinement_reruns_without_computing_or_writing(tmp_path):
+    computed = []
+    store = tmp_path / "refined.zarr"
+    first = refine(counting(computed), square(), n=80, batch=20, store=store)
+    before = snapshot(store)
+    computed.clear()
+    again = refine(counting(computed), square(), n=80, batch=20, store=store)
+    assert computed == []
+    assert snapshot(store) == before
+    xr.testing.assert_identical(again.to_xarray(), first.to_xarray())
+
+
+def test_an_interrupted_round_is_resumed_and_the_root_holds_the_finished_rounds(tmp_path):
+    failing = {"on": True}
+
+    calls = []
+
+    def check(x):  # round 2 (after 45 points) fails from its 11th point on
+        calls.append(1)
+        if failing["on"] and len(calls) > 45 + 10:
+            raise ValueError("stopped")
+        return np.asarray(x, np.float32)
+
+    seen = []
+
+    def model(s):
+        jax.debug.callback(lambda x: seen.append(float(x)), s["x"])
+        x = jax.pure_callback(check, jax.ShapeDtypeStruct((), jnp.float32), s["x"],
+                              vmap_method="sequential")
+        return circle({**s, "x": x})
+
+    store = tmp_path / "refined.zarr"
+    with pytest.raises(ls.ModelError):
+        refine(model, square(), n=80, batch=20, store=store, chunk_size=2)
+    # the root holds the rounds that finished, and reads as their results
+    partial = open_results(store)
+    assert isinstance(partial, ls.RefineResults) and len(partial) == 45
+    with xr.open_zarr(store) as plain:
+        assert plain.sizes == {"point": 45}
+    state = store_state(store / "round_002.zarr")
+    finished = 2 * int(state.done.sum())  # blocks of 2 points
+    assert 0 < finished < 20
+    failing["on"] = False
+    seen.clear()
+    results = refine(model, square(), n=80, batch=20, store=store, chunk_size=2)
+    # only the points of round 2 whose blocks did not finish, and round 3, are computed
+    # (the last round's 15 points run in blocks of 2: one padding lane)
+    assert 20 - finished + 15 <= len(seen) <= 20 - finished + 16
+    fresh = refine(model, square(), n=80, batch=20, chunk_size=2)
+    xr.testing.assert_identical(results.to_xarray(), fresh.to_xarray())
+    xr.testing.assert_identical(open_results(store).to_xarray().compute(), fresh.to_xarray())
+
+
+def test_a_crash_while_the_root_is_written_leaves_it_whole(tmp_path, monkeypatch):
+    import labeled_spaces.results.refine_store as refine_store
+
+    store = tmp_path / "refined.zarr"
+    computed = []
+    model = counting(computed)
+    writes = {"root": 0}
+    replace = refine_store.replace_file
+
+    def crashing(path, data):
+        if path == str(store / "zarr.json"):
+            writes["root"] += 1
+            if writes["root"] == 3:  # after round 2's chunks and arrays, before its root
+                raise KeyboardInterrupt
+        replace(path, data)
+
+    monkeypatch.setattr(refine_store, "replace_file", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        refine(model, square(), n=80, batch=20, store=store)
+    monkeypatch.undo()
+    # readers still see rounds 0 and 1 (45 points), whole
+    before = open_results(store)
+    first_two = refine(model, square(), n=45, batch=20)
+    xr.testing.assert_identical(before.to_xarray().compute().drop_attrs(),
+                                first_two.to_xarray().drop_attrs())
+    computed.clear()
+    again = refine(model, square(), n=80, batch=20, store=store)
+    assert len(computed) == 15  # round 2 was stored: only the last round is computed
+    xr.testing.assert_identical(open_results(store).to_xarray().compute(), again.to_xarray())
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ({"n": 100}, "n: 80 -> 100"),
+    ({"batch": 30}, "batch: 20 -> 30"),
+    ({"space": square(high=2.0)}, "high: [1.0, 1.0] -> [2.0, 1.0]"),
+    ({"space": square(width=0.1)}, "width: 0.05 -> 0.1"),
+])
+def test_another_refinement_is_refused_and_the_store_left_untouched(tmp_path, change, named):
+    store = tmp_path / "refined.zarr"
+    refine(circle, square(), n=80, batch=20, store=store)
+    before = snapshot(store)
+    arguments = {"space": square(), "n": 80, "batch": 20, **change}
+    with pytest.raises(ValueError, match="give a new path") as caught:
+        refine(circle, arguments.pop("space"), **arguments, store=store)
+    assert named in str(caught.value)
+    assert snapshot(store) == before
+
+
+def test_overwrite_replaces_the_refinement(tmp_path):
+    store = tmp_path / "refined.zarr"
+    refine(circle, square(), n=80, batch=20, store=store)
+    results = refine(circle, square(), n=60, batch=10, store=store, overwrite=True)
+    xr.testing.assert_identical(open_results(store).to_xarray().compute(), results.to_xarray())
+
+
+def test_a_store_of_another_kind_is_refused(tmp_path):
+    store = tmp_path / "sweep.zarr"
+    ls.ParallelExecution(circle, square(), progress=False, store=store).run()
+    before = snapshot(store)
+    for overwrite in (False, True):
+        with pytest.raises(ValueError, match="refine did not make"):
+            refine(circle, square(), n=40, batch=5, store=store, overwrite=overwrite)
+    assert snapshot(store) == before
+
+
+def test_a_store_of_rounds_only_says_how_to_complete_it(tmp_path):
+    # the layout of earlier versions: the rounds' stores, no results over all points
+    store = tmp_path / "refined"
+    computed = []
+    first = refine(counting(computed), square(), n=80, batch=20, store=store)
+    for path in root_files(store):
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    with pytest.raises(ValueError, match="earlier version.*run refine again"):
+        open_results(store)
+    with pytest.raises(UsageError, match="run refine again"):
+        describe(store)
+    computed.clear()
+    again = refine(counting(computed), square(), n=80, batch=20, store=store)
+    assert computed == []  # the rounds are read back; the root is written from them
+    xr.testing.assert_identical(again.to_xarray(), first.to_xarray())
+    xr.testing.assert_identical(open_results(store).to_xarray().compute(), first.to_xarray())
+
+
+def test_a_model_output_named_round_keeps_its_rounds_in_the_store(tmp_path):
+    def model(s):
+        return {"round": circle(s), "other": s["x"]}
+
+    store = tmp_path / "refined.zarr"
+    with pytest.warns(UserWarning, match="named 'round'"):
+        results = refine(model, square(), n=40, batch=5, output="round", store=store)
+        want = results.to_xarray()
+    with pytest.warns(UserWarning, match="named 'round'"):
+        opened = open_results(store)
+        got = opened.to_xarray().compute()
+    np.testing.assert_array_equal(opened.rounds, results.rounds)
+    xr.testing.assert_identical(got, want)
