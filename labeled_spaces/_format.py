@@ -18,8 +18,8 @@ import numpy as np
 
 __all__ = [
     "call_repr", "clipped", "elided", "format_bytes", "format_count", "format_dims",
-    "format_duration", "format_extent", "format_sizes", "results_lines", "space_lines",
-    "table", "with_units",
+    "format_duration", "format_extent", "format_sizes", "results_lines", "short_repr",
+    "space_lines", "table", "with_units",
 ]
 
 
@@ -160,6 +160,22 @@ def clipped(text: str, limit: int = 80) -> str:
     '[0, 1, 2, 3, 4, ...'
     """
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def short_repr(value: Any, limit: int = 100) -> str:
+    """``repr(value)`` for a message: as it is if short, else on one line and cut to ``limit``.
+
+    A message names the value it refuses; a list of a million labels or a
+    long string must not make it a million characters long.
+
+    Examples
+    --------
+    >>> from labeled_spaces._format import short_repr
+    >>> short_repr("abc"), short_repr(list(range(100)), 20)
+    ("'abc'", '[0, 1, 2, 3, 4, 5...')
+    """
+    text = repr(value)
+    return text if len(text) <= limit else clipped(" ".join(text.split()), limit)
 
 
 def elided(shown: Sequence[str], edge: int = 3) -> str:
