@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import xarray as xr
 
 from labeled_spaces.cli import main
@@ -43,3 +44,42 @@ def test_info_shows_one_value_alone_and_dates_as_dates(tmp_path: Path) -> None:
     assert shown["s"] == "<U1 'a' .. 'b' (2 values)"
     assert shown["e"] == "float64 empty (0 values)"
     assert shown["nan"] == "float64 all NaN (2 values)"
+
+
+DEMO_OPTIONS = "(its options: -h/--help, --out DIR, --small, -q/--quiet)"
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    # no option is close to --bogus: none is suggested (it suggested --out)
+    (["demo", "--bogus"], f"unknown option --bogus for labeled-spaces demo {DEMO_OPTIONS} "
+                          "(see labeled-spaces demo --help)"),
+    (["demo", "--ou", "x"], f"unknown option --ou for labeled-spaces demo {DEMO_OPTIONS}; "
+                            "did you mean --out? (see labeled-spaces demo --help)"),
+    (["demo", "--out=x", "-x"], f"unknown option -x for labeled-spaces demo {DEMO_OPTIONS} "
+                                "(see labeled-spaces demo --help)"),
+    # an unknown option comes first, not a missing PATH (it said "required: PATH")
+    (["info", "--bogus"], "unknown option --bogus for labeled-spaces info (its options: "
+                          "-h/--help) (see labeled-spaces info --help)"),
+    (["info", "--hel"], "unknown option --hel for labeled-spaces info (its options: "
+                        "-h/--help); did you mean --help? (see labeled-spaces info --help)"),
+    (["--bogus"], "unknown option --bogus for labeled-spaces (its options: -h/--help, "
+                  "--version) (see labeled-spaces --help)"),
+    (["dmeo"], "unknown command 'dmeo' (the commands: demo, info); did you mean demo? "
+               "(see labeled-spaces --help)"),
+    (["bogus"], "unknown command 'bogus' (the commands: demo, info) (see labeled-spaces --help)"),
+    ([], "a command is needed (the commands: demo, info) (see labeled-spaces --help)"),
+])
+def test_an_unknown_option_or_command_is_named_with_the_real_ones(
+        argv: list[str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # were an argument taken, the demo would write here
+    code, out, err = run(*argv)
+    assert (code, out, err.strip()) == (2, "", f"labeled-spaces: error: {expected}")
+
+
+def test_known_options_still_parse() -> None:
+    from labeled_spaces.cli import build_parser
+
+    args = build_parser().parse_args(["demo", "-q", "--out", "runs", "--small"])
+    assert (args.quiet, args.out, args.small) == (True, "runs", True)
+    assert build_parser().parse_args(["demo", "--out=-x"]).out == "-x"
+    assert build_parser().parse_args(["info", "--", "-odd.nc"]).path == "-odd.nc"
