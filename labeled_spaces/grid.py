@@ -280,7 +280,8 @@ class Blocks:
         return math.prod(self.counts)
 
     def __repr__(self) -> str:
-        return call_repr("Blocks", f"shape={self.shape}, step={self.step}", f"{len(self)} blocks")
+        return call_repr("Blocks", f"shape={self.shape}, step={self.step}",
+                         format_count(len(self), "block"))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Blocks) and (other.shape, other.step) == (self.shape, self.step)
@@ -291,7 +292,7 @@ class Blocks:
     def __getitem__(self, index: int) -> Block:
         n = len(self)
         if not -n <= index < n:
-            raise IndexError(f"block {index} is out of range for {n} blocks")
+            raise IndexError(f"block {index} is out of range for {format_count(n, 'block')}")
         index %= n
         position = np.unravel_index(index, self.counts)
         origin = tuple(int(p) * b for p, b in zip(position, self.step, strict=True))

@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from .._checks import check_bool, check_positive_int, closest, fail, integer_scalar, warn_user
+from .._format import short_repr
 from ..axes import AbstractAxis, PointKey
 from ..results.sink import check_store
 from .program import MODEL, Program, check_program
@@ -171,7 +172,8 @@ def check_model_kwargs(executor: str, model: Callable, kwargs: Mapping[str, Any]
             continue
         hint = closest(name, [*options, *sorted(accepted)])
         raise TypeError(
-            f"{executor} got the keyword {name}={value!r}, which is neither one of its options "
+            f"{executor} got the keyword {name}={short_repr(value)}, which is neither one of its "
+            f"options "
             f"({', '.join(options)}) nor a parameter of the model "
             f"{getattr(model, '__name__', type(model).__name__)}{hint}"
         )

@@ -27,6 +27,7 @@ import numpy as np
 import xarray as xr
 
 from .._checks import check_label, closest, fail
+from .._format import format_count
 from .._schema import OUTPUT_DIMS_ATTR, OUTPUT_DTYPES_ATTR, OUTPUT_TREE_ATTR, OUTPUTS_ATTR
 from ..space import Space, keypath_name
 from .output_tree import structure_to_json
@@ -189,8 +190,8 @@ def _coord_variable(name: str, value: Any, lengths: Mapping[str, int]) -> Output
     for d, n in zip(dims, data.shape, strict=True):
         if n != lengths[d]:
             raise ValueError(
-                f"output_coords[{name!r}] has {n} values along {d!r}, but the outputs have "
-                f"{lengths[d]} points there"
+                f"output_coords[{name!r}] has {format_count(n, 'value')} along {d!r}, but the "
+                f"outputs have {format_count(lengths[d], 'point')} there"
             )
     return OutputCoord(tuple(dims), np.asarray(data), dict(attrs))
 

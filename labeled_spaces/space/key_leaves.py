@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._codec import key_data, key_impl
+from .._format import format_count
 from ..axes import KeyAxis, PointKey
 from ..axes.keys import check_fold_key, typed_key
 from ..grid import Dim
@@ -267,8 +268,9 @@ def plan_keys(leaves: Sequence[Any], paths: Sequence[str], axis_positions: Seque
                 j = names.index(name)
                 if len(original) != dims[j].size:
                     raise ValueError(
-                        f"the PointKey at {paths[pos]!r} holds {len(original)} positions "
-                        f"along dimension {name!r}, which has {dims[j].size} points")
+                        f"the PointKey at {paths[pos]!r} holds "
+                        f"{format_count(len(original), 'position')} along dimension {name!r}, "
+                        f"which has {format_count(dims[j].size, 'point')}")
                 used.add(name)
                 sources.append((lane(original, j), None))
             unused = [n for n in names if n not in used]
