@@ -287,10 +287,9 @@ def describe(path: str | Path) -> str:
         lines.append(f"{state}: {blocks[0]:,} of {format_count(blocks[1], 'block')} done "
                      f"({combinations})")
         if blocks[2]:
-            lost = (f"{format_count(blocks[2], 'block')} marked done "
-                    + ("has" if blocks[2] == 1 else "have"))
-            lines.append(f"missing: {lost} lost their chunks (a partial copy?); running "
-                         "again computes them")
+            lost = "has lost its" if blocks[2] == 1 else "have lost their"
+            lines.append(f"missing: {format_count(blocks[2], 'block')} marked done {lost} "
+                         "chunks (a partial copy?); running again computes them")
         if blocks[3]:
             lines.append("missing: the done mask (labeled_spaces/done) is gone, so no block "
                          "is known to be finished; run again with overwrite=True")
