@@ -22,27 +22,16 @@ from typing import Any, Literal, NoReturn, overload
 
 import numpy as np
 
-__all__ = [
-    "fail",
-    "silenced",
-    "user_stacklevel",
-    "warn_user",
-    "check_bool",
-    "check_label",
-    "check_callable",
-    "check_int",
-    "check_positive_int",
-    "check_real",
-    "check_shape",
-    "name_list",
-    "closest",
-    "integer_scalar",
-]
+from ._format import short_repr
+
+__all__ = ["fail", "silenced", "user_stacklevel", "warn_user", "check_bool", "check_label",
+           "check_callable", "check_int", "check_positive_int", "check_real", "check_shape",
+           "name_list", "closest", "integer_scalar"]
 
 
 def fail(name: str, expected: str, value: Any, exc: type[Exception] = ValueError,
          detail: str = "") -> NoReturn:
-    """Raise ``exc("{name} must be {expected}, got {value!r}{detail}")``.
+    """Raise ``exc("{name} must be {expected}, got {value!r}{detail}")``, a long repr cut short.
 
     Examples
     --------
@@ -52,7 +41,7 @@ def fail(name: str, expected: str, value: Any, exc: type[Exception] = ValueError
     ...
     TypeError: n must be an integer, got '5'
     """
-    raise exc(f"{name} must be {expected}, got {value!r}{detail}")
+    raise exc(f"{name} must be {expected}, got {short_repr(value)}{detail}")
 
 
 def integer_scalar(value: Any) -> int | None:

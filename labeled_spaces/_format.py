@@ -18,8 +18,8 @@ import numpy as np
 
 __all__ = [
     "call_repr", "clipped", "elided", "format_bytes", "format_count", "format_dims",
-    "format_duration", "format_extent", "format_sizes", "results_lines", "space_lines",
-    "table", "with_units",
+    "format_duration", "format_extent", "format_sizes", "results_lines", "short_repr",
+    "space_lines", "table", "with_units",
 ]
 
 
@@ -58,16 +58,20 @@ def format_duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
-def format_count(n: int, noun: str) -> str:
+def format_count(n: int, noun: str, plural: str | None = None) -> str:
     """``n`` things, with thousands separated: ``1 value``, ``5,000 combinations``.
+
+    ``plural`` is the noun's plural where it is not the noun and an ``s``.
 
     Examples
     --------
     >>> from labeled_spaces._format import format_count
     >>> format_count(1, "value"), format_count(5000, "combination")
     ('1 value', '5,000 combinations')
+    >>> format_count(1, "axis", "axes"), format_count(3, "axis", "axes")
+    ('1 axis', '3 axes')
     """
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {plural or noun + 's'}"
 
 
 def format_sizes(sizes: Mapping[Any, int]) -> str:
@@ -107,7 +111,10 @@ def with_units(text: str, units: Any = None) -> str:
 
 
 def format_extent(values: Any, units: Any = None) -> str:
-    """What a coordinate spans: ``low .. high`` of numbers, the first and last of labels.
+    """What a coordinate spans: ``low .. high`` of numbers and dates, the first and last of labels.
+
+    One value (a scalar or length-1 coordinate, or numbers all alike) is shown
+    alone; dates as ISO text, labels as their repr, cut to 40 characters.
 
     Examples
     --------
@@ -115,15 +122,36 @@ def format_extent(values: Any, units: Any = None) -> str:
     >>> from labeled_spaces._format import format_extent
     >>> format_extent(np.array([0.0, 0.25, 0.5]), "ms"), format_extent(np.array(["a", "b"]))
     ('0 .. 0.5 ms', "'a' .. 'b'")
+    >>> format_extent(np.array(0.5), "s"), format_extent(np.array(["2020-01-02"], "M8[ns]"))
+    ('0.5 s', '2020-01-02')
+    >>> format_extent(np.array([np.nan])), format_extent(np.array([]))
+    ('all NaN', 'empty')
     """
     values = np.asarray(values)
     if values.size == 0:
         return "empty"
-    if values.dtype.kind in "iuf":
-        return with_units(f"{np.nanmin(values):g} .. {np.nanmax(values):g}", units)
-    flat = values.reshape(-1).tolist()  # plain str/int, not np.str_('...') reprs
-    shown = f"{flat[0]!r}" if len(flat) == 1 else f"{flat[0]!r} .. {flat[-1]!r}"
-    return with_units(shown, units)
+    flat = values.reshape(-1)
+    if values.dtype.kind in "iufMm":  # numbers, dates and durations: their range, NaN/NaT aside
+        flat = flat[~np.isnan(flat)] if values.dtype.kind in "fMm" else flat
+        if flat.size == 0:
+            return with_units("all NaN" if values.dtype.kind == "f" else "all NaT", units)
+        low, high = _value_text(flat.min()), _value_text(flat.max())
+    else:
+        low, high = _value_text(flat[0]), _value_text(flat[-1])
+    alone = values.size == 1 or (values.dtype.kind in "iufMm" and low == high)
+    return with_units(low if alone else f"{low} .. {high}", units)
+
+
+def _value_text(value: Any) -> str:
+    """One coordinate value: a number as ``:g``, a date as ISO text, else its repr (clipped)."""
+    value = np.asarray(value)
+    if value.dtype.kind in "iuf":
+        return f"{value.item():g}"
+    if value.dtype.kind == "M":
+        return str(np.datetime_as_string(value, unit="auto"))
+    if value.dtype.kind == "m":
+        return str(value)
+    return clipped(repr(value.item()), 40)  # plain str/int, not np.str_('...') reprs
 
 
 def clipped(text: str, limit: int = 80) -> str:
@@ -136,6 +164,22 @@ def clipped(text: str, limit: int = 80) -> str:
     '[0, 1, 2, 3, 4, ...'
     """
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def short_repr(value: Any, limit: int = 100) -> str:
+    """``repr(value)`` for a message: as it is if short, else on one line and cut to ``limit``.
+
+    A message names the value it refuses; a list of a million labels or a
+    long string must not make it a million characters long.
+
+    Examples
+    --------
+    >>> from labeled_spaces._format import short_repr
+    >>> short_repr("abc"), short_repr(list(range(100)), 20)
+    ("'abc'", '[0, 1, 2, 3, 4, 5...')
+    """
+    text = repr(value)
+    return text if len(text) <= limit else clipped(" ".join(text.split()), limit)
 
 
 def elided(shown: Sequence[str], edge: int = 3) -> str:

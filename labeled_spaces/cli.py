@@ -51,11 +51,11 @@ import logging
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 __all__ = ["DEFAULT_OUT", "UsageError", "build_parser", "describe", "expected_failure", "main"]
 
-from ._checks import closest, expected_failure  # noqa: E402
+from ._checks import expected_failure  # noqa: E402
+from ._parser import Parser, UsageError  # noqa: E402
 
 PROG = "labeled-spaces"
 #: the demo's output folder, and that of ``demo --small``
@@ -63,42 +63,6 @@ DEFAULT_OUT = "labeled_spaces_demo"
 DEFAULT_OUT_SMALL = "labeled_spaces_demo_small"
 
 logger = logging.getLogger("labeled_spaces")
-
-
-class UsageError(Exception):
-    """Bad arguments or an unusable path: reported as one line on stderr, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, with its errors as one line (usage is one ``--help`` away).
-
-    Abbreviated options are refused: ``--smal`` is a typo to report, not
-    ``--small`` (and a later option must not change what an abbreviation means).
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("allow_abbrev", False)
-        self.commands: dict[str, Any] = {}  # the subcommands' parsers (set by build_parser)
-        self.option_names: list[str] = []  # to suggest the nearest of an unknown option
-        super().__init__(*args, **kwargs)
-
-    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
-        action = super().add_argument(*args, **kwargs)
-        self.option_names += action.option_strings
-        return action
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message} (see {self.prog} --help)")
-
-    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
-                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
-        """As argparse's, but a subcommand reports what it did not take (nearest option named)."""
-        parsed, extras = self.parse_known_args(args, namespace)
-        if extras:
-            parser = self.commands.get(str(getattr(parsed, "command", "")), self)
-            hint = closest(extras[0], parser.option_names) if extras[0][:1] == "-" else ""
-            parser.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
-        return parsed
 
 
 def _version() -> str:
@@ -125,10 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     >>> try:
     ...     build_parser().parse_args(["demo", "--smal"])
     ... except UsageError as err:
-    ...     print(err)
-    unrecognized arguments: --smal; did you mean --small? (see labeled-spaces demo --help)
+    ...     print(err)  # doctest: +NORMALIZE_WHITESPACE
+    unknown option --smal for labeled-spaces demo (its options: -h/--help, --out DIR, --small,
+    -q/--quiet); did you mean --small? (see labeled-spaces demo --help)
     """
-    parser = _Parser(prog=PROG, description="Sweep JAX models over parameter spaces: the demo "
+    parser = Parser(prog=PROG, description="Sweep JAX models over parameter spaces: the demo "
                      "sweep, and a look into saved results.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{demo,info}")
@@ -322,8 +287,9 @@ def describe(path: str | Path) -> str:
         lines.append(f"{state}: {blocks[0]:,} of {format_count(blocks[1], 'block')} done "
                      f"({combinations})")
         if blocks[2]:
-            lines.append(f"missing: {blocks[2]} blocks marked done have lost their chunks "
-                         "(a partial copy?); running again computes them")
+            lost = "has lost its" if blocks[2] == 1 else "have lost their"
+            lines.append(f"missing: {format_count(blocks[2], 'block')} marked done {lost} "
+                         "chunks (a partial copy?); running again computes them")
         if blocks[3]:
             lines.append("missing: the done mask (labeled_spaces/done) is gone, so no block "
                          "is known to be finished; run again with overwrite=True")

@@ -88,8 +88,9 @@ def assign_dims(
     for label, members in grouped.items():
         member_sizes = [sizes[a] for a in members]
         if len(set(member_sizes)) > 1:
-            warn_user(f"{SIZE_WARNINGS[0]}{label!r} have different sizes {member_sizes}; "
-                      f"using the smallest, {min(member_sizes)}")
+            warn_user(f"{SIZE_WARNINGS[0]}{label!r} have different sizes {member_sizes} "
+                      f"({', '.join(names[a] for a in members)}); using the smallest, "
+                      f"{min(member_sizes)}")
         effective.append(Dim(str(label), min(member_sizes), tuple(members), True))
     for a in ungrouped:
         effective.append(Dim(names[a], sizes[a], (a,), False))
@@ -97,9 +98,11 @@ def assign_dims(
         dim_sizes = [d.size for d in effective]
         if len(set(dim_sizes)) > 1:
             smallest = min(dim_sizes)
-            warn_user(f"{SIZE_WARNINGS[1]} {dim_sizes}; using the "
-                      f"smallest, {smallest}, and dropping "
-                      f"{sum(s - smallest for s in dim_sizes)} values")
+            dropped = format_count(sum(s - smallest for s in dim_sizes), "value")
+            warn_user(f"{SIZE_WARNINGS[1]} {dim_sizes} ({', '.join(d.name for d in effective)}"
+                      f"); using the smallest, {smallest}, and dropping {dropped}; zip mode "
+                      "pairs the i-th values of the axes: for every combination of them, "
+                      'use mode="product"')
         effective = [Dim(dim, min(dim_sizes), tuple(range(len(names))), True)]
     dims = tuple(effective)
     axis_dim = tuple(
@@ -277,7 +280,8 @@ class Blocks:
         return math.prod(self.counts)
 
     def __repr__(self) -> str:
-        return call_repr("Blocks", f"shape={self.shape}, step={self.step}", f"{len(self)} blocks")
+        return call_repr("Blocks", f"shape={self.shape}, step={self.step}",
+                         format_count(len(self), "block"))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Blocks) and (other.shape, other.step) == (self.shape, self.step)

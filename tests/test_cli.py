@@ -275,9 +275,11 @@ def test_bad_arguments_are_one_line_and_exit_code_2(argv: list[str], tmp_path: P
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
-    (["demo", "--smal"], "unrecognized arguments: --smal; did you mean --small? "
+    (["demo", "--smal"], "unknown option --smal for labeled-spaces demo (its options: "
+                         "-h/--help, --out DIR, --small, -q/--quiet); did you mean --small? "
                          "(see labeled-spaces demo --help)"),
-    (["demo", "--quite"], "unrecognized arguments: --quite; did you mean --quiet? "
+    (["demo", "--quite"], "unknown option --quite for labeled-spaces demo (its options: "
+                          "-h/--help, --out DIR, --small, -q/--quiet); did you mean --quiet? "
                           "(see labeled-spaces demo --help)"),
     (["info", "a.nc", "b.nc"], "unrecognized arguments: b.nc (see labeled-spaces info --help)"),
 ])

@@ -60,6 +60,21 @@ def test_extent_of_numbers_labels_and_nothing():
     assert format_extent(np.array([])) == "empty"
 
 
+def test_extent_of_one_value_dates_and_nothing_but_nan():
+    # a scalar or length-1 coordinate is its value, not the range "0.5 .. 0.5"
+    assert format_extent(np.array(0.5), "s") == "0.5 s"
+    assert format_extent(np.array([0.0])) == "0"
+    assert format_extent(np.array([2.0, 2.0])) == "2"  # numbers all alike
+    dates = np.array(["2020-01-01", "2020-01-02T06:00"], "datetime64[ns]")
+    assert format_extent(dates) == "2020-01-01 .. 2020-01-02T06:00"  # not nanoseconds
+    assert format_extent(dates[:1]) == "2020-01-01"
+    assert format_extent(np.array([1, 3], "timedelta64[s]")) == "1 seconds .. 3 seconds"
+    assert format_extent(np.array([np.nan, np.nan])) == "all NaN"
+    assert format_extent(np.array(["NaT"], "datetime64[s]")) == "all NaT"
+    long = format_extent(np.array(["x" * 300, "y"]))  # a long label is cut
+    assert long == "'" + "x" * 36 + "... .. 'y'"
+
+
 def test_clipped_and_elided():
     assert clipped("short") == "short"
     assert clipped("x" * 100) == "x" * 77 + "..."

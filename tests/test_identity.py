@@ -242,7 +242,7 @@ def test_a_done_block_whose_chunk_is_missing_is_recomputed(tmp_path, caplog):
     back = ls.open_results(path)
     assert not back.complete
     assert int(np.sum(back.done)) == space().N - blocks[1].size
-    assert "missing: 1 blocks marked done have lost their chunks" in describe(path)
+    assert "missing: 1 block marked done has lost its chunks" in describe(path)
     again = run(path)
     assert again.complete and chunk.is_file()
     np.testing.assert_array_equal(again.to_xarray()["m"].values, want["m"].values)

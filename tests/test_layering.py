@@ -26,6 +26,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "labeled_spaces"
 LAYERS = {
     "_checks": 0,
     "_paths": 0,
+    "_parser": 0,  # the command line's argparse, with one-line errors
     "_codec": 0,
     "_memory": 0,
     "_caches": 0,

@@ -122,7 +122,8 @@ def test_an_executor_repr_shows_model_space_changed_options_and_arguments():
 def test_a_state_given_for_the_space_is_told_how_to_make_a_space(executor):
     """TVB-Optim users hold a state dict of axes; the error says what to wrap it in."""
     state = {"k": ls.GridAxis(0.0, 1.0, 4)}
-    expected = (r"^(state)?space must be a labeled_spaces\.Space, got dict; build a Space from "
+    expected = (r"^(state)?space must be a labeled_spaces\.Space, got \{'k': GridAxis\(low=0\.0, "
+                r"high=1\.0, n=4\)\} \(dict\); build a Space from "
                 r"the state first: Space\(state\) \(zip mode\) or Space\(state, "
                 r"mode=\"product\"\)$")
     with pytest.raises(TypeError, match=expected):

@@ -646,7 +646,8 @@ def test_repr_shows_dims_and_sizes():
 
 def test_zip_unequal_sizes_warns_not_prints(capsys):
     state = {"a": GridAxis(0.0, 1.0, 3), "b": GridAxis(0.0, 1.0, 5)}
-    with pytest.warns(UserWarning, match=r"different sizes \[3, 5\]; using the smallest, 3"):
+    with pytest.warns(UserWarning,
+                      match=r"different sizes \[3, 5\] \(a, b\); using the smallest, 3"):
         space = Space(state)
     assert len(space) == 3
     assert [float(p["b"]) for p in space] == grid(0.0, 1.0, 5)[:3].tolist()
@@ -664,6 +665,19 @@ def test_group_unequal_sizes_warns_not_prints(capsys):
     assert space.sizes == {"g": 3, "c": 2}
     assert space.coords["b"].values.tolist() == [0.0, 1 / 3, 2 / 3]  # truncated to 3
     assert capsys.readouterr().out == ""
+
+
+def test_zip_unequal_sizes_names_the_axes_and_suggests_product():
+    state = {"a": GridAxis(0.0, 1.0, 3), "b": GridAxis(0.0, 1.0, 2)}
+    with pytest.warns(UserWarning) as caught:
+        Space(state)
+    message = str(caught[0].message)
+    assert message.startswith("in zip mode the axes have different sizes [3, 2] (a, b); using "
+                              "the smallest, 2, and dropping 1 value;")  # not "1 values"
+    assert message.endswith('for every combination of them, use mode="product"')
+    with pytest.warns(UserWarning, match=r"\[3, 4\] \(a, b\); using the smallest, 3$"):
+        Space({"a": GridAxis(0, 1, 3, group="g"), "b": GridAxis(0, 1, 4, group="g")},
+              mode="product")  # a group is zipped whatever the mode: no mode to suggest
 
 
 def test_equal_sizes_do_not_warn():

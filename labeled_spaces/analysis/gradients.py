@@ -21,7 +21,7 @@ import numpy as np
 from .._caches import ProgramCache
 from ..execution import Labels, ParallelExecution, Program
 from ..results import Results, output_names
-from ..space import Space
+from ..space import Space, check_space
 from .parameters import Parameter, choose, with_leaves
 from .program import UnusableOutputs, run_program
 
@@ -192,8 +192,7 @@ def gradients(model: Callable[..., Any], space: Space, *args: Any, wrt: Any = No
     """
     if not callable(model):
         raise TypeError(f"model must be callable, got {model!r} ({type(model).__name__})")
-    if not isinstance(space, Space):
-        raise TypeError(f"space must be a labeled_spaces.Space, got {type(space).__name__}")
+    check_space(space)
     chosen = choose(space, wrt, _differentiable,
                     lambda p: p.scalar_label and p.differentiable)
     if WRT in space.coord_names:

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._checks import fail
 from .._codec import decode_array, encode_array
-from .._format import call_repr, clipped, elided
+from .._format import call_repr, clipped, elided, format_count, short_repr
 from ..grid import MAX_SIZE
 from .base import AbstractAxis, NotRebuildable
 
@@ -91,7 +91,7 @@ def check_labels(labels: Any, size: int) -> np.ndarray:
     if array.ndim != 1 or len(array) != size:
         raise ValueError(
             f"labels must be 1-D with one label per value ({size}), "
-            f"got {labels!r} of shape {array.shape}"
+            f"got {short_repr(labels)} of shape {array.shape}"
         )
     array.flags.writeable = False
     return array
@@ -299,7 +299,8 @@ class DataAxis(AbstractAxis):
         if self._data.ndim == 1:
             values = np.array2string(self._data, threshold=6, separator=", ")
         else:
-            values = f"<{self.size} points of shape {self._data.shape[1:]}, {self._data.dtype}>"
+            values = (f"<{format_count(self.size, 'point')} of shape {self._data.shape[1:]}, "
+                      f"{self._data.dtype}>")
         labels = []
         if self.labels is not None:
             # dates as dates (tolist() gives nanosecond dates as bare integers)

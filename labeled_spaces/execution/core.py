@@ -45,16 +45,11 @@ from ..grid import Block, Blocks
 from ..results import Outputs, ParallelResult, Results, Sink, output_names
 from ..results.identity import describe_arguments, program_fingerprint
 from ..results.sink import make_sink, persistent, preferred_step
+from ..space import check_space
 from .compiled import PreparedModel, dead_inputs
 from .errors import Interrupted, ModelError, check_outputs, failed_at, trace_failure
 from .loop import Runner, interrupts, run_blocks
-from .options import (
-    OPTION_NAMES,
-    Options,
-    check_model_arguments,
-    check_model_kwargs,
-    check_space,
-)
+from .options import OPTION_NAMES, Options, check_model_arguments, check_model_kwargs
 from .program import MODEL, Labels, merge_labels
 
 if TYPE_CHECKING:

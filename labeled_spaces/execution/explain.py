@@ -168,7 +168,8 @@ class Explanation:
                       f"outputs {size(self.output_bytes)}, temporaries "
                       f"{size(self.temp_bytes)})")
         store = self.store_state if self.store == "memory" else (
-            f"{self.store} ({self.store_state}), {self.blocks_done} of {self.blocks} blocks "
+            f"{self.store} ({self.store_state}), {self.blocks_done} of "
+            f"{format_count(self.blocks, 'block')} "
             f"done, {size(self.size_on_disk)} on disk")
         if self.seconds is None or self.seconds_per_block is None:
             timed = "not measured (explain(time=True) runs one block)"
@@ -177,7 +178,8 @@ class Explanation:
                      f"({format_duration(self.seconds_per_block)} per block)")
         else:
             timed = (f"~{format_duration(self.seconds)} for {self.blocks_to_run} of "
-                     f"{self.blocks} blocks ({format_duration(self.seconds_per_block)} per block)")
+                     f"{format_count(self.blocks, 'block')} "
+                     f"({format_duration(self.seconds_per_block)} per block)")
         rows = [
             ("Dimensions:", f"({format_sizes(self.dims)})"),
             ("Blocks:", f"{self.blocks} of {self.block_shape} ({calls})"),

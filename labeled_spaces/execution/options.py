@@ -18,13 +18,12 @@ import jax
 import numpy as np
 
 from .._checks import check_bool, check_positive_int, closest, fail, integer_scalar, warn_user
+from .._format import short_repr
 from ..axes import AbstractAxis, PointKey
 from ..results.sink import check_store
-from ..space import Space
 from .program import MODEL, Program, check_program
 
-__all__ = ["COMMON_OPTIONS", "Options", "check_model_arguments", "check_model_kwargs",
-           "check_space"]
+__all__ = ["COMMON_OPTIONS", "Options", "check_model_arguments", "check_model_kwargs"]
 
 #: the options every executor takes
 COMMON_OPTIONS = ("progress", "store", "overwrite", "output_dims", "output_coords",
@@ -173,30 +172,11 @@ def check_model_kwargs(executor: str, model: Callable, kwargs: Mapping[str, Any]
             continue
         hint = closest(name, [*options, *sorted(accepted)])
         raise TypeError(
-            f"{executor} got the keyword {name}={value!r}, which is neither one of its options "
+            f"{executor} got the keyword {name}={short_repr(value)}, which is neither one of its "
+            f"options "
             f"({', '.join(options)}) nor a parameter of the model "
             f"{getattr(model, '__name__', type(model).__name__)}{hint}"
         )
-
-
-def check_space(space: Any, argname: str) -> Space:
-    """A Space, or a ``TypeError`` naming the argument (and, for a state, how to make one).
-
-    Examples
-    --------
-    >>> from labeled_spaces import GridAxis
-    >>> from labeled_spaces.execution.options import check_space
-    >>> check_space({"k": GridAxis(0.0, 1.0, 3)}, "space")
-    Traceback (most recent call last):
-    ...
-    TypeError: space must be a labeled_spaces.Space, got dict; ... Space(state, mode="product")
-    """
-    if not isinstance(space, Space):
-        hint = ("; build a Space from the state first: Space(state) (zip mode) or "
-                'Space(state, mode="product")') if isinstance(space, (dict, list, tuple)) else ""
-        raise TypeError(f"{argname} must be a labeled_spaces.Space, got "
-                        f"{type(space).__name__}{hint}")
-    return space
 
 
 def _varied(leaf: Any) -> bool:

@@ -17,6 +17,7 @@ import pandas as pd
 import xarray as xr
 
 from .._checks import check_positive_int, warn_user
+from .._format import format_count
 from .._memory import refuse_beyond_memory
 from ..axes import value_dims
 from .layout import Layout
@@ -120,7 +121,8 @@ def collect(
     n_axes = len(layout.axis_positions)
     if total > layout.N:
         warn_user(
-            f"collect: {total} slots for {layout.N} combinations; padding with "
+            f"collect: {format_count(total, 'slot')} for "
+            f"{format_count(layout.N, 'combination')}; padding with "
             f"{fill_value}{_padded_as(fill_value, [v.dtype for v in values_list[:n_axes]])}")
     batched = []
     for values in values_list:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import closest
+from .._format import clipped, short_repr
 
 __all__ = ["SelectionError", "indexed_coordinates", "positions_for", "resolve"]
 
@@ -250,7 +251,8 @@ def resolve(
             picked = positions_for(values, labels, method, tolerance, name)
         except KeyError as err:
             reason = err.args[0] if err.args else err
-            raise SelectionError(f"sel could not find {dict(query)!r}: {reason}") from None
+            raise SelectionError(f"sel could not find {short_repr(dict(query))}: "
+                                 f"{clipped(' '.join(str(reason).split()), 200)}") from None
         except TypeError as err:
             raise TypeError(f"sel {dict(query)!r} with method={method!r}: {err}") from None
         except ValueError as err:

@@ -18,6 +18,7 @@ import numpy as np
 
 from .._caches import ProgramCache, hold_cache
 from .._checks import integer_scalar
+from .._format import short_repr
 from ..grid import Blocks, Dim, Grid, block_positions, block_values
 from .key_leaves import KeyPlan
 
@@ -50,7 +51,7 @@ def check_key(key: Any) -> jax.Array:
     """
     if key is None:
         return jax.random.key(0)
-    hint, shown = "", repr(key)
+    hint, shown = "", short_repr(key)
     if isinstance(key, jax.Array):
         typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
         if typed and key.shape == ():

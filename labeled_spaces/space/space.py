@@ -19,7 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from .._checks import check_label
-from .._format import space_lines
+from .._format import format_count, short_repr, space_lines
 from ..axes import AbstractAxis
 from . import attrs as attrs_module
 from . import export, subspace
@@ -96,8 +96,8 @@ class Space:
 
     def _setup(self, state: Any, mode: str, key: Any, dim: str, selection: Selection) -> None:
         if mode not in MODES:
-            raise ValueError(f"mode must be 'product' or 'zip', got {mode!r}; or a quasi-random "
-                             "design: 'sobol', 'halton' or 'lhs'")
+            raise ValueError(f"mode must be 'product' or 'zip', got {short_repr(mode)}; or a "
+                             "quasi-random design: 'sobol', 'halton' or 'lhs'")
         check_label("dim", dim)
         self.state = state
         self.mode = mode
@@ -183,7 +183,7 @@ class Space:
                                                    self._selection, index, self.dim)
             return self._with_selection(state, "zip", self.key, self.dim, selection)
         n = self.layout.N
-        i = flat_position(index, n, f"a space of {n} combinations")
+        i = flat_position(index, n, f"a space of {format_count(n, 'combination')}")
         return self.layout.device_point(i)
 
     def __iter__(self) -> Iterator[Any]:

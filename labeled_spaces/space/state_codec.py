@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._codec import decode_array, encode_array, key_from_data, key_impl
+from .._format import format_count
 from .._schema import STATE_ATTR
 from ..axes import NotRebuildable, PointKey
 from .discovery import is_axis
@@ -197,7 +198,7 @@ def decode_tree(node: Any, axes: list[Any], path: str = "") -> Any:
         k = node["axis"]
         if not (isinstance(k, int) and not isinstance(k, bool) and 0 <= k < len(axes)):
             raise ValueError(f"{STATE_ATTR} refers to axis {k!r} at {path!r}; the "
-                             f"attrs describe {len(axes)} {'axis' if len(axes) == 1 else 'axes'}")
+                             f"attrs describe {format_count(len(axes), 'axis', 'axes')}")
         return axes[k]
     if "none" in node:
         return None

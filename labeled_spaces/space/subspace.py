@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 
 from .._checks import closest, fail, integer_scalar
+from .._format import short_repr
 from .._memory import refuse_beyond_memory
 from ..axes import DataAxis, KeyAxis, value_dims
 from .coords import AxisLabels, Selection
@@ -58,15 +59,15 @@ def isel_positions(sizes: Mapping[str, int], indexers: Mapping[str, Any]
         try:
             picked = np.arange(size)[indexer]
         except IndexError as err:
-            raise IndexError(f"isel: {name}={indexer!r}: {err}") from None
+            raise IndexError(f"isel: {name}={short_repr(indexer)}: {err}") from None
         if np.ndim(picked) != 1:  # a 2-D array, a nested list, None (a new axis)
             raise ValueError(
-                f"isel: {name}={indexer!r} must be an integer, a slice or a 1-D array of "
+                f"isel: {name}={short_repr(indexer)} must be an integer, a slice or a 1-D array of "
                 f"positions (integers or a boolean mask), got one that selects an array of "
                 f"shape {np.shape(picked)}"
             )
         if picked.size == 0:
-            raise ValueError(f"isel: {name}={indexer!r} selects no point")
+            raise ValueError(f"isel: {name}={short_repr(indexer)} selects no point")
         chosen[name] = picked
     return chosen
 
