@@ -38,7 +38,7 @@ from ..results.refine_store import (
     write_root,
 )
 from ..results.refined import ROUND, Box, Refinement, RefineResults
-from ..space import Space, is_axis
+from ..space import Space, check_space, is_axis
 from .mesh import next_points
 from .program import check_output
 
@@ -56,8 +56,7 @@ _INTERVALS = (GridAxis, LogGridAxis, UniformAxis)
 
 def _box(space: Space) -> Box:
     """The refined axes of ``space``, after checking it is a product of 2 or 3 intervals."""
-    if not isinstance(space, Space):
-        fail("space", "a labeled_spaces.Space", space, TypeError)
+    check_space(space)
     for axis, name in zip(space.axes, space.names, strict=True):
         if not isinstance(axis, _INTERVALS):
             origin = space.selected_from.get(name)
