@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -316,6 +317,13 @@ def _run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at the null device, so the flush at exit does not fail on a closed pipe."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``labeled-spaces`` with ``argv`` (default ``sys.argv[1:]``); return the exit code.
 
@@ -350,6 +358,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except UsageError as err:
             print(f"{PROG} {args.command}: error: {err}", file=sys.stderr)
             return 2
+        except BrokenPipeError:  # `| head` read what it wanted: not an error
+            _quiet_stdout()
+            return 0
         except (OSError, ValueError, TypeError) as err:
             if not expected_failure(err):
                 raise  # a bug: its traceback is what helps

@@ -83,3 +83,23 @@ def test_known_options_still_parse() -> None:
     assert (args.quiet, args.out, args.small) == (True, "runs", True)
     assert build_parser().parse_args(["demo", "--out=-x"]).out == "-x"
     assert build_parser().parse_args(["info", "--", "-odd.nc"]).path == "-odd.nc"
+
+
+def test_info_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    # `labeled-spaces info X | head -1`: the reader goes away; that is not an error
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "small.nc"
+    xr.Dataset({"v": ("k", np.arange(3.0))}, coords={"k": [0.1, 0.2, 0.3]}).to_netcdf(path)
+    read, write = os.pipe()
+    os.close(read)  # every write to the pipe fails with EPIPE
+    try:
+        done = subprocess.run([sys.executable, "-m", "labeled_spaces.cli", "info", str(path)],
+                              stdout=write, stderr=subprocess.PIPE, text=True, timeout=120,
+                              check=False)
+    finally:
+        os.close(write)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""

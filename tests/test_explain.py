@@ -362,3 +362,25 @@ def test_on_an_accelerator_the_default_budget_is_a_share_of_its_free_memory(
     monkeypatch.setattr(jax, "devices", lambda *args: [_Accelerator(stats)])
     assert plan.budget(None) == int(available * plan.MEMORY_FRACTION)
     assert plan.budget(12345) == 12345  # a max_memory given is the budget
+
+
+@pytest.mark.parametrize("executor", [ls.ParallelExecution, ls.SequentialExecution])
+def test_a_model_that_fails_when_timed_raises_the_model_error_run_raises(executor, tmp_path):
+    # explain(time=True) runs one block as run() does, so it blames the combination alike
+    def failing(state):
+        def check(k):
+            if k >= 0.0:  # every combination: Sequential times combination 0
+                raise RuntimeError("diverges for k >= 0")
+            return np.float32(k)
+
+        return jax.pure_callback(check, jax.ShapeDtypeStruct((), jnp.float32), state["k"],
+                                 vmap_method="sequential")
+
+    swept = ls.Space({"k": ls.GridAxis(0.0, 1.0, 8)}, mode="product")
+    store = tmp_path / "never.zarr"
+    with pytest.raises(ls.ModelError, match="diverges for k >= 0") as timed:
+        executor(failing, swept, progress=False, store=str(store)).explain(time=True)
+    with pytest.raises(ls.ModelError) as ran:
+        executor(failing, swept, progress=False).run()
+    assert timed.value.index == ran.value.index == 0 and timed.value.params is not None
+    assert not store.exists()  # explain writes nothing

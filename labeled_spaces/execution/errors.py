@@ -25,7 +25,7 @@ from .compiled import PreparedModel, split_arrays
 
 __all__ = [
     "Interrupted", "ModelError", "OutputError", "argument_names", "check_outputs", "failed_at",
-    "locate_failure", "name_arguments", "point_labels", "trace_failure",
+    "block_failure", "locate_failure", "name_arguments", "point_labels", "trace_failure",
 ]
 
 # how every message of check_outputs begins

@@ -28,7 +28,7 @@ from .._format import format_bytes, format_count, format_duration, format_sizes,
 from .._timing import median_seconds
 from ..results.sink import make_sink, persistent, preferred_step, preview, write_seconds
 from .compiled import PreparedModel
-from .errors import ModelError, trace_failure
+from .errors import ModelError, block_failure, trace_failure
 from .plan import block_memory
 
 __all__ = ["Explanation", "Probe", "explain", "on_host"]
@@ -228,7 +228,11 @@ def explain(executor: Any, time: bool = False) -> Explanation:
     lane_bytes = outputs.lane_bytes()
     seconds_per_block = seconds = None
     if time:
-        unit = median_seconds(probe.run)
+        try:
+            unit = median_seconds(probe.run)
+        except Exception as err:  # the model failed on the block: name its combination
+            indices = [0] if probe.lanes == 1 else blocks.flat_indices(blocks[0])
+            raise block_failure(prepared, space, err, indices, None) from err
         todo = len(blocks) - found.done
         written = write_seconds(sink, outputs, blocks)  # a store's files, timed aside
         if probe.lanes == 1 and per_block > 1:  # one combination at a time
