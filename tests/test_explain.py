@@ -384,3 +384,19 @@ def test_a_model_that_fails_when_timed_raises_the_model_error_run_raises(executo
         executor(failing, swept, progress=False).run()
     assert timed.value.index == ran.value.index == 0 and timed.value.params is not None
     assert not store.exists()  # explain writes nothing
+
+
+def test_auto_n_vmap_under_a_budget_too_small_for_one_combination_says_what_takes_it():
+    table = ls.DataAxis(np.zeros((64, 4096), np.float32), name="row")  # 1 MiB of axis values
+
+    def model(state):
+        return {"y": state["row"].sum() * state["k"]}
+
+    swept = ls.Space({"row": table, "k": ls.GridAxis(0.0, 1.0, 4)}, mode="product")
+    executor = ls.ParallelExecution(model, swept, progress=False, n_vmap="auto",
+                                    max_memory=2**16, chunk_size=64)
+    with pytest.warns(UserWarning, match=r"even one combination at a time needs .* "
+                                         r"\(the block's arguments, the axes' values and "
+                                         r"fixed arrays: 1\.0[0-9]* MB"):
+        found = executor.explain()
+    assert found.n_vmap == 1

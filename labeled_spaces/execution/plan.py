@@ -354,8 +354,12 @@ def plan_auto(
             else:
                 n //= 2
         if best is None:
+            parts = "" if memory is None else (
+                f" (the block's arguments, the axes' values and fixed arrays: "
+                f"{format_bytes(memory.arguments)}; outputs {format_bytes(memory.outputs)}; "
+                f"scratch {format_bytes(memory.temporaries)})")
             warn_user(f"max_memory={max_memory} bytes: even one combination at a time "
-                      f"needs {format_bytes(memory.peak if memory else 0)} per block; "
+                      f"needs {format_bytes(memory.peak if memory else 0)} per block{parts}; "
                       "running one at a time")
             return executable, 1
         return best
