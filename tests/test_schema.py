@@ -44,6 +44,9 @@ def test_every_key_written_is_declared_in_the_schema(tmp_path):
     raw = ls.Space({"k": ls.GridAxis(0.0, 1.0, 2), "n": ls.PointKey()}, key=jax.random.PRNGKey(1))
     written |= _keys(ls.ParallelExecution(lambda s: s["k"] + jax.random.uniform(s["n"]), raw,
                                           progress=False).run().to_xarray())
+    # the results of an analysis name it (labeled_spaces:analysis)
+    written |= _keys(ls.gradients(lambda s: s["k"] ** 2, ls.Space({"k": ls.GridAxis(0.0, 1.0, 2)}),
+                                  progress=False).to_xarray())
     # every kind of entry occurs here: the test sees them all
     assert written == _schema.KEYS
 
@@ -62,7 +65,7 @@ def test_read_entry_parses_checks_and_names_what_is_missing():
 def test_the_keys_are_the_documented_spellings():
     # the schema is the file format: these spellings are what files hold and must not change
     assert sorted(k.removeprefix(_schema.PREFIX) for k in _schema.KEYS) == [
-        "arguments", "axes", "complex", "dim", "dtype", "identity", "key", "key_impl", "key_kind",
+        "analysis", "arguments", "axes", "complex", "dim", "dtype", "identity", "key", "key_impl", "key_kind",
         "leaves",
         "mode",
         "netcdf_names", "output_dims", "output_dtypes", "output_tree", "outputs", "selected_from",

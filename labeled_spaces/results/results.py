@@ -21,9 +21,9 @@ from .._checks import closest
 from .._format import results_lines
 from .._memory import refuse_beyond_memory
 from ..space import SelectionError, Space, flat_position, keypath_name
-from .identity import identity_attrs
 from .names import COMPUTED, Outputs, unique_names
 from .netcdf import write_netcdf
+from .recorded import identity_attrs
 
 __all__ = ["ParallelResult", "Results", "SequentialResult"]
 
