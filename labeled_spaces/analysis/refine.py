@@ -24,7 +24,9 @@ import numpy as np
 from .._checks import check_callable, check_int, fail
 from ..axes import BoundedAxis, DataAxis, GridAxis, LogGridAxis, PointKey, UniformAxis
 from ..execution import DaskExecution, Interrupted, ModelError, ParallelExecution, cluster
+from ..execution.program import Program, model_lane
 from ..results import Results
+from ..results.identity import ANOTHER_SPACE, OTHER_SETTINGS
 from ..space import Space, is_axis
 from .mesh import next_points
 from .program import check_output
@@ -148,6 +150,40 @@ def _round_store(store: Any, k: int) -> str:
     return os.fspath(Path(store) / f"round_{k:03d}.zarr")
 
 
+def _round_program(box: Box, k: int, batch: int, output: str) -> Program:
+    """The model, with what round ``k``'s points follow from as settings of its run identity.
+
+    Every round records the box (the axes' bounds and scales); rounds after
+    the first also ``batch`` and the driving ``output`` (resolved: the name
+    of the output the first round found), so that a store made with others
+    is refused naming them. ``n`` only cuts the last round short: a round
+    stored at another length is refused as another space (see
+    :func:`_refused_round`), or grows where it was shorter.
+    """
+    bounds = tuple((name, float(low), float(high), bool(log)) for name, low, high, log
+                   in zip(box.names, box.low, box.high, box.log, strict=True))
+    settings: tuple[tuple[str, Any], ...] = (("analysis", "refine"), ("box", bounds))
+    if k > 0:
+        settings += (("batch", batch), ("output", output))
+    return Program(model_lane, settings=settings)
+
+
+def _refused_round(err: ValueError, store: Path, k: int, size: int, n: int) -> ValueError:
+    """The refusal of round ``k``'s store as another space, naming ``n``, which differs.
+
+    The rounds record the box, ``batch`` and ``output``, and the first
+    round's store the space, the model's arguments and outputs: past the
+    first round, only an ``n`` that cuts the last round at another length
+    makes a round's points differ.
+    """
+    return ValueError(
+        f"store={os.fspath(store)!r} was made by a refine with another n than this call's "
+        f"n={n}: its round {k} holds other points than the {size} this call computes there "
+        "(the rounds record the space, the model's arguments, batch and output, and only n "
+        "cuts the last round at another length). It is left as it is: give the n it was made "
+        f"with, a new path, or overwrite=True. In detail: {err}")
+
+
 @contextlib.contextmanager
 def _one_cluster(executor: Any, options: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """``options``, with the client of one local dask cluster kept for all rounds.
@@ -217,8 +253,11 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
         The executor's options and the model's keyword arguments, as for
         ``run()``. ``store=PATH`` names a directory that gets one zarr store
         per round (``round_000.zarr``, ...); a rerun with the same inputs
-        (model, space, ``n``, ``batch``) opens the finished rounds instead of
-        computing them.
+        (model, space, ``n``, ``batch``, ``output``) opens the finished rounds
+        instead of computing them, and a larger ``n`` computes only the rounds
+        it adds. A store made with another ``batch``, ``output`` or box (the
+        axes' bounds), or with an ``n`` that cut a round at another length, is
+        refused with a ``ValueError`` naming it, and left as it is.
 
     Returns
     -------
@@ -263,6 +302,8 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
     check_callable("executor", executor)
     _check_output_dims(options.get("output_dims"))
     check_output(output)  # before round 0 runs
+    if "program" in options:
+        fail("program", "left out: refine runs the model itself", options["program"], TypeError)
     n = check_int("n", n, minimum=1)
     batch = check_int("batch", batch, minimum=1)
     if n < space.N:
@@ -277,14 +318,23 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
         chosen: list[np.ndarray] = []
         driver: np.ndarray = np.empty(0)
         leaf = 0
+        driving = ""  # the name of the output driving the refinement, once round 0 found it
         k = 0
         while True:
             if store is not None:
                 store.mkdir(parents=True, exist_ok=True)
                 options["store"] = _round_store(store, k)
             points = _points_space(space, values, start=len(driver))
+            program = _round_program(box, k, batch, driving)
             try:
-                result = executor(model, points, *args, progress=progress, **options).run()
+                result = executor(model, points, *args, progress=progress, program=program,
+                                  **options).run()
+            except ValueError as err:
+                refused = str(err)
+                if k == 0 or store is None or ANOTHER_SPACE not in refused \
+                        or OTHER_SETTINGS in refused:  # those name what differs
+                    raise
+                raise _refused_round(err, store, k, len(values), n) from None
             except (ModelError, Interrupted) as err:
                 # never lose what was computed: the finished rounds go with the error
                 if rounds:
@@ -298,6 +348,7 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
                 raise
             if k == 0:
                 leaf = _driver(result, output)
+                driving = result.names[leaf]
             rounds.append(result)
             chosen.append(values)
             driver = np.concatenate([driver, _driving_values(result, leaf)])
