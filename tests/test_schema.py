@@ -65,8 +65,8 @@ def test_read_entry_parses_checks_and_names_what_is_missing():
 def test_the_keys_are_the_documented_spellings():
     # the schema is the file format: these spellings are what files hold and must not change
     assert sorted(k.removeprefix(_schema.PREFIX) for k in _schema.KEYS) == [
-        "analysis", "arguments", "axes", "complex", "dim", "dtype", "identity", "key", "key_impl", "key_kind",
-        "leaves",
+        "analysis", "arguments", "axes", "complex", "dim", "dtype", "identity", "key", "key_impl",
+        "key_kind", "leaves",
         "mode",
         "netcdf_names", "output_dims", "output_dtypes", "output_tree", "outputs", "selected_from",
         "selection",

@@ -160,8 +160,9 @@ def _round_program(box: Box, k: int, batch: int, output: str) -> Program:
     stored at another length is refused as another space (see
     :func:`_refused_round`), or grows where it was shorter.
     """
-    bounds = tuple((name, float(low), float(high), bool(log)) for name, low, high, log
-                   in zip(box.names, box.low, box.high, box.log, strict=True))
+    bounds = tuple(f"{name}: {float(low)!r}..{float(high)!r}{' log' if log else ''}"
+                   for name, low, high, log in zip(box.names, box.low, box.high, box.log,
+                                                   strict=True))
     settings: tuple[tuple[str, Any], ...] = (("analysis", "refine"), ("box", bounds))
     if k > 0:
         settings += (("batch", batch), ("output", output))
