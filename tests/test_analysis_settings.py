@@ -296,3 +296,18 @@ def test_program_settings_must_be_named_hashable_pairs():
         with pytest.raises(TypeError, match=rf"program.settings must be {match}"):
             ls.ParallelExecution(lambda s: s["k"], space, progress=False,
                                  program=ls.Program(lane, settings=settings))
+
+
+def test_partial_results_keep_how_they_were_made():
+    # partial results (what a failed run finished) record the settings and arguments too
+    def scaled(s, w=1.0):
+        return s["x"] * w
+
+    space = ls.Space({"x": ls.GridAxis(-1.0, 1.0, 4)}, mode="product")
+    results = ls.gradients(scaled, space, w=2.0, progress=False)
+    partial = ls.Results.from_outputs(results.space, results.outputs, results.arrays,
+                                      np.array([True, True, False, False]))
+    attrs, whole = partial.to_xarray().attrs, results.to_xarray().attrs
+    assert recorded_settings(attrs) == {"analysis": "gradients", "wrt": ["x"]}
+    assert attrs["labeled_spaces:arguments"] == whole["labeled_spaces:arguments"]
+    assert attrs["labeled_spaces:identity"] == whole["labeled_spaces:identity"]  # program too

@@ -9,6 +9,7 @@ view (``to_xarray``, ``sel``, ``isel``, netCDF), whose Dataset is built once.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -117,10 +118,14 @@ class Results:
         Results
         """
         if done is not None and COMPUTED not in outputs.taken:
-            outputs = Outputs.build(space, outputs.treedef, outputs.shapes, outputs.dtypes,
-                                    outputs.output_dims, outputs.coords,
-                                    dict(zip(outputs.names, outputs.attrs, strict=True)),
-                                    partial=True)
+            # named apart from COMPUTED, still made by the same run: the identity keeps all
+            outputs = dataclasses.replace(
+                Outputs.build(space, outputs.treedef, outputs.shapes, outputs.dtypes,
+                              outputs.output_dims, outputs.coords,
+                              dict(zip(outputs.names, outputs.attrs, strict=True)),
+                              partial=True),
+                fingerprint=outputs.fingerprint, arguments=outputs.arguments,
+                settings=outputs.settings)
         results = cls.__new__(cls)
         cls._setup(results, space, outputs, arrays, done)
         results.added = added
