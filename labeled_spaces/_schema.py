@@ -13,8 +13,8 @@ the Space            ``Space.attrs``         mode, dim, key, key_impl, axes, sta
                      (``space/attrs.py``)    selection, versions
 the outputs          ``Outputs.file_attrs``  outputs, output_dims, output_dtypes,
                      (``results/names.py``)  output_tree
-the run identity     ``identity_attrs``      identity, arguments
-                     (``results/identity``)
+the run identity     ``identity_attrs``      identity, arguments, analysis
+                     (``results/recorded``)
 a store              ``results/store.py``    store
 a netCDF file        ``write_netcdf``        netcdf_names, complex; ``dtype`` on a
                      (``results/netcdf.py``) variable (also in a store)
@@ -32,7 +32,8 @@ from typing import Any
 from ._codec import read_json
 
 __all__ = [
-    "ARGUMENTS_ATTR", "AXES_ATTR", "COMPLEX_ATTR", "DIM_ATTR", "DTYPE_ATTR", "IDENTITY_ATTR",
+    "ANALYSES", "ANALYSIS_ATTR", "ARGUMENTS_ATTR", "AXES_ATTR", "COMPLEX_ATTR", "DIM_ATTR",
+    "DTYPE_ATTR", "IDENTITY_ATTR",
     "IDENTITY_FORMAT", "KEYS", "KEY_ATTR", "KEY_IMPL_ATTR", "KEY_KIND_ATTR", "LEAVES_ATTR",
     "MODE_ATTR",
     "NETCDF_NAMES_ATTR",
@@ -87,12 +88,19 @@ OUTPUT_DTYPES_ATTR = "labeled_spaces:output_dtypes"
 #: object: how the outputs nest (``results/output_tree.py``); absent when not describable
 OUTPUT_TREE_ATTR = "labeled_spaces:output_tree"
 
-# -- the run identity (results/identity.py: identity_attrs, RunIdentity.from_attrs) -------
+# -- the run identity (results/recorded.py: identity_attrs; results/identity.py reads) ----
 #: object ``{"format": IDENTITY_FORMAT, "digest", "program", "inputs"}``: what makes a run
 #: the same run
 IDENTITY_ATTR = "labeled_spaces:identity"
 #: object ``{"args": [...], "kwargs": {...}}``: the model's extra arguments, for a person
 ARGUMENTS_ATTR = "labeled_spaces:arguments"
+#: plain string: the analysis that made the results, one of :data:`ANALYSES` (the setting
+#: ``"analysis"`` of its Program); only results of an analysis. ``open_results`` gives back
+#: the Results class of that analysis (a fit's ``best()``): the string is looked up in a
+#: fixed table, never imported or called
+ANALYSIS_ATTR = "labeled_spaces:analysis"
+#: the analyses whose results record :data:`ANALYSIS_ATTR`
+ANALYSES = ("fit", "gradients", "refine", "sensitivity")
 #: the version of the identity's JSON layout
 IDENTITY_FORMAT = 1
 
@@ -127,8 +135,8 @@ KEYS = frozenset({
     LEAVES_ATTR,
     SELECTION_ATTR, SELECTED_FROM_ATTR,
     VERSIONS_ATTR, OUTPUTS_ATTR, OUTPUT_DIMS_ATTR, OUTPUT_DTYPES_ATTR, OUTPUT_TREE_ATTR,
-    IDENTITY_ATTR, ARGUMENTS_ATTR, STORE_ATTR, NETCDF_NAMES_ATTR, COMPLEX_ATTR, DTYPE_ATTR,
-    REFINE_ATTR,
+    IDENTITY_ATTR, ARGUMENTS_ATTR, ANALYSIS_ATTR, STORE_ATTR, NETCDF_NAMES_ATTR, COMPLEX_ATTR,
+    DTYPE_ATTR, REFINE_ATTR,
 })
 
 _REQUIRED = object()

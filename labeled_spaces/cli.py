@@ -254,7 +254,7 @@ def describe(path: str | Path) -> str:
     from ._schema import KEY_ATTR, KEY_IMPL_ATTR, VERSIONS_ATTR, read_entry
     from .results import open_results
     from .results.file_safety import open_dataset, reading
-    from .results.identity import recorded_lines
+    from .results.recorded import recorded_lines
     from .results.summary import dataset_lines
 
     target = Path(path)

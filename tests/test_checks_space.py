@@ -38,8 +38,6 @@ def test_an_axis_where_a_space_belongs_gets_the_hint(call, argname):
         call({"k": ls.GridAxis(0, 1, 5)})
 
 
-@pytest.mark.xfail(reason="refine.py and fit.py are being edited elsewhere: they should call "
-                          "labeled_spaces.space.check_space", strict=False)
 @pytest.mark.parametrize("call", [
     lambda space: ls.refine(model, space, n=10),
     lambda space: ls.fit(model, space),

@@ -322,11 +322,18 @@ def test_fit_is_a_program_that_any_executor_runs():
                wrt=["y", "x"]).to_xarray()
     # wrt=["y", "x"]: the axis values at the indices of y and x among the space's axes
     indices = [space.names.index("y"), space.names.index("x")]
-    program = fitting(indices, ["y", "x"], optimizer, 30, record_every=10)
+    # params: the fitted parameters' shapes, on which the optimizer's digest is traced
+    params = [jax.ShapeDtypeStruct((), jnp.float32), jax.ShapeDtypeStruct((2,), jnp.float32)]
+    program = fitting(indices, ["y", "x"], optimizer, 30, record_every=10, params=params)
     direct = ls.SequentialExecution(rosen, space, program=program,
                                     progress=False).run().to_xarray()
     assert direct["loss_trace"].dims == (*space.dims, "step")
-    assert direct["loss"].attrs["steps"] == 30 and direct["loss"].attrs["record_every"] == 10
+    # the settings are inputs of the run identity (not attrs of loss), as fit records them
+    from labeled_spaces.results.recorded import recorded_settings
+
+    settings = recorded_settings(direct.attrs)
+    assert settings == recorded_settings(want.attrs)
+    assert (settings["steps"], settings["record_every"], settings["wrt"]) == (30, 10, ["y", "x"])
     for name in ("x_fit", "y_fit", "loss", "loss_trace"):
         np.testing.assert_allclose(direct[name].values, want[name].values, rtol=1e-6,
                                    atol=1e-7)

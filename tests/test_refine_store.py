@@ -162,7 +162,7 @@ def test_a_crash_while_the_root_is_written_leaves_it_whole(tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize(("change", "named"), [
-    ({"n": 100}, "n: 80 -> 100"),
+    ({"n": 60}, "n: 80 -> 60"),  # a store never shrinks (a larger n grows it)
     ({"batch": 30}, "batch: 20 -> 30"),
     ({"space": square(high=2.0)}, "high: [1.0, 1.0] -> [2.0, 1.0]"),
     ({"space": square(width=0.1)}, "width: 0.05 -> 0.1"),
@@ -226,3 +226,19 @@ def test_a_model_output_named_round_keeps_its_rounds_in_the_store(tmp_path):
         got = opened.to_xarray().compute()
     np.testing.assert_array_equal(opened.rounds, results.rounds)
     xr.testing.assert_identical(got, want)
+
+
+@pytest.mark.parametrize("more", [100, 80])  # more rounds; the last round (15 points) grows
+def test_a_larger_n_computes_only_the_points_it_adds(tmp_path, more):
+    store = tmp_path / "refined.zarr"
+    computed = []
+    made = refine(counting(computed), square(), n=75, batch=20, store=store)
+    computed.clear()
+    grown = refine(counting(computed), square(), n=more, batch=20, store=store)
+    # fewer than recomputing the last round's 15 points too (a compiled block may pad its lanes)
+    assert more - 75 <= len(computed) < more - 75 + 15
+    fresh = refine(counting([]), square(), n=more, batch=20)
+    xr.testing.assert_identical(grown.to_xarray(), fresh.to_xarray())
+    xr.testing.assert_identical(open_results(store).to_xarray().compute(), fresh.to_xarray())
+    xr.testing.assert_identical(grown.to_xarray().isel(point=slice(0, 75)).drop_attrs(),
+                                made.to_xarray().drop_attrs())

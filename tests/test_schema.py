@@ -48,6 +48,9 @@ def test_every_key_written_is_declared_in_the_schema(tmp_path):
     box = ls.Space({"x": ls.GridAxis(0.0, 1.0, 2), "y": ls.GridAxis(0.0, 1.0, 2)},
                    mode="product")
     written |= _keys(ls.refine(lambda s: s["x"] * s["y"], box, n=5, batch=1).to_xarray())
+    # the results of an analysis name it (labeled_spaces:analysis)
+    written |= _keys(ls.gradients(lambda s: s["k"] ** 2, ls.Space({"k": ls.GridAxis(0.0, 1.0, 2)}),
+                                  progress=False).to_xarray())
     # every kind of entry occurs here: the test sees them all
     assert written == _schema.KEYS
 
@@ -66,8 +69,8 @@ def test_read_entry_parses_checks_and_names_what_is_missing():
 def test_the_keys_are_the_documented_spellings():
     # the schema is the file format: these spellings are what files hold and must not change
     assert sorted(k.removeprefix(_schema.PREFIX) for k in _schema.KEYS) == [
-        "arguments", "axes", "complex", "dim", "dtype", "identity", "key", "key_impl", "key_kind",
-        "leaves",
+        "analysis", "arguments", "axes", "complex", "dim", "dtype", "identity", "key", "key_impl",
+        "key_kind", "leaves",
         "mode",
         "netcdf_names", "output_dims", "output_dtypes", "output_tree", "outputs", "refine",
         "selected_from",

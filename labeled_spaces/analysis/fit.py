@@ -3,10 +3,12 @@
 The analysis is a Program (:func:`fitting`): its lane starts from the axis
 values it receives, runs ``steps`` updates in one ``lax.scan`` and returns
 the fitted values and the loss at them; its labels give the loss trace a
-``step`` dimension and record the settings in the loss's attrs. The
-executors run it with ``program=`` and vectorise it over the starts of each
-block, so ``n_vmap``, sharding, stores, resume and dask work as for any run.
-:class:`FitResults` adds ``best()``.
+``step`` dimension, and its settings (the optimizer, as a digest of its
+traced ``init`` and ``update``, ``steps``, ``record_every``, ``has_aux`` and
+``wrt``) are part of the run identity, so a store made by another fit is
+refused naming what differs. The executors run it with ``program=`` and
+vectorise it over the starts of each block, so ``n_vmap``, sharding, stores,
+resume and dask work as for any run. :class:`FitResults` adds ``best()``.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ import numpy as np
 from .._caches import ProgramCache
 from .._checks import check_bool, check_callable, check_positive_int, fail
 from ..execution import Labels, ParallelExecution, Program
-from ..results import Results
-from ..space import Space
+from ..results.fitted import FitResults
+from ..results.identity import program_fingerprint
+from ..space import Space, check_space
 from .parameters import Parameter, choose, with_leaves
 from .program import UnusableOutputs, run_program
 
-__all__ = ["STEP", "FitResults", "fit", "fitting"]
+__all__ = ["STEP", "FitResults", "fit", "fitting", "optimizer_digest"]
 
 #: the dimension of the recorded loss trace
 STEP = "step"
@@ -68,8 +71,61 @@ def _check_loss(out: Any, has_aux: bool) -> None:
             + ("" if has_aux else "; with an aux output, pass has_aux=True"))
 
 
+def _stand_in_loss(params: tuple) -> Any:
+    """A loss for tracing an optimizer that calls one (``value_fn``): any fixed function does."""
+    return sum(jnp.sum(jnp.square(p)) for p in params)
+
+
+def optimizer_digest(optimizer: Any, params: Sequence[Any]) -> str:
+    """A digest of what ``optimizer`` computes: its ``init`` and ``update`` as JAX traces them.
+
+    Traced on ``params`` (arrays or ``jax.ShapeDtypeStruct``: only their
+    shapes and dtypes count), the way a fit calls them, so every
+    hyperparameter counts wherever it lives: a learning rate closed over, a
+    schedule, an ``inject_hyperparams`` state. Two optimizers with the same
+    digest update alike. Another JAX or optax version may trace the same
+    optimizer differently.
+
+    Raises
+    ------
+    ValueError
+        ``optimizer`` cannot be traced on ``params``.
+
+    Examples
+    --------
+    >>> import jax, optax
+    >>> from labeled_spaces.analysis.fit import optimizer_digest
+    >>> params = [jax.ShapeDtypeStruct((), "float32")]
+    >>> optimizer_digest(optax.adam(1e-2), params) == optimizer_digest(optax.adam(1e-2), params)
+    True
+    >>> optimizer_digest(optax.adam(1e-2), params) == optimizer_digest(optax.adam(1e-3), params)
+    False
+    """
+    import optax
+
+    params = tuple(jax.ShapeDtypeStruct(jnp.shape(p), jnp.result_type(p)) for p in params)
+    extra_args = isinstance(optimizer, optax.GradientTransformationExtraArgs)
+
+    def update(grads: tuple, state: Any, at: tuple) -> Any:
+        if extra_args:  # as the lane calls it: the loss's value, its gradient and the loss
+            return optimizer.update(grads, state, at, value=_stand_in_loss(at), grad=grads,
+                                    value_fn=_stand_in_loss)
+        return optimizer.update(grads, state, at)
+
+    try:
+        init = jax.make_jaxpr(optimizer.init)(params)
+        state = jax.eval_shape(optimizer.init, params)
+        step = jax.make_jaxpr(update)(params, state, params)
+    except Exception as err:
+        fail("optimizer", "an optax GradientTransformation that JAX traces on the fitted "
+             f"parameters {[f'{p.dtype}{list(p.shape)}' for p in params]}", optimizer,
+             detail=f" ({type(err).__name__}: {err})")
+    return program_fingerprint(f"{init}\n{step}", [*init.consts, *step.consts])
+
+
 def fitting(indices: Sequence[int], names: Sequence[str], optimizer: Any, steps: int,
-            record_every: int | None = None, has_aux: bool = False) -> Program:
+            record_every: int | None = None, has_aux: bool = False,
+            params: Sequence[Any] | None = None) -> Program:
     """The Program of a fit that starts at the axis values its lane receives.
 
     The lane takes the axis values at ``indices`` as the parameters, runs
@@ -100,6 +156,12 @@ def fitting(indices: Sequence[int], names: Sequence[str], optimizer: Any, steps:
         Record the loss trace every ``record_every`` steps.
     has_aux : bool, default False
         The model returns ``(loss, aux)``.
+    params : sequence of arrays or jax.ShapeDtypeStruct, optional
+        The fitted parameters' shapes and dtypes, on which the optimizer is
+        traced for its digest (:func:`optimizer_digest`). Default: a float32
+        scalar each; give them for an optimizer that depends on the
+        parameters' shapes (``optax.multi_transform``, ``optax.masked``).
+        :func:`fit` gives them.
 
     Examples
     --------
@@ -115,7 +177,11 @@ def fitting(indices: Sequence[int], names: Sequence[str], optimizer: Any, steps:
     import optax
 
     indices, names = tuple(indices), tuple(names)
-    settings = {"steps": steps, "record_every": record_every or 0}
+    if params is None:
+        params = [jax.ShapeDtypeStruct((), jnp.float32) for _ in names]
+    settings = (("analysis", "fit"), ("wrt", names),
+                ("optimizer", optimizer_digest(optimizer, params)), ("steps", steps),
+                ("record_every", record_every), ("has_aux", has_aux))
     # transformations that take extra arguments get the loss's value, its gradient and the
     # loss itself (value_fn), as optax documents for them; the others get none
     extra_args = isinstance(optimizer, optax.GradientTransformationExtraArgs)
@@ -157,13 +223,12 @@ def fitting(indices: Sequence[int], names: Sequence[str], optimizer: Any, steps:
         return out
 
     def labels(outputs: Sequence[str], shapes: Sequence[tuple[int, ...]]) -> Labels:
-        attrs = {"loss": dict(settings)}
         if not record_every:
-            return Labels(attrs=attrs)
+            return Labels()
         return Labels(dims={"loss_trace": (STEP,)},
-                      coords={STEP: np.arange(0, steps, record_every)}, attrs=attrs)
+                      coords={STEP: np.arange(0, steps, record_every)})
 
-    return Program(lane, labels)
+    return Program(lane, labels, settings)
 
 
 def _check_labels(record_every: int | None, output_dims: Any, output_coords: Any) -> None:
@@ -197,62 +262,6 @@ def _fittable(p: Parameter) -> str | None:
     if not p.floating:
         return f"has {p.dtype} values, which cannot be optimised"
     return None
-
-
-class FitResults(Results):
-    """Results of :func:`fit`, with :meth:`best`.
-
-    Attributes
-    ----------
-    fitted : tuple of str
-        The names of the fitted axes (variables ``{name}_fit``).
-    """
-
-    fitted: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, results: Results, fitted: Sequence[str]) -> FitResults:
-        """``results`` (of a fit lane) as FitResults, sharing their arrays."""
-        out = cls.from_outputs(results.space, results.outputs, results.arrays, results.done)
-        assert isinstance(out, FitResults)
-        out.fitted = tuple(fitted)
-        return out
-
-    def best(self) -> Any:
-        """The fitted state of the start with the lowest final loss.
-
-        The state pytree (fixed leaves included) with every fitted axis
-        replaced by its fitted value (a JAX array) and every other axis by
-        that start's value. Starts whose loss is NaN are skipped; of starts
-        with equal losses, the first in flat order is taken.
-
-        Raises
-        ------
-        ValueError
-            Every final loss is NaN.
-
-        Examples
-        --------
-        >>> import optax
-        >>> from labeled_spaces import GridAxis, Space, fit
-        >>> space = Space({"x": GridAxis(-2.0, 2.0, 3), "c": 1.0}, mode="product")
-        >>> results = fit(lambda s: (s["x"] ** 2 - s["c"]) ** 2, space, steps=200,
-        ...               optimizer=optax.sgd(0.05), progress=False)
-        >>> best = results.best()
-        >>> round(abs(float(best["x"])), 3), best["c"]
-        (1.0, 1.0)
-        """
-        names = self.outputs.names
-        final = np.asarray(self.arrays[list(names).index("loss")]).reshape(-1)
-        if np.all(np.isnan(final)):
-            raise ValueError("every start's final loss is NaN: no best fit")
-        i = int(np.nanargmin(final))
-        point = self[i]
-        layout = self.space.layout
-        positions = [layout.axis_positions[self.space.names.index(n)] for n in self.fitted]
-        values = [jnp.asarray(point[f"{n}_fit"]) for n in self.fitted]
-        leaves = layout.treedef.flatten_up_to(self.space[i])
-        return layout.treedef.unflatten(with_leaves(leaves, positions, values))
 
 
 def fit(loss: Callable[..., Any], space: Space, *args: Any, optimizer: Any = None,
@@ -315,7 +324,12 @@ def fit(loss: Callable[..., Any], space: Space, *args: Any, optimizer: Any = Non
         ``steps`` or ``record_every`` not positive; ``wrt`` naming an unknown
         axis, a ``DataAxis`` or non-floating values; a loss that is not a
         floating scalar; an axis named like one of fit's variables
-        (``loss``, ``{axis}_fit``, ``aux``, ``loss_trace``, ``step``).
+        (``loss``, ``{axis}_fit``, ``aux``, ``loss_trace``, ``step``); an
+        optimizer that JAX cannot trace on the fitted parameters; a
+        ``store=`` made by another fit: another ``optimizer`` (its traced
+        ``init`` and ``update``, so also another learning rate), ``steps``,
+        ``record_every``, ``has_aux`` or ``wrt`` (named in the message; the
+        store is left as it is).
     TypeError
         ``optimizer`` is not an optax ``GradientTransformation``.
 
@@ -335,8 +349,7 @@ def fit(loss: Callable[..., Any], space: Space, *args: Any, optimizer: Any = Non
     import optax
 
     check_callable("loss", loss)
-    if not isinstance(space, Space):
-        raise TypeError(f"space must be a labeled_spaces.Space, got {type(space).__name__}")
+    check_space(space)
     if optimizer is None:
         optimizer = _default_optimizer()
     if not isinstance(optimizer, optax.GradientTransformation) and callable(
@@ -353,10 +366,13 @@ def fit(loss: Callable[..., Any], space: Space, *args: Any, optimizer: Any = Non
     indices = tuple(p.index for p in chosen)
     names = tuple(p.name for p in chosen)
     _check_names(space, names, record_every, has_aux)
-    key = ("fit", indices, names, optimizer, steps, record_every, has_aux)
+    # the optimizer is traced on the fitted parameters as the lane will hold them
+    params = tuple(jax.ShapeDtypeStruct(p.value_shape, jax.dtypes.canonicalize_dtype(p.dtype))
+                   for p in chosen)
+    key = ("fit", indices, names, optimizer, steps, record_every, has_aux, params)
 
     def build() -> Program:
-        return fitting(indices, names, optimizer, steps, record_every, has_aux)
+        return fitting(indices, names, optimizer, steps, record_every, has_aux, params)
 
     try:
         hash(key)

@@ -54,7 +54,9 @@ def derivatives(indices: Sequence[int], names: Sequence[str]) -> Program:
     over the whole value, so that for a ``shape=`` axis it is the derivative
     with respect to the scalar the value is broadcast from. Every output gets
     a leading dimension ``wrt`` of length ``len(indices)``, whose coordinate
-    is ``names``. A model output that is not floating raises
+    is ``names``; ``names`` is also the setting ``wrt`` of the run identity
+    (a store made with another ``wrt`` is refused naming it). A model output
+    that is not floating raises
     :class:`~labeled_spaces.analysis.program.UnusableOutputs` when the lane is
     traced.
 
@@ -102,7 +104,9 @@ def derivatives(indices: Sequence[int], names: Sequence[str]) -> Program:
         return Labels(dims={name: (WRT,) for name in outputs},
                       coords={WRT: np.array(list(names))})
 
-    return Program(lane, labels)
+    # wrt is an input of its own: a store of derivatives w.r.t. other axes (or in another
+    # order) is refused naming wrt, before the output labels that follow from it
+    return Program(lane, labels, (("analysis", "gradients"), ("wrt", names)))
 
 
 def _check_labels(output_dims: Any, output_coords: Any) -> None:

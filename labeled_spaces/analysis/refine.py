@@ -14,11 +14,8 @@ again.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import jax
@@ -26,10 +23,9 @@ import numpy as np
 
 from .._checks import check_callable, check_int, fail
 from ..axes import BoundedAxis, DataAxis, GridAxis, LogGridAxis, PointKey, UniformAxis
-from ..execution import DaskExecution, Interrupted, ModelError, ParallelExecution, cluster
+from ..execution import Interrupted, ModelError, ParallelExecution
 from ..results import Outputs, Results
 from ..results.refine_store import (
-    holds_rounds,
     points_from,
     root_step,
     round_done,
@@ -41,6 +37,7 @@ from ..results.refined import ROUND, Box, Refinement, RefineResults
 from ..space import Space, check_space, is_axis
 from .mesh import next_points
 from .program import check_output
+from .refine_rounds import check_refine_store, one_cluster, round_program
 
 __all__ = ["RefineResults", "refine"]
 
@@ -156,52 +153,6 @@ def _driving_values(results: Results, leaf: int) -> np.ndarray:
     return np.linalg.norm(flat, axis=1).astype(np.float64)
 
 
-@contextlib.contextmanager
-def _one_cluster(executor: Any, options: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """``options``, with the client of one local dask cluster kept for all rounds.
-
-    Only for a ``DaskExecution`` given no client, which would otherwise
-    start and close a cluster in every round.
-    """
-    if not (isinstance(executor, type) and issubclass(executor, DaskExecution)) or \
-            options.get("client") is not None:
-        yield options
-        return
-    import dask
-    from distributed import Client
-
-    # as DaskExecution starts its own: restarted workers are spawned too
-    with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}), \
-            cluster.local_cluster() as local, Client(local, set_as_default=False) as client:
-        logger.info("refine: started a local dask cluster of %d workers for every round",
-                    len(local.workers))
-        yield {**options, "client": client}
-
-
-def _check_store(store: Any, asked: Refinement, overwrite: bool) -> Path | None:
-    """The refine store's path, after refusing one made for another refinement (untouched)."""
-    if store is None:
-        return None
-    try:
-        path = Path(os.fspath(store))
-    except TypeError:
-        fail("store", "None or the path of refine's store (a directory)", store, TypeError)
-    if path.exists() and not path.is_dir():
-        fail("store", "None or the path of refine's store (a directory)", store)
-    held = stored_root(path) if path.is_dir() else None  # a store of another kind: refused
-    if held is not None and not overwrite:
-        found = held.refinement.differences(asked)
-        if found:
-            raise ValueError(
-                f"store={str(path)!r} holds a refinement asked for otherwise "
-                f"({'; '.join(found)}); it is left as it is: give a new path, or pass "
-                "overwrite=True to replace it")
-    elif held is None and holds_rounds(path):
-        logger.info("refine: %s holds rounds but not the results over all points (made by an "
-                    "earlier version); they are written as the rounds are read back", path)
-    return path
-
-
 def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
            output: str | None = None, batch: int = 256,
            executor: Callable[..., Any] = ParallelExecution, **options: Any) -> RefineResults:
@@ -240,7 +191,8 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
         streams into its own store inside it (``round_000.zarr``, ...), so a
         rerun with the same inputs (model, space, ``n``, ``batch``, ``output``)
         reads the finished rounds back instead of computing them, and a round
-        a crash cut short computes only its unfinished blocks. One store
+        a crash cut short computes only its unfinished blocks; a larger ``n``
+        computes only the points it adds, as a fresh run would. One store
         rather than a bare folder of rounds, so that both readers see the
         whole refinement; the rounds stay for resuming (a rerun on a folder of
         rounds made by an earlier version writes the root from them).
@@ -257,8 +209,8 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
     ------
     ValueError
         Besides bad arguments: ``store`` holds a refinement asked for with
-        another ``n``, ``batch``, ``output`` or box (named, as
-        ``n: 80 -> 100``), another space or model arguments (named by the
+        a smaller ``n``, another ``batch``, ``output`` or box (named, as
+        ``n: 80 -> 60``), another space or model arguments (named by the
         round's store), or is a zarr store that refine did not make; the
         store is left untouched.
 
@@ -298,13 +250,15 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
     check_callable("executor", executor)
     _check_output_dims(options.get("output_dims"))
     check_output(output)  # before round 0 runs
+    if "program" in options:
+        fail("program", "left out: refine runs the model itself", options["program"], TypeError)
     n = check_int("n", n, minimum=1)
     batch = check_int("batch", batch, minimum=1)
     if n < space.N:
         fail("n", f"at least the {space.N} points of the space's grid (the first round)", n)
     asked = Refinement(box, space.N, batch, n, output)
     overwrite = bool(options.get("overwrite", False))
-    store = _check_store(options.pop("store", None), asked, overwrite)
+    store = check_refine_store(options.pop("store", None), asked, overwrite)
     held = None if store is None or overwrite else stored_root(store)
     # the points the store's root holds (all from rounds before these), and its chunks
     root_points = 0 if held is None else held.points
@@ -313,12 +267,13 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
     values = _grid_points(space)
     unit = box.to_unit(values)
     # one local dask cluster for every round (DaskExecution would start one per round)
-    with _one_cluster(executor, options) as options:
+    with one_cluster(executor, options) as options:
         loaded: list[list[np.ndarray]] = []  # per round, its outputs (read once)
         outputs: Outputs | None = None
         chosen: list[np.ndarray] = []
         driver: np.ndarray = np.empty(0)
         leaf = 0
+        driving = ""  # the name of the output driving the refinement, once round 0 found it
         k = 0
         while True:
             start = len(driver)
@@ -328,8 +283,10 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
                 options["store"] = round_store(store, k)
                 read_back = not overwrite and round_done(options["store"])
             points = _points_space(space, values, start=start)
+            program = round_program(box, k, batch, driving)
             try:
-                result = executor(model, points, *args, progress=progress, **options).run()
+                result = executor(model, points, *args, progress=progress, program=program,
+                                  **options).run()
             except (ModelError, Interrupted) as err:
                 # never lose what was computed: the finished rounds go with the error
                 if loaded and outputs is not None:
@@ -343,6 +300,7 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
                 raise
             if k == 0:
                 leaf = _driver(result, output)
+                driving = result.names[leaf]
                 outputs = result.outputs
             loaded.append([np.asarray(a) for a in result.arrays])
             chosen.append(values)

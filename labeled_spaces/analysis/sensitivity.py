@@ -156,7 +156,9 @@ def _selecting(output: str | None) -> Program:
                 "(for a complex output, return its real part, imaginary part or magnitude)")
         return out
 
-    return Program(lane)
+    # the sweep's points (n, key, the axes) are its space; output, n_resamples and
+    # confidence only read the stored outputs, so a store serves every choice of them
+    return Program(lane, settings=(("analysis", "sensitivity"),))
 
 
 def saltelli_points(found: Sequence[Factor], n: int, key: jax.Array) -> np.ndarray:

@@ -28,7 +28,7 @@ except ImportError:  # JAX before jax.extend.core.Var; pyproject allows jax>=0.4
 
 from .._caches import ProgramCache
 from ..space import Layout
-from .program import MODEL, Program
+from .program import MODEL, Program, is_model
 
 __all__ = ["PROGRAMS", "PreparedModel", "dead_inputs", "signature", "split_arrays",
            "static_token"]
@@ -178,11 +178,12 @@ class PreparedModel:
         self.program = program
         static = static_token(layout.fixed_leaves)
         extra = static_token(extra_leaves)
-        # the default program adds nothing to the key: the cache keeps the model's entries;
-        # key leaves' base keys and fixed positions are constants of the program: keyed too
+        # the model itself adds nothing to the key, whatever its settings: the cache keeps
+        # the model's entries; key leaves' base keys and fixed positions are constants of the
+        # program: keyed too
         self.token = None if static is None or extra is None else (
             layout.treedef, layout.axis_positions, static, self.extra_treedef, extra,
-            *(() if program is MODEL else (program,)),
+            *(() if is_model(program) else (program,)),
             *(() if layout.keys is None else (layout.keys,)))
 
     def model_call(self, axis_values: Sequence[Any], state_arrays: Sequence[Any],
@@ -207,7 +208,7 @@ class PreparedModel:
         n = len(self.layout.axis_positions)
         axis_values, positions = list(lane_values[:n]), list(lane_values[n:])
         keys, own = self.layout.keys, len(self.layout.lane_tables) - n
-        if keys is not None and len(positions) > own and self.program is not MODEL:
+        if keys is not None and len(positions) > own and not is_model(self.program):
             # keys folded before the lanes ran (Layout.block_values) follow the block's axis
             # values; a Program may call the model at others
             positions = [*positions[:own], *keys.for_other_values(positions[own:], n)]

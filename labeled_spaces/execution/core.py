@@ -50,7 +50,7 @@ from .compiled import PreparedModel, dead_inputs
 from .errors import Interrupted, ModelError, check_outputs, failed_at, trace_failure
 from .loop import Runner, interrupts, run_blocks
 from .options import OPTION_NAMES, Options, check_model_arguments, check_model_kwargs
-from .program import MODEL, Labels, merge_labels
+from .program import Labels, is_model, merge_labels
 
 if TYPE_CHECKING:
     from ..space import Space
@@ -255,7 +255,8 @@ class Executor:
         """The labels of the outputs of one lane ``one``, with what the run identity needs.
 
         The model's extra arguments, described
-        (:func:`~labeled_spaces.results.identity.describe_arguments`), and the
+        (:func:`~labeled_spaces.results.identity.describe_arguments`), the
+        Program's settings, and the
         traced program's fingerprint ``print_`` (None where nothing was
         traced: ``jit=False``, so a store cannot tell whether the model
         changed). The run identity itself is
@@ -269,7 +270,8 @@ class Executor:
         outputs = output_labels(self.space, self.options, treedef, [x.shape for x in leaves],
                                 [x.dtype for x in leaves])
         return dataclasses.replace(outputs, fingerprint=print_ or "",
-                                   arguments=describe_arguments(self.args, self.kwargs))
+                                   arguments=describe_arguments(self.args, self.kwargs),
+                                   settings=dict(self.options.program.settings) or None)
 
 
 def _shown(value: Any) -> str:
@@ -339,7 +341,7 @@ def traced(prepared: PreparedModel, tables: Sequence[Any], state_arrays: Any,
         program, shapes = jax.make_jaxpr(prepared.call, return_shape=True)(
             lane, state_arrays, extra_arrays)
         made["program"] = program
-        if space is not None and prepared.program is MODEL:
+        if space is not None and is_model(prepared.program):
             made["dead"] = dead_inputs(program, len(lane))
         return shapes, program_fingerprint(program)
 

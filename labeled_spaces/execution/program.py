@@ -23,6 +23,17 @@ optax's transformations:
     ``results.to_xarray()``) and each one's own shape: dimensions placed in
     front of an output's own dimensions (a ``wrt`` dimension for gradients,
     ``step`` for a fit's trace), their coordinates, and attributes.
+``settings``
+    What the program's results depend on besides the model and its inputs:
+    an analysis's own arguments (a fit's optimizer, its steps), as
+    ``(name, value)`` pairs of JSON-ready values (strings, numbers, booleans,
+    None, tuples of these; an object such as an optimizer as a digest). They
+    are part of the run identity
+    (:func:`labeled_spaces.results.identity.run_identity`): a store made with
+    other settings is refused, naming the one that differs
+    (``optimizer: ... -> ...``), and every Dataset and file records them. The
+    setting ``"analysis"`` names the analysis that made the results (see
+    :data:`labeled_spaces._schema.ANALYSES`).
 
 The executors take a Program as ``program=`` (default :data:`MODEL`, the
 model itself). The executor's ``output_dims`` name the dimensions that
@@ -58,8 +69,8 @@ from typing import Any, NamedTuple
 
 from .._checks import fail
 
-__all__ = ["MODEL", "Labels", "Program", "check_program", "merge_labels", "model_lane",
-           "no_labels"]
+__all__ = ["MODEL", "Labels", "Program", "check_program", "is_model", "merge_labels",
+           "model_lane", "no_labels"]
 
 
 class Labels(NamedTuple):
@@ -122,18 +133,23 @@ class Program(NamedTuple):
         ``lane(call, axis_values, state_arrays, extra_arrays) -> pytree`` of arrays.
     labels : callable, default :func:`no_labels`
         ``labels(names, shapes) -> Labels`` for the pytree ``lane`` returns.
+    settings : tuple of (str, value) pairs, default ()
+        What the results depend on besides the model and its inputs (an
+        analysis's own arguments), part of the run identity. Hashable, as a
+        Program keys the cache of compiled programs.
 
     Examples
     --------
     >>> import jax.numpy as jnp
     >>> from labeled_spaces.execution.program import Program
-    >>> doubled = Program(lambda call, v, s, e: 2 * call(v, s, e))
+    >>> doubled = Program(lambda call, v, s, e: 2 * call(v, s, e), settings=(("factor", 2),))
     >>> doubled.lane(lambda v, s, e: v[0], [jnp.float32(3.0)], [], [])
     Array(6., dtype=float32)
     """
 
     lane: Callable[[Callable[..., Any], Sequence[Any], Sequence[Any], Sequence[Any]], Any]
     labels: Callable[[Sequence[str], Sequence[tuple[int, ...]]], Labels] = no_labels
+    settings: tuple[tuple[str, Any], ...] = ()
 
 
 #: the default Program: the model, with the executor's output labels
@@ -155,7 +171,36 @@ def check_program(program: Any) -> Program:
             program.labels):
         fail("program", "a labeled_spaces Program(lane, labels) of two functions", program,
              TypeError)
+    settings = program.settings
+    if not isinstance(settings, tuple) or not all(
+            isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)
+            for pair in settings):
+        fail("program.settings", "a tuple of (name, value) pairs with str names", settings,
+             TypeError)
+    try:
+        hash(settings)
+    except TypeError:
+        fail("program.settings", "hashable values (str, numbers, None, tuples of these)",
+             settings, TypeError)
     return program
+
+
+def is_model(program: Program) -> bool:
+    """Whether ``program`` computes the model itself, with its own labels (settings aside).
+
+    The executors call such a program as the model: with ``space[i]`` without
+    ``jit``, sharing the model's compiled programs, and checking which of its
+    inputs it reads.
+
+    Examples
+    --------
+    >>> from labeled_spaces.execution.program import MODEL, Program, is_model, model_lane
+    >>> is_model(MODEL), is_model(Program(model_lane, settings=(("analysis", "refine"),)))
+    (True, True)
+    >>> is_model(Program(lambda call, v, s, e: 2 * call(v, s, e)))
+    False
+    """
+    return program.lane is model_lane and program.labels is no_labels
 
 
 def merge_labels(labels: Labels, names: Sequence[str], shapes: Sequence[tuple[int, ...]],

@@ -24,7 +24,7 @@ from .explain import Probe, on_host
 from .loop import BlockFailure
 from .options import COMMON_OPTIONS
 from .plan import initial_lanes
-from .program import MODEL, Program
+from .program import Program, is_model
 
 __all__ = ["SequentialExecution"]
 
@@ -193,7 +193,7 @@ def plain_call(execution: SequentialExecution, prepared: PreparedModel, i: int) 
     The model receives ``space[i]`` (JAX arrays, as in TVB-Optim); another
     Program's lane receives that combination's axis values.
     """
-    if prepared.program is MODEL:
+    if is_model(prepared.program):
         return execution.model(execution.space[i], *execution.args, **execution.kwargs)
     layout = prepared.layout
     values = [jax.numpy.asarray(v) for v in layout.values_at(layout.grid.unravel(i))]

@@ -21,6 +21,7 @@ import xarray as xr
 
 from .._format import format_count
 from .._schema import (
+    ANALYSIS_ATTR,
     COMPLEX_ATTR,
     DTYPE_ATTR,
     OUTPUT_DIMS_ATTR,
@@ -33,15 +34,21 @@ from .._schema import (
 from ..space import Space
 from .edited import check_coordinates, file_selection, in_space_order, select_done
 from .file_safety import open_dataset, reading
-from .identity import recorded_arguments, space_differences
+from .fitted import FitResults
+from .identity import space_differences
 from .names import COMPUTED, Outputs
 from .netcdf import restore_dtypes, undo_netcdf_names
 from .output_tree import structure_from_json
+from .recorded import recorded_arguments, recorded_settings
 from .refined import ROUND, Refinement, RefineResults
 from .results import Results
 from .store_writer import done_mask, store_state
 
 __all__ = ["open_results"]
+
+# the Results class each analysis returns, by the name its results record (ANALYSIS_ATTR):
+# a fixed table, so that a file's string picks one of these and never names code to run
+_REOPENED = {"fit": FitResults.reopened}
 
 
 def _fixed_width(var: xr.Variable) -> xr.Variable:
@@ -179,9 +186,12 @@ def open_results(path: Any, state: Any = None) -> Any:
     Returns
     -------
     Results
+        The class the analysis that made them returns:
         :class:`~labeled_spaces.RefineResults` for the results of ``refine``
         (a file or store whose attrs say how the refinement was asked for:
-        ``labeled_spaces:refine``), with ``to_grid`` and ``rounds``.
+        ``labeled_spaces:refine``), with ``to_grid`` and ``rounds``;
+        :class:`~labeled_spaces.FitResults` (with ``best()``) for a fit, where the
+        attrs name it (``labeled_spaces:analysis``); else Results.
 
     Raises
     ------
@@ -225,7 +235,9 @@ def open_results(path: Any, state: Any = None) -> Any:
                                              ()).values, dtype=bool)
         outputs, variables, ordered = _outputs_of(ds, space, partial=done is not None)
         arguments, program = recorded_arguments(ds.attrs)  # how the results were made
-        outputs = dataclasses.replace(outputs, arguments=arguments, fingerprint=program)
+        outputs = dataclasses.replace(outputs, arguments=arguments, fingerprint=program,
+                                      settings=recorded_settings(ds.attrs))
+        kind = ds.attrs.get(ANALYSIS_ATTR)
         arrays = []
         for var, dtype in zip(ordered, outputs.dtypes, strict=True):
             data = var.data
@@ -240,4 +252,6 @@ def open_results(path: Any, state: Any = None) -> Any:
         if refined:  # a fixed class: the attr says how it was asked for, nothing to call
             return _refined(RefineResults.from_outputs(space, outputs, arrays, done, added=added),
                             ds.attrs)
-    return Results.from_outputs(space, outputs, arrays, done, added=added)
+    results = Results.from_outputs(space, outputs, arrays, done, added=added)
+    reopen = _REOPENED.get(kind) if isinstance(kind, str) else None
+    return results if reopen is None else reopen(results)

@@ -3,8 +3,10 @@
 A run's results are determined by its *inputs* — the space (every axis's
 values however large, each axis class's own public fields, the labels, the
 key and mode, a sub-space's selection), the fixed leaves of the state, the
-model's extra positional and keyword arguments, and the outputs' structure,
-shapes, dtypes and labels — and by its *program*, the model's traced code.
+model's extra positional and keyword arguments, the settings of the analysis
+that runs it (``Program.settings``: a fit's optimizer and steps, ...), and the
+outputs' structure, shapes, dtypes and labels — and by its *program*, the
+model's traced code.
 :class:`RunIdentity` holds a readable description of the inputs (small
 values as they are, arrays and anything large as ``dtype``, ``shape`` and a
 digest computed chunk by chunk) with its digest, and beside it the traced
@@ -12,10 +14,9 @@ program's fingerprint.
 
 A store resumes a run unless :meth:`RunIdentity.refusal` names another input
 (a ``ValueError``, unless the run grows the store; another or unknown program:
-a warning, :meth:`RunIdentity.check_program`). Datasets and
-files record it (:func:`identity_attrs`: ``labeled_spaces:identity``, and the
-arguments in ``labeled_spaces:arguments``), read back by
-:func:`recorded_arguments` / :meth:`RunIdentity.from_attrs`. Nothing else compares runs.
+a warning, :meth:`RunIdentity.check_program`). Datasets and files record it
+(:mod:`labeled_spaces.results.recorded`), read back by
+:meth:`RunIdentity.from_attrs`. Nothing else compares runs.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from .._checks import warn_user
 from .._codec import jsonable
 from .._format import clipped
 from .._schema import (
-    ARGUMENTS_ATTR,
     AXES_ATTR,
     DIM_ATTR,
     IDENTITY_ATTR,
@@ -56,9 +56,10 @@ from .values import (
 )
 
 __all__ = [
-    "ANOTHER_SPACE", "RunIdentity", "SPACE_KEYS", "describe_arguments", "digest_array",
-    "identity_attrs", "program_fingerprint", "recorded_arguments", "recorded_lines",
-    "run_identity", "space_differences", "summarise",
+    "ANALYSIS_KEY", "ANOTHER_SPACE", "ARGUMENT_KEYS", "OTHER_SETTINGS", "RunIdentity",
+    "SPACE_KEYS",
+    "describe_arguments", "digest_array", "program_fingerprint", "run_identity",
+    "space_differences", "summarise",
 ]
 
 # how a store made for another space is refused (an analysis that makes the space adds why)
@@ -66,6 +67,10 @@ ANOTHER_SPACE = "was made for another space"
 # which part of a run each top-level entry of the description belongs to
 SPACE_KEYS = ("mode", "dim", "key", "key_impl", "selection", "axes", "coords", "fixed")
 ARGUMENT_KEYS = ("args", "kwargs")
+# the settings of the analysis that made the run (Program.settings), when one did, and
+# how a store made with other settings is refused
+ANALYSIS_KEY = "analysis"
+OTHER_SETTINGS = "was made with other analysis settings"
 OUTPUT_KEYS = ("tree", "outputs", "output_coords")
 _SHOWN = 4  # differences named per kind in a refusal
 # a space's description, made once per Space (clear_caches() forgets them)
@@ -199,8 +204,8 @@ class RunIdentity:
         """Each place where ``now``'s inputs differ from these, as ``where: old -> new``."""
         names = keys if keys is not None else sorted(set(self.inputs) | set(now.inputs))
         found: list[str] = []
-        for key in names:
-            where = "" if key == "kwargs" else key
+        for key in names:  # keyword arguments and settings by their own names: n_steps: 1 -> 2
+            where = "" if key in ("kwargs", ANALYSIS_KEY) else key
             found += _differences(self.inputs.get(key), now.inputs.get(key), where)
         return found
 
@@ -217,7 +222,8 @@ class RunIdentity:
         's was made with other model arguments: n:'
         """
         parts = []
-        for keys, what in ((SPACE_KEYS, ANOTHER_SPACE),
+        for keys, what in (((ANALYSIS_KEY,), OTHER_SETTINGS),
+                           (SPACE_KEYS, ANOTHER_SPACE),
                            (ARGUMENT_KEYS, "was made with other model arguments"),
                            (OUTPUT_KEYS, "holds other outputs than this run makes (structure, "
                                          "dtype or labels)")):
@@ -227,7 +233,7 @@ class RunIdentity:
             if found:
                 parts.append(f"{what}: {'; '.join(found)}")
         rest = [k for k in set(self.inputs) | set(now.inputs)
-                if k not in (*SPACE_KEYS, *ARGUMENT_KEYS, *OUTPUT_KEYS)]
+                if k not in (ANALYSIS_KEY, *SPACE_KEYS, *ARGUMENT_KEYS, *OUTPUT_KEYS)]
         other = self.differences(now, sorted(rest))
         if other:
             parts.append(f"differs in {'; '.join(other)}")
@@ -303,8 +309,10 @@ def run_identity(space: Space, outputs: Any) -> RunIdentity:
 
     ``outputs`` (:class:`~labeled_spaces.results.names.Outputs`) carries
     the model's extra arguments (``outputs.arguments``, described by
-    :func:`describe_arguments`) and the traced program's fingerprint
-    (``outputs.fingerprint``). The space's part is computed once per Space.
+    :func:`describe_arguments`), the settings of the analysis's Program
+    (``outputs.settings``, entry ``analysis``) and the traced program's
+    fingerprint (``outputs.fingerprint``). The space's part is computed once
+    per Space.
 
     Examples
     --------
@@ -320,7 +328,9 @@ def run_identity(space: Space, outputs: Any) -> RunIdentity:
     """
     described = _SPACES.get(space, "description", lambda: _describe_space(space))
     arguments = getattr(outputs, "arguments", None) or {"args": [], "kwargs": {}}
-    inputs = {**described, **arguments, **_describe_outputs(outputs)}
+    settings = getattr(outputs, "settings", None)
+    analysis = {ANALYSIS_KEY: summarise(dict(settings))} if settings else {}
+    inputs = {**described, **arguments, **analysis, **_describe_outputs(outputs)}
     return RunIdentity(inputs, getattr(outputs, "fingerprint", "") or "")
 
 
@@ -336,59 +346,3 @@ def space_differences(attrs: Mapping[str, Any], space: Space) -> list[str]:
         return []
     now = RunIdentity(_SPACES.get(space, "description", lambda: _describe_space(space)))
     return recorded.differences(now, [k for k in SPACE_KEYS if k in recorded.inputs])
-
-
-def identity_attrs(space: Space, outputs: Any) -> dict[str, str]:
-    """The attrs that say how results were made: the run identity and the model's arguments.
-
-    ``labeled_spaces:arguments`` holds ``{"args": [...], "kwargs": {...}}``
-    (see :func:`describe_arguments`) for a person to read;
-    ``labeled_spaces:identity`` the whole :class:`RunIdentity`.
-    """
-    identity = run_identity(space, outputs)
-    arguments = {k: identity.inputs[k] for k in ARGUMENT_KEYS}
-    return {ARGUMENTS_ATTR: json.dumps(arguments), IDENTITY_ATTR: identity.to_json()}
-
-
-def recorded_arguments(attrs: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
-    """The model's arguments and the program fingerprint that ``attrs`` record (None, "" if not).
-
-    Examples
-    --------
-    >>> from labeled_spaces.results.identity import recorded_arguments
-    >>> recorded_arguments({"labeled_spaces:arguments": '{"args": [], "kwargs": {"n": 2}}'})
-    ({'args': [], 'kwargs': {'n': 2}}, '')
-    """
-    identity = RunIdentity.from_attrs(attrs)
-    program = identity.program if identity is not None else ""
-    raw = attrs.get(ARGUMENTS_ATTR)
-    try:
-        held = json.loads(raw) if isinstance(raw, str) else None
-    except (json.JSONDecodeError, RecursionError):
-        held = None
-    if not (isinstance(held, dict) and isinstance(held.get("args"), list)
-            and isinstance(held.get("kwargs"), dict)):
-        return None, program
-    return {"args": held["args"], "kwargs": held["kwargs"]}, program
-
-
-def recorded_lines(attrs: Mapping[str, Any]) -> list[str]:
-    """How results were made, for ``labeled-spaces info``: the model's arguments and identity.
-
-    Examples
-    --------
-    >>> from labeled_spaces.results.identity import recorded_lines
-    >>> recorded_lines({"labeled_spaces:arguments": '{"args": [2], "kwargs": {"n": 20}}'})
-    ['arguments: 2, n=20']
-    """
-    arguments, program = recorded_arguments(attrs)
-    lines = []
-    if arguments is not None:
-        shown = [json.dumps(a) for a in arguments["args"]]
-        shown += [f"{k}={json.dumps(v)}" for k, v in arguments["kwargs"].items()]
-        lines.append("arguments: " + (", ".join(shown) if shown else "(none)"))
-    identity = RunIdentity.from_attrs(attrs)
-    if identity is not None:
-        lines.append(f"identity: inputs {identity.digest}, program "
-                     f"{program or '(not traced)'}")
-    return lines

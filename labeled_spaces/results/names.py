@@ -225,6 +225,9 @@ class Outputs:
     arguments : dict or None
         The model's extra arguments as ``{"args": [...], "kwargs": {...}}``
         (see :func:`labeled_spaces.results.identity.describe_arguments`).
+    settings : dict or None
+        The settings of the Program that made the outputs (an analysis's own
+        arguments, ``Program.settings``), None for the model itself.
     """
 
     treedef: Any
@@ -239,6 +242,7 @@ class Outputs:
     taken: frozenset[str] = frozenset()  # names the variables were kept apart from
     fingerprint: str = ""  # of the traced model that makes these outputs ("" if unknown)
     arguments: dict[str, Any] | None = None  # the model's extra arguments, described
+    settings: dict[str, Any] | None = None  # the Program's settings (an analysis's arguments)
 
     @classmethod
     def build(

@@ -9,6 +9,7 @@ view (``to_xarray``, ``sel``, ``isel``, netCDF), whose Dataset is built once.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -21,9 +22,9 @@ from .._checks import closest
 from .._format import results_lines
 from .._memory import refuse_beyond_memory
 from ..space import SelectionError, Space, flat_position, keypath_name
-from .identity import identity_attrs
 from .names import COMPUTED, Outputs, unique_names
 from .netcdf import write_netcdf
+from .recorded import identity_attrs
 
 __all__ = ["ParallelResult", "Results", "SequentialResult"]
 
@@ -117,10 +118,14 @@ class Results:
         Results
         """
         if done is not None and COMPUTED not in outputs.taken:
-            outputs = Outputs.build(space, outputs.treedef, outputs.shapes, outputs.dtypes,
-                                    outputs.output_dims, outputs.coords,
-                                    dict(zip(outputs.names, outputs.attrs, strict=True)),
-                                    partial=True)
+            # named apart from COMPUTED, still made by the same run: the identity keeps all
+            outputs = dataclasses.replace(
+                Outputs.build(space, outputs.treedef, outputs.shapes, outputs.dtypes,
+                              outputs.output_dims, outputs.coords,
+                              dict(zip(outputs.names, outputs.attrs, strict=True)),
+                              partial=True),
+                fingerprint=outputs.fingerprint, arguments=outputs.arguments,
+                settings=outputs.settings)
         results = cls.__new__(cls)
         cls._setup(results, space, outputs, arrays, done)
         results.added = added

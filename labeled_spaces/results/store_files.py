@@ -18,8 +18,8 @@ from .._codec import jsonable
 from .._schema import DTYPE_ATTR, STORE_ATTR, STORE_FORMAT
 from ..grid import Blocks
 from ..space import Space
-from .identity import identity_attrs
 from .names import Outputs
+from .recorded import identity_attrs
 from .store_format import DONE, array_node, coordinate_nodes, group_node, root_node
 
 __all__ = ["float_storage", "store_files", "store_metadata", "stored_layout"]
