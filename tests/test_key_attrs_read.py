@@ -148,3 +148,30 @@ def test_a_refusal_quotes_a_bounded_part_of_a_huge_entry(tmp_path, kind, entry, 
     # it was the whole entry (2 MB) quoted back
     assert text.startswith(start) and len(text) <= 2000
     assert "characters elided" in text or "..." in text  # cut, and saying so
+
+
+@pytest.mark.parametrize("kind", ["nc", "zarr"])
+def test_a_key_attr_edited_away_from_the_runs_identity_is_refused(tmp_path, kind):
+    # a grid space with PointKeys: no coordinate depends on the key, so only the run's
+    # identity can tell that a rerun of the rebuilt space would draw other noise
+    def noisy(state):
+        return {"u": state["a"] + jax.random.uniform(state["k"])}
+
+    space = ls.Space({"a": ls.GridAxis(0.0, 1.0, 8), "k": ls.PointKey()}, mode="product",
+                     key=jax.random.key(3))
+    results = ls.ParallelExecution(noisy, space, progress=False,
+                                   store=str(tmp_path / "run.zarr") if kind == "zarr" else None
+                                   ).run()
+    path = tmp_path / "run.zarr" if kind == "zarr" else tmp_path / "run.nc"
+    if kind == "nc":
+        results.to_netcdf(path)
+    again = ls.open_results(path)  # untouched: opens, and reruns to the same bits
+    np.testing.assert_array_equal(
+        ls.ParallelExecution(noisy, again.space, progress=False).run()["u"].values,
+        results["u"].values)
+    edited = tmp_path / f"edited.{kind}"  # a copy: the reopened results still read the file
+    (shutil.copytree if kind == "zarr" else shutil.copy)(path, edited)
+    edit(edited, "labeled_spaces:key", "[0, 4]")
+    with pytest.raises(ValueError, match=r"labeled_spaces:key differs from the key in "
+                                         r"labeled_spaces:identity.*key\[1\]: 3 -> 4"):
+        ls.open_results(edited)

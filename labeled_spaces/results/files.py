@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jax
 import numpy as np
@@ -24,6 +24,8 @@ from .._schema import (
     ANALYSIS_ATTR,
     COMPLEX_ATTR,
     DTYPE_ATTR,
+    IDENTITY_ATTR,
+    KEY_ATTR,
     OUTPUT_DIMS_ATTR,
     OUTPUT_TREE_ATTR,
     OUTPUTS_ATTR,
@@ -128,8 +130,22 @@ def _store_done(path: Path, ds: xr.Dataset, space: Any) -> Any:
     return None if state.done.all() else done_mask(state.blocks, state.done)
 
 
-def _check_state(space: Space, attrs: Any) -> None:
-    """Refuse a ``state=`` that rebuilds another space than the run's (fixed leaves, axes)."""
+def _check_state(space: Space, attrs: Any, given: bool) -> None:
+    """Refuse a ``state=`` that rebuilds another space than the run's (fixed leaves, axes).
+
+    Without ``state=`` the attrs rebuild the space; of what the run identity
+    records, only the key is then compared: an edited key attr would give
+    a rerun other keys than the run's (the coordinates, checked against the
+    data, catch the rest).
+    """
+    if not given:
+        found = space_differences(attrs, space, keys=("key", "key_impl"))
+        if found:
+            raise ValueError(
+                f"attrs entry {KEY_ATTR} differs from the key in {IDENTITY_ATTR}, the run's own "
+                f"record ({'; '.join(found)}): the file was edited, and its space would give "
+                "other keys than the run's")
+        return
     found = space_differences(attrs, space)
     if found:
         raise ValueError(f"state must be the state the results were computed from; the space it "
@@ -222,8 +238,7 @@ def open_results(path: Any, state: Any = None) -> Any:
             ds = restore_dtypes(undo_netcdf_names(ds))
             ds.attrs.pop(COMPLEX_ATTR, None)
         space = Space.from_attrs(ds.attrs, state=state, data=ds)
-        if state is not None:
-            _check_state(space, ds.attrs)
+        _check_state(space, ds.attrs, given=state is not None)
         done = _store_done(target, ds, space) if target.is_dir() else None
         picks = file_selection(space, ds)
         if picks:  # the file holds some points of the space: the sub-space of these
@@ -250,8 +265,8 @@ def open_results(path: Any, state: Any = None) -> Any:
         others.attrs = {}
         added = others if others.variables else None
         if refined:  # a fixed class: the attr says how it was asked for, nothing to call
-            return _refined(RefineResults.from_outputs(space, outputs, arrays, done, added=added),
-                            ds.attrs)
+            made = RefineResults.from_outputs(space, outputs, arrays, done, added=added)
+            return _refined(cast(RefineResults, made), ds.attrs)
     results = Results.from_outputs(space, outputs, arrays, done, added=added)
     reopen = _REOPENED.get(kind) if isinstance(kind, str) else None
     return results if reopen is None else reopen(results)

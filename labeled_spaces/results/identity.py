@@ -334,15 +334,17 @@ def run_identity(space: Space, outputs: Any) -> RunIdentity:
     return RunIdentity(inputs, getattr(outputs, "fingerprint", "") or "")
 
 
-def space_differences(attrs: Mapping[str, Any], space: Space) -> list[str]:
+def space_differences(attrs: Mapping[str, Any], space: Space,
+                      keys: tuple[str, ...] = SPACE_KEYS) -> list[str]:
     """Where ``space`` differs from the space of the run identity recorded in ``attrs``.
 
     Empty when the attrs record no identity. ``open_results(path, state=...)``
     uses it: a state other than the run's would label the results with
-    values they were not computed from.
+    values they were not computed from. ``keys`` limits the comparison to
+    those entries of the description (``("key", "key_impl")``: the key).
     """
     recorded = RunIdentity.from_attrs(attrs)
     if recorded is None:
         return []
     now = RunIdentity(_SPACES.get(space, "description", lambda: _describe_space(space)))
-    return recorded.differences(now, [k for k in SPACE_KEYS if k in recorded.inputs])
+    return recorded.differences(now, [k for k in keys if k in recorded.inputs])

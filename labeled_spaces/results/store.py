@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._format import format_count
 from .._paths import checked_size, holds_something, process_running
 from .._schema import KEY_KIND_ATTR, STORE_ATTR
 from ..axes.keys import typed_key
@@ -345,8 +346,8 @@ class ZarrSink:
         except BaseException:
             shutil.rmtree(making, ignore_errors=True)
             raise
-        logger.info("%s store %s: %d blocks of %s", "replaced" if replacing else "created",
-                    self.path, len(blocks), blocks.step)
+        logger.info("%s store %s: %s of %s", "replaced" if replacing else "created",
+                    self.path, format_count(len(blocks), "block"), blocks.step)
         return True
 
     def write(self, block: Block, leaves: Sequence[np.ndarray], count: int | None = None
