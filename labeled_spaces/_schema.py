@@ -10,7 +10,7 @@ An entry is JSON text unless its comment says "plain string".
 group                written by              keys
 ===================  ======================  ==========================================
 the Space            ``Space.attrs``         mode, dim, key, key_impl, axes, state,
-                     (``space/attrs.py``)    selection, versions
+                     (``space/attrs.py``)    leaves, state_nodes, selection, versions
 the outputs          ``Outputs.file_attrs``  outputs, output_dims, output_dtypes,
                      (``results/names.py``)  output_tree
 the run identity     ``identity_attrs``      identity, arguments, analysis
@@ -36,7 +36,7 @@ __all__ = [
     "DTYPE_ATTR", "IDENTITY_ATTR",
     "IDENTITY_FORMAT", "KEYS", "KEY_ATTR", "KEY_IMPL_ATTR", "KEY_KIND_ATTR", "LEAVES_ATTR",
     "MODE_ATTR",
-    "NETCDF_NAMES_ATTR",
+    "NETCDF_NAMES_ATTR", "NODES_ATTR",
     "OUTPUTS_ATTR", "OUTPUT_DIMS_ATTR", "OUTPUT_DTYPES_ATTR", "OUTPUT_TREE_ATTR", "PREFIX",
     "REFINE_ATTR", "REFINE_FORMAT",
     "SELECTED_FROM_ATTR", "SELECTION_ATTR", "STATE_ATTR", "STORE_ATTR", "STORE_FORMAT",
@@ -68,6 +68,10 @@ STATE_ATTR = "labeled_spaces:state"
 #: object ``{path: encoded leaf}``: the state's fixed leaves by key path, where the state's
 #: structure cannot be encoded (a NamedTuple, a dataclass); only then
 LEAVES_ATTR = "labeled_spaces:leaves"
+#: list of objects ``{"path", "kind", "type", "fields"}``: the state's nodes that are not
+#: dicts, lists or tuples (a NamedTuple ``P``, a dataclass), only named, never imported: a
+#: state rebuilt without them says what it was (``space/state_nodes.py``); beside LEAVES_ATTR
+NODES_ATTR = "labeled_spaces:state_nodes"
 #: object ``{"positions": {dim: [int]}, "scalars": {name: {"dims", "attrs", "values",
 #: "dtype"}}}``: a sub-space's kept positions and scalar coordinates; only a sub-space
 SELECTION_ATTR = "labeled_spaces:selection"
@@ -132,7 +136,7 @@ DTYPE_ATTR = "labeled_spaces:dtype"
 #: every key above
 KEYS = frozenset({
     MODE_ATTR, DIM_ATTR, KEY_ATTR, KEY_IMPL_ATTR, KEY_KIND_ATTR, AXES_ATTR, STATE_ATTR,
-    LEAVES_ATTR,
+    LEAVES_ATTR, NODES_ATTR,
     SELECTION_ATTR, SELECTED_FROM_ATTR,
     VERSIONS_ATTR, OUTPUTS_ATTR, OUTPUT_DIMS_ATTR, OUTPUT_DTYPES_ATTR, OUTPUT_TREE_ATTR,
     IDENTITY_ATTR, ARGUMENTS_ATTR, ANALYSIS_ATTR, STORE_ATTR, NETCDF_NAMES_ATTR, COMPLEX_ATTR,

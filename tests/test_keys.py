@@ -132,7 +132,8 @@ def test_keys_follow_the_space_keys_kind_raw_or_typed():
 
 
 def test_two_point_keys_of_one_state_give_the_same_key():
-    space_ = ls.Space({"a": ls.GridAxis(0.0, 1.0, 3), "k": [ls.PointKey(), ls.PointKey()]})
+    with pytest.warns(UserWarning, match=r"PointKeys at 'k\[0\]' and 'k\[1\]' give the same"):
+        space_ = ls.Space({"a": ls.GridAxis(0.0, 1.0, 3), "k": [ls.PointKey(), ls.PointKey()]})
     assert space_[1]["k"][0] == space_[1]["k"][1]
 
 
@@ -527,7 +528,8 @@ def test_a_namedtuple_state_with_key_leaves_reopens_from_a_saved_sub_space(tmp_p
         ls.open_results(tmp_path / "r.nc", state=state._replace(dt=0.25))
     # without state=, the class is not rebuilt (a file names no code to call), but nothing
     # saved is lost: the axes by path in their order, then the fixed leaves and PointKey
-    alone = ls.open_results(tmp_path / "r.nc").space
+    with pytest.warns(UserWarning, match=r"was a NamedTuple '_Point' \(fields a, k, p, dt\)"):
+        alone = ls.open_results(tmp_path / "r.nc").space
     assert list(alone.state) == ["a", "k", "p", "dt"] and alone.state["dt"] == 0.5
     assert alone.dims == opened.space.dims and alone.N == opened.space.N
 

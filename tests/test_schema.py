@@ -75,5 +75,5 @@ def test_the_keys_are_the_documented_spellings():
         "netcdf_names", "output_dims", "output_dtypes", "output_tree", "outputs", "refine",
         "selected_from",
         "selection",
-        "state", "store", "versions"]
+        "state", "state_nodes", "store", "versions"]
     assert all(k.startswith("labeled_spaces:") for k in _schema.KEYS)

@@ -21,7 +21,7 @@ from typing import Any, cast
 import jax
 import numpy as np
 
-from .._checks import check_callable, check_int, fail
+from .._checks import check_callable, check_int, fail, silenced
 from ..axes import BoundedAxis, DataAxis, GridAxis, LogGridAxis, PointKey, UniformAxis
 from ..execution import Interrupted, ModelError, ParallelExecution
 from ..results import Outputs, Results
@@ -35,6 +35,7 @@ from ..results.refine_store import (
 )
 from ..results.refined import ROUND, Box, Refinement, RefineResults
 from ..space import Space, check_space, is_axis
+from ..space.shared_keys import SHARED_KEYS
 from .mesh import next_points
 from .program import check_output
 from .refine_rounds import check_refine_store, one_cluster, round_program
@@ -117,8 +118,9 @@ def _points_space(space: Space, values: np.ndarray, start: int = 0) -> Space:
                                      name=leaf.name, attrs=leaf.attrs))
         else:
             replaced.append(DataAxis(labels, name=leaf.name, attrs=leaf.attrs))
-    return Space(jax.tree_util.tree_unflatten(treedef, replaced), mode="zip", key=space.key,
-                 dim=POINT)
+    with silenced(SHARED_KEYS):  # the space's user was warned of its PointKeys
+        return Space(jax.tree_util.tree_unflatten(treedef, replaced), mode="zip",
+                     key=space.key, dim=POINT)
 
 
 def _check_output_dims(output_dims: Any) -> None:

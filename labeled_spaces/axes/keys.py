@@ -271,11 +271,12 @@ class PointKey:
     ``chunk_size``, ``n_pmap``, dask or resuming; a sub-space keeps each
     combination's original positions. The Space's key must be a Threefry
     one (``rbg`` keys are refused: :func:`check_fold_key`). Every PointKey
-    of a state gives the same key, and since JAX's partitionable Threefry makes
-    ``split(key, n)[i]`` equal ``fold_in(key, i)``, it may equal a key a
-    random axis or a KeyAxis got from the same Space key: where a model
-    needs independent streams, fold in a constant of its own per use
-    (``jax.random.fold_in(state["noise"], 1)``).
+    of a state gives the same key (a Space warns of a second one: derive
+    streams in the model with ``jax.random.split`` or ``fold_in``), and
+    since JAX's partitionable Threefry makes ``split(key, n)[i]`` equal
+    ``fold_in(key, i)``, it may equal a key a random axis or a KeyAxis got
+    from the same Space key: where a model needs independent streams, fold
+    in a constant of its own per use (``jax.random.fold_in(state["noise"], 1)``).
 
     Examples
     --------

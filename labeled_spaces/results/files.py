@@ -173,7 +173,11 @@ def open_results(path: Any, state: Any = None) -> Any:
 
     The Space is rebuilt from the attrs (every axis kind, names, groups,
     attrs, key, mode and the fixed leaves where they could be saved), so
-    ``ParallelExecution(model, open_results(path).space)`` runs again.
+    ``ParallelExecution(model, open_results(path).space)`` runs again. A
+    state of NamedTuples, dataclasses or other pytree classes comes back as
+    an ``OrderedDict`` of its leaves by path, with a warning naming the
+    classes (a file names them but is never allowed to import them): pass
+    ``state=`` to get them back.
     Results are lazy (dask-backed): ``sel``/``isel``/reductions read only
     what they need. A store may still be being written: its unfinished
     blocks are NaN (floats) and ``results.complete`` is False.

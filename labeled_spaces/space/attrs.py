@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import json
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import jax
@@ -44,6 +44,7 @@ from .._schema import (
     KEY_KIND_ATTR,
     LEAVES_ATTR,
     MODE_ATTR,
+    NODES_ATTR,
     SELECTED_FROM_ATTR,
     SELECTION_ATTR,
     STATE_ATTR,
@@ -63,15 +64,13 @@ from .state_codec import (
     same_leaf,
     saved_leaves,
 )
+from .state_nodes import describe_nodes, warn_rebuilt
+from .value_refs import MAX_INLINE_VALUES, value_coordinates
 
 __all__ = [
     "MAX_INLINE_VALUES", "charge_axis", "parse_attrs", "rebuild_state", "space_attrs",
     "value_coordinates",
 ]
-
-# DataAxis values beyond this many elements refer to a coordinate of the file when one holds them
-MAX_INLINE_VALUES = 10_000
-
 
 def _axis_spec(info: AxisLabels, references: Mapping[str, Mapping[str, str]]
                ) -> dict[str, Any]:
@@ -119,6 +118,7 @@ def space_attrs(
         flat, _ = jax.tree_util.tree_flatten_with_path(state, is_leaf=is_axis)
         attrs[LEAVES_ATTR] = json.dumps({keypath_name(path): encode_leaf(leaf)
                                          for path, leaf in flat if not is_axis(leaf)})
+        attrs[NODES_ATTR] = json.dumps(describe_nodes(state))  # what they were, by name
     if selection:
         attrs[SELECTION_ATTR] = json.dumps({
             "positions": {d: np.asarray(p).tolist() for d, p in selection.positions.items()},
@@ -209,6 +209,7 @@ def parse_attrs(attrs: Mapping[str, Any], data: xr.Dataset | None = None) -> dic
         "specs": specs,
         "tree": tree,
         "leaves": dict(leaves or {}),
+        "nodes": read_entry(attrs, NODES_ATTR, None),  # only shown (state_nodes.warn_rebuilt)
         "selection": selection,
     }
 
@@ -272,7 +273,8 @@ def rebuild_state(parsed: Mapping[str, Any], state: Any = None) -> Any:
     Without ``state``: the saved structure with its fixed leaves, or, for a
     structure that could not be saved, an ``OrderedDict`` ``{path: axis}`` in
     the saved axis order, then ``{path: leaf}`` of the fixed leaves (one that
-    could not be saved: ``NotRebuildable``, as in a saved structure).
+    could not be saved: ``NotRebuildable``, as in a saved structure), with a
+    warning naming the classes the state was made of (never imported).
     With ``state``: its structure; axes at the saved paths are rebuilt (or
     taken from the state where they cannot be), and
     the state's leaves elsewhere are kept, except where the saved space
@@ -293,6 +295,7 @@ def rebuild_state(parsed: Mapping[str, Any], state: Any = None) -> Any:
         # state (NotRebuildable), as in a saved structure
         rebuilt = OrderedDict((spec["path"], axis) for spec, axis in zip(specs, axes, strict=True))
         rebuilt.update((path, decode_leaf(node, path)) for path, node in parsed["leaves"].items())
+        warn_rebuilt(parsed.get("nodes"), list(rebuilt))  # once per file opened
         return rebuilt
     flat, treedef = jax.tree_util.tree_flatten_with_path(state, is_leaf=is_axis)
     paths = [keypath_name(p) for p, _ in flat]
@@ -346,46 +349,6 @@ def _refuse_leaf(path: str, node: Any, leaf: Any) -> None:
         f"holds {saved!r}, got {leaf!r}; pass the original state, or none where the file "
         "describes it"
     )
-
-
-def _holds(coord: xr.DataArray, array: np.ndarray) -> bool:
-    """Whether ``coord`` holds ``array`` exactly once cast to its dtype (what decoding does)."""
-    values = coord.values
-    if values.shape != array.shape or values.dtype.kind not in "biufc":
-        return False
-    with np.errstate(all="ignore"):
-        cast = values.astype(array.dtype)
-    return np.array_equal(cast, array, equal_nan=array.dtype.kind in "fc")
-
-
-def value_coordinates(layout: Layout, axes: Sequence[AxisLabels], coords: xr.Coordinates
-                      ) -> dict[str, dict[str, str]]:
-    """``{axis name: {field: coordinate}}`` for big DataAxis fields that a coordinate holds.
-
-    A DataAxis of more than :data:`MAX_INLINE_VALUES` elements whose values (or
-    value coordinate) a coordinate of the Space holds exactly is described by a
-    reference to that coordinate (``"values"``, ``"value_coordinate"``), so a
-    file holds them once.
-    """
-    found: dict[str, dict[str, str]] = {}
-    for a, info in enumerate(axes):
-        axis = info.axis
-        if type(axis) is not DataAxis or axis.data.size <= MAX_INLINE_VALUES:
-            continue
-        if layout.dims[layout.axis_dim[a]].size != axis.size:
-            continue  # a zipped axis cut to a shorter dimension
-        refs: dict[str, str] = {}
-        for name in (f"{info.name}_value", info.name):
-            if name in coords and _holds(coords[name], axis.data):
-                refs["values"] = name
-                break
-        held = axis.value_coordinate()
-        name = f"{info.name}_value"
-        if held is not None and name in coords and _holds(coords[name], held):
-            refs["value_coordinate"] = name
-        if refs:
-            found[info.name] = refs
-    return found
 
 
 def read_attrs(attrs: Mapping[str, Any], data: xr.Dataset | None = None,

@@ -18,6 +18,7 @@ from .coords import AxisLabels
 from .design import DESIGNS, SOBOL_BALANCE, design_tables
 from .key_leaves import plan_keys
 from .layout import Layout
+from .shared_keys import SHARED_KEYS, warn_shared_keys
 
 __all__ = ["describe_fixed", "discover", "is_axis", "keypath_name", "rebuilding"]
 
@@ -26,8 +27,9 @@ __all__ = ["describe_fixed", "discover", "is_axis", "keypath_name", "rebuilding"
 def rebuilding() -> Iterator[None]:
     """Silence a space's own warnings while it is rebuilt from a file: they are not news.
 
-    A Space warns when built of a Sobol ``n`` that is not a power of two and
-    of zipped axes of different sizes; its user saw that then.
+    A Space warns when built of a Sobol ``n`` that is not a power of two, of
+    zipped axes of different sizes and of key leaves that give the same keys;
+    its user saw that then.
 
     Examples
     --------
@@ -40,7 +42,7 @@ def rebuilding() -> Iterator[None]:
     ...         Space({"a": UniformAxis(0, 1, 3)}, mode="sobol").N
     3
     """
-    with silenced(SOBOL_BALANCE, *SIZE_WARNINGS):
+    with silenced(SOBOL_BALANCE, *SIZE_WARNINGS, SHARED_KEYS):
         yield
 
 
@@ -200,8 +202,9 @@ def discover(state: Any, mode: str, dim: str, key: jax.Array, point: bool = Fals
     dims, axis_dim = assign_dims(mode, dim, [info.name for info in labels],
                                  [a.size for a in axes], [a.group for a in axes])
     # the key leaves (KeyAxis, PointKey): their keys are folded from positions in the lanes
-    plan = plan_keys(leaves, [keypath_name(p) for p, _ in flat], axis_pos, list(keys), dims,
-                     key)
+    leaf_paths = [keypath_name(p) for p, _ in flat]
+    plan = plan_keys(leaves, leaf_paths, axis_pos, list(keys), dims, key)
+    warn_shared_keys(leaves, leaf_paths)
     layout = Layout(treedef, leaves, axis_pos, tuple(tables), dims, axis_dim,
                     Grid([d.size for d in dims]), plan)
     return layout, tuple(labels)
@@ -228,6 +231,7 @@ def _design_layout(treedef: Any, leaves: tuple[Any, ...], axis_pos: tuple[int, .
                                  [None] * len(axes))
     # a PointKey folds the design's position along its one dimension, as in a zip space
     plan = plan_keys(leaves, leaf_paths, axis_pos, [key] * len(axes), dims, key)
+    warn_shared_keys(leaves, leaf_paths)
     layout = Layout(treedef, leaves, axis_pos, tuple(tables), dims, axis_dim,
                     Grid([d.size for d in dims]), plan)
     return layout, tuple(labels)
