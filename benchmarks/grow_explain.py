@@ -13,7 +13,8 @@ JAX), with PASS/FAIL against the targets of issue 18 at the end:
     the process's resident memory while ``run()`` computes that block (peak
     from ``VmHWM`` after resetting it through ``/proc/self/clear_refs``;
     ``explain()`` compiled the block, so the run compiles nothing). A model that
-    keeps its whole trajectory (temporaries of ~100 MB per block). Target:
+    keeps its whole trajectory, vectorised whole (``n_vmap`` = the block's
+    lanes: temporaries of ~100 MB per block). Target:
     the ratio within [0.5, 2].
 (c) ``explain(time=True)``'s estimate (one block timed, times the blocks to
     run) against the wall time of ``run()`` (warm), for ``ParallelExecution``
@@ -126,7 +127,8 @@ def status(field):
 
 space = ls.Space({"k": ls.GridAxis(0.0, 1.0, lanes // 8), "g": ls.GridAxis(0.5, 1.0, 8)},
                  mode="product")
-executor = ls.ParallelExecution(keeps_trajectory, space, progress=False)
+# the whole block at once (the default would batch it to 8 MiB of scratch): ~100 MB
+executor = ls.ParallelExecution(keeps_trajectory, space, progress=False, n_vmap=lanes)
 plan = executor.explain()  # compiles the block the run uses
 with open("/proc/self/clear_refs", "w") as f:
     f.write("5")  # reset VmHWM to the current RSS
