@@ -249,7 +249,7 @@ def run_refine(store=None, space=BOX, **changed):
 @pytest.mark.parametrize(("name", "changed"), [
     ("batch", {"batch": 5}), ("output", {"output": "b"}), ("n", {"n": 30})])
 def test_a_refine_store_refuses_another_setting_by_name(tmp_path, name, changed):
-    path = tmp_path / "rounds"
+    path = tmp_path / "rounds.zarr"
     run_refine(path)
     refused(lambda: run_refine(path, **changed), path, name)
 
@@ -259,20 +259,22 @@ def test_a_refine_store_refuses_another_box(tmp_path):
     # the identity round 0 would grow in place before round 1 was refused
     wider = ls.Space({"x": ls.GridAxis(0.0, 3.0, 4), "y": ls.GridAxis(-1.0, 1.0, 4)},
                      mode="product")
-    run_refine(tmp_path / "narrow", space=wider)
+    run_refine(tmp_path / "narrow.zarr", space=wider)
     widest = ls.Space({"x": ls.GridAxis(0.0, 4.0, 5), "y": ls.GridAxis(-1.0, 1.0, 4)},
                       mode="product")
-    message = refused(lambda: run_refine(tmp_path / "narrow", space=widest),
-                      tmp_path / "narrow", "high")
+    message = refused(lambda: run_refine(tmp_path / "narrow.zarr", space=widest),
+                      tmp_path / "narrow.zarr", "high")
     assert "high: [3.0, 1.0] -> [4.0, 1.0]" in message
 
 
 @pytest.mark.parametrize(("first", "second"), [
     ({"n": 40}, {"n": 60}),  # more rounds: only those are computed
     ({"n": 36}, {"n": 38}),  # the last round grows
+    ({"output": None, "n": 24}, {"output": "result", "n": 24}),  # the same output, named
+    ({"output": "result", "n": 24}, {"output": None, "n": 24}),
 ])
 def test_a_refine_store_resumes_what_a_fresh_run_gives(tmp_path, first, second):
-    path = tmp_path / "rounds"
+    path = tmp_path / "rounds.zarr"
     if "output" in first:  # one output: None and its name are the same choice
         def one(s):
             return ring(s)["a"]

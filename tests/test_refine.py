@@ -231,7 +231,7 @@ def test_store_resumes_finished_rounds(tmp_path):
         jax.debug.callback(lambda x: computed.append(float(x)), s["x"])
         return circle_model(s)
 
-    store = tmp_path / "refined"
+    store = tmp_path / "refined.zarr"
     first = refine(model, square(5, width=WIDTH), n=80, batch=20, store=store)
     assert sorted(p.name for p in store.iterdir() if p.name.startswith("round_")) == [
         "round_000.zarr", "round_001.zarr", "round_002.zarr", "round_003.zarr"]

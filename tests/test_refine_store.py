@@ -183,6 +183,50 @@ def test_overwrite_replaces_the_refinement(tmp_path):
     refine(circle, square(), n=80, batch=20, store=store)
     results = refine(circle, square(), n=60, batch=10, store=store, overwrite=True)
     xr.testing.assert_identical(open_results(store).to_xarray().compute(), results.to_xarray())
+    # nothing of the old refinement is left (its rounds 3 to 6 would be read back later)
+    assert sorted(p.name for p in store.glob("round_*")) == [f"round_{k:03d}.zarr"
+                                                            for k in range(5)]
+    assert not list(tmp_path.glob(".*replaced*"))
+    grown = refine(circle, square(), n=70, batch=10, store=store)
+    xr.testing.assert_identical(grown.to_xarray(),
+                                refine(circle, square(), n=70, batch=10).to_xarray())
+
+
+def test_an_overwrite_that_fails_puts_the_stored_refinement_back(tmp_path):
+    store = tmp_path / "refined.zarr"
+    refine(circle, square(), n=80, batch=20, store=store)
+    before = snapshot(store)
+
+    def failing(s):
+        def check(x):
+            if x > 0.5:
+                raise RuntimeError("diverges")
+            return np.float32(x)
+        bad = jax.pure_callback(check, jax.ShapeDtypeStruct((), jnp.float32), s["x"],
+                                vmap_method="sequential")
+        return circle(s) + 0 * bad
+
+    with pytest.raises(ls.ModelError, match="diverges"):
+        refine(failing, square(), n=60, batch=10, store=store, overwrite=True)
+    assert snapshot(store) == before
+    assert not list(tmp_path.glob(".*replaced*"))
+
+
+@pytest.mark.parametrize("name", ["refined.nc", "refined"])
+def test_a_new_refine_store_is_a_zarr_path(tmp_path, name):
+    with pytest.raises(ValueError, match=r"store must be .*\.zarr directory"):
+        refine(circle, square(), n=30, batch=10, store=tmp_path / name)
+    assert not (tmp_path / name).exists()
+
+
+def test_a_folder_that_refine_did_not_make_is_refused(tmp_path):
+    folder = tmp_path / "mine.zarr"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    for overwrite in (False, True):
+        with pytest.raises(ValueError, match="refine did not make"):
+            refine(circle, square(), n=30, batch=10, store=folder, overwrite=overwrite)
+    assert (folder / "notes.txt").read_text() == "keep me"
 
 
 def test_a_store_of_another_kind_is_refused(tmp_path):
@@ -197,11 +241,12 @@ def test_a_store_of_another_kind_is_refused(tmp_path):
 
 def test_a_store_of_rounds_only_says_how_to_complete_it(tmp_path):
     # the layout of earlier versions: the rounds' stores, no results over all points
-    store = tmp_path / "refined"
+    made = tmp_path / "refined.zarr"
     computed = []
-    first = refine(counting(computed), square(), n=80, batch=20, store=store)
-    for path in root_files(store):
+    first = refine(counting(computed), square(), n=80, batch=20, store=made)
+    for path in root_files(made):
         shutil.rmtree(path) if path.is_dir() else path.unlink()
+    store = made.rename(tmp_path / "refined")  # any name: a store's name had no rule then
     with pytest.raises(ValueError, match="earlier version.*run refine again"):
         open_results(store)
     with pytest.raises(UsageError, match="run refine again"):

@@ -38,7 +38,7 @@ from ..space import Space, check_space, is_axis
 from ..space.shared_keys import SHARED_KEYS
 from .mesh import next_points
 from .program import check_output
-from .refine_rounds import check_refine_store, one_cluster, round_program
+from .refine_rounds import check_refine_store, one_cluster, set_aside
 
 __all__ = ["RefineResults", "refine"]
 
@@ -268,14 +268,14 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
     progress = options.pop("progress", False)
     values = _grid_points(space)
     unit = box.to_unit(values)
-    # one local dask cluster for every round (DaskExecution would start one per round)
-    with one_cluster(executor, options) as options:
+    # one local dask cluster for every round (DaskExecution would start one per round); a
+    # store to overwrite is kept aside until the new refinement is whole
+    with set_aside(store, overwrite), one_cluster(executor, options) as options:
         loaded: list[list[np.ndarray]] = []  # per round, its outputs (read once)
         outputs: Outputs | None = None
         chosen: list[np.ndarray] = []
         driver: np.ndarray = np.empty(0)
         leaf = 0
-        driving = ""  # the name of the output driving the refinement, once round 0 found it
         k = 0
         while True:
             start = len(driver)
@@ -285,10 +285,8 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
                 options["store"] = round_store(store, k)
                 read_back = not overwrite and round_done(options["store"])
             points = _points_space(space, values, start=start)
-            program = round_program(box, k, batch, driving)
             try:
-                result = executor(model, points, *args, progress=progress, program=program,
-                                  **options).run()
+                result = executor(model, points, *args, progress=progress, **options).run()
             except (ModelError, Interrupted) as err:
                 # never lose what was computed: the finished rounds go with the error
                 if loaded and outputs is not None:
@@ -302,7 +300,6 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
                 raise
             if k == 0:
                 leaf = _driver(result, output)
-                driving = result.names[leaf]
                 outputs = result.outputs
             loaded.append([np.asarray(a) for a in result.arrays])
             chosen.append(values)

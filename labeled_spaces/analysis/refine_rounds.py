@@ -1,4 +1,4 @@
-"""refine's rounds: what each round's run records, its store, and one dask cluster for all.
+"""refine's rounds: checking its store, and one dask cluster for all of them.
 
 Split from :mod:`labeled_spaces.analysis.refine`, which runs the rounds.
 """
@@ -8,37 +8,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .._checks import fail
 from ..execution import DaskExecution, cluster
-from ..execution.program import Program, model_lane
-from ..results.refine_store import holds_rounds, stored_root
-from ..results.refined import Box, Refinement
+from ..results.refine_store import StoredRoot, holds_rounds, stored_root
+from ..results.refined import Refinement
 
-__all__ = ["check_refine_store", "one_cluster", "round_program"]
+__all__ = ["check_refine_store", "one_cluster", "set_aside"]
 
 logger = logging.getLogger("labeled_spaces")
-
-
-def round_program(box: Box, k: int, batch: int, output: str) -> Program:
-    """The model, with what round ``k``'s points follow from as settings of its run identity.
-
-    Every round records the box (the axes' bounds and scales); rounds after
-    the first also ``batch`` and the driving ``output`` (resolved: the name
-    of the output the first round found), so that a store made with others
-    is refused naming them, also where a round's store is met without the
-    root's record (:func:`check_refine_store` compares that one first).
-    """
-    bounds = tuple(f"{name}: {float(low)!r}..{float(high)!r}{' log' if log else ''}"
-                   for name, low, high, log in zip(box.names, box.low, box.high, box.log,
-                                                   strict=True))
-    settings: tuple[tuple[str, Any], ...] = (("analysis", "refine"), ("box", bounds))
-    if k > 0:
-        settings += (("batch", batch), ("output", output))
-    return Program(model_lane, settings=settings)
 
 
 @contextlib.contextmanager
@@ -64,26 +47,94 @@ def one_cluster(executor: Any, options: dict[str, Any]) -> Iterator[dict[str, An
 
 
 def check_refine_store(store: Any, asked: Refinement, overwrite: bool) -> Path | None:
-    """The refine store's path, after refusing one made for another refinement (untouched)."""
+    """The refine store's path, after refusing one made for another refinement (untouched).
+
+    A new store's path ends in ``.zarr``, as every store's does; a folder of
+    rounds made by an earlier version keeps its name. A larger ``n`` is not
+    a difference (the store grows), nor is ``output`` left out where it
+    names the store's only output.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from labeled_spaces.analysis.refine_rounds import check_refine_store
+    >>> check_refine_store(Path(tempfile.mkdtemp()) / "run.nc", None, False)
+    Traceback (most recent call last):
+    ...
+    ValueError: store must be None or the path of refine's store (a .zarr directory), got ...
+    """
     if store is None:
         return None
+    expected = "None or the path of refine's store (a .zarr directory)"
     try:
         path = Path(os.fspath(store))
     except TypeError:
-        fail("store", "None or the path of refine's store (a directory)", store, TypeError)
+        fail("store", expected, store, TypeError)
     if path.exists() and not path.is_dir():
-        fail("store", "None or the path of refine's store (a directory)", store)
+        fail("store", expected, store)
     held = stored_root(path) if path.is_dir() else None  # a store of another kind: refused
+    rounds = held is None and holds_rounds(path)
+    if held is None and not rounds:
+        if path.suffix != ".zarr":
+            fail("store", expected, store)
+        if path.is_dir() and any(path.iterdir()):
+            raise ValueError(f"store={str(path)!r} is a folder that refine did not make (no "
+                             "results over its points, no rounds); refusing to write into it: "
+                             "give a new path")
     if held is not None and not overwrite:
-        found = held.refinement.differences(asked)
-        if asked.n > held.refinement.n:  # more points: only the rounds (or the part) it adds run
-            found = [f for f in found if not f.startswith("n: ")]
+        found = _differences(held, asked)
         if found:
             raise ValueError(
                 f"store={str(path)!r} holds a refinement asked for otherwise "
                 f"({'; '.join(found)}); it is left as it is: give a new path, or pass "
                 "overwrite=True to replace it")
-    elif held is None and holds_rounds(path):
+    elif rounds:
         logger.info("refine: %s holds rounds but not the results over all points (made by an "
                     "earlier version); they are written as the rounds are read back", path)
     return path
+
+
+def _differences(held: StoredRoot, asked: Refinement) -> list[str]:
+    """What ``asked`` asks for otherwise than the store: a larger ``n`` grows it."""
+    stored = held.refinement
+    same_output = {stored.output, asked.output} - {None} <= set(held.outputs[:1]) and \
+        len(held.outputs) == 1
+    return [d for d in stored.differences(asked)
+            if not (d.startswith("n: ") and asked.n > stored.n)
+            and not (d.startswith("output: ") and same_output)]
+
+
+@contextlib.contextmanager
+def set_aside(path: Path | None, overwrite: bool) -> Iterator[None]:
+    """With ``overwrite``, the store at ``path`` moved aside while a new one is made there.
+
+    Removed once the new refinement finished; put back, the new one's rounds
+    removed, where it did not (its points are in the error's ``partial``):
+    what was stored is never lost to a run that failed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from labeled_spaces.analysis.refine_rounds import set_aside
+    >>> path = Path(tempfile.mkdtemp()) / "refined.zarr"
+    >>> (path / "round_000.zarr").mkdir(parents=True)
+    >>> with set_aside(path, overwrite=True):
+    ...     path.exists()
+    False
+    >>> path.exists()  # the new refinement would be here; the old one is gone
+    False
+    """
+    if path is None or not overwrite or not path.exists():
+        yield
+        return
+    aside = path.parent / f".{path.name}.replaced-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    os.rename(path, aside)
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        os.rename(aside, path)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)

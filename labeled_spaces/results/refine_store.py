@@ -36,7 +36,7 @@ import numpy as np
 import xarray as xr
 
 from .._codec import jsonable
-from .._schema import REFINE_ATTR
+from .._schema import OUTPUTS_ATTR, REFINE_ATTR
 from ..grid import Blocks
 from ..space import Space
 from .names import Outputs
@@ -139,11 +139,14 @@ class StoredRoot:
         The points it holds (the first ones of the refinement).
     step : int
         Points per chunk along ``point``.
+    outputs : tuple of str
+        The names of its outputs (key paths), as the attrs list them.
     """
 
     refinement: Refinement
     points: int
     step: int
+    outputs: tuple[str, ...] = ()
 
 
 def stored_root(path: Path) -> StoredRoot | None:
@@ -186,10 +189,15 @@ def stored_root(path: Path) -> StoredRoot | None:
         step = node["chunk_grid"]["configuration"]["chunk_shape"][0]
     except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
         raise ValueError(f"{where} has no readable chunks of {POINT!r} ({err!r}); give a new "
-                         "path, or overwrite=True") from None
+                         "path, or remove it") from None
     if not isinstance(step, int) or isinstance(step, bool) or step < 1:
         raise ValueError(f"{where} must chunk {POINT!r} by a positive integer, got {step!r}")
-    return StoredRoot(refinement, int(held["shape"][0]), step)
+    try:
+        names = json.loads(attrs.get(OUTPUTS_ATTR, "[]"))
+    except (TypeError, ValueError):
+        names = []
+    outputs = tuple(n for n in names if isinstance(n, str)) if isinstance(names, list) else ()
+    return StoredRoot(refinement, int(held["shape"][0]), step, outputs)
 
 
 def points_from(loaded: Sequence[Sequence[np.ndarray]], lo: int) -> list[np.ndarray]:
