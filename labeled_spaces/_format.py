@@ -149,9 +149,25 @@ def _value_text(value: Any) -> str:
         return f"{value.item():g}"
     if value.dtype.kind == "M":
         return str(np.datetime_as_string(value, unit="auto"))
-    if value.dtype.kind == "m":
-        return str(value)
+    if value.dtype.kind == "m":  # in its own unit, which numpy spells "1 seconds"
+        unit = np.datetime_data(value.dtype)[0]
+        return f"{int(value.astype(np.int64))} {unit}"
     return clipped(repr(value.item()), 40)  # plain str/int, not np.str_('...') reprs
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters escaped (``\\n``, ``\\x1b``), the rest as it is.
+
+    Examples
+    --------
+    >>> from labeled_spaces._format import printable
+    >>> print(printable("a\\x1b[31mb\\nc é"))
+    a\\x1b[31mb\\nc é
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
 
 
 def clipped(text: str, limit: int = 80) -> str:

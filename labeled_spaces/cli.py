@@ -276,7 +276,7 @@ def describe(path: str | Path) -> str:
             # not results, or results that cannot be traced back to their run: say why
             with reading(target):
                 lines = [f"{target}: {kind}, not labeled_spaces results", *dataset_lines(plain)]
-            return "\n".join([*lines, f"not traced back to a run: {_one_line(err)}"])
+            return _joined([*lines, f"not traced back to a run: {_one_line(err)}"])
 
     added = () if results.added is None else set(map(str, results.added.data_vars))
     lines = [f"{target}: labeled_spaces results, {kind}",
@@ -309,7 +309,18 @@ def describe(path: str | Path) -> str:
     if isinstance(versions, dict) and versions:
         lines.append("  versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     lines += [f"  {line}" for line in recorded_lines(attrs)]
-    return "\n".join(lines)
+    return _joined(lines)
+
+
+def _joined(lines: list[str]) -> str:
+    """The lines of ``info``, a file's names and values shown as text, never as terminal codes.
+
+    A variable named ``"a\\nB: complete"`` would otherwise print a line of its own,
+    and one holding ``"\\x1b[31m"`` would colour the terminal.
+    """
+    from ._format import printable
+
+    return "\n".join(printable(line) for line in lines)
 
 
 def _run_info(args: argparse.Namespace) -> int:

@@ -312,3 +312,12 @@ def test_partial_results_keep_how_they_were_made():
     assert recorded_settings(attrs) == {"analysis": "gradients", "wrt": ["x"]}
     assert attrs["labeled_spaces:arguments"] == whole["labeled_spaces:arguments"]
     assert attrs["labeled_spaces:identity"] == whole["labeled_spaces:identity"]  # program too
+
+
+def test_a_plain_runs_store_reused_by_an_analysis_names_each_setting(tmp_path):
+    path = tmp_path / "plain.zarr"
+    space = ls.Space({"k": ls.GridAxis(0.0, 1.0, 4)}, mode="product")
+    ls.ParallelExecution(lambda s: s["k"] ** 2, space, store=str(path), progress=False).run()
+    message = refused(lambda: ls.gradients(lambda s: s["k"] ** 2, space, store=str(path),
+                                           progress=False), path, "analysis")
+    assert "analysis: (none) -> gradients" in message and "value:" not in message

@@ -103,3 +103,16 @@ def test_info_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
         os.close(write)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
+
+
+def test_info_shows_names_from_a_file_as_text_not_terminal_codes(tmp_path: Path) -> None:
+    # a file is data: its names cannot colour the terminal or print lines of their own
+    path = tmp_path / "names.zarr"
+    xr.Dataset({"\x1b[31mred\x1b[0m": ("k", np.arange(2.0)),
+                "line1\nFAKE: complete": ("k", np.arange(2.0))},
+               coords={"k": [0, 1]}).to_zarr(path, consolidated=False)
+    code, out, err = run("info", str(path))
+    assert code == 0, err
+    assert "\x1b" not in out and "\\x1b[31mred" in out
+    assert not any(line.startswith("FAKE") for line in out.splitlines())
+    assert "line1\\nFAKE: complete" in out

@@ -68,7 +68,8 @@ def test_extent_of_one_value_dates_and_nothing_but_nan():
     dates = np.array(["2020-01-01", "2020-01-02T06:00"], "datetime64[ns]")
     assert format_extent(dates) == "2020-01-01 .. 2020-01-02T06:00"  # not nanoseconds
     assert format_extent(dates[:1]) == "2020-01-01"
-    assert format_extent(np.array([1, 3], "timedelta64[s]")) == "1 seconds .. 3 seconds"
+    assert format_extent(np.array([1, 3], "timedelta64[s]")) == "1 s .. 3 s"
+    assert format_extent(np.array([1], "timedelta64[ms]")) == "1 ms"  # not "1 milliseconds"
     assert format_extent(np.array([np.nan, np.nan])) == "all NaN"
     assert format_extent(np.array(["NaT"], "datetime64[s]")) == "all NaT"
     long = format_extent(np.array(["x" * 300, "y"]))  # a long label is cut

@@ -69,3 +69,20 @@ def test_sub_spaces_and_a_rebuilt_space_do_not_repeat_the_warning():
         parts = [space[1:3], space.isel(a=[0, 2]), space.sel(a=1.0, method="nearest"),
                  Space.from_attrs(json.loads(json.dumps(space.attrs)))]
     assert bool(parts[0][0]["k"] == space[1]["k"])
+
+
+def test_sensitivity_warns_once_whether_given_a_state_or_a_space():
+    from labeled_spaces import UniformAxis, sensitivity
+
+    def model(s):
+        return s["x"] + jax.random.uniform(s["k"]) + jax.random.uniform(s["k2"])
+
+    state = {"x": UniformAxis(0.0, 1.0, 2), "y": UniformAxis(0.0, 1.0, 2), "k": PointKey(),
+             "k2": PointKey()}
+    space, caught = built(state)
+    assert len(caught) == 1  # building the Space
+    for given, want in ((space, 0), (state, 1)):  # a state was never built into a Space
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            sensitivity(model, given, n=8, progress=False)
+        assert len([w for w in seen if str(w.message).startswith(SHARED_KEYS)]) == want

@@ -25,7 +25,7 @@ import numpy as np
 import xarray as xr
 
 from .._caches import ProgramCache
-from .._checks import check_callable, fail, integer_scalar, warn_user
+from .._checks import check_callable, fail, integer_scalar, silenced, warn_user
 from .._codec import key_data
 from ..axes import AbstractAxis, BoundedAxis, DataAxis, KeyAxis, NumPyroAxis
 from ..execution import ParallelExecution, Program
@@ -40,6 +40,7 @@ from ..space.design import (
     map_factors,
     unit_design,
 )
+from ..space.shared_keys import SHARED_KEYS
 from .program import UnusableOutputs, check_output, run_program
 from .sobol import sobol_estimates
 
@@ -319,7 +320,8 @@ def sensitivity(
     n, n_resamples, confidence = _check_options(n, n_resamples, confidence)
     check_output(output)
     key = check_key(key)
-    if isinstance(state, Space):  # its axes and fixed leaves; its mode and key do not apply
+    built = isinstance(state, Space)  # its user was warned of its PointKeys already
+    if built:  # its axes and fixed leaves; its mode and key do not apply
         state = state.state
     leaves, treedef, positions, names = _axes_of(state)
     _check_output_dims(output, options.get("output_dims"))
@@ -328,8 +330,9 @@ def sensitivity(
     coords = options.get("output_coords")
     dim = _free_dim(set(names) | _dim_names(options.get("output_dims"))
                     | (set(map(str, coords)) if isinstance(coords, Mapping) else set()))
-    space = Space(_sweep_state(leaves, treedef, positions, names, u), mode="zip", key=key,
-                  dim=dim)
+    with silenced(*([SHARED_KEYS] if built else [])):
+        space = Space(_sweep_state(leaves, treedef, positions, names, u), mode="zip", key=key,
+                      dim=dim)
     program = _PROGRAMS.get(None, ("sensitivity", output), lambda: _selecting(output))
     try:
         results = run_program(executor, model, space, args, program, options)

@@ -85,8 +85,8 @@ def _outputs_of(ds: xr.Dataset, space: Any, partial: bool
     else:  # an output structure that could not be described: its leaves by name
         treedef = jax.tree.structure(dict.fromkeys(names, 0))
     if treedef.num_leaves != len(names):
-        leaves = "leaf" if treedef.num_leaves == 1 else "leaves"
-        raise ValueError(f"{OUTPUT_TREE_ATTR} holds {treedef.num_leaves} {leaves} for "
+        raise ValueError(f"{OUTPUT_TREE_ATTR} holds "
+                         f"{format_count(treedef.num_leaves, 'leaf', 'leaves')} for "
                          f"{format_count(len(names), 'output')} {names}")
     # the variable names are the ones a run of this space names these outputs
     probe = Outputs.build(space, treedef, [()] * len(names), [np.float32] * len(names),

@@ -206,7 +206,10 @@ class RunIdentity:
         found: list[str] = []
         for key in names:  # keyword arguments and settings by their own names: n_steps: 1 -> 2
             where = "" if key in ("kwargs", ANALYSIS_KEY) else key
-            found += _differences(self.inputs.get(key), now.inputs.get(key), where)
+            stored, current = self.inputs.get(key), now.inputs.get(key)
+            if key == ANALYSIS_KEY:  # none recorded: a plain run's, each setting named alone
+                stored, current = stored or {}, current or {}
+            found += _differences(stored, current, where)
         return found
 
     def refusal(self, now: RunIdentity, where: str) -> str:
