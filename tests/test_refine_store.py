@@ -287,3 +287,28 @@ def test_a_larger_n_computes_only_the_points_it_adds(tmp_path, more):
     xr.testing.assert_identical(open_results(store).to_xarray().compute(), fresh.to_xarray())
     xr.testing.assert_identical(grown.to_xarray().isel(point=slice(0, 75)).drop_attrs(),
                                 made.to_xarray().drop_attrs())
+
+
+@pytest.mark.parametrize("damage", ["result/c/0", "x/c/1", "round/c/0", "point/c/1",
+                                    "labeled_spaces/done/c/1", "truncated y/c/0"])
+def test_a_damaged_root_is_rewritten_from_the_rounds(tmp_path, damage):
+    # a chunk of any of the root's arrays lost or damaged: a rerun reads the rounds back and
+    # writes the root again from point 0 (it used to write only what the root lacked)
+    store = tmp_path / "refined.zarr"
+    computed = []
+    first = refine(counting(computed), square(), n=300, batch=40, store=store)
+    name = damage.split()[-1]
+    if damage.startswith("truncated"):
+        (store / name).write_bytes((store / name).read_bytes()[:5])
+    else:
+        (store / name).unlink()
+    computed.clear()
+    again = refine(counting(computed), square(), n=300, batch=40, store=store)
+    assert computed == []  # every round read back
+    xr.testing.assert_identical(again.to_xarray(), first.to_xarray())
+    opened = open_results(store)
+    assert opened.complete
+    xr.testing.assert_identical(opened.to_xarray().compute(), first.to_xarray())
+    before = snapshot(store)  # whole again: a further rerun writes nothing
+    refine(counting(computed), square(), n=300, batch=40, store=store)
+    assert snapshot(store) == before

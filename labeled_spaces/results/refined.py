@@ -30,8 +30,10 @@ from .._checks import check_int, fail, name_list, warn_user
 from .._schema import REFINE_ATTR, REFINE_FORMAT, read_entry
 from .results import Results
 
-__all__ = ["ROUND", "Box", "RefineResults", "Refinement"]
+__all__ = ["POINT", "ROUND", "Box", "RefineResults", "Refinement"]
 
+#: the dimension of refine's points
+POINT = "point"
 #: the coordinate on ``point`` that holds the round each point was computed in
 ROUND = "round"
 
