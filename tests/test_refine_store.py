@@ -312,3 +312,41 @@ def test_a_damaged_root_is_rewritten_from_the_rounds(tmp_path, damage):
     before = snapshot(store)  # whole again: a further rerun writes nothing
     refine(counting(computed), square(), n=300, batch=40, store=store)
     assert snapshot(store) == before
+
+
+def edited_attr(ds, **changes):
+    import json
+    entry = json.loads(ds.attrs["labeled_spaces:refine"])
+    return ds.assign_attrs({"labeled_spaces:refine": json.dumps({**entry, **changes})})
+
+
+def test_a_refine_attr_that_does_not_fit_the_file_is_refused(tmp_path):
+    # an attr added to other results, or edited, made up rounds (and axes the file lacked)
+    results = refine(circle, square(), n=40, batch=5)
+    ds = results.to_xarray()
+    run = ls.ParallelExecution(circle, square(), progress=False).run().to_xarray()
+    zipped = Space({"x": ls.DataAxis(np.linspace(-1, 1, 30)),
+                    "y": ls.DataAxis(np.linspace(-1, 1, 30)), "width": WIDTH},
+                   mode="zip", dim="point")
+    on_points = ls.ParallelExecution(circle, zipped, progress=False).run().to_xarray()
+    cases = {
+        "product": (run.assign_attrs({"labeled_spaces:refine": ds.attrs[
+            "labeled_spaces:refine"]}), "one dimension 'point'.*\\['x', 'y'\\]"),
+        "no_round": (on_points.assign_attrs({"labeled_spaces:refine": ds.attrs[
+            "labeled_spaces:refine"]}), "coordinate 'round'; the file has none"),
+        "axes": (edited_attr(ds, axes=["x", "z"]), "no coordinates \\['z'\\]"),
+        "small_n": (edited_attr(ds, n=30), "n=30.*40 from 0 to 39"),
+        "big_grid": (edited_attr(ds, grid=41, n=50), "grid=41"),
+        "grid": (edited_attr(ds, grid=20), "'round' must equal.*grid=20"),
+        "batch": (edited_attr(ds, batch=3), "'round' must equal.*batch=3"),
+        "rounds": (ds.assign_coords(round=("point", np.zeros(40, int))), "'round' must equal"),
+    }
+    for name, (edited, match) in cases.items():
+        edited.to_netcdf(tmp_path / f"{name}.nc")
+        with pytest.raises(ValueError, match="labeled_spaces:refine") as err:
+            open_results(tmp_path / f"{name}.nc")
+        assert err.match(match), name
+    # what fits is opened: the file as saved, and some of its points
+    ds.isel(point=[39, 3, 30]).to_netcdf(tmp_path / "some.nc")
+    np.testing.assert_array_equal(open_results(tmp_path / "some.nc").rounds,
+                                  results.rounds[[39, 3, 30]])

@@ -30,7 +30,7 @@ from .._checks import check_int, fail, name_list, warn_user
 from .._schema import REFINE_ATTR, REFINE_FORMAT, read_entry
 from .results import Results
 
-__all__ = ["POINT", "ROUND", "Box", "RefineResults", "Refinement"]
+__all__ = ["POINT", "ROUND", "Box", "RefineResults", "Refinement", "file_rounds"]
 
 #: the dimension of refine's points
 POINT = "point"
@@ -173,6 +173,61 @@ class Refinement:
         positions = np.asarray(positions, dtype=np.int64)
         later = 1 + (positions - self.grid) // self.batch
         return np.where(positions < self.grid, 0, later).astype(np.int64)
+
+
+def file_rounds(refinement: Refinement, space: Any, ds: xr.Dataset) -> np.ndarray:
+    """The round of each point of a file of refine's results, after checking the file holds them.
+
+    ``space`` is the space the file's points rebuild (in its order), ``ds``
+    the file. A file refine made holds its points over one ``point``
+    dimension, the refined axes as coordinates on it, distinct positions
+    from 0 to below ``n`` (at least the first round's ``grid`` points: the
+    first round is whole before anything is saved) and the coordinate
+    ``round`` (or an output of that name), which must equal the rounds the
+    attr gives the positions: an attr added to other results, or edited, is
+    refused rather than trusted.
+
+    Raises
+    ------
+    ValueError
+        Naming the attr and what does not hold.
+    """
+    where = f"attrs entry {REFINE_ATTR}"
+    if tuple(space.dims) != (POINT,):
+        raise ValueError(f"{where} describes refine's results, over one dimension {POINT!r}; "
+                         f"the file holds the dimensions {list(space.dims)}")
+    lacking = [name for name in refinement.box.names
+               if name not in space.coords or space.coords[name].dims != (POINT,)]
+    if lacking:
+        raise ValueError(f"{where} names the axes {list(refinement.box.names)}; the file has no "
+                         f"coordinates {lacking} on {POINT!r}")
+    positions = np.asarray(space.coords[POINT].values)
+    grid, n = refinement.grid, refinement.n
+    if positions.dtype.kind not in "iu" or len(np.unique(positions)) != len(positions) or (
+            len(positions) and (positions.min() < 0 or positions.max() >= n)):
+        raise ValueError(f"{where} says n={n}: the file's {POINT!r} must hold distinct "
+                         f"positions from 0 to {n - 1}, got {len(positions)} from "
+                         f"{positions.min() if len(positions) else None} to "
+                         f"{positions.max() if len(positions) else None}")
+    reached = int(positions.max()) + 1 if len(positions) else 0
+    if grid > n or grid > reached:
+        raise ValueError(f"{where} says grid={grid} (the first round's points) with n={n}; "
+                         f"the file's points reach position {reached - 1}: refine saves only "
+                         "once the first round is whole")
+    rounds = refinement.rounds_of(positions)
+    if ROUND not in ds.variables:
+        raise ValueError(f"{where} describes refine's results, which hold the coordinate "
+                         f"{ROUND!r}; the file has none")
+    if ROUND in ds.coords:
+        held = ds.coords[ROUND]
+        want = refinement.rounds_of(np.asarray(ds[POINT].values)) if held.dims == (POINT,) \
+            else None
+        if want is None or not np.array_equal(np.asarray(held.values), want):
+            raise ValueError(f"the coordinate {ROUND!r} must equal the rounds {where} gives "
+                             f"the points (grid={grid}, batch={refinement.batch}): the file "
+                             "was edited (or a chunk of it lost), and its points would be "
+                             "relabelled")
+    return rounds
 
 
 class RefineResults(Results):
