@@ -350,3 +350,19 @@ def test_a_refine_attr_that_does_not_fit_the_file_is_refused(tmp_path):
     ds.isel(point=[39, 3, 30]).to_netcdf(tmp_path / "some.nc")
     np.testing.assert_array_equal(open_results(tmp_path / "some.nc").rounds,
                                   results.rounds[[39, 3, 30]])
+
+
+def test_a_store_stopped_in_its_first_round_says_so(tmp_path):
+    # only round 0's store, no root yet: the message named only an earlier version's layout
+    def failing(s):  # plain Python: fails at the 10th point of the grid
+        if float(s["x"]) > 0.9 and float(s["y"]) > -0.1:
+            raise RuntimeError("boom")
+        return float(s["x"]) * float(s["y"])
+    store = tmp_path / "refined.zarr"
+    with pytest.raises(ls.ModelError):
+        refine(failing, square(), n=40, batch=5, store=store,
+               executor=ls.SequentialExecution, jit=False)
+    assert (store / "round_000.zarr").is_dir() and not (store / "zarr.json").exists()
+    with pytest.raises(ValueError, match="still running or stopped in its first round.*"
+                                         "earlier version; run refine again"):
+        open_results(store)
