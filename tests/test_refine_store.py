@@ -366,3 +366,15 @@ def test_a_store_stopped_in_its_first_round_says_so(tmp_path):
     with pytest.raises(ValueError, match="still running or stopped in its first round.*"
                                          "earlier version; run refine again"):
         open_results(store)
+
+
+def test_to_grid_of_too_few_or_collinear_points_says_so(tmp_path):
+    # scipy's QhullError came through raw
+    results = refine(circle, square(), n=40, batch=5)
+    ds = results.to_xarray()
+    for name, points, match in [("line", [0, 6, 12, 18, 24], "5 points all lie on one line"),
+                                ("few", [0, 24], "2 points, too few")]:
+        ds.isel(point=points).to_netcdf(tmp_path / f"{name}.nc")
+        with pytest.raises(ValueError, match="full-dimensional.*at least 3") as err:
+            open_results(tmp_path / f"{name}.nc").to_grid(x=5, y=5)
+        assert err.match(match)

@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 from scipy.interpolate import LinearNDInterpolator
-from scipy.spatial import Delaunay
+from scipy.spatial import Delaunay, QhullError
 
 from .._checks import check_int, fail, name_list, warn_user
+from .._format import format_count
 from .._schema import REFINE_ATTR, REFINE_FORMAT, read_entry
 from .results import Results
 
@@ -294,7 +295,8 @@ class RefineResults(Results):
         ------
         ValueError
             ``variables`` is empty or names no output; a size names no axis or
-            is below 2.
+            is below 2; the points (of results edited down) are fewer than one
+            more than the axes, or all on one line (plane, in 3-D).
 
         Examples
         --------
@@ -322,7 +324,7 @@ class RefineResults(Results):
         ticks = [np.linspace(0.0, 1.0, c) for c in counts]
         nodes = np.stack(np.meshgrid(*ticks, indexing="ij"), axis=-1).reshape(-1, len(names))
         point = self.space.dims[0]
-        mesh = Delaunay(self.box.to_unit(_coordinates(ds, names)))
+        mesh = _mesh(self.box.to_unit(_coordinates(ds, names)))
         data = {}
         for var in chosen:
             array = ds[var]
@@ -356,6 +358,27 @@ def _chosen(variables: str | Sequence[str] | None, outputs: list[str]) -> list[s
         fail("variables", f"names of the outputs {outputs}", variables,
              detail=f" ({', '.join(map(repr, unknown))} not among them)")
     return list(dict.fromkeys(chosen))
+
+
+def _mesh(points: np.ndarray) -> Delaunay:
+    """The Delaunay mesh of ``points`` ``(m, d)``, refusing a set that spans no ``d``-D volume.
+
+    refine's results always span their box; results edited down to a few
+    points, or to points on one line (plane, in 3-D), have no mesh to
+    interpolate over: a ValueError says so (Qhull's own error does not).
+    """
+    d = points.shape[1]
+    flat = "one line" if d == 2 else "one plane"
+    needs = (f"to_grid needs a full-dimensional set of points: at least {d + 1}, not all on "
+             f"{flat}, to interpolate over the {d}-D box")
+    if len(points) < d + 1:
+        raise ValueError(f"{needs}; the results hold {format_count(len(points), 'point')}, "
+                         "too few")
+    try:
+        return Delaunay(points)
+    except QhullError:
+        raise ValueError(f"{needs}; the results' {format_count(len(points), 'point')} all lie "
+                         f"on {flat}") from None
 
 
 def _coordinates(ds: xr.Dataset, names: Sequence[str]) -> np.ndarray:
