@@ -287,3 +287,100 @@ def test_a_larger_n_computes_only_the_points_it_adds(tmp_path, more):
     xr.testing.assert_identical(open_results(store).to_xarray().compute(), fresh.to_xarray())
     xr.testing.assert_identical(grown.to_xarray().isel(point=slice(0, 75)).drop_attrs(),
                                 made.to_xarray().drop_attrs())
+
+
+@pytest.mark.parametrize("damage", ["result/c/0", "x/c/1", "round/c/0", "point/c/1",
+                                    "labeled_spaces/done/c/1", "truncated y/c/0"])
+def test_a_damaged_root_is_rewritten_from_the_rounds(tmp_path, damage):
+    # a chunk of any of the root's arrays lost or damaged: a rerun reads the rounds back and
+    # writes the root again from point 0 (it used to write only what the root lacked)
+    store = tmp_path / "refined.zarr"
+    computed = []
+    first = refine(counting(computed), square(), n=300, batch=40, store=store)
+    name = damage.split()[-1]
+    if damage.startswith("truncated"):
+        (store / name).write_bytes((store / name).read_bytes()[:5])
+    else:
+        (store / name).unlink()
+    computed.clear()
+    again = refine(counting(computed), square(), n=300, batch=40, store=store)
+    assert computed == []  # every round read back
+    xr.testing.assert_identical(again.to_xarray(), first.to_xarray())
+    opened = open_results(store)
+    assert opened.complete
+    xr.testing.assert_identical(opened.to_xarray().compute(), first.to_xarray())
+    before = snapshot(store)  # whole again: a further rerun writes nothing
+    refine(counting(computed), square(), n=300, batch=40, store=store)
+    assert snapshot(store) == before
+
+
+def edited_attr(ds, **changes):
+    import json
+    entry = json.loads(ds.attrs["labeled_spaces:refine"])
+    return ds.assign_attrs({"labeled_spaces:refine": json.dumps({**entry, **changes})})
+
+
+def test_a_refine_attr_that_does_not_fit_the_file_is_refused(tmp_path):
+    # an attr added to other results, or edited, made up rounds (and axes the file lacked)
+    results = refine(circle, square(), n=40, batch=5)
+    ds = results.to_xarray()
+    run = ls.ParallelExecution(circle, square(), progress=False).run().to_xarray()
+    zipped = Space({"x": ls.DataAxis(np.linspace(-1, 1, 30)),
+                    "y": ls.DataAxis(np.linspace(-1, 1, 30)), "width": WIDTH},
+                   mode="zip", dim="point")
+    on_points = ls.ParallelExecution(circle, zipped, progress=False).run().to_xarray()
+    cases = {
+        "product": (run.assign_attrs({"labeled_spaces:refine": ds.attrs[
+            "labeled_spaces:refine"]}), "one dimension 'point'.*\\['x', 'y'\\]"),
+        "axes": (edited_attr(ds, axes=["x", "z"]), "no coordinates \\['z'\\]"),
+        "small_n": (edited_attr(ds, n=30), "n=30.*40 from 0 to 39"),
+        "big_grid": (edited_attr(ds, grid=41, n=50), "grid=41"),
+        "grid": (edited_attr(ds, grid=20), "'round' must equal.*grid=20"),
+        "batch": (edited_attr(ds, batch=3), "'round' must equal.*batch=3"),
+        "rounds": (ds.assign_coords(round=("point", np.zeros(40, int))), "'round' must equal"),
+    }
+    for name, (edited, match) in cases.items():
+        edited.to_netcdf(tmp_path / f"{name}.nc")
+        with pytest.raises(ValueError, match="labeled_spaces:refine") as err:
+            open_results(tmp_path / f"{name}.nc")
+        assert err.match(match), name
+    # what fits is opened: the file as saved, some of its points (also only the first
+    # round's), and the file without its round coordinate (the positions give the rounds)
+    for name, part, rounds in (("some", ds.isel(point=[39, 3, 30]), results.rounds[[39, 3, 30]]),
+                               ("first", ds.isel(point=slice(0, 10)), results.rounds[:10]),
+                               ("dropped", ds.drop_vars("round"), results.rounds)):
+        part.to_netcdf(tmp_path / f"{name}.nc")
+        np.testing.assert_array_equal(open_results(tmp_path / f"{name}.nc").rounds, rounds)
+    # refine-shaped results with the attr added: labels as they are, rounds from positions
+    added = on_points.assign_attrs({"labeled_spaces:refine": ds.attrs["labeled_spaces:refine"]})
+    added.to_netcdf(tmp_path / "added.nc")
+    opened = open_results(tmp_path / "added.nc")
+    np.testing.assert_array_equal(opened.to_xarray()["x"].values, on_points["x"].values)
+
+
+def test_a_store_stopped_in_its_first_round_says_so(tmp_path):
+    # only round 0's store, no root yet: the message named only an earlier version's layout
+    def failing(s):  # plain Python: fails at the 10th point of the grid
+        if float(s["x"]) > 0.9 and float(s["y"]) > -0.1:
+            raise RuntimeError("boom")
+        return float(s["x"]) * float(s["y"])
+    store = tmp_path / "refined.zarr"
+    with pytest.raises(ls.ModelError):
+        refine(failing, square(), n=40, batch=5, store=store,
+               executor=ls.SequentialExecution, jit=False)
+    assert (store / "round_000.zarr").is_dir() and not (store / "zarr.json").exists()
+    with pytest.raises(ValueError, match="still running or stopped in its first round.*"
+                                         "earlier version; run refine again"):
+        open_results(store)
+
+
+def test_to_grid_of_too_few_or_collinear_points_says_so(tmp_path):
+    # scipy's QhullError came through raw
+    results = refine(circle, square(), n=40, batch=5)
+    ds = results.to_xarray()
+    for name, points, match in [("line", [0, 6, 12, 18, 24], "5 points all lie on one line"),
+                                ("few", [0, 24], "2 points, too few")]:
+        ds.isel(point=points).to_netcdf(tmp_path / f"{name}.nc")
+        with pytest.raises(ValueError, match="full-dimensional.*at least 3") as err:
+            open_results(tmp_path / f"{name}.nc").to_grid(x=5, y=5)
+        assert err.match(match)

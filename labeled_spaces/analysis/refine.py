@@ -22,18 +22,20 @@ import jax
 import numpy as np
 
 from .._checks import check_callable, check_int, fail, silenced
+from .._format import format_count
 from ..axes import BoundedAxis, DataAxis, GridAxis, LogGridAxis, PointKey, UniformAxis
 from ..execution import Interrupted, ModelError, ParallelExecution
 from ..results import Outputs, Results
 from ..results.refine_store import (
     points_from,
+    root_damage,
     root_step,
     round_done,
     round_store,
     stored_root,
     write_root,
 )
-from ..results.refined import ROUND, Box, Refinement, RefineResults
+from ..results.refined import POINT, ROUND, Box, Refinement, RefineResults
 from ..space import Space, check_space, is_axis
 from ..space.shared_keys import SHARED_KEYS
 from .mesh import next_points
@@ -44,7 +46,6 @@ __all__ = ["RefineResults", "refine"]
 
 #: the dimension of the points, and the coordinate of their rounds: no axis or output
 #: dimension may take these names
-POINT = "point"
 RESERVED = (POINT, ROUND)
 
 logger = logging.getLogger("labeled_spaces")
@@ -70,7 +71,7 @@ def _box(space: Space) -> Box:
     if len(space.axes) not in (2, 3):
         count = len(space.axes)
         fail("space", "a space of 2 or 3 axes (refine samples a 2-D or 3-D box)",
-             f"{count} {'axis' if count == 1 else 'axes'} {list(space.names)}")
+             f"{format_count(count, 'axis', 'axes')} {list(space.names)}")
     if space.mode != "product" or len(space.dims) != len(space.axes):
         fail("space", "a product space with one dimension per axis (no zip, no groups)",
              f"mode={space.mode!r} with dims {list(space.dims)}")
@@ -262,8 +263,14 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
     overwrite = bool(options.get("overwrite", False))
     store = check_refine_store(options.pop("store", None), asked, overwrite)
     held = None if store is None or overwrite else stored_root(store)
-    # the points the store's root holds (all from rounds before these), and its chunks
-    root_points = 0 if held is None else held.points
+    # the points the store's root holds (all from rounds before these), and its chunks; a
+    # root with a chunk missing or unreadable holds none: it is rewritten from point 0, from
+    # the rounds as they are read back
+    damage = None if held is None or store is None else root_damage(store)
+    if damage is not None:
+        logger.warning("refine: the root of %s is damaged (%s); it is written again from the "
+                       "rounds", store, damage)
+    root_points = 0 if held is None or damage is not None else held.points
     step = root_step(batch) if held is None else held.step
     progress = options.pop("progress", False)
     values = _grid_points(space)

@@ -174,12 +174,13 @@ def open_dataset(path: Path) -> xr.Dataset:
     """
     if path.is_dir():
         if not _is_store(path):
-            if holds_rounds(path):  # refine's store as earlier versions made it: rounds only
+            if holds_rounds(path):  # refine's store in its first round, or an earlier version's
                 raise ValueError(
-                    f"{str(path)!r} holds the rounds of a refine store made by an earlier "
-                    "version, without the results over all points: run refine again with the "
-                    "same arguments and store= this path to write them (the finished rounds "
-                    "are read back, not computed)")
+                    f"{str(path)!r} holds rounds of refine but no results over all points yet: "
+                    "a refine still running or stopped in its first round, or a store made by "
+                    "an earlier version; run refine again with the same arguments and store= "
+                    "this path to write them (the finished rounds and blocks are read back, "
+                    "not computed)")
             raise ValueError(f"path must be a zarr store, got {str(path)!r} (no zarr metadata)")
         _charge_coordinates(path, _zarr_layout(path))
         try:

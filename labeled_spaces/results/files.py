@@ -42,7 +42,7 @@ from .names import COMPUTED, Outputs
 from .netcdf import restore_dtypes, undo_netcdf_names
 from .output_tree import structure_from_json
 from .recorded import recorded_arguments, recorded_settings
-from .refined import ROUND, Refinement, RefineResults
+from .refined import ROUND, Refinement, RefineResults, file_rounds
 from .results import Results
 from .store_writer import done_mask, store_state
 
@@ -152,19 +152,16 @@ def _check_state(space: Space, attrs: Any, given: bool) -> None:
                          f"rebuilds differs from the run's: {'; '.join(found)}")
 
 
-def _refined(results: RefineResults, attrs: Any) -> RefineResults:
+def _refined(results: RefineResults, ds: xr.Dataset) -> RefineResults:
     """Results of refine: how the refinement was asked for, and each point's round.
 
     The rounds follow from the points' positions along ``point`` (kept by a
-    file edited with xarray), the first round's size and ``batch``.
+    file edited with xarray), the first round's size and ``batch``; a file
+    whose attr does not fit its points, or whose ``round`` coordinate
+    differs from them, is refused (:func:`~labeled_spaces.results.refined.file_rounds`).
     """
-    results.refinement = Refinement.from_json(attrs[REFINE_ATTR])
-    space = results.space
-    if len(space.dims) != 1:
-        raise ValueError(f"attrs entry {REFINE_ATTR} describes refine's results, over one "
-                         f"dimension; the file holds the dimensions {list(space.dims)}")
-    positions = np.asarray(space.coords[space.dims[0]].values)
-    results.rounds = results.refinement.rounds_of(positions)
+    results.refinement = Refinement.from_json(ds.attrs[REFINE_ATTR])
+    results.rounds = file_rounds(results.refinement, results.space, ds)
     return results
 
 
@@ -270,7 +267,7 @@ def open_results(path: Any, state: Any = None) -> Any:
         added = others if others.variables else None
         if refined:  # a fixed class: the attr says how it was asked for, nothing to call
             made = RefineResults.from_outputs(space, outputs, arrays, done, added=added)
-            return _refined(cast(RefineResults, made), ds.attrs)
+            return _refined(cast(RefineResults, made), ds)
     results = Results.from_outputs(space, outputs, arrays, done, added=added)
     reopen = _REOPENED.get(kind) if isinstance(kind, str) else None
     return results if reopen is None else reopen(results)

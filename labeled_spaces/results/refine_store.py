@@ -23,6 +23,7 @@ and the next run writes it again.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -40,7 +41,7 @@ from .._schema import OUTPUTS_ATTR, REFINE_ATTR
 from ..grid import Blocks
 from ..space import Space
 from .names import Outputs
-from .refined import ROUND, Refinement
+from .refined import POINT, ROUND, Refinement
 from .store_files import store_metadata, stored_layout
 from .store_format import (
     DONE,
@@ -49,18 +50,17 @@ from .store_format import (
     chunk_key,
     coordinate_chunk,
     done_mark,
+    listed_chunks,
     replace_file,
     root_node,
 )
 from .store_writer import read_description, root_attrs, store_state
 
-__all__ = ["StoredRoot", "holds_rounds", "points_from", "round_done", "round_store", "root_step",
-           "stored_root", "write_root"]
+__all__ = ["POINT", "StoredRoot", "holds_rounds", "points_from", "root_damage", "round_done",
+           "round_store", "root_step", "stored_root", "write_root"]
 
 #: the root's chunks along ``point`` hold at least this many points
 MIN_STEP = 256
-#: the dimension of the points
-POINT = "point"
 
 _ROUND_NAME = re.compile(r"round_\d{3,}\.zarr")
 
@@ -198,6 +198,73 @@ def stored_root(path: Path) -> StoredRoot | None:
         names = []
     outputs = tuple(n for n in names if isinstance(n, str)) if isinstance(names, list) else ()
     return StoredRoot(refinement, int(held["shape"][0]), step, outputs)
+
+
+def root_damage(path: Path) -> str | None:
+    """What is missing or unreadable in the root of the refine store ``path`` (None: whole).
+
+    Every block must be marked done with its outputs' chunks there
+    (:func:`~labeled_spaces.results.store_writer.store_state`), and every
+    array the root's metadata lists (outputs, coordinates such as the axes
+    and ``round``, the done mask) must have each of its chunk files, readable:
+    a rerun rewrites a root that is not whole from its rounds.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from labeled_spaces.results.refine_store import root_damage
+    >>> root_damage(Path(tempfile.mkdtemp()))
+    'no readable zarr.json'
+    """
+    try:
+        nodes = json.loads((path / "zarr.json").read_text())["consolidated_metadata"]["metadata"]
+        state = store_state(path)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return "no readable zarr.json" if isinstance(err, (OSError, KeyError, TypeError)) \
+            else str(err)
+    if state is None or not state.done.all():
+        return "blocks not marked done, or an output's chunk missing"
+    for name, node in nodes.items():
+        if not isinstance(node, dict) or node.get("node_type") != "array":
+            continue
+        found = _array_damage(path / name, node)
+        if found:
+            return f"{name!r}: {found}"
+    return None
+
+
+def _array_damage(folder: Path, node: dict[str, Any]) -> str | None:
+    """What is missing or unreadable among the chunk files of one array of the root."""
+    try:
+        shape = [int(n) for n in node["shape"]]
+        chunks = [int(n) for n in node["chunk_grid"]["configuration"]["chunk_shape"]]
+        codecs = [c["name"] for c in node["codecs"]]
+    except (KeyError, TypeError, ValueError) as err:
+        return f"unreadable metadata ({err!r})"
+    if not (folder / "zarr.json").is_file():
+        return "no zarr.json"
+    if 0 in shape:
+        return None
+    counts = [math.ceil(n / c) for n, c in zip(shape, chunks, strict=True)]
+    listed = set(listed_chunks(folder, len(shape)))
+    codec = None
+    dtype = node.get("data_type")
+    if isinstance(dtype, str) and dtype != "string" and codecs[-1] in ("blosc", "zstd"):
+        try:
+            codec = ChunkCodec(np.dtype(dtype), chunks, codecs[-1])
+        except TypeError:
+            return f"an unknown data type {dtype!r}"
+    for position in itertools.product(*(range(c) for c in counts)):
+        if position not in listed:
+            return f"the chunk {chunk_key(position)} is missing"
+        if codec is not None:
+            file = folder / chunk_key(position)
+            try:
+                codec.decode(file.read_bytes(), str(file))
+            except (OSError, ValueError):
+                return f"the chunk {chunk_key(position)} is unreadable"
+    return None
 
 
 def points_from(loaded: Sequence[Sequence[np.ndarray]], lo: int) -> list[np.ndarray]:

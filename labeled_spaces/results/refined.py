@@ -24,14 +24,17 @@ from typing import Any
 import numpy as np
 import xarray as xr
 from scipy.interpolate import LinearNDInterpolator
-from scipy.spatial import Delaunay
+from scipy.spatial import Delaunay, QhullError
 
 from .._checks import check_int, fail, name_list, warn_user
+from .._format import format_count
 from .._schema import REFINE_ATTR, REFINE_FORMAT, read_entry
 from .results import Results
 
-__all__ = ["ROUND", "Box", "RefineResults", "Refinement"]
+__all__ = ["POINT", "ROUND", "Box", "RefineResults", "Refinement", "file_rounds"]
 
+#: the dimension of refine's points
+POINT = "point"
 #: the coordinate on ``point`` that holds the round each point was computed in
 ROUND = "round"
 
@@ -173,6 +176,56 @@ class Refinement:
         return np.where(positions < self.grid, 0, later).astype(np.int64)
 
 
+def file_rounds(refinement: Refinement, space: Any, ds: xr.Dataset) -> np.ndarray:
+    """The round of each point of a file of refine's results, after checking the file holds them.
+
+    ``space`` is the space the file's points rebuild (in its order), ``ds``
+    the file. A file refine made holds its points over one ``point``
+    dimension, the refined axes as coordinates on it and distinct positions
+    from 0 to below ``n``; where it holds the coordinate ``round``, that
+    must equal the rounds the attr gives the positions: an attr added to
+    other results, or edited, is refused rather than trusted. A subset
+    (``isel``) or a file whose ``round`` was dropped opens, its rounds
+    following from the positions.
+
+    Raises
+    ------
+    ValueError
+        Naming the attr and what does not hold.
+    """
+    where = f"attrs entry {REFINE_ATTR}"
+    if tuple(space.dims) != (POINT,):
+        raise ValueError(f"{where} describes refine's results, over one dimension {POINT!r}; "
+                         f"the file holds the dimensions {list(space.dims)}")
+    lacking = [name for name in refinement.box.names
+               if name not in space.coords or space.coords[name].dims != (POINT,)]
+    if lacking:
+        raise ValueError(f"{where} names the axes {list(refinement.box.names)}; the file has no "
+                         f"coordinates {lacking} on {POINT!r}")
+    positions = np.asarray(space.coords[POINT].values)
+    grid, n = refinement.grid, refinement.n
+    if positions.dtype.kind not in "iu" or len(np.unique(positions)) != len(positions) or (
+            len(positions) and (positions.min() < 0 or positions.max() >= n)):
+        raise ValueError(f"{where} says n={n}: the file's {POINT!r} must hold distinct "
+                         f"positions from 0 to {n - 1}, got {len(positions)} from "
+                         f"{positions.min() if len(positions) else None} to "
+                         f"{positions.max() if len(positions) else None}")
+    if grid > n:
+        raise ValueError(f"{where} says grid={grid} (the first round's points) with n={n}: "
+                         "the first round is part of the n points")
+    rounds = refinement.rounds_of(positions)
+    if ROUND in ds.coords:  # a file whose round was dropped gets it back from the positions
+        held = ds.coords[ROUND]
+        want = refinement.rounds_of(np.asarray(ds[POINT].values)) if held.dims == (POINT,) \
+            else None
+        if want is None or not np.array_equal(np.asarray(held.values), want):
+            raise ValueError(f"the coordinate {ROUND!r} must equal the rounds {where} gives "
+                             f"the points (grid={grid}, batch={refinement.batch}): the file "
+                             "was edited (or a chunk of it lost), and its points would be "
+                             "relabelled")
+    return rounds
+
+
 class RefineResults(Results):
     """The Results of :func:`refine`: one ``point`` dimension, and :meth:`to_grid`.
 
@@ -237,7 +290,8 @@ class RefineResults(Results):
         ------
         ValueError
             ``variables`` is empty or names no output; a size names no axis or
-            is below 2.
+            is below 2; the points (of results edited down) are fewer than one
+            more than the axes, or all on one line (plane, in 3-D).
 
         Examples
         --------
@@ -265,7 +319,7 @@ class RefineResults(Results):
         ticks = [np.linspace(0.0, 1.0, c) for c in counts]
         nodes = np.stack(np.meshgrid(*ticks, indexing="ij"), axis=-1).reshape(-1, len(names))
         point = self.space.dims[0]
-        mesh = Delaunay(self.box.to_unit(_coordinates(ds, names)))
+        mesh = _mesh(self.box.to_unit(_coordinates(ds, names)))
         data = {}
         for var in chosen:
             array = ds[var]
@@ -299,6 +353,27 @@ def _chosen(variables: str | Sequence[str] | None, outputs: list[str]) -> list[s
         fail("variables", f"names of the outputs {outputs}", variables,
              detail=f" ({', '.join(map(repr, unknown))} not among them)")
     return list(dict.fromkeys(chosen))
+
+
+def _mesh(points: np.ndarray) -> Delaunay:
+    """The Delaunay mesh of ``points`` ``(m, d)``, refusing a set that spans no ``d``-D volume.
+
+    refine's results always span their box; results edited down to a few
+    points, or to points on one line (plane, in 3-D), have no mesh to
+    interpolate over: a ValueError says so (Qhull's own error does not).
+    """
+    d = points.shape[1]
+    flat = "one line" if d == 2 else "one plane"
+    needs = (f"to_grid needs a full-dimensional set of points: at least {d + 1}, not all on "
+             f"{flat}, to interpolate over the {d}-D box")
+    if len(points) < d + 1:
+        raise ValueError(f"{needs}; the results hold {format_count(len(points), 'point')}, "
+                         "too few")
+    try:
+        return Delaunay(points)
+    except QhullError:
+        raise ValueError(f"{needs}; the results' {format_count(len(points), 'point')} all lie "
+                         f"on {flat}") from None
 
 
 def _coordinates(ds: xr.Dataset, names: Sequence[str]) -> np.ndarray:
