@@ -429,3 +429,43 @@ def test_a_point_key_gives_every_point_of_every_round_its_own_key():
     np.testing.assert_array_equal(bits, want)
     again = ls.ParallelExecution(noisy, results.space, progress=False).run().to_xarray()
     np.testing.assert_array_equal(again["y"].values, results.to_xarray()["y"].values)
+
+
+def test_ctrl_c_between_rounds_keeps_the_finished_rounds_in_partial(monkeypatch):
+    import sys
+
+    refining = sys.modules["labeled_spaces.analysis.refine"]  # the module, not the function
+    calls = {"n": 0}
+
+    def stopping(*args, **kwargs):  # Ctrl-C while round 2's points are chosen
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return next_points(*args, **kwargs)
+
+    monkeypatch.setattr(refining, "next_points", stopping)
+    with pytest.raises(ls.Interrupted, match="after round 1; the 26 points") as caught:
+        refine(circle_model, square(4, width=WIDTH), n=60, batch=10)
+    partial = caught.value.partial
+    assert isinstance(partial, ls.RefineResults) and len(partial) == 16 + 10
+    monkeypatch.undo()
+    whole = refine(circle_model, square(4, width=WIDTH), n=60, batch=10)
+    got, want = partial.to_xarray(), whole.to_xarray().isel(point=slice(0, 26))
+    for name in ("result", "x", "y", "round"):
+        np.testing.assert_array_equal(got[name].values, want[name].values)
+
+
+def test_ctrl_c_in_a_round_counts_the_points_of_every_round():
+    calls = {"n": 0}
+
+    def stops(state):  # plain Python, one point at a time: Ctrl-C at round 1's 4th point
+        calls["n"] += 1
+        if calls["n"] == 16 + 4:
+            raise KeyboardInterrupt
+        return circle_step(float(state["x"]), float(state["y"]))
+
+    with pytest.raises(ls.Interrupted) as caught:
+        refine(stops, square(4), n=60, batch=10, executor=ls.SequentialExecution, jit=False)
+    partial = caught.value.partial
+    assert len(partial) == 26 and int(np.count_nonzero(partial.done)) == 16 + 3
+    assert any("19 points computed in all" in note for note in caught.value.__notes__)

@@ -284,50 +284,70 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
         driver: np.ndarray = np.empty(0)
         leaf = 0
         k = 0
-        while True:
-            start = len(driver)
-            read_back = False
-            if store is not None:
-                store.mkdir(parents=True, exist_ok=True)
-                options["store"] = round_store(store, k)
-                read_back = not overwrite and round_done(options["store"])
-            points = _points_space(space, values, start=start)
-            try:
-                result = executor(model, points, *args, progress=progress, **options).run()
-            except (ModelError, Interrupted) as err:
-                # never lose what was computed: the finished rounds go with the error
-                if loaded and outputs is not None:
-                    err.partial = _combine(space, asked, outputs, loaded, chosen, err.partial,
-                                           values)
-                    if isinstance(err, ModelError) and err.index is not None:
-                        err.add_note(f"refine: that is point {start + err.index} of the results "
-                                     f"(round {k}, which started at point {start}); "
-                                     "err.index and err.partial count all points")
-                        err.index += start
+        try:
+            while True:
+                start = len(driver)
+                read_back = False
+                if store is not None:
+                    store.mkdir(parents=True, exist_ok=True)
+                    options["store"] = round_store(store, k)
+                    read_back = not overwrite and round_done(options["store"])
+                points = _points_space(space, values, start=start)
+                try:
+                    result = executor(model, points, *args, progress=progress, **options).run()
+                except (ModelError, Interrupted) as err:
+                    # never lose what was computed: the finished rounds go with the error
+                    if loaded and outputs is not None:
+                        err.partial = _combine(space, asked, outputs, loaded, chosen,
+                                               err.partial, values)
+                        _note_rounds(err, k, start)
+                    raise
+                if k == 0:
+                    leaf = _driver(result, output)
+                    outputs = result.outputs
+                loaded.append([np.asarray(a) for a in result.arrays])
+                chosen.append(values)
+                driver = np.concatenate([driver, _driving_values(result, leaf)])
+                logger.info("refine: round %d, %d of %d points", k, len(driver), n)
+                if store is not None and outputs is not None and (
+                        not read_back or len(driver) > root_points):
+                    # the root takes the round: from its first point, or from the first the root
+                    # lacks where the round was read back (the root may hold it already)
+                    first = root_points if read_back else start
+                    write_root(store, _points_space(space, np.concatenate(chosen)), outputs, asked,
+                               points_from(loaded, first - first % step), first, step)
+                    root_points = len(driver)
+                if len(driver) >= n:
+                    break
+                new = next_points(unit, driver, min(batch, n - len(driver)))
+                unit = np.concatenate([unit, new])
+                values = box.from_unit(new)
+                k += 1
+        except KeyboardInterrupt as err:
+            if isinstance(err, Interrupted) or not loaded or outputs is None:
                 raise
-            if k == 0:
-                leaf = _driver(result, output)
-                outputs = result.outputs
-            loaded.append([np.asarray(a) for a in result.arrays])
-            chosen.append(values)
-            driver = np.concatenate([driver, _driving_values(result, leaf)])
-            logger.info("refine: round %d, %d of %d points", k, len(driver), n)
-            if store is not None and outputs is not None and (
-                    not read_back or len(driver) > root_points):
-                # the root takes the round: from its first point, or from the first the root
-                # lacks where the round was read back (the root may hold it already)
-                first = root_points if read_back else start
-                write_root(store, _points_space(space, np.concatenate(chosen)), outputs, asked,
-                           points_from(loaded, first - first % step), first, step)
-                root_points = len(driver)
-            if len(driver) >= n:
-                break
-            new = next_points(unit, driver, min(batch, n - len(driver)))
-            unit = np.concatenate([unit, new])
-            values = box.from_unit(new)
-            k += 1
+            # Ctrl-C between rounds (choosing points, writing the root): what finished goes
+            # with it, as from a round's own interruption
+            raise Interrupted(
+                f"interrupted by the user after round {len(loaded) - 1}; the "
+                f"{sum(len(c) for c in chosen)} points of the finished rounds are in .partial",
+                _combine(space, asked, outputs, loaded, chosen)) from err
         assert outputs is not None, "round 0 ran"
         return _combine(space, asked, outputs, loaded, chosen)
+
+
+def _note_rounds(err: ModelError | Interrupted, k: int, start: int) -> None:
+    """Say in ``err`` that its index and ``partial`` count the points of every round."""
+    if isinstance(err, ModelError) and err.index is not None:
+        err.add_note(f"refine: that is point {start + err.index} of the results (round {k}, "
+                     f"which started at point {start}); err.index and err.partial count all "
+                     "points")
+        err.index += start
+    elif isinstance(err, Interrupted) and err.partial is not None:
+        done = err.partial.done
+        finished = len(err.partial) if done is None else int(np.count_nonzero(done))
+        err.add_note(f"refine: .partial holds the finished rounds and what round {k} "
+                     f"finished: {finished} points computed in all")
 
 
 def _combine(space: Space, asked: Refinement, outputs: Outputs,
