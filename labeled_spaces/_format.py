@@ -126,20 +126,27 @@ def format_extent(values: Any, units: Any = None) -> str:
     ('0.5 s', '2020-01-02')
     >>> format_extent(np.array([np.nan])), format_extent(np.array([]))
     ('all NaN', 'empty')
+    >>> format_extent(np.array([np.nan, 1.0, np.inf])), format_extent(np.array([True, False]))
+    ('1 .. inf and NaN', 'False, True')
     """
     values = np.asarray(values)
     if values.size == 0:
         return "empty"
     flat = values.reshape(-1)
+    if values.dtype.kind == "b":  # the values it holds, not a range
+        return ", ".join(str(v) for v in np.unique(flat).tolist())
+    missing = ""
     if values.dtype.kind in "iufMm":  # numbers, dates and durations: their range, NaN/NaT aside
-        flat = flat[~np.isnan(flat)] if values.dtype.kind in "fMm" else flat
-        if flat.size == 0:
-            return with_units("all NaN" if values.dtype.kind == "f" else "all NaT", units)
-        low, high = _value_text(flat.min()), _value_text(flat.max())
+        known = flat[~np.isnan(flat)] if values.dtype.kind in "fMm" else flat
+        gap = "NaN" if values.dtype.kind == "f" else "NaT"
+        if known.size == 0:
+            return with_units(f"all {gap}", units)
+        missing = f" and {gap}" if known.size < flat.size else ""
+        low, high = _value_text(known.min()), _value_text(known.max())
     else:
         low, high = _value_text(flat[0]), _value_text(flat[-1])
     alone = values.size == 1 or (values.dtype.kind in "iufMm" and low == high)
-    return with_units(low if alone else f"{low} .. {high}", units)
+    return with_units(low if alone else f"{low} .. {high}", units) + missing
 
 
 def _value_text(value: Any) -> str:

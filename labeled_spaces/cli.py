@@ -309,6 +309,14 @@ def describe(path: str | Path) -> str:
     if isinstance(versions, dict) and versions:
         lines.append("  versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     lines += [f"  {line}" for line in recorded_lines(attrs)]
+    refinement = getattr(results, "refinement", None)  # refine's: what a rerun must match
+    if refinement is not None:
+        box = refinement.box
+        bounds = ", ".join(f"{name} {low:g} .. {high:g}{' (log)' if log else ''}"
+                           for name, low, high, log in zip(box.names, box.low, box.high,
+                                                           box.log, strict=True))
+        lines.append(f"  refine: n={refinement.n}, batch={refinement.batch}, first round "
+                     f"{refinement.grid} points, output={refinement.output!r}; {bounds}")
     return _joined(lines)
 
 

@@ -54,7 +54,7 @@ def test_sizes_dims_and_units():
 
 def test_extent_of_numbers_labels_and_nothing():
     assert format_extent(np.array([3, 1, 2]), "s") == "1 .. 3 s"
-    assert format_extent(np.array([np.nan, 0.5, 2.0])) == "0.5 .. 2"  # NaN (unfinished) skipped
+    assert format_extent(np.array([np.nan, 0.5, 2.0])) == "0.5 .. 2 and NaN"  # range, NaN aside
     assert format_extent(np.array(["only"])) == "'only'"
     assert format_extent(np.array(["b", "a", "c"])) == "'b' .. 'c'"  # first and last label
     assert format_extent(np.array([])) == "empty"

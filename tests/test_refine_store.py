@@ -62,6 +62,9 @@ def test_the_store_reopens_as_the_results_refine_returned(tmp_path):
     text = describe(store)
     assert "labeled_spaces results, zarr store" in text and "complete" in text
     assert "330 of 330 combinations" in text
+    # what a rerun must match to resume it
+    assert ("refine: n=330, batch=40, first round 25 points, output=None; "
+            "x -1 .. 1, y -1 .. 1") in text
 
 
 def test_a_netcdf_file_of_refine_results_reopens_as_them(tmp_path):
