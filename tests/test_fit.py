@@ -380,3 +380,17 @@ def test_an_axis_named_like_a_variable_of_fit_is_refused(name, kwargs):
 
     with pytest.raises(ValueError, match=rf"space must be .*fit's variables.*got '{name}'"):
         ls.fit(loss, space, steps=4, progress=False, **kwargs)
+
+
+def test_best_of_an_unfinished_fit_says_it_is_unfinished(tmp_path):
+    import shutil
+
+    space = ls.Space({"x": ls.GridAxis(-2.0, 2.0, 4), "c": 1.0}, mode="product")
+    store = tmp_path / "fit.zarr"
+    ls.fit(lambda s: (s["x"] ** 2 - s["c"]) ** 2, space, steps=20, store=str(store),
+           progress=False)
+    shutil.rmtree(store / "loss" / "c")  # every block's loss chunk lost: nothing counts done
+    reopened = ls.open_results(store)
+    assert not reopened.complete
+    with pytest.raises(ValueError, match=r"the fit is unfinished \(0 of 4 starts computed\)"):
+        reopened.best()
