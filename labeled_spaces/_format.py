@@ -157,8 +157,9 @@ def _value_text(value: Any) -> str:
     if value.dtype.kind == "M":
         return str(np.datetime_as_string(value, unit="auto"))
     if value.dtype.kind == "m":  # in its own unit, which numpy spells "1 seconds"
-        unit = np.datetime_data(value.dtype)[0]
-        return f"{int(value.astype(np.int64))} {unit}"
+        unit, count = np.datetime_data(value.dtype)  # m8[15m]: counts of 15 minutes
+        amount = int(value.astype(np.int64)) * count
+        return f"{amount}" if unit == "generic" else f"{amount} {unit}"
     return clipped(repr(value.item()), 40)  # plain str/int, not np.str_('...') reprs
 
 

@@ -351,7 +351,9 @@ def test_a_refine_attr_that_does_not_fit_the_file_is_refused(tmp_path):
     # round's), and the file without its round coordinate (the positions give the rounds)
     for name, part, rounds in (("some", ds.isel(point=[39, 3, 30]), results.rounds[[39, 3, 30]]),
                                ("first", ds.isel(point=slice(0, 10)), results.rounds[:10]),
-                               ("dropped", ds.drop_vars("round"), results.rounds)):
+                               ("dropped", ds.drop_vars("round"), results.rounds),
+                               ("unindexed", ds.isel(point=slice(30, 40)).drop_vars("point"),
+                                results.rounds[30:40])):
         part.to_netcdf(tmp_path / f"{name}.nc")
         np.testing.assert_array_equal(open_results(tmp_path / f"{name}.nc").rounds, rounds)
     # refine-shaped results with the attr added: labels as they are, rounds from positions
@@ -387,3 +389,68 @@ def test_to_grid_of_too_few_or_collinear_points_says_so(tmp_path):
         with pytest.raises(ValueError, match="full-dimensional.*at least 3") as err:
             open_results(tmp_path / f"{name}.nc").to_grid(x=5, y=5)
         assert err.match(match)
+
+
+def test_an_overwrite_that_fails_otherwise_keeps_both_stores(tmp_path, monkeypatch):
+    import sys
+
+    refining = sys.modules["labeled_spaces.analysis.refine"]
+    store = tmp_path / "refined.zarr"
+    refine(circle, square(), n=40, batch=10, store=store)
+    before = snapshot(store)
+    real, calls = refining.next_points, {"n": 0}
+
+    def full_disk(*args, **kwargs):  # an error that carries no partial results
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(28, "No space left on device (simulated)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(refining, "next_points", full_disk)
+    with pytest.raises(OSError) as caught:
+        refine(circle, square(), n=100, batch=10, store=store, overwrite=True)
+    note = " ".join(caught.value.__notes__)
+    kept = [p for p in tmp_path.iterdir() if ".replaced-" in p.name]
+    assert len(kept) == 1 and str(kept[0]) in note and snapshot(kept[0]) == before
+    assert (store / "round_002.zarr").is_dir()  # the new rounds stay, to resume from
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match="set aside and never put back"):
+        resumed = refine(circle, square(), n=100, batch=10, store=store)
+    xr.testing.assert_identical(resumed.to_xarray(),
+                                refine(circle, square(), n=100, batch=10).to_xarray())
+
+
+def test_ctrl_c_while_the_results_are_gathered_keeps_them(tmp_path, monkeypatch):
+    import sys
+
+    refining = sys.modules["labeled_spaces.analysis.refine"]
+    store = tmp_path / "refined.zarr"
+    refine(circle, square(), n=40, batch=10, store=store)
+    real, calls = refining._combine, {"n": 0}
+
+    def gathering(*args, **kwargs):  # Ctrl-C while the last results are gathered
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(refining, "_combine", gathering)
+    with pytest.raises(ls.Interrupted) as caught:
+        refine(circle, square(), n=60, batch=10, store=store, overwrite=True)
+    assert len(caught.value.partial) == 60
+    monkeypatch.undo()
+    # the store was whole before the Ctrl-C: it is the new one, and nothing is left aside
+    assert open_results(store).refinement.n == 60
+    assert not [p for p in tmp_path.iterdir() if ".replaced-" in p.name]
+
+
+def test_an_overwrite_through_a_link_replaces_the_store_it_points_to(tmp_path):
+    real = tmp_path / "data" / "refined.zarr"
+    real.parent.mkdir()
+    refine(circle, square(), n=40, batch=10, store=real)
+    link = tmp_path / "link.zarr"
+    link.symlink_to(real)
+    refine(circle, square(), n=60, batch=10, store=link, overwrite=True)
+    assert link.is_symlink() and open_results(real).refinement.n == 60
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "link.zarr"]
+    assert [p.name for p in real.parent.iterdir()] == ["refined.zarr"]

@@ -277,7 +277,7 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
     unit = box.to_unit(values)
     # one local dask cluster for every round (DaskExecution would start one per round); a
     # store to overwrite is kept aside until the new refinement is whole
-    with set_aside(store, overwrite), one_cluster(executor, options) as options:
+    with set_aside(store, overwrite) as commit, one_cluster(executor, options) as options:
         loaded: list[list[np.ndarray]] = []  # per round, its outputs (read once)
         outputs: Outputs | None = None
         chosen: list[np.ndarray] = []
@@ -318,22 +318,24 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
                                points_from(loaded, first - first % step), first, step)
                     root_points = len(driver)
                 if len(driver) >= n:
+                    commit()  # the new store is whole: an old one set aside goes
                     break
                 new = next_points(unit, driver, min(batch, n - len(driver)))
                 unit = np.concatenate([unit, new])
                 values = box.from_unit(new)
                 k += 1
+            assert outputs is not None, "round 0 ran"
+            return _combine(space, asked, outputs, loaded, chosen)
         except KeyboardInterrupt as err:
-            if isinstance(err, Interrupted) or not loaded or outputs is None:
+            # a round's own Interrupted holds its partial; a Ctrl-C between rounds (choosing
+            # points, writing the root, gathering the results) gets what finished, as one
+            m = min(len(loaded), len(chosen))  # a round counts once both lists hold it
+            if isinstance(err, Interrupted) or not m or outputs is None:
                 raise
-            # Ctrl-C between rounds (choosing points, writing the root): what finished goes
-            # with it, as from a round's own interruption
             raise Interrupted(
-                f"interrupted by the user after round {len(loaded) - 1}; the "
-                f"{sum(len(c) for c in chosen)} points of the finished rounds are in .partial",
-                _combine(space, asked, outputs, loaded, chosen)) from err
-        assert outputs is not None, "round 0 ran"
-        return _combine(space, asked, outputs, loaded, chosen)
+                f"interrupted by the user after round {m - 1}; the "
+                f"{sum(len(c) for c in chosen[:m])} points of the finished rounds are in "
+                ".partial", _combine(space, asked, outputs, loaded[:m], chosen[:m])) from err
 
 
 def _note_rounds(err: ModelError | Interrupted, k: int, start: int) -> None:

@@ -6,20 +6,21 @@ Split from :mod:`labeled_spaces.analysis.refine`, which runs the rounds.
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .._checks import fail
-from ..execution import DaskExecution, cluster
+from .._checks import fail, warn_user
+from ..execution import DaskExecution, Interrupted, ModelError, cluster
 from ..results.refine_store import StoredRoot, holds_rounds, stored_root
 from ..results.refined import Refinement
 
-__all__ = ["check_refine_store", "one_cluster", "set_aside"]
+__all__ = ["check_refine_store", "one_cluster", "set_aside", "set_aside_leftovers"]
 
 logger = logging.getLogger("labeled_spaces")
 
@@ -71,8 +72,14 @@ def check_refine_store(store: Any, asked: Refinement, overwrite: bool) -> Path |
         path = Path(os.fspath(store))
     except TypeError:
         fail("store", expected, store, TypeError)
+    if path.is_symlink():  # the store is where the link points: overwrite moves that
+        path = path.resolve()
     if path.exists() and not path.is_dir():
         fail("store", expected, store)
+    for left in set_aside_leftovers(path):
+        warn_user(f"{str(left)!r} is a store that refine(overwrite=True) set aside and never "
+                  f"put back (its run was stopped): the store at {str(path)!r} replaced it. "
+                  "Remove it, or rename it back to restore it")
     held = stored_root(path) if path.is_dir() else None  # a store of another kind: refused
     rounds = held is None and holds_rounds(path)
     if held is None and not rounds:
@@ -106,12 +113,15 @@ def _differences(held: StoredRoot, asked: Refinement) -> list[str]:
 
 
 @contextlib.contextmanager
-def set_aside(path: Path | None, overwrite: bool) -> Iterator[None]:
+def set_aside(path: Path | None, overwrite: bool) -> Iterator[Callable[[], None]]:
     """With ``overwrite``, the store at ``path`` moved aside while a new one is made there.
 
-    Removed once the new refinement finished; put back, the new one's rounds
-    removed, where it did not (its points are in the error's ``partial``):
-    what was stored is never lost to a run that failed.
+    Yields ``commit``, which the caller calls once the new store is whole:
+    from then on the old store is removed, whatever happens. Before it, a
+    run that fails with its points in the error's ``partial``
+    (``ModelError``, ``Interrupted``) puts the old store back and removes
+    the new one's rounds; any other failure keeps both, the old one beside
+    it under the name a note on the error gives. Nothing stored is lost.
 
     Examples
     --------
@@ -120,21 +130,55 @@ def set_aside(path: Path | None, overwrite: bool) -> Iterator[None]:
     >>> from labeled_spaces.analysis.refine_rounds import set_aside
     >>> path = Path(tempfile.mkdtemp()) / "refined.zarr"
     >>> (path / "round_000.zarr").mkdir(parents=True)
-    >>> with set_aside(path, overwrite=True):
-    ...     path.exists()
+    >>> with set_aside(path, overwrite=True) as commit:
+    ...     print(path.exists())
+    ...     commit()
     False
-    >>> path.exists()  # the new refinement would be here; the old one is gone
-    False
+    >>> [p.name for p in path.parent.iterdir()]  # the old store is gone
+    []
     """
     if path is None or not overwrite or not path.exists():
-        yield
+        yield lambda: None
         return
     aside = path.parent / f".{path.name}.replaced-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     os.rename(path, aside)
+    committed = False
+
+    def commit() -> None:
+        nonlocal committed
+        committed = True
+
     try:
-        yield
-    except BaseException:
-        shutil.rmtree(path, ignore_errors=True)
-        os.rename(aside, path)
+        yield commit
+    except BaseException as err:
+        if committed:
+            shutil.rmtree(aside, ignore_errors=True)
+        elif isinstance(err, (ModelError, Interrupted)) and err.partial is not None:
+            try:  # the new points are in err.partial: the old store comes back
+                shutil.rmtree(path)
+                os.rename(aside, path)
+            except OSError as failed:
+                err.add_note(f"refine: the store replaced by overwrite=True is kept at "
+                             f"{str(aside)!r} (putting it back failed: {failed})")
+        else:
+            err.add_note(f"refine: the store replaced by overwrite=True is kept at "
+                         f"{str(aside)!r}; the new one's rounds are at {str(path)!r}")
         raise
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def set_aside_leftovers(path: Path) -> list[Path]:
+    """Stores an overwrite of ``path`` set aside and never put back (its run was killed).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from labeled_spaces.analysis.refine_rounds import set_aside_leftovers
+    >>> set_aside_leftovers(Path(tempfile.mkdtemp()) / "refined.zarr")
+    []
+    """
+    try:
+        return sorted(path.parent.glob(f".{glob.escape(path.name)}.replaced-*"))
+    except OSError:
+        return []

@@ -126,7 +126,7 @@ class FitResults(Results):
         names = self.outputs.names
         final = np.asarray(self.arrays[list(names).index("loss")]).reshape(-1)
         if np.all(np.isnan(final)):
-            if not self.complete:  # a store's unfinished starts read as NaN
+            if self.done is not None and not self.complete:  # unfinished starts read as NaN
                 computed = int(np.count_nonzero(self.done))
                 raise ValueError(f"no best fit: the fit is unfinished ({computed} of "
                                  f"{len(final)} starts computed) and the final loss of every "

@@ -216,9 +216,7 @@ def file_rounds(refinement: Refinement, space: Any, ds: xr.Dataset) -> np.ndarra
     rounds = refinement.rounds_of(positions)
     if ROUND in ds.coords:  # a file whose round was dropped gets it back from the positions
         held = ds.coords[ROUND]
-        want = refinement.rounds_of(np.asarray(ds[POINT].values)) if held.dims == (POINT,) \
-            else None
-        if want is None or not np.array_equal(np.asarray(held.values), want):
+        if held.dims != (POINT,) or not np.array_equal(np.asarray(held.values), rounds):
             raise ValueError(f"the coordinate {ROUND!r} must equal the rounds {where} gives "
                              f"the points (grid={grid}, batch={refinement.batch}): the file "
                              "was edited (or a chunk of it lost), and its points would be "
