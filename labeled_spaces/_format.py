@@ -243,6 +243,8 @@ def table(rows: Iterable[Sequence[str]], indent: str = "  ", padded: int | None 
 
     The first ``padded`` columns are padded (default: all but each row's
     last cell); a row's last cell never is, so no line ends in spaces.
+    Control characters in a cell are escaped first (:func:`printable`), so
+    a name read from a file keeps its column and its line.
 
     Examples
     --------
@@ -251,7 +253,7 @@ def table(rows: Iterable[Sequence[str]], indent: str = "  ", padded: int | None 
       k      (k)      float64
       noise  (noise)  int64
     """
-    rows = [list(row) for row in rows]
+    rows = [[printable(cell) for cell in row] for row in rows]
     columns = max((len(row) for row in rows), default=0)
     pad = columns - 1 if padded is None else padded
     widths = [max((len(row[c]) for row in rows if len(row) > c + 1), default=0)

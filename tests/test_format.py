@@ -125,3 +125,10 @@ def test_the_reprs_of_the_package_read_as_before():
                                    progress=False).run()
     assert repr(results).splitlines() == [
         "<labeled_spaces.ParallelResult> (k: 3)", "Outputs:", "    y (2,)  (k, y_dim_0) float32"]
+
+
+def test_a_table_escapes_control_characters_before_it_pads():
+    from labeled_spaces._format import table
+
+    lines = table([("y\tz", "(k)", "float64"), ("k", "(k)", "int64")])
+    assert lines == ["  y\\tz  (k)  float64", "  k     (k)  int64"]
