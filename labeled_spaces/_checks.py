@@ -1,9 +1,8 @@
 """Argument checks shared by axes, spaces and executors, with one wording.
 
-Every failure reads ``"{name} must be {expected}, got {value!r}"``, naming
-the argument, what it should have been and what was given, as a
-``TypeError`` (wrong kind of value) or a ``ValueError`` (right kind, bad
-value).
+Every failure reads ``"{name} must be {expected}, got {value!r}"``, naming the argument,
+what it should have been and what was given, as a ``TypeError`` (wrong kind of value) or a
+``ValueError`` (right kind, bad value).
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from ._format import short_repr
 
 __all__ = ["fail", "silenced", "user_stacklevel", "warn_user", "check_bool", "check_label",
            "check_callable", "check_int", "check_positive_int", "check_real", "check_shape",
-           "name_list", "closest", "integer_scalar"]
+           "name_list", "closest", "closest_name", "integer_scalar"]
 
 
 def fail(name: str, expected: str, value: Any, exc: type[Exception] = ValueError,
@@ -240,6 +239,19 @@ def check_callable(name: str, value: Any) -> Any:
     return value
 
 
+def closest_name(word: str, options: Iterable[str]) -> str | None:
+    """The option nearest to ``word`` where one is close (difflib's ratio 0.6), else None.
+
+    Examples
+    --------
+    >>> from labeled_spaces._checks import closest_name
+    >>> closest_name("n_vmapp", ["n_vmap", "chunk_size"]), closest_name("xyz", ["n_vmap"])
+    ('n_vmap', None)
+    """
+    match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
 def closest(word: str, options: Iterable[str]) -> str:
     """A ``"; did you mean X?"`` hint for the option nearest to ``word``, or ``""``.
 
@@ -249,8 +261,8 @@ def closest(word: str, options: Iterable[str]) -> str:
     >>> closest("n_vmapp", ["n_vmap", "n_pmap", "chunk_size"])
     '; did you mean n_vmap?'
     """
-    match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f"; did you mean {match[0]}?" if match else ""
+    match = closest_name(word, options)
+    return f"; did you mean {match}?" if match is not None else ""
 
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -346,9 +358,8 @@ _SILENCED: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
 def silenced(*starts: str) -> Iterator[None]:
     """Leave out :func:`warn_user`'s messages that begin with one of ``starts``, here only.
 
-    Unlike ``warnings.catch_warnings`` it changes no process-wide state, so
-    other threads keep their warnings and nothing is left filtered if
-    contexts overlap.
+    Unlike ``warnings.catch_warnings`` it changes no process-wide state, so other threads
+    keep their warnings and nothing is left filtered if contexts overlap.
 
     Examples
     --------

@@ -10,10 +10,11 @@ the arguments, so an unknown option is what is reported, not a missing
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn
+
+from ._checks import closest_name
 
 __all__ = ["Parser", "UsageError", "nearest"]
 
@@ -35,8 +36,8 @@ def nearest(word: str, names: Iterable[str]) -> str:
     ('; did you mean --small?', '')
     """
     bare = {name.lstrip("-"): name for name in names}
-    match = difflib.get_close_matches(word.lstrip("-"), list(bare), n=1, cutoff=0.6)
-    return f"; did you mean {bare[match[0]]}?" if match else ""
+    match = closest_name(word.lstrip("-"), bare)
+    return f"; did you mean {bare[match]}?" if match is not None else ""
 
 
 class Parser(argparse.ArgumentParser):
