@@ -76,6 +76,23 @@ def _stand_in_loss(params: tuple) -> Any:
     return sum(jnp.sum(jnp.square(p)) for p in params)
 
 
+def _update(optimizer: Any, grads: tuple, state: Any, params: tuple, value: Any,
+            value_fn: Callable[[tuple], Any]) -> Any:
+    """One update as a fit makes it (``optimizer.update``'s ``(updates, state)``).
+
+    Transformations that take extra arguments (line searches such as
+    ``optax.lbfgs``, ``reduce_on_plateau``) get the loss's value, its
+    gradient and the loss itself (``value_fn``), as optax documents for them;
+    the others get none.
+    """
+    import optax
+
+    if isinstance(optimizer, optax.GradientTransformationExtraArgs):
+        return optimizer.update(grads, state, params, value=value, grad=grads,
+                                value_fn=value_fn)
+    return optimizer.update(grads, state, params)
+
+
 def optimizer_digest(optimizer: Any, params: Sequence[Any]) -> str:
     """A digest of what ``optimizer`` computes: its ``init`` and ``update`` as JAX traces them.
 
@@ -101,16 +118,10 @@ def optimizer_digest(optimizer: Any, params: Sequence[Any]) -> str:
     >>> optimizer_digest(optax.adam(1e-2), params) == optimizer_digest(optax.adam(1e-3), params)
     False
     """
-    import optax
-
     params = tuple(jax.ShapeDtypeStruct(jnp.shape(p), jnp.result_type(p)) for p in params)
-    extra_args = isinstance(optimizer, optax.GradientTransformationExtraArgs)
 
-    def update(grads: tuple, state: Any, at: tuple) -> Any:
-        if extra_args:  # as the lane calls it: the loss's value, its gradient and the loss
-            return optimizer.update(grads, state, at, value=_stand_in_loss(at), grad=grads,
-                                    value_fn=_stand_in_loss)
-        return optimizer.update(grads, state, at)
+    def update(grads: tuple, state: Any, at: tuple) -> Any:  # as the lane calls it
+        return _update(optimizer, grads, state, at, _stand_in_loss(at), _stand_in_loss)
 
     try:
         init = jax.make_jaxpr(optimizer.init)(params)
@@ -182,10 +193,6 @@ def fitting(indices: Sequence[int], names: Sequence[str], optimizer: Any, steps:
     settings = (("analysis", "fit"), ("wrt", names),
                 ("optimizer", optimizer_digest(optimizer, params)), ("steps", steps),
                 ("record_every", record_every), ("has_aux", has_aux))
-    # transformations that take extra arguments get the loss's value, its gradient and the
-    # loss itself (value_fn), as optax documents for them; the others get none
-    extra_args = isinstance(optimizer, optax.GradientTransformationExtraArgs)
-
     def lane(call: Callable[..., Any], axis_values: Sequence[Any], state_arrays: Sequence[Any],
              extra_arrays: Sequence[Any]) -> dict[str, Any]:
         start = tuple(jnp.asarray(axis_values[k]) for k in indices)
@@ -203,11 +210,7 @@ def fitting(indices: Sequence[int], names: Sequence[str], optimizer: Any, steps:
         def step(carry: tuple, _: Any) -> tuple[tuple, Any]:
             params, opt_state = carry
             (value, _aux), grads = value_and_grad(params)
-            if extra_args:  # line searches (optax.lbfgs), reduce_on_plateau, ...
-                updates, opt_state = optimizer.update(grads, opt_state, params, value=value,
-                                                      grad=grads, value_fn=value_fn)
-            else:
-                updates, opt_state = optimizer.update(grads, opt_state, params)
+            updates, opt_state = _update(optimizer, grads, opt_state, params, value, value_fn)
             return (optax.apply_updates(params, updates), opt_state), (
                 value if record_every else None)
 
