@@ -32,7 +32,6 @@ from ..results.refine_store import (
     root_step,
     round_done,
     round_store,
-    stored_root,
     write_root,
 )
 from ..results.refined import POINT, ROUND, Box, Refinement, RefineResults
@@ -261,8 +260,7 @@ def refine(model: Callable[..., Any], space: Space, *args: Any, n: int,
         fail("n", f"at least the {space.N} points of the space's grid (the first round)", n)
     asked = Refinement(box, space.N, batch, n, output)
     overwrite = bool(options.get("overwrite", False))
-    store = check_refine_store(options.pop("store", None), asked, overwrite)
-    held = None if store is None or overwrite else stored_root(store)
+    store, held = check_refine_store(options.pop("store", None), asked, overwrite)
     # the points the store's root holds (all from rounds before these), and its chunks; a
     # root with a chunk missing or unreadable holds none: it is rewritten from point 0, from
     # the rounds as they are read back

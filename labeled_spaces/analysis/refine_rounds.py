@@ -6,6 +6,7 @@ Split from :mod:`labeled_spaces.analysis.refine`, which runs the rounds.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import logging
 import os
@@ -47,13 +48,16 @@ def one_cluster(executor: Any, options: dict[str, Any]) -> Iterator[dict[str, An
         yield {**options, "client": client}
 
 
-def check_refine_store(store: Any, asked: Refinement, overwrite: bool) -> Path | None:
-    """The refine store's path, after refusing one made for another refinement (untouched).
+def check_refine_store(store: Any, asked: Refinement, overwrite: bool
+                       ) -> tuple[Path | None, StoredRoot | None]:
+    """The refine store's path and its root, after refusing one made for another refinement.
 
-    A new store's path ends in ``.zarr``, as every store's does; a folder of
-    rounds made by an earlier version keeps its name. A larger ``n`` is not
-    a difference (the store grows), nor is ``output`` left out where it
-    names the store's only output.
+    A store refused is left untouched. A new store's path ends in ``.zarr``,
+    as every store's does; a folder of rounds made by an earlier version
+    keeps its name. A larger ``n`` is not a difference (the store grows),
+    nor is ``output`` left out where it names the store's only output. The
+    root is None for a new store, a folder of rounds only, or with
+    ``overwrite`` (the store is replaced).
 
     Examples
     --------
@@ -66,7 +70,7 @@ def check_refine_store(store: Any, asked: Refinement, overwrite: bool) -> Path |
     ValueError: store must be None or the path of refine's store (a .zarr directory), got ...
     """
     if store is None:
-        return None
+        return None, None
     expected = "None or the path of refine's store (a .zarr directory)"
     try:
         path = Path(os.fspath(store))
@@ -99,17 +103,17 @@ def check_refine_store(store: Any, asked: Refinement, overwrite: bool) -> Path |
     elif rounds:
         logger.info("refine: %s holds rounds but not the results over all points (made by an "
                     "earlier version); they are written as the rounds are read back", path)
-    return path
+    return path, None if overwrite else held
 
 
 def _differences(held: StoredRoot, asked: Refinement) -> list[str]:
     """What ``asked`` asks for otherwise than the store: a larger ``n`` grows it."""
     stored = held.refinement
-    same_output = {stored.output, asked.output} - {None} <= set(held.outputs[:1]) and \
-        len(held.outputs) == 1
-    return [d for d in stored.differences(asked)
-            if not (d.startswith("n: ") and asked.n > stored.n)
-            and not (d.startswith("output: ") and same_output)]
+    if asked.n > stored.n:
+        asked = dataclasses.replace(asked, n=stored.n)
+    if len(held.outputs) == 1 and {stored.output, asked.output} - {None} <= {held.outputs[0]}:
+        asked = dataclasses.replace(asked, output=stored.output)  # None names the only one
+    return stored.differences(asked)
 
 
 @contextlib.contextmanager
