@@ -54,7 +54,7 @@ from .store_format import (
     replace_file,
     root_node,
 )
-from .store_writer import read_description, root_attrs, store_state
+from .store_writer import read_description, store_attrs, store_state
 
 __all__ = ["POINT", "StoredRoot", "holds_rounds", "points_from", "root_damage", "round_done",
            "round_store", "root_step", "stored_root", "write_root"]
@@ -169,11 +169,7 @@ def stored_root(path: Path) -> StoredRoot | None:
     if not (path / "zarr.json").is_file() and not (path / ".zgroup").is_file():
         return None
     where = f"store={str(path)!r}"
-    try:
-        attrs = root_attrs(path)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{where} cannot be read as a zarr store ({err}); give a new path, "
-                         "or remove it") from None
+    attrs = store_attrs(path, where)
     if REFINE_ATTR not in attrs:
         raise ValueError(f"{where} is a zarr store that refine did not make (no {REFINE_ATTR} "
                          "attr); refusing to write into it: give a new path")

@@ -63,7 +63,7 @@ from .store_writer import (
     done_mask,
     lazy_variable,
     read_description,
-    root_attrs,
+    store_attrs,
     store_state,
     timed_write,
 )
@@ -183,11 +183,7 @@ class ZarrSink:
                 f"store={self.path!r} exists but is not a zarr store; refusing to overwrite "
                 "it: give a new path, or remove it"
             )
-        try:
-            attrs = root_attrs(target)
-        except (OSError, ValueError) as err:
-            raise ValueError(f"store={self.path!r} cannot be read as a zarr store ({err}); "
-                             "give a new path, or remove it") from None
+        attrs = store_attrs(target, f"store={self.path!r}")
         if STORE_ATTR not in attrs:
             raise ValueError(
                 f"store={self.path!r} is a zarr store that labeled_spaces did not make; "

@@ -37,7 +37,8 @@ from .store_format import (
 )
 
 __all__ = ["StoreState", "StoreWriteError", "StoreWriter", "done_mask",
-           "lazy_variable", "read_description", "root_attrs", "store_state", "timed_write"]
+           "lazy_variable", "read_description", "root_attrs", "store_attrs", "store_state",
+           "timed_write"]
 
 #: a done mask of up to this many combinations is a NumPy array; larger ones are lazy
 EAGER_DONE = 1 << 20
@@ -56,6 +57,33 @@ def root_attrs(path: Path) -> dict[str, Any]:
         return dict(json.loads(meta.read_text()).get("attributes") or {})
     legacy = path / ".zattrs"
     return dict(json.loads(legacy.read_text())) if legacy.is_file() else {}
+
+
+def store_attrs(path: Path, where: str) -> dict[str, Any]:
+    """:func:`root_attrs` of a store a run is to write into, ``where`` (``store='a.zarr'``).
+
+    Raises
+    ------
+    ValueError
+        Metadata that cannot be read, naming ``where`` and what to do.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from labeled_spaces.results.store_writer import store_attrs
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "zarr.json").write_text("{not json")
+    >>> store_attrs(folder, "store='a.zarr'")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: store='a.zarr' cannot be read as a zarr store (...); give a new path, or remove it
+    """
+    try:
+        return root_attrs(path)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{where} cannot be read as a zarr store ({err}); give a new path, "
+                         "or remove it") from None
 
 
 @dataclass(frozen=True)
