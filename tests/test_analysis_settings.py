@@ -24,7 +24,7 @@ import xarray as xr
 
 import labeled_spaces as ls
 from labeled_spaces.analysis.fit import optimizer_digest
-from labeled_spaces.results.recorded import recorded_lines, recorded_settings
+from labeled_spaces.results.recorded import recorded, recorded_lines
 
 
 def snapshot(path: Path) -> dict[str, str]:
@@ -136,11 +136,11 @@ def test_fit_records_record_every_none_as_no_trace(tmp_path):
         path = tmp_path / f"fit{record_every}.zarr"
         results = run_fit(path, record_every=record_every)
         for ds in (results.to_xarray(), ls.open_results(path).to_xarray()):
-            settings = recorded_settings(ds.attrs)
+            settings = recorded(ds.attrs).settings
             assert settings["record_every"] == want and "record_every" not in ds["loss"].attrs
         results.to_netcdf(tmp_path / f"fit{record_every}.nc")
         opened = ls.open_results(tmp_path / f"fit{record_every}.nc").to_xarray()
-        assert recorded_settings(opened.attrs)["record_every"] == want
+        assert recorded(opened.attrs).settings["record_every"] == want
 
 
 def test_open_results_gives_a_fit_back_with_best(tmp_path):
@@ -309,7 +309,7 @@ def test_partial_results_keep_how_they_were_made():
     partial = ls.Results.from_outputs(results.space, results.outputs, results.arrays,
                                       np.array([True, True, False, False]))
     attrs, whole = partial.to_xarray().attrs, results.to_xarray().attrs
-    assert recorded_settings(attrs) == {"analysis": "gradients", "wrt": ["x"]}
+    assert recorded(attrs).settings == {"analysis": "gradients", "wrt": ["x"]}
     assert attrs["labeled_spaces:arguments"] == whole["labeled_spaces:arguments"]
     assert attrs["labeled_spaces:identity"] == whole["labeled_spaces:identity"]  # program too
 

@@ -329,10 +329,10 @@ def test_fit_is_a_program_that_any_executor_runs():
                                     progress=False).run().to_xarray()
     assert direct["loss_trace"].dims == (*space.dims, "step")
     # the settings are inputs of the run identity (not attrs of loss), as fit records them
-    from labeled_spaces.results.recorded import recorded_settings
+    from labeled_spaces.results.recorded import recorded
 
-    settings = recorded_settings(direct.attrs)
-    assert settings == recorded_settings(want.attrs)
+    settings = recorded(direct.attrs).settings
+    assert settings == recorded(want.attrs).settings
     assert (settings["steps"], settings["record_every"], settings["wrt"]) == (30, 10, ["y", "x"])
     for name in ("x_fit", "y_fit", "loss", "loss_trace"):
         np.testing.assert_allclose(direct[name].values, want[name].values, rtol=1e-6,

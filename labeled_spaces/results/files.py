@@ -41,7 +41,7 @@ from .identity import space_differences
 from .names import COMPUTED, Outputs
 from .netcdf import restore_dtypes, undo_netcdf_names
 from .output_tree import structure_from_json
-from .recorded import recorded_arguments, recorded_settings
+from .recorded import recorded
 from .refined import ROUND, Refinement, RefineResults, file_rounds
 from .results import Results
 from .store_writer import done_mask, store_state
@@ -250,9 +250,9 @@ def open_results(path: Any, state: Any = None) -> Any:
             done = np.asarray(in_space_order(ds[COMPUTED].variable, COMPUTED, space.dims,
                                              ()).values, dtype=bool)
         outputs, variables, ordered = _outputs_of(ds, space, partial=done is not None)
-        arguments, program = recorded_arguments(ds.attrs)  # how the results were made
-        outputs = dataclasses.replace(outputs, arguments=arguments, fingerprint=program,
-                                      settings=recorded_settings(ds.attrs))
+        how = recorded(ds.attrs)  # how the results were made
+        outputs = dataclasses.replace(outputs, arguments=how.arguments,
+                                      fingerprint=how.program, settings=how.settings)
         kind = ds.attrs.get(ANALYSIS_ATTR)
         arrays = []
         for var, dtype in zip(ordered, outputs.dtypes, strict=True):

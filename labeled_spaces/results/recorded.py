@@ -5,22 +5,22 @@
 identity (``labeled_spaces:identity``), the model's extra arguments for a
 person to read (``labeled_spaces:arguments``) and, for the results of an
 analysis, its name as a plain string (``labeled_spaces:analysis``, one of
-:data:`labeled_spaces._schema.ANALYSES`). :func:`recorded_arguments`,
-:func:`recorded_settings` and :func:`recorded_lines` read them back, as data:
-a value of the wrong kind reads as nothing recorded.
+:data:`labeled_spaces._schema.ANALYSES`). :func:`recorded` and
+:func:`recorded_lines` read them back, as data: a value of the wrong kind
+reads as nothing recorded.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._schema import ANALYSES, ANALYSIS_ATTR, ARGUMENTS_ATTR, IDENTITY_ATTR
 from ..space import Space
 from .identity import ANALYSIS_KEY, ARGUMENT_KEYS, RunIdentity, run_identity
 
-__all__ = ["identity_attrs", "recorded_arguments", "recorded_lines", "recorded_settings"]
+__all__ = ["Recorded", "identity_attrs", "recorded", "recorded_lines"]
 
 
 def identity_attrs(space: Space, outputs: Any) -> dict[str, str]:
@@ -54,49 +54,49 @@ def identity_attrs(space: Space, outputs: Any) -> dict[str, str]:
     return attrs
 
 
-def recorded_arguments(attrs: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
-    """The model's arguments and the program fingerprint that ``attrs`` record (None, "" if not).
+class Recorded(NamedTuple):
+    """How results were made, as their attrs record it (nothing recorded: None, "")."""
+
+    #: the model's extra arguments, ``{"args": [...], "kwargs": {...}}``
+    arguments: dict[str, Any] | None
+    #: the fingerprint of the traced program
+    program: str
+    #: the settings of the analysis that made them (values as JSON holds them)
+    settings: dict[str, Any] | None
+    #: the digest of the run's inputs (None: no run identity recorded)
+    digest: str | None = None
+
+
+def recorded(attrs: Mapping[str, Any]) -> Recorded:
+    """The model's arguments, the program's fingerprint and the analysis's settings in ``attrs``.
+
+    The run identity is read once. A value of the wrong kind reads as
+    nothing recorded; settings are as JSON holds them (``record_every=None``
+    reads back as None, a tuple as a list).
 
     Examples
     --------
-    >>> from labeled_spaces.results.recorded import recorded_arguments
-    >>> recorded_arguments({"labeled_spaces:arguments": '{"args": [], "kwargs": {"n": 2}}'})
-    ({'args': [], 'kwargs': {'n': 2}}, '')
+    >>> from labeled_spaces.results.recorded import recorded
+    >>> recorded({"labeled_spaces:arguments": '{"args": [], "kwargs": {"n": 2}}'})
+    Recorded(arguments={'args': [], 'kwargs': {'n': 2}}, program='', settings=None, digest=None)
+    >>> recorded({"labeled_spaces:identity":
+    ...           '{"inputs": {"analysis": {"analysis": "fit", "record_every": null}}}'}).settings
+    {'analysis': 'fit', 'record_every': None}
     """
     identity = RunIdentity.from_attrs(attrs)
     program = identity.program if identity is not None else ""
+    held = None if identity is None else identity.inputs.get(ANALYSIS_KEY)
+    settings = dict(held) if isinstance(held, dict) and all(isinstance(k, str) for k in held) \
+        else None
     raw = attrs.get(ARGUMENTS_ATTR)
     try:
-        held = json.loads(raw) if isinstance(raw, str) else None
+        given = json.loads(raw) if isinstance(raw, str) else None
     except (json.JSONDecodeError, RecursionError):
-        held = None
-    if not (isinstance(held, dict) and isinstance(held.get("args"), list)
-            and isinstance(held.get("kwargs"), dict)):
-        return None, program
-    return {"args": held["args"], "kwargs": held["kwargs"]}, program
-
-
-def recorded_settings(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The settings of the analysis that made the results, as the run identity records them.
-
-    None where no analysis with settings made them (or nothing readable is
-    recorded). Values are as JSON holds them: ``record_every=None`` reads
-    back as None, a tuple as a list.
-
-    Examples
-    --------
-    >>> from labeled_spaces.results.recorded import recorded_settings
-    >>> recorded_settings({"labeled_spaces:identity":
-    ...                    '{"inputs": {"analysis": {"analysis": "fit", "record_every": null}}}'})
-    {'analysis': 'fit', 'record_every': None}
-    >>> recorded_settings({}) is None
-    True
-    """
-    identity = RunIdentity.from_attrs(attrs)
-    held = None if identity is None else identity.inputs.get(ANALYSIS_KEY)
-    if not isinstance(held, dict) or not all(isinstance(k, str) for k in held):
-        return None
-    return dict(held)
+        given = None
+    arguments = {"args": given["args"], "kwargs": given["kwargs"]} if (
+        isinstance(given, dict) and isinstance(given.get("args"), list)
+        and isinstance(given.get("kwargs"), dict)) else None
+    return Recorded(arguments, program, settings, None if identity is None else identity.digest)
 
 
 def recorded_lines(attrs: Mapping[str, Any]) -> list[str]:
@@ -108,20 +108,17 @@ def recorded_lines(attrs: Mapping[str, Any]) -> list[str]:
     >>> recorded_lines({"labeled_spaces:arguments": '{"args": [2], "kwargs": {"n": 20}}'})
     ['arguments: 2, n=20']
     """
-    arguments, program = recorded_arguments(attrs)
+    arguments, program, settings, digest = recorded(attrs)
     lines = []
     if arguments is not None:
         shown = [json.dumps(a) for a in arguments["args"]]
         shown += [f"{k}={json.dumps(v)}" for k, v in arguments["kwargs"].items()]
         lines.append("arguments: " + (", ".join(shown) if shown else "(none)"))
-    settings = recorded_settings(attrs)
     if settings is not None:
         kind = settings.get("analysis")
         shown = [f"{k}={json.dumps(v)}" for k, v in settings.items() if k != "analysis"]
         lines.append(f"analysis: {kind if isinstance(kind, str) else '(unnamed)'}"
                      + (f" ({', '.join(shown)})" if shown else ""))
-    identity = RunIdentity.from_attrs(attrs)
-    if identity is not None:
-        lines.append(f"identity: inputs {identity.digest}, program "
-                     f"{program or '(not traced)'}")
+    if digest is not None:
+        lines.append(f"identity: inputs {digest}, program {program or '(not traced)'}")
     return lines
