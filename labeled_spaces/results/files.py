@@ -37,7 +37,7 @@ from ..space import Space
 from .edited import check_coordinates, file_selection, in_space_order, select_done
 from .file_safety import open_dataset, reading
 from .fitted import FitResults
-from .identity import space_differences
+from .identity import key_differences, space_differences
 from .names import COMPUTED, Outputs
 from .netcdf import restore_dtypes, undo_netcdf_names
 from .output_tree import structure_from_json
@@ -130,26 +130,26 @@ def _store_done(path: Path, ds: xr.Dataset, space: Any) -> Any:
     return None if state.done.all() else done_mask(state.blocks, state.done)
 
 
-def _check_state(space: Space, attrs: Any, given: bool) -> None:
-    """Refuse a ``state=`` that rebuilds another space than the run's (fixed leaves, axes).
-
-    Without ``state=`` the attrs rebuild the space; of what the run identity
-    records, only the key is then compared: an edited key attr would give
-    a rerun other keys than the run's (the coordinates, checked against the
-    data, catch the rest).
-    """
-    if not given:
-        found = space_differences(attrs, space, keys=("key", "key_impl"))
-        if found:
-            raise ValueError(
-                f"attrs entry {KEY_ATTR} differs from the key in {IDENTITY_ATTR}, the run's own "
-                f"record ({'; '.join(found)}): the file was edited, and its space would give "
-                "other keys than the run's")
-        return
+def _check_state(space: Space, attrs: Any) -> None:
+    """Refuse a ``state=`` that rebuilds another space than the run's (fixed leaves, axes)."""
     found = space_differences(attrs, space)
     if found:
         raise ValueError(f"state must be the state the results were computed from; the space it "
                          f"rebuilds differs from the run's: {'; '.join(found)}")
+
+
+def _check_key(space: Space, attrs: Any) -> None:
+    """Refuse attrs whose key differs from the run identity's, where they rebuild the space.
+
+    An edited key attr would give a rerun other keys than the run's; the
+    coordinates, checked against the data, catch the rest.
+    """
+    found = key_differences(attrs, space)
+    if found:
+        raise ValueError(
+            f"attrs entry {KEY_ATTR} differs from the key in {IDENTITY_ATTR}, the run's own "
+            f"record ({'; '.join(found)}): the file was edited, and its space would give other "
+            "keys than the run's")
 
 
 def _refined(results: RefineResults, ds: xr.Dataset) -> RefineResults:
@@ -239,7 +239,10 @@ def open_results(path: Any, state: Any = None) -> Any:
             ds = restore_dtypes(undo_netcdf_names(ds))
             ds.attrs.pop(COMPLEX_ATTR, None)
         space = Space.from_attrs(ds.attrs, state=state, data=ds)
-        _check_state(space, ds.attrs, given=state is not None)
+        if state is not None:
+            _check_state(space, ds.attrs)
+        else:
+            _check_key(space, ds.attrs)
         done = _store_done(target, ds, space) if target.is_dir() else None
         picks = file_selection(space, ds)
         if picks:  # the file holds some points of the space: the sub-space of these

@@ -59,7 +59,7 @@ __all__ = [
     "ANALYSIS_KEY", "ANOTHER_SPACE", "ARGUMENT_KEYS", "OTHER_SETTINGS", "RunIdentity",
     "SPACE_KEYS",
     "describe_arguments", "digest_array", "program_fingerprint", "run_identity",
-    "space_differences", "summarise",
+    "key_differences", "space_differences", "summarise",
 ]
 
 # how a store made for another space is refused (an analysis that makes the space adds why)
@@ -77,13 +77,26 @@ _SHOWN = 4  # differences named per kind in a refusal
 _SPACES = ProgramCache("run identity of spaces")
 
 
+def _entry(attrs: Mapping[str, Any], key: str) -> Any:
+    """A space attr as its description holds it: JSON read, plain text as it is."""
+    raw = attrs.get(key)
+    plain_text = key in (DIM_ATTR, KEY_IMPL_ATTR)
+    return json.loads(raw) if isinstance(raw, str) and not plain_text else raw
+
+
+def _describe_key(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The key's part of a space's description: the key, and its implementation if named."""
+    out = {"key": _entry(attrs, KEY_ATTR)}
+    if KEY_IMPL_ATTR in attrs:
+        out["key_impl"] = _plain_tree(_entry(attrs, KEY_IMPL_ATTR))
+    return out
+
+
 def _describe_space(space: Space) -> dict[str, Any]:
     attrs = space.attrs
 
     def entry(key: str) -> Any:
-        raw = attrs.get(key)
-        plain_text = key in (DIM_ATTR, KEY_IMPL_ATTR)
-        return json.loads(raw) if isinstance(raw, str) and not plain_text else raw
+        return _entry(attrs, key)
 
     specs = entry(AXES_ATTR) or []
     axes = {}
@@ -100,9 +113,8 @@ def _describe_space(space: Space) -> dict[str, Any]:
     flat, _ = jax.tree_util.tree_flatten_with_path(space.state, is_leaf=is_axis)
     fixed = {keypath_name(p): summarise(leaf) for p, leaf in flat if not is_axis(leaf)}
     out = {"mode": space.mode, "axes": axes, "coords": coords, "fixed": fixed,
-           "key": entry(KEY_ATTR)}
-    for name, key in (("dim", DIM_ATTR), ("key_impl", KEY_IMPL_ATTR),
-                      ("selection", SELECTION_ATTR)):
+           **_describe_key(attrs)}
+    for name, key in (("dim", DIM_ATTR), ("selection", SELECTION_ATTR)):
         if key in attrs:
             out[name] = _plain_tree(entry(key))
     return out
@@ -337,17 +349,39 @@ def run_identity(space: Space, outputs: Any) -> RunIdentity:
     return RunIdentity(inputs, getattr(outputs, "fingerprint", "") or "")
 
 
-def space_differences(attrs: Mapping[str, Any], space: Space,
-                      keys: tuple[str, ...] = SPACE_KEYS) -> list[str]:
+def space_differences(attrs: Mapping[str, Any], space: Space) -> list[str]:
     """Where ``space`` differs from the space of the run identity recorded in ``attrs``.
 
     Empty when the attrs record no identity. ``open_results(path, state=...)``
     uses it: a state other than the run's would label the results with
-    values they were not computed from. ``keys`` limits the comparison to
-    those entries of the description (``("key", "key_impl")``: the key).
+    values they were not computed from.
     """
     recorded = RunIdentity.from_attrs(attrs)
     if recorded is None:
         return []
     now = RunIdentity(_SPACES.get(space, "description", lambda: _describe_space(space)))
-    return recorded.differences(now, [k for k in keys if k in recorded.inputs])
+    return recorded.differences(now, [k for k in SPACE_KEYS if k in recorded.inputs])
+
+
+def key_differences(attrs: Mapping[str, Any], space: Space) -> list[str]:
+    """Where ``space``'s key differs from the key of the run identity recorded in ``attrs``.
+
+    Only the key is described (not the axes' values): ``open_results``
+    without ``state=`` checks that an edited key attr does not give a rerun
+    other keys than the run's.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from labeled_spaces import GridAxis, Space
+    >>> from labeled_spaces.results.identity import key_differences
+    >>> space = Space({"k": GridAxis(0.0, 1.0, 2)}, key=jax.random.PRNGKey(3))
+    >>> attrs = {"labeled_spaces:identity": '{"inputs": {"key": [0, 4]}}'}
+    >>> key_differences(attrs, space)
+    ['key[1]: 4 -> 3']
+    """
+    recorded = RunIdentity.from_attrs(attrs)
+    if recorded is None:
+        return []
+    return recorded.differences(RunIdentity(_describe_key(space.attrs)),
+                                [k for k in ("key", "key_impl") if k in recorded.inputs])
