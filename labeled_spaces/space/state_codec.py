@@ -31,8 +31,7 @@ from ..axes import NotRebuildable, PointKey
 from .discovery import is_axis
 
 __all__ = ["MAX_FIXED_ELEMENTS", "decode_leaf", "decode_tree", "encode_leaf", "encode_tree",
-           "same_leaf",
-           "saved_leaves"]
+           "rebuilt", "same_leaf", "saved_leaves"]
 
 # fixed arrays up to this many elements are kept in the attrs
 MAX_FIXED_ELEMENTS = 100_000
@@ -148,6 +147,25 @@ def _weakly_typed(array: np.ndarray) -> jax.Array:
     return jax.lax.full(array.shape, zero).at[...].set(array)
 
 
+def rebuilt(node: Any) -> bool:
+    """Whether the codec rebuilds ``node`` as the container it is.
+
+    A list, a tuple, or a dict (also ``OrderedDict``) whose keys are str or
+    int; any other node comes back from a file as an ``OrderedDict``.
+
+    Examples
+    --------
+    >>> from collections import OrderedDict
+    >>> from labeled_spaces.space.state_codec import rebuilt
+    >>> rebuilt({"a": 1}), rebuilt(OrderedDict(b=2)), rebuilt({(1, 2): 3}), rebuilt({True: 1})
+    (True, True, False, False)
+    """
+    if type(node) in (list, tuple):
+        return True
+    return type(node) in (dict, OrderedDict) and all(
+        isinstance(k, (str, int)) and not isinstance(k, bool) for k in node)
+
+
 def encode_tree(node: Any, axis_ids: dict[int, int]) -> dict[str, Any] | None:
     """The state's structure as JSON, or None where a node is not a dict, list or tuple.
 
@@ -169,10 +187,10 @@ def encode_tree(node: Any, axis_ids: dict[int, int]) -> dict[str, Any] | None:
     if node is None:
         return {"none": True}
     if type(node) in (dict, OrderedDict):
+        if not rebuilt(node):
+            return None
         items = []
         for key, child in node.items():
-            if not isinstance(key, (str, int)) or isinstance(key, bool):
-                return None
             encoded = encode_tree(child, axis_ids)
             if encoded is None:
                 return None

@@ -15,7 +15,7 @@ reopening says what was lost and how to get it back (:func:`warn_rebuilt`):
 from __future__ import annotations
 
 import dataclasses
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +24,7 @@ import jax
 from .._checks import warn_user
 from .._format import clipped, elided
 from .discovery import is_axis, keypath_name
+from .state_codec import rebuilt
 
 __all__ = ["REBUILT_AS_DICT", "describe_nodes", "warn_rebuilt"]
 
@@ -73,9 +74,7 @@ def describe_nodes(state: Any) -> list[dict[str, Any]]:
         children = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)[0]
         if len(children) == 1 and children[0][0] == () and children[0][1] is node:
             return  # a leaf
-        plain = type(node) in (list, tuple) or (type(node) in (dict, OrderedDict) and all(
-            isinstance(k, (str, int)) and not isinstance(k, bool) for k in node))
-        if not plain:
+        if not rebuilt(node):
             found.append({"path": keypath_name(path) if path else "", "kind": _kind(node),
                           "type": type(node).__qualname__,
                           "fields": [keypath_name(p) for p, _ in children]})
