@@ -267,25 +267,29 @@ def table(rows: Iterable[Sequence[str]], indent: str = "  ", padded: int | None 
 
 
 def space_lines(mode: str, n: int, sizes: Mapping[str, int],
-                axes: Iterable[tuple[str, str, str]],
-                point: Mapping[str, Any] | None = None) -> list[str]:
-    """The repr of a Space: mode, combinations, dimensions, one line per axis.
+                axes: Sequence[tuple[str, str, str]],
+                point: Mapping[str, Any] | None = None, groups: int = 0) -> list[str]:
+    """The repr of a Space: combinations, mode, axes, dimensions, one line per axis.
 
     ``axes`` holds ``(name, dimension, repr)`` per axis; a space of a single
     point (no axis left) shows the labels ``point`` it was selected at instead.
+    The first line reads as TVB-Optim's ``Space(N=6, mode='product', axes=2)``
+    (``groups=`` only when axes are grouped), so code that reads it keeps
+    working; the lines below it are xarray's layout.
 
     Examples
     --------
     >>> from labeled_spaces._format import space_lines
     >>> print("\\n".join(space_lines("product", 6, {"k": 3, "s": 2},
     ...                              [("k", "k", "GridAxis(...)"), ("s", "s", "[...]")])))
-    <labeled_spaces.Space> mode='product', 6 combinations
+    <labeled_spaces.Space> N=6, mode='product', axes=2
     Dimensions:  (k: 3, s: 2)
     Axes:
         k  (k)  GridAxis(...)
         s  (s)  [...]
     """
-    lines = [f"<labeled_spaces.Space> mode={mode!r}, {format_count(n, 'combination')}",
+    grouped = f", groups={groups}" if groups else ""
+    lines = [f"<labeled_spaces.Space> N={n}, mode={mode!r}, axes={len(axes)}{grouped}",
              f"Dimensions:  ({format_sizes(sizes)})", "Axes:"]
     if point is not None:
         lines[-1] = "Point:       " + ", ".join(f"{k}={v!r}" for k, v in point.items())

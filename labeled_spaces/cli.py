@@ -239,7 +239,7 @@ def describe(path: str | Path) -> str:
       result  (k)  float32
     complete: 3 of 3 combinations
     made with:
-      <labeled_spaces.Space> mode='product', 3 combinations
+      <labeled_spaces.Space> N=3, mode='product', axes=1
       Dimensions:  (k: 3)
       Axes:
           k  (k)  GridAxis(low=0.0, high=1.0, n=3, attrs={'units': '1/s'})

@@ -177,7 +177,7 @@ def _check_info(text: str) -> None:
     assert re.search(r"^  order +\(coupling, noise\) +float32  units 1", text, re.MULTILINE)
     assert re.search(r"^  fc +\(coupling, noise, region, region_to\) +float32", text,
                      re.MULTILINE)
-    assert "mode='product', 126 combinations" in text
+    assert "N=126, mode='product', axes=2" in text
     assert "GridAxis(low=0.0, high=0.5, n=21" in text and "GridAxis(low=0.0, high=0.5, n=6" in text
     assert "key: [0, 0] (threefry2x32)" in text
     assert re.search(r"versions: labeled_spaces \S+, jax \S+", text)

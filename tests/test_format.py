@@ -104,7 +104,7 @@ def test_table_pads_columns_to_their_widest_cell_and_ends_no_line_in_spaces():
 
 def test_space_and_results_lines_with_no_dimension_of_the_space():
     assert space_lines("product", 1, {}, []) == [
-        "<labeled_spaces.Space> mode='product', 1 combination", "Dimensions:  ()", "Axes:"]
+        "<labeled_spaces.Space> N=1, mode='product', axes=0", "Dimensions:  ()", "Axes:"]
     # a space without dims: the outputs' own dims alone, no stray separator
     assert results_lines("Results", {}, None, True, [("y", (4,), ("t",), "float32")]) == [
         "<labeled_spaces.Results> (), lazy", "Outputs:", "    y (4,)  (t) float32"]
@@ -114,7 +114,7 @@ def test_the_reprs_of_the_package_read_as_before():
     space = ls.Space({"x": ls.GridAxis(0.0, 1.0, 5), "n": {"s": ls.UniformAxis(0.0, 1.0, 1000)}},
                      mode="product")
     assert repr(space).splitlines() == [
-        "<labeled_spaces.Space> mode='product', 5,000 combinations",
+        "<labeled_spaces.Space> N=5000, mode='product', axes=2",
         "Dimensions:  (n.s: 1000, x: 5)",
         "Axes:",
         "    n.s  (n.s)  UniformAxis(low=0.0, high=1.0, n=1000)",

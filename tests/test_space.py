@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+import labeled_spaces as ls
 from labeled_spaces import (
     DataAxis,
     GridAxis,
@@ -637,11 +638,29 @@ def test_repr_shows_dims_and_sizes():
         Space({"x": GridAxis(0.0, 1.0, 5), "n": {"s": UniformAxis(0.0, 1.0, 1000)}}, mode="product")
     )
     lines = text.splitlines()
-    assert lines[0] == "<labeled_spaces.Space> mode='product', 5,000 combinations"
+    assert lines[0] == "<labeled_spaces.Space> N=5000, mode='product', axes=2"
     assert lines[1] == "Dimensions:  (n.s: 1000, x: 5)"
     assert lines[2] == "Axes:"
     assert lines[3] == "    n.s  (n.s)  UniformAxis(low=0.0, high=1.0, n=1000)"
     assert lines[4] == "    x    (x)  GridAxis(low=0.0, high=1.0, n=5)"
+
+
+@pytest.mark.parametrize("mode", ["product", "zip"])
+@pytest.mark.parametrize("groups", [False, True])
+def test_repr_first_line_reads_as_tvboptims(mode, groups):
+    """Code written for TVB-Optim looks for ``N=``, ``mode``, ``axes=`` and ``groups=``."""
+    tv = pytest.importorskip("tvboptim.types.spaces")
+
+    def state(module):
+        group = {"group": "g"} if groups else {}
+        return {"a": module.DataAxis(jnp.array([1.0, 2.0, 3.0]), **group),
+                "b": module.DataAxis(jnp.array([4.0, 5.0, 6.0]), **group),
+                "x": module.GridAxis(0.0, 1.0, 3), "fixed": 1.0}
+
+    theirs = repr(tv.Space(state(tv), mode=mode))
+    ours = repr(Space(state(ls), mode=mode)).splitlines()[0]
+    assert theirs.startswith("Space(") and theirs.endswith(")")
+    assert ours == f"<labeled_spaces.Space> {theirs[len('Space('):-1]}"
 
 
 def test_zip_unequal_sizes_warns_not_prints(capsys):

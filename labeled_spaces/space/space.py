@@ -175,7 +175,8 @@ class Space:
         axes = [(self.names[a], self.layout.dims[d].name, repr(self.axes[a]))
                 for a, d in enumerate(self.layout.axis_dim)]
         point = None if axes else self._selection.point_labels()  # where a point was selected
-        return "\n".join(space_lines(self.mode, self.N, self.sizes, axes, point))
+        groups = {self.axes[a].group for a in range(len(axes))} - {None}
+        return "\n".join(space_lines(self.mode, self.N, self.sizes, axes, point, len(groups)))
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
