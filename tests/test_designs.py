@@ -287,3 +287,25 @@ def test_a_dimension_named_like_an_axis_points_at_dim_as_well_as_name(mode):
     # a group's dimension is named by its label, not by dim=: no dim= hint there
     with pytest.raises(ValueError, match=r"distinct name= arguments$"):
         Space({"g": GridAxis(0, 1, 3), "h": GridAxis(0, 1, 3, group="g")}, mode="product")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_low_precision_bounds_keep_the_axis_dtype_and_store(mode, tmp_path):
+    """bfloat16 bounds: a UniformAxis gives the model what it gives in zip mode (JAX's default
+    float, as jax.random.uniform draws), a GridAxis its bfloat16 values; the labels are
+    exact float32 (zarr has no bfloat16), so the design runs into a store and reopens."""
+    state = {"u": UniformAxis(jnp.bfloat16(0), jnp.bfloat16(1), 4),
+             "g": GridAxis(jnp.bfloat16(1), jnp.bfloat16(2), 4)}
+    space = Space(state, mode=mode, key=jax.random.key(2))
+    zipped = Space(state, mode="zip", key=jax.random.key(2))
+    assert space[0]["u"].dtype == zipped[0]["u"].dtype == jnp.result_type(float)
+    assert space[0]["g"].dtype == zipped[0]["g"].dtype == jnp.bfloat16
+    assert space.coords["g"].dtype == np.float32
+    assert float(space.coords["g"].values[1]) == float(space[1]["g"])
+    results = ParallelExecution(lambda s: s["u"] * s["g"], space, progress=False,
+                                store=tmp_path / "low.zarr").run()
+    opened = open_results(tmp_path / "low.zarr")
+    assert opened.to_xarray()["g"].values.tobytes() == space.coords["g"].values.tobytes()
+    np.testing.assert_array_equal(opened.to_xarray()["result"].values,
+                                  results.to_xarray()["result"].values)
+    assert float(opened.space[3]["g"]) == float(space[3]["g"])

@@ -34,6 +34,7 @@ from scipy.stats import qmc
 from .._checks import fail, warn_user
 from .._codec import key_data
 from ..axes import AbstractAxis, BoundedAxis, DataAxis, KeyAxis, LogGridAxis, NumPyroAxis
+from ..axes.bounded import UniformAxis
 from ..axes.distribution import describe_distribution
 from .sequences import unit_columns_of
 
@@ -158,7 +159,9 @@ def _unsupported(axis: AbstractAxis) -> ValueError:
 
 
 def _interval(axis: BoundedAxis, u: np.ndarray) -> np.ndarray:
-    dtype = axis.spec_values().get("dtype") or jnp.result_type(float)
+    # the axis's own dtype: a grid's bounds' (bfloat16), jax.random.uniform's default float
+    dtype = (jnp.result_type(float) if isinstance(axis, UniformAxis)
+             else axis.spec_values().get("dtype") or jnp.result_type(float))
     low, high = float(axis.low), float(axis.high)
     if isinstance(axis, LogGridAxis):
         log_low = math.log(low)
@@ -249,7 +252,8 @@ def map_unit(axis: AbstractAxis, u: np.ndarray) -> MappedAxis:
     fails is a ``ValueError`` naming it); ``DataAxis``: the point at
     ``floor(u * size)`` (equal weights), with its label. The values have the
     dtype the axis's own values have; the labels are the values themselves
-    where one scalar describes a point, else ``0..n-1`` with the values kept
+    where one scalar describes a point (bfloat16 ones as float32, exactly:
+    stores and netCDF have no bfloat16), else ``0..n-1`` with the values kept
     as the value coordinate, as the axis labels its own draws.
 
     Parameters
@@ -276,7 +280,10 @@ def map_unit(axis: AbstractAxis, u: np.ndarray) -> MappedAxis:
     n = len(u)
     if isinstance(axis, BoundedAxis):
         values = _interval(axis, u)
-        return MappedAxis(values, values.reshape(n, -1)[:, 0], None)
+        labels = values.reshape(n, -1)[:, 0]
+        if str(labels.dtype) == "bfloat16":  # exact as float32, which stores and files hold
+            labels = labels.astype(np.float32)
+        return MappedAxis(values, labels, None)
     if isinstance(axis, DataAxis):
         index = np.minimum((u[:, 0] * axis.size).astype(np.int64), axis.size - 1)
         held = axis.value_coordinate()
