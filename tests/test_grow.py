@@ -497,3 +497,25 @@ def test_a_latin_hypercube_does_not_grow_and_its_store_is_left_untouched(tmp_pat
     # the values named are the 8 stored points against the new design's first 8
     assert "coupling.fields.n" not in str(info.value) and "float32[16]" not in str(info.value)
 
+
+def test_a_zeros_sign_is_a_difference_the_store_neither_grows_nor_resumes_over(tmp_path):
+    """Labels and inputs compare bit for bit: -0.0 is not 0.0, in small arrays as in large."""
+    fn = lambda s: {"m": s["c"] * s["w"]}  # noqa: E731
+
+    def sweep(values, w=0.0):
+        return ls.Space({"c": ls.DataAxis(np.asarray(values, np.float32)), "w": w},
+                        mode="product")
+
+    path = tmp_path / "sweep.zarr"
+    ls.ParallelExecution(fn, sweep([0.0, 1.0]), progress=False, store=path).run()
+    before = snapshot(path)
+    for other, named in [(sweep([-0.0, 1.0, 2.0]), r"axes\.c\.values"),  # it would grow
+                         (sweep([-0.0, 1.0]), r"axes\.c\.values"),  # it would resume
+                         (sweep([0.0, 1.0], w=-0.0), r"fixed\.w: 0\.0 -> -0\.0")]:
+        with pytest.raises(ValueError, match=named):
+            ls.ParallelExecution(fn, other, progress=False, store=path).run()
+        assert snapshot(path) == before
+    # the same zeros grow, to a fresh run's bits
+    grown = ls.ParallelExecution(fn, sweep([0.0, 1.0, -0.0]), progress=False, store=path).run()
+    fresh = ls.ParallelExecution(fn, sweep([0.0, 1.0, -0.0]), progress=False).run()
+    assert np.asarray(grown["m"]).tobytes() == np.asarray(fresh["m"]).tobytes()
