@@ -58,6 +58,27 @@ def test_float16_and_bfloat16_outputs_and_axes_round_trip(tmp_path):
     assert back.space.axes[back.space.names.index("g")].generate_values().dtype == jnp.bfloat16
 
 
+def test_a_stores_bfloat16_outputs_open_as_bfloat16_lazily(tmp_path):
+    """zarr lacks bfloat16 too: a store holds it widened, and open_results narrows it back."""
+    space = ls.Space({"g": ls.GridAxis(0.0, 1.0, 5)}, mode="product")
+
+    def model(s):
+        return {"bf": (s["g"] / 3).astype(jnp.bfloat16), "f16": s["g"].astype(jnp.float16)}
+
+    path = tmp_path / "narrow.zarr"
+    ran = ls.ParallelExecution(model, space, progress=False, store=path, chunk_size=2).run()
+    back = ls.open_results(path)
+    got, want = back.to_xarray(), ran.to_xarray()
+    assert got["bf"].chunks is not None  # still lazy
+    for name in ("bf", "f16"):
+        assert got[name].dtype == want[name].dtype, name
+        assert got[name].values.tobytes() == want[name].values.tobytes(), name
+        assert got[name].attrs == want[name].attrs
+    assert back[3]["bf"].dtype == jnp.bfloat16
+    back.to_netcdf(tmp_path / "narrow.nc")  # and the export keeps it
+    assert ls.open_results(tmp_path / "narrow.nc").to_xarray()["bf"].dtype == jnp.bfloat16
+
+
 def test_complex_and_bytes_axes_and_outputs_round_trip(tmp_path):
     space = ls.Space({
         "z": ls.DataAxis(np.array([1 + 2j, 3 - 1j], np.complex64),

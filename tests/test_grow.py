@@ -218,6 +218,32 @@ def test_any_other_change_is_refused_and_leaves_the_store_untouched(tmp_path, ch
     assert snapshot(path) == before  # bytes and modification times
 
 
+@pytest.mark.parametrize("refined", [
+    lambda: ls.GridAxis(0.0, 1.0, 21),  # points between the stored ones
+    lambda: ls.GridAxis(0.05, 2.05, 21),  # the same step, from another low
+    lambda: ls.DataAxis(np.insert(np.asarray(space(11).state["coupling"].generate_values()), 3,
+                                  np.float32(0.25))),  # one point inserted
+])
+def test_labels_that_are_no_prefix_are_refused_with_the_advice_to_append_to_a_data_axis(
+        tmp_path, refined):
+    path = tmp_path / "sweep.zarr"
+    run(path, space(11, b=2))
+    before = snapshot(path)
+    grown = ls.Space({**space(11, b=2).state, "coupling": refined()}, mode="product")
+    with pytest.raises(ValueError, match=r"grow along coupling: 11 -> \d+ only if") as info:
+        run(path, grown)
+    assert ("a GridAxis grows when its new points repeat the old ones (the same low and step), "
+            "and to add points anywhere else, sweep a DataAxis from the first run of a sweep "
+            "you mean to grow and append to its values" in str(info.value))
+    assert snapshot(path) == before
+    # another change beside the labels along coupling: that change is named, with no advice
+    with pytest.raises(ValueError, match=r"dt: 0\.5 -> 0\.25") as info:
+        run(path, ls.Space({**space(11, b=2, dt=0.25).state, "coupling": refined()},
+                           mode="product"))
+    assert "append to its values" not in str(info.value)
+    assert snapshot(path) == before
+
+
 @pytest.mark.parametrize("change, named", [
     ({"scale": 2.0}, r"was made with other model arguments: scale: 1\.0 -> 2\.0\. "),
     ({"fn": lambda state, scale=1.0: {k: v.astype(jnp.float16) for k, v in model(state).items()}},
@@ -470,3 +496,26 @@ def test_a_latin_hypercube_does_not_grow_and_its_store_is_left_untouched(tmp_pat
     assert "mode='sobol' or 'halton', grows by its next points" in str(info.value)
     # the values named are the 8 stored points against the new design's first 8
     assert "coupling.fields.n" not in str(info.value) and "float32[16]" not in str(info.value)
+
+
+def test_a_zeros_sign_is_a_difference_the_store_neither_grows_nor_resumes_over(tmp_path):
+    """Labels and inputs compare bit for bit: -0.0 is not 0.0, in small arrays as in large."""
+    fn = lambda s: {"m": s["c"] * s["w"]}  # noqa: E731
+
+    def sweep(values, w=0.0):
+        return ls.Space({"c": ls.DataAxis(np.asarray(values, np.float32)), "w": w},
+                        mode="product")
+
+    path = tmp_path / "sweep.zarr"
+    ls.ParallelExecution(fn, sweep([0.0, 1.0]), progress=False, store=path).run()
+    before = snapshot(path)
+    for other, named in [(sweep([-0.0, 1.0, 2.0]), r"axes\.c\.values"),  # it would grow
+                         (sweep([-0.0, 1.0]), r"axes\.c\.values"),  # it would resume
+                         (sweep([0.0, 1.0], w=-0.0), r"fixed\.w: 0\.0 -> -0\.0")]:
+        with pytest.raises(ValueError, match=named):
+            ls.ParallelExecution(fn, other, progress=False, store=path).run()
+        assert snapshot(path) == before
+    # the same zeros grow, to a fresh run's bits
+    grown = ls.ParallelExecution(fn, sweep([0.0, 1.0, -0.0]), progress=False, store=path).run()
+    fresh = ls.ParallelExecution(fn, sweep([0.0, 1.0, -0.0]), progress=False).run()
+    assert np.asarray(grown["m"]).tobytes() == np.asarray(fresh["m"]).tobytes()

@@ -236,8 +236,9 @@ def open_results(path: Any, state: Any = None) -> Any:
     with reading(path) as target:
         ds = open_dataset(target)
         if not target.is_dir():
-            ds = restore_dtypes(undo_netcdf_names(ds))
+            ds = undo_netcdf_names(ds)
             ds.attrs.pop(COMPLEX_ATTR, None)
+        ds = restore_dtypes(ds)  # bfloat16, which netCDF and zarr lack, is stored widened
         space = Space.from_attrs(ds.attrs, state=state, data=ds)
         if state is not None:
             _check_state(space, ds.attrs)

@@ -167,6 +167,15 @@ def _stored_values(expected: RunIdentity, stored: RunIdentity, space: Space, gro
     return RunIdentity(inputs, expected.program)
 
 
+def _only_along(differences: list[str], space: Space, growth: Growth) -> bool:
+    """Whether every difference named is in an axis or coordinate along the grown dim."""
+    along = [f"axes.{path}." for path, j in zip(space.paths, space.layout.axis_dim, strict=True)
+             if j == growth.axis]
+    along += [f"coords.{name}." for name, coord in space.coords.items()
+              if growth.dim in coord.dims]
+    return bool(differences) and all(d.startswith(tuple(along)) for d in differences)
+
+
 def _why_not(stored: RunIdentity, expected: RunIdentity, space: Space, growth: Growth) -> str:
     """Why a run one dimension longer does not grow the store, after the cut-back refusal."""
     if stored.inputs.get("mode") == space.mode == "lhs":
@@ -195,9 +204,16 @@ def _why_not(stored: RunIdentity, expected: RunIdentity, space: Space, growth: G
                 "it was computed with, bit for bit, so this one cannot grow to these: keep a "
                 "grid whose first points round alike, or sweep a DataAxis from the first run "
                 "of a sweep you mean to grow)")
+    hint = ""
+    if space.mode in ("product", "zip") and _only_along(
+            stored.differences(expected, SPACE_KEYS), space, growth):
+        hint = ("; a store grows only by labels after its own: a GridAxis grows when its new "
+                "points repeat the old ones (the same low and step), and to add points "
+                "anywhere else, sweep a DataAxis from the first run of a sweep you mean to "
+                "grow and append to its values")
     return (f" (it would grow along {growth} only if its {growth.old} stored labels were the "
             "first of the new ones, bit for bit, and nothing else changed; the differences "
-            f"named are those of this run cut back to its first {growth.old} labels)")
+            f"named are those of this run cut back to its first {growth.old} labels{hint})")
 
 
 def find_growth(stored: RunIdentity, now: RunIdentity, stored_shape: Sequence[int],

@@ -117,7 +117,8 @@ def restore_dtypes(ds: xr.Dataset) -> xr.Dataset:
                              "bfloat16")
         attrs = {k: v for k, v in var.attrs.items() if k != DTYPE_ATTR}
         target = np.dtype(jnp.bfloat16) if dtype == "bfloat16" else np.dtype(np.float16)
-        changes[name] = xr.Variable(var.dims, np.asarray(var.values).astype(target), attrs)
+        # var.data: a store's dask array stays lazy (a netCDF file's is read, as before)
+        changes[name] = xr.Variable(var.dims, var.data.astype(target), attrs)
     return _with_variables(ds, changes)
 
 
