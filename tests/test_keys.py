@@ -434,6 +434,15 @@ def test_a_state_of_keys_alone_is_refused():
         ls.Space({"noise": ls.PointKey(), "dt": 0.1})
 
 
+@pytest.mark.parametrize("cls", [ls.PointKey, ls.KeyAxis, ls.GridAxis])
+def test_a_key_leaf_or_axis_class_without_its_call_is_refused_by_path(cls):
+    # {"noise": PointKey} (parentheses forgotten) was a fixed leaf, and the model failed at
+    # combination 0 with JAX's "unexpected PRNG key type <class 'type'>"
+    with pytest.raises(TypeError, match=f"got the class {cls.__name__} itself at "
+                                        r"'\[0\]\.noise': write " + cls.__name__):
+        ls.Space([{"a": ls.GridAxis(0.0, 1.0, 2), "noise": cls}])
+
+
 # -- several devices (forced host devices, in a subprocess) --------------------------------
 
 SHARDED = textwrap.dedent(

@@ -150,6 +150,21 @@ def describe_fixed(state: Any) -> str:
             "GridAxis(low, high, n), or DataAxis(values) for values you have")
 
 
+def _refuse_classes(flat: Sequence[tuple[Any, Any]]) -> None:
+    """Refuse an axis class or ``PointKey`` itself (not an instance) as a leaf.
+
+    ``{"noise": PointKey}`` (the parentheses forgotten) would otherwise be a
+    fixed leaf, and the model would fail on it at combination 0 with JAX's
+    "unexpected PRNG key type".
+    """
+    for path, leaf in flat:
+        if isinstance(leaf, type) and issubclass(leaf, (AbstractAxis, PointKey)):
+            made = "PointKey()" if issubclass(leaf, PointKey) else f"{leaf.__name__}(...)"
+            raise TypeError(
+                f"state must hold instances of axes and PointKey, got the class "
+                f"{leaf.__name__} itself at {keypath_name(path)!r}: write {made}")
+
+
 def discover(state: Any, mode: str, dim: str, key: jax.Array, point: bool = False
              ) -> tuple[Layout, tuple[AxisLabels, ...]]:
     """The Layout of a state's axes and each axis's labels.
@@ -173,6 +188,7 @@ def discover(state: Any, mode: str, dim: str, key: jax.Array, point: bool = Fals
     """
     flat, treedef = jax.tree_util.tree_flatten_with_path(state, is_leaf=is_axis)
     leaves = tuple(leaf for _, leaf in flat)
+    _refuse_classes(flat)
     axis_pos = tuple(k for k, leaf in enumerate(leaves) if is_axis(leaf))
     if not axis_pos and not point:
         raise ValueError(
