@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -53,6 +52,7 @@ from .values import (
     digest_array,
     plain,
     program_fingerprint,
+    same_values,
     summarise,
 )
 
@@ -281,7 +281,7 @@ class RunIdentity:
 
 def _differences(stored: Any, now: Any, where: str) -> list[str]:
     if _is_leaf(stored) or _is_leaf(now):
-        return [] if _same(stored, now) else [
+        return [] if same_values(stored, now) else [
             f"{where or 'value'}: {_show(stored)} -> {_show(now)}"]
     if isinstance(stored, dict) and isinstance(now, dict):
         found = []
@@ -296,31 +296,12 @@ def _differences(stored: Any, now: Any, where: str) -> list[str]:
                 label = a["name"] if a["name"] == b.get("name") else f"{a['name']}/{b.get('name')}"
             found += _differences(a, b, f"{where}[{label!r}]" if where else f"[{label!r}]")
         return found
-    return [] if _same(stored, now) else [f"{where or 'value'}: {_show(stored)} -> {_show(now)}"]
+    return [] if same_values(stored, now) else [
+        f"{where or 'value'}: {_show(stored)} -> {_show(now)}"]
 
 
 def _join(where: str, key: str) -> str:
     return f"{where}.{key}" if where else key
-
-
-def _same(stored: Any, now: Any) -> bool:
-    """``stored == now``, but exact for numbers: ``-0.0`` is not ``0.0``.
-
-    Small arrays are described by their values as JSON numbers, which Python
-    compares by value; a run's inputs compare bit for bit (as the digest of a
-    larger array does), so a zero's sign is a difference.
-
-    >>> from labeled_spaces.results.identity import _same
-    >>> _same({"values": [0.0, 1.0]}, {"values": [0.0, 1.0]}), _same([0.0], [-0.0])
-    (True, False)
-    """
-    if isinstance(stored, float) and isinstance(now, float):
-        return stored == now and math.copysign(1.0, stored) == math.copysign(1.0, now)
-    if isinstance(stored, dict) and isinstance(now, dict):
-        return stored.keys() == now.keys() and all(_same(v, now[k]) for k, v in stored.items())
-    if isinstance(stored, list) and isinstance(now, list):
-        return len(stored) == len(now) and all(map(_same, stored, now))
-    return bool(stored == now)
 
 
 def _is_leaf(value: Any) -> bool:

@@ -21,7 +21,7 @@ import numpy as np
 from .._codec import key_data
 
 __all__ = ["array_summary", "class_name", "describe_arguments", "digest_array", "plain",
-           "program_fingerprint", "summarise"]
+           "program_fingerprint", "same_values", "summarise"]
 
 #: arrays up to this many elements are shown by value in descriptions, larger ones by digest
 SHOWN_VALUES = 16
@@ -199,3 +199,28 @@ def program_fingerprint(program: Any, arrays: Sequence[Any] = ()) -> str:
     for array in [*getattr(program, "consts", ()), *arrays]:
         digest.update(digest_array(array).encode())
     return digest.hexdigest()[:16]
+
+
+def same_values(stored: Any, now: Any) -> bool:
+    """``stored == now`` for two descriptions, but exact for numbers: ``-0.0`` is not ``0.0``.
+
+    Small arrays are described by their values as JSON numbers, which Python
+    compares by value; a run's inputs compare bit for bit (as the digest of a
+    larger array does), so a zero's sign is a difference.
+
+    Examples
+    --------
+    >>> from labeled_spaces.results.values import same_values
+    >>> same_values({"values": [0.0, 1.0]}, {"values": [0.0, 1.0]})
+    True
+    >>> same_values([0.0], [-0.0])
+    False
+    """
+    if isinstance(stored, float) and isinstance(now, float):
+        return stored == now and math.copysign(1.0, stored) == math.copysign(1.0, now)
+    if isinstance(stored, dict) and isinstance(now, dict):
+        return stored.keys() == now.keys() and all(same_values(v, now[k])
+                                                   for k, v in stored.items())
+    if isinstance(stored, list) and isinstance(now, list):
+        return len(stored) == len(now) and all(map(same_values, stored, now))
+    return bool(stored == now)

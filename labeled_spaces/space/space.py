@@ -54,20 +54,21 @@ class Space:
         Axis ``i`` samples with ``jax.random.split(key, n_axes + 1)[i + 1]``;
         ``None`` means ``jax.random.key(0)``.
     dim : str, default "sample"
-        Name of the shared dimension in zip mode.
+        Name of the shared dimension in zip mode and the quasi-random modes.
 
     Notes
     -----
     Naming: an ungrouped axis in product mode gives a dimension named
     ``axis.name`` (default: its key path, ``coupling.strength``). A group gives
-    a dimension named ``str(group)`` with coordinate ``0..size-1``; each of
-    its axes (and in zip mode every axis) is an indexed coordinate on that
-    dimension named ``axis.name`` or its key path, so ``sel`` works by value
-    there too. ``space[i]`` returns the fixed leaves as given and the varying
-    ones as JAX arrays (bit-identical to TVB-Optim's); nothing of size N is
-    built to answer it. A sub-space (``isel``, ``sel``, a slice) holds the points it
-    kept as ``DataAxis``; its ``selected_from`` (``{name: class name}``, saved in files)
-    names those that were points of another kind of axis (``fit`` fits them).
+    a dimension named ``str(group)`` with coordinate ``0..size-1``; each of its
+    axes (in zip mode every axis) is an indexed coordinate on that dimension
+    named ``axis.name`` or its key path, so ``sel`` works by value there too.
+    ``space[i]`` gives the fixed leaves as given, the varying ones as JAX arrays
+    (bit-identical to TVB-Optim's), building nothing of size N; the repr's first
+    line is TVB-Optim's (``N=6, mode='product', axes=2``). A sub-space (``isel``,
+    ``sel``, a slice) holds the points it kept as ``DataAxis``; its ``selected_from``
+    (``{name: class name}``, saved in files) names those that were points of another
+    kind of axis (``fit`` fits them).
 
     Examples
     --------
@@ -99,10 +100,7 @@ class Space:
             raise ValueError(f"mode must be 'product' or 'zip', got {short_repr(mode)}; or a "
                              "quasi-random design: 'sobol', 'halton' or 'lhs'")
         check_label("dim", dim)
-        self.state = state
-        self.mode = mode
-        self.key = check_key(key)
-        self.dim = dim
+        self.state, self.mode, self.key, self.dim = state, mode, check_key(key), dim
         # a selection that fixed every dimension leaves a single point: no axis, no dim
         self.layout, labels = discover(state, mode, dim, self.key, bool(selection.scalars))
         self._axis_labels = labels
@@ -175,8 +173,8 @@ class Space:
         axes = [(self.names[a], self.layout.dims[d].name, repr(self.axes[a]))
                 for a, d in enumerate(self.layout.axis_dim)]
         point = None if axes else self._selection.point_labels()  # where a point was selected
-        groups = {self.axes[a].group for a in range(len(axes))} - {None}
-        return "\n".join(space_lines(self.mode, self.N, self.sizes, axes, point, len(groups)))
+        groups = len({self.axes[a].group for a in range(len(axes))} - {None})
+        return "\n".join(space_lines(self.mode, self.N, self.sizes, axes, point, groups))
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
