@@ -108,6 +108,27 @@ def test_flat_view_matches_tvboptim():
                                rtol=1e-6)
 
 
+def test_flat_view_hands_out_jax_arrays_as_tvboptim(tmp_path):
+    """``results[i]``, slices and iteration give JAX arrays, as TVB-Optim's do."""
+    ref = tvb_results()
+    stored = ls.ParallelExecution(model, product_space(), n_vmap=4, progress=False,
+                                  store=tmp_path / "r.zarr").run()
+    sequential = ls.SequentialExecution(model, product_space(), progress=False).run()
+    for results in (product_results(), stored, ls.open_results(tmp_path / "r.zarr"),
+                    sequential):
+        for tree in (results[3], results[-1], results[1:3][1], next(iter(results))):
+            leaves, theirs = jax.tree.leaves(tree), jax.tree.leaves(ref[3])
+            assert all(isinstance(leaf, jax.Array) for leaf in leaves + theirs)
+            assert [leaf.dtype for leaf in leaves] == [leaf.dtype for leaf in theirs]
+            assert [leaf.shape for leaf in leaves] == [leaf.shape for leaf in theirs]
+    # values JAX cannot hold as they are stay NumPy, exact: float64 without x64
+    space = ls.Space({"k": ls.GridAxis(0.0, 1.0, 3)}, mode="product")
+    wide = np.array([0.1, 1 / 3, 2.0]) + 1e-12
+    results = Results(space, jax.tree.structure({"y": 0}), [wide])
+    if not jax.config.jax_enable_x64:
+        assert isinstance(results[1]["y"], np.float64) and results[1]["y"] == wide[1]
+
+
 def test_flat_view_errors():
     results = product_results()
     with pytest.raises(IndexError):

@@ -61,8 +61,9 @@ class Results:
 
     Notes
     -----
-    ``results[i]`` is the output pytree of combination ``i`` with NumPy leaves
-    (read-only views, not copies). Data variables are named by the output's
+    ``results[i]`` is the output pytree of combination ``i`` with JAX arrays
+    as leaves, as TVB-Optim's (NumPy where JAX would change the dtype: float64
+    values read without ``jax_enable_x64``). Data variables are named by the output's
     key path (see :mod:`labeled_spaces.results.names` for how clashes are
     resolved).
 
@@ -134,12 +135,9 @@ class Results:
     def _setup(self, space: Space, outputs: Outputs, arrays: Sequence[Any],
                done: np.ndarray | None) -> None:
         ndim = len(space.shape)
-        self.space = space
-        self.treedef = outputs.treedef
-        self.arrays = list(arrays)
-        self.outputs = outputs
-        self.done = done
-        for array in self.arrays:  # results[i] hands out views: keep them from being edited
+        self.space, self.treedef, self.arrays = space, outputs.treedef, list(arrays)
+        self.outputs, self.done = outputs, done
+        for array in self.arrays:  # shared with to_xarray() and sinks: kept from being edited
             if _is_numpy(array):
                 array.flags.writeable = False
         self._flat = [a.reshape((space.N, *a.shape[ndim:])) if _is_numpy(a) else None
@@ -168,14 +166,15 @@ class Results:
         return len(self.space)
 
     def _at(self, i: int) -> Any:
+        """Combination ``i``'s outputs as JAX arrays, as TVB-Optim hands them out."""
         leaves = []
         digits = None
         for flat, array in zip(self._flat, self.arrays, strict=True):
             if flat is not None:
-                leaves.append(flat[i])
+                leaves.append(_as_jax(flat[i]))
             else:  # lazy: read just this combination
                 digits = digits or self.space.layout.grid.unravel(i)
-                leaves.append(np.asarray(array[tuple(digits)]))
+                leaves.append(_as_jax(np.asarray(array[tuple(digits)])))
         return self.treedef.unflatten(leaves)
 
     def __getitem__(self, index: Any) -> Any:
@@ -391,3 +390,11 @@ class ParallelResult(Results):
 
 class SequentialResult(Results):
     """The Results of :class:`labeled_spaces.SequentialExecution` (TVB-Optim's name)."""
+
+
+def _as_jax(value: Any) -> Any:
+    """``value`` as a JAX array where JAX holds its dtype as it is (float64 needs x64)."""
+    dtype = np.asarray(value).dtype
+    numeric = dtype.kind in "biufc" or dtype.name == "bfloat16"
+    return jax.numpy.asarray(value) if numeric and (
+        jax.dtypes.canonicalize_dtype(dtype) == dtype) else value
