@@ -183,6 +183,30 @@ def test_a_state_given_to_open_results_must_be_the_one_the_file_was_made_with(tm
             ls.open_results(path, state=other)
 
 
+@pytest.mark.parametrize("mode", ["product", "zip", "halton"])
+def test_a_state_whose_axis_differs_from_the_files_is_refused(tmp_path, mode):
+    # the file's own axes were used and the state's silently ignored: a user who reopened
+    # with the wrong state got no word of it
+    import numpyro.distributions as dist
+
+    state = {"u": ls.UniformAxis(0.0, 1.0, 4), "n": ls.NumPyroAxis(dist.Normal(0.0, 1.0), 4),
+             "d": ls.DataAxis(jnp.arange(4.0)), "dt": 0.1}
+    space = ls.Space(state, mode=mode)
+    path = tmp_path / "r.nc"
+    ls.ParallelExecution(lambda s: s["u"] + s["n"] + s["d"] * s["dt"], space, progress=False
+                         ).run().to_netcdf(path)
+    assert ls.open_results(path, state=state).space.N == space.N
+    for other, match in [
+        ({**state, "u": ls.UniformAxis(0.0, 5.0, 4)}, r"at 'u' the file holds UniformAxis\("
+                                                      r"low=0.0, high=1.0, n=4\), got "),
+        ({**state, "n": ls.NumPyroAxis(dist.Normal(0.0, 2.0), 4)}, r"at 'n' the file holds"),
+        ({**state, "d": ls.DataAxis(jnp.arange(4.0) + 1)}, r"at 'd' the file holds"),
+    ]:
+        with pytest.raises(ValueError, match=r"state must hold the axes the results were "
+                                             r"made with: " + match):
+            ls.open_results(path, state=other)
+
+
 @pytest.mark.parametrize("attrs", [{"flag": True}, {"flags": np.array([True, False])},
                                    {"flag": np.bool_(False)}])
 def test_a_bool_attr_is_refused_for_netcdf_naming_it_and_no_file_is_left(tmp_path, attrs):

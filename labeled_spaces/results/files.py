@@ -195,10 +195,12 @@ def open_results(path: Any, state: Any = None) -> Any:
     state : pytree, optional
         The original state, for axes the file cannot describe (custom axes,
         some NumPyro distributions) and fixed leaves too large for the attrs.
-        It must be the run's: a fixed leaf that differs from the one the file
-        records (or one missing or added), or a space it rebuilds that differs
-        from the run identity the file records (an axis's field or size), is a
-        ``ValueError`` naming the difference.
+        It must be the run's: a fixed leaf or an axis that differs from the one
+        the file records (or a leaf missing or added), or a space it rebuilds
+        that differs from the run identity the file records (an axis's field or
+        size), is a ``ValueError`` naming the difference. (A sub-space's file
+        keeps the points it selected; the original state's axes are not
+        compared with them.)
 
     Returns
     -------

@@ -313,6 +313,14 @@ def rebuild_state(parsed: Mapping[str, Any], state: Any = None) -> Any:
             axis = _rebuild_axis(by_path[path], leaf)
             if axis is not leaf:  # built from the attrs, not the caller's own
                 charge_axis(axis, path)
+            # the run's own axis (a sub-space keeps points of the state's axes: not compared)
+            selected = parsed["selection"]
+            if (axis is not leaf and is_axis(leaf) and not selected and not selected.origins
+                    and not _own_matches(by_path[path], leaf)):
+                raise ValueError(
+                    f"state must hold the axes the results were made with: at {path!r} the "
+                    f"file holds {axis!r}, got {leaf!r}; pass the original state, or none "
+                    "where the file describes it")
             leaves.append(axis)
         elif is_axis(leaf):  # fixed in the saved (sub-)space
             if path not in fixed:
