@@ -221,6 +221,10 @@ def test_a_key_axis_in_a_design_points_to_point_key():
                        r"values to place on a design: for noise at every design point, put a "
                        r"PointKey\(\) in the state instead"):
         Space(state, mode="sobol")
+    # named first, also where its size differs: fixing the size would only meet this error
+    for mode in ("sobol", "halton", "lhs"):
+        with pytest.raises(ValueError, match=r"got KeyAxis\(n=3\) \(KeyAxis\); a KeyAxis"):
+            Space({**state, "key": KeyAxis(3)}, mode=mode)
     state["key"] = PointKey()  # the advice, followed
     space = Space(state, mode="sobol")
     assert space.sizes == {"sample": 4}

@@ -135,7 +135,9 @@ def unit_columns(axis: AbstractAxis) -> int:
     if isinstance(axis, NumPyroAxis):
         batch = math.prod(axis.distribution.batch_shape)
         return batch if axis.broadcast_mode else math.prod(axis.sample_shape) * batch
-    return 1
+    if isinstance(axis, (BoundedAxis, DataAxis)):
+        return 1
+    raise _unsupported(axis)
 
 
 @dataclass(frozen=True)
@@ -366,8 +368,7 @@ def design_tables(axes: Sequence[AbstractAxis], names: Sequence[str], mode: str,
                   key: jax.Array) -> list[MappedAxis]:
     """Every axis's values and labels at the points of one joint design.
 
-    The design has the axes' common size as its length (a ``ValueError``
-    when sizes differ) and one column per factor column (see :func:`factors`).
+    Its length is the axes' common size (else ``ValueError``), its columns the factors'.
 
     Examples
     --------
@@ -379,13 +380,13 @@ def design_tables(axes: Sequence[AbstractAxis], names: Sequence[str], mode: str,
     >>> [m.values.shape for m in mapped]
     [(4,), (4,)]
     """
+    found = factors(axes, names)  # an axis a design cannot place is named before any size
     sizes = {names[a]: axis.size for a, axis in enumerate(axes)}
     if len(set(sizes.values())) > 1:
         raise ValueError(
             f"a {mode!r} design takes one point count from its axes, which must agree "
             f"(a DataAxis counts its values), got sizes {sizes}"
         )
-    found = factors(axes, names)
     columns = sum(f.columns for f in found)
     if mode == "sobol" and columns > SOBOL_COLUMNS:  # scipy's own message names no axis
         widest = sorted(found, key=lambda f: -f.columns)[:3]
