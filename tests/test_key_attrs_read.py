@@ -172,6 +172,39 @@ def test_a_key_attr_edited_away_from_the_runs_identity_is_refused(tmp_path, kind
     edited = tmp_path / f"edited.{kind}"  # a copy: the reopened results still read the file
     (shutil.copytree if kind == "zarr" else shutil.copy)(path, edited)
     edit(edited, "labeled_spaces:key", "[0, 4]")
-    with pytest.raises(ValueError, match=r"labeled_spaces:key differs from the key in "
-                                         r"labeled_spaces:identity.*key\[1\]: 3 -> 4"):
+    with pytest.raises(ValueError, match=r"rebuilt from attrs entry labeled_spaces:key gives "
+                                         r"other keys than the run's own record in "
+                                         r"labeled_spaces:identity \(key\[1\]: 3 -> 4"):
         ls.open_results(edited)
+
+
+WRITER = """
+import sys, jax
+jax.config.update("jax_threefry_partitionable", False)
+import labeled_spaces as ls
+space = ls.Space({"c": ls.GridAxis(0.0, 1.0, 4), "r": ls.KeyAxis(3)}, mode="product")
+ls.ParallelExecution(lambda s: s["c"] + jax.random.uniform(s["r"]), space, progress=False,
+                     store=sys.argv[1]).run()
+"""
+
+
+def test_a_key_axis_split_under_another_jax_setting_is_refused(tmp_path):
+    # a KeyAxis's keys fold from the key JAX's split gives it, whose rule is a setting
+    # (jax_threefry_partitionable): the replicate numbers read the same, so a store resumed
+    # or a file reopened under the other setting mixed or relabelled other keys
+    import subprocess
+    import sys
+
+    path = tmp_path / "r.zarr"
+    subprocess.run([sys.executable, "-c", WRITER, str(path)], check=True)
+    assert jax.config.jax_threefry_partitionable  # this process splits the other way
+    space = ls.Space({"c": ls.GridAxis(0.0, 1.0, 4), "r": ls.KeyAxis(3)}, mode="product")
+    with pytest.raises(ValueError, match=r"was made for another space: axes\.r\.axis_key"):
+        ls.ParallelExecution(lambda s: s["c"] + jax.random.uniform(s["r"]), space,
+                             progress=False, store=path).run()
+    with pytest.raises(ValueError, match=r"the KeyAxis 'r' folds its keys from .* the run "
+                                         r"from .*jax_threefry_partitionable"):
+        ls.open_results(path)
+    with jax.threefry_partitionable(False):  # the run's setting: it opens, with the run's keys
+        opened = ls.open_results(path)
+        assert opened.space.N == 12

@@ -35,9 +35,10 @@ from .._schema import (
 )
 from ..space import Space
 from .edited import check_coordinates, file_selection, in_space_order, select_done
+from .file_keys import key_differences
 from .file_safety import open_dataset, reading
 from .fitted import FitResults
-from .identity import key_differences, space_differences
+from .identity import space_differences
 from .names import COMPUTED, Outputs
 from .netcdf import restore_dtypes, undo_netcdf_names
 from .output_tree import structure_from_json
@@ -139,17 +140,18 @@ def _check_state(space: Space, attrs: Any) -> None:
 
 
 def _check_key(space: Space, attrs: Any) -> None:
-    """Refuse attrs whose key differs from the run identity's, where they rebuild the space.
+    """Refuse a rebuilt space whose keys differ from the run identity's.
 
-    An edited key attr would give a rerun other keys than the run's; the
-    coordinates, checked against the data, catch the rest.
+    An edited key attr, or a ``KeyAxis`` split under another JAX setting,
+    would give a rerun other keys than the run's; the coordinates, checked
+    against the data, catch the rest.
     """
     found = key_differences(attrs, space)
     if found:
         raise ValueError(
-            f"attrs entry {KEY_ATTR} differs from the key in {IDENTITY_ATTR}, the run's own "
-            f"record ({'; '.join(found)}): the file was edited, and its space would give other "
-            "keys than the run's")
+            f"the space rebuilt from attrs entry {KEY_ATTR} gives other keys than the run's "
+            f"own record in {IDENTITY_ATTR} ({'; '.join(found)}): a rerun would not be the "
+            "run")
 
 
 def _refined(results: RefineResults, ds: xr.Dataset) -> RefineResults:

@@ -32,7 +32,7 @@ import numpy as np
 
 from .._caches import ProgramCache
 from .._checks import warn_user
-from .._codec import jsonable
+from .._codec import jsonable, key_data
 from .._format import clipped
 from .._schema import (
     AXES_ATTR,
@@ -43,6 +43,7 @@ from .._schema import (
     KEY_IMPL_ATTR,
     SELECTION_ATTR,
 )
+from ..axes import KeyAxis
 from ..space import Space, is_axis, keypath_name
 from .output_tree import structure_to_json
 from .values import (
@@ -58,9 +59,8 @@ from .values import (
 
 __all__ = [
     "ANALYSIS_KEY", "ANOTHER_SPACE", "ARGUMENT_KEYS", "OTHER_SETTINGS", "RunIdentity",
-    "SPACE_KEYS",
-    "describe_arguments", "digest_array", "program_fingerprint", "run_identity",
-    "key_differences", "space_differences", "summarise",
+    "SPACE_KEYS", "axis_keys", "describe_arguments", "describe_key", "digest_array",
+    "program_fingerprint", "run_identity", "space_differences", "summarise",
 ]
 
 # how a store made for another space is refused (an analysis that makes the space adds why)
@@ -85,8 +85,16 @@ def _entry(attrs: Mapping[str, Any], key: str) -> Any:
     return json.loads(raw) if isinstance(raw, str) and not plain_text else raw
 
 
-def _describe_key(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """The key's part of a space's description: the key, and its implementation if named."""
+def describe_key(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The key's part of a space's description: the key, and its implementation if named.
+
+    Examples
+    --------
+    >>> from labeled_spaces import GridAxis, Space
+    >>> from labeled_spaces.results.identity import describe_key
+    >>> describe_key(Space({"k": GridAxis(0.0, 1.0, 2)}).attrs)
+    {'key': [0, 0]}
+    """
     out = {"key": _entry(attrs, KEY_ATTR)}
     if KEY_IMPL_ATTR in attrs:
         out["key_impl"] = _plain_tree(_entry(attrs, KEY_IMPL_ATTR))
@@ -108,17 +116,35 @@ def _describe_space(space: Space) -> dict[str, Any]:
         fields = {n: v for n, v in vars(axis).items() if not n.startswith("_")}
         axes[path] = {"class": class_name(axis), "spec": _plain_tree(spec),
                       "fields": summarise(fields), "values": array_summary(table)}
+    for path, data in axis_keys(space).items():
+        axes[path]["axis_key"] = data
     coords = {str(name): {"dims": list(c.dims), "values": array_summary(c.values),
                           "attrs": _attrs_summary(c.attrs)}
               for name, c in space.coords.items()}
     flat, _ = jax.tree_util.tree_flatten_with_path(space.state, is_leaf=is_axis)
     fixed = {keypath_name(p): summarise(leaf) for p, leaf in flat if not is_axis(leaf)}
     out = {"mode": space.mode, "axes": axes, "coords": coords, "fixed": fixed,
-           **_describe_key(attrs)}
+           **describe_key(attrs)}
     for name, key in (("dim", DIM_ATTR), ("selection", SELECTION_ATTR)):
         if key in attrs:
             out[name] = _plain_tree(entry(key))
     return out
+
+
+def axis_keys(space: Space) -> dict[str, list[int]]:
+    """Each KeyAxis's key, which its replicate keys fold: JAX's split rule is a setting.
+
+    Examples
+    --------
+    >>> from labeled_spaces import GridAxis, KeyAxis, Space
+    >>> from labeled_spaces.results.identity import axis_keys
+    >>> list(axis_keys(Space({"k": GridAxis(0.0, 1.0, 2), "r": KeyAxis(3)})))
+    ['r']
+    """
+    split = jax.random.split(space.key, len(space.axes) + 1)
+    return {path: key_data(axis.axis_key(split[k + 1]))
+            for k, (axis, path) in enumerate(zip(space.axes, space.paths, strict=True))
+            if isinstance(axis, KeyAxis)}
 
 
 def _plain_tree(value: Any) -> Any:
@@ -364,27 +390,3 @@ def space_differences(attrs: Mapping[str, Any], space: Space) -> list[str]:
         return []
     now = RunIdentity(_SPACES.get(space, "description", lambda: _describe_space(space)))
     return recorded.differences(now, [k for k in SPACE_KEYS if k in recorded.inputs])
-
-
-def key_differences(attrs: Mapping[str, Any], space: Space) -> list[str]:
-    """Where ``space``'s key differs from the key of the run identity recorded in ``attrs``.
-
-    Only the key is described (not the axes' values): ``open_results``
-    without ``state=`` checks that an edited key attr does not give a rerun
-    other keys than the run's.
-
-    Examples
-    --------
-    >>> import jax
-    >>> from labeled_spaces import GridAxis, Space
-    >>> from labeled_spaces.results.identity import key_differences
-    >>> space = Space({"k": GridAxis(0.0, 1.0, 2)}, key=jax.random.PRNGKey(3))
-    >>> attrs = {"labeled_spaces:identity": '{"inputs": {"key": [0, 4]}}'}
-    >>> key_differences(attrs, space)
-    ['key[1]: 4 -> 3']
-    """
-    recorded = RunIdentity.from_attrs(attrs)
-    if recorded is None:
-        return []
-    return recorded.differences(RunIdentity(_describe_key(space.attrs)),
-                                [k for k in ("key", "key_impl") if k in recorded.inputs])
