@@ -478,6 +478,24 @@ def test_a_sequence_design_grows_by_its_next_points(mode, tmp_path, caplog):
     xr.testing.assert_identical(grown.to_xarray().compute(), want.to_xarray())
 
 
+@pytest.mark.parametrize("mode", ["sobol", "halton"])
+def test_a_design_with_a_data_axis_does_not_grow_and_says_why(tmp_path, mode):
+    # its size is the design's n and each point takes the value at floor(u * size): more
+    # values move every stored point; the refusal named only the values that differ
+    def design(n):
+        return ls.Space({"u": ls.UniformAxis(0.0, 1.0, n), "d": ls.DataAxis(jnp.arange(n * 1.0))},
+                        mode=mode)
+
+    path = tmp_path / "d.zarr"
+    ls.ParallelExecution(lambda s: s["u"] + s["d"], design(8), store=path, progress=False).run()
+    before = snapshot(path)
+    with pytest.raises(ValueError, match=rf"a {mode} design with a DataAxis \(d\) does not "
+                                         r"grow: .* a larger design needs a new store"):
+        ls.ParallelExecution(lambda s: s["u"] + s["d"], design(16), store=path,
+                             progress=False).run()
+    assert snapshot(path) == before
+
+
 def test_a_latin_hypercube_does_not_grow_and_its_store_is_left_untouched(tmp_path):
     def design(n):
         return ls.Space({"coupling": ls.UniformAxis(0.0, 2.0, n)}, mode="lhs",

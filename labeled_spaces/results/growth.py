@@ -27,7 +27,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from ..axes import PointKey
+from ..axes import DataAxis, PointKey
 from ..space import Space, is_axis, keypath_name
 from .identity import SPACE_KEYS, RunIdentity, summarise
 from .values import array_summary
@@ -183,6 +183,13 @@ def _why_not(stored: RunIdentity, expected: RunIdentity, space: Space, growth: G
                 f"{growth.old} stored points are not the first of {growth.new}, so its store "
                 "does not grow; a Sobol or Halton design, mode='sobol' or 'halton', grows by "
                 "its next points)")
+    data = [path for path, axis in zip(space.paths, space.axes, strict=True)
+            if isinstance(axis, DataAxis)]
+    if stored.inputs.get("mode") == space.mode and space.mode in ("sobol", "halton") and data:
+        return (f" (a {space.mode} design with a DataAxis ({', '.join(data)}) does not grow: "
+                "the axis's size is the design's n, and each point takes the value at "
+                "floor(u * size), so more values move every stored point: a larger design "
+                "needs a new store)")
     recorded = stored.inputs.get("axes")
     held: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
     shortened = [f"{path} held {_stored_length(held.get(path))} values, now {len(table)}"
