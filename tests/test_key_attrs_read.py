@@ -61,8 +61,11 @@ def edit(path, key, value):
     ("key_impl", "x" * 1_000_000, "must be the name of a JAX PRNG implementation"),
     ("key_impl", "rbg", r"of implementation 'rbg' \(shape \(4,\)\), got shape \(2,\)"),
     ("key_kind", "x" * 1_000_000, "labeled_spaces:key_kind must be 'raw'"),
+    # not a key entry, but read beside them: the file's mode is named, not Space's argument
+    ("mode", "qmc", r"attrs entry labeled_spaces:mode must be 'product', 'zip', 'sobol', "
+                    r"'halton' or 'lhs', got 'qmc'"),
 ], ids=["key-2**40", "key-negative", "key-inf", "key-10**400", "key-2d", "impl-module-path",
-        "impl-huge", "impl-of-another-shape", "kind-huge"])
+        "impl-huge", "impl-of-another-shape", "kind-huge", "mode-unknown"])
 def test_a_hand_edited_key_entry_is_a_short_value_error(tmp_path, kind, entry, value, match):
     path = saved(tmp_path, kind)
     edit(path, f"labeled_spaces:{entry}", value)
@@ -134,7 +137,7 @@ def test_a_selection_edited_in_the_file_is_refused_briefly(tmp_path, positions, 
 
 @pytest.mark.parametrize("kind", ["nc", "zarr"])
 @pytest.mark.parametrize("entry, value, start", [
-    ("mode", "x" * 2_000_000, "mode must be 'product' or 'zip', got 'xxx"),
+    ("mode", "x" * 2_000_000, "attrs entry labeled_spaces:mode must be 'product', 'zip', "),
     ("leaves", json.dumps("x" * 2_000_000), "attrs entry labeled_spaces:leaves must be a JSON"),
     ("state", json.dumps([1] * 400_000), "attrs entry labeled_spaces:state must be a JSON"),
     ("outputs", json.dumps("x" * 2_000_000), "attrs entry labeled_spaces:outputs"),

@@ -54,6 +54,7 @@ from .._schema import (
 from ..axes import AbstractAxis, DataAxis, NotRebuildable, PointKey, axis_from_spec
 from ..axes.keys import typed_key
 from .coords import AxisLabels, Selection
+from .design import DESIGNS
 from .discovery import is_axis, keypath_name
 from .layout import Layout
 from .state_codec import (
@@ -165,6 +166,9 @@ def parse_attrs(attrs: Mapping[str, Any], data: xr.Dataset | None = None) -> dic
     mode = attrs.get(MODE_ATTR)
     if MODE_ATTR not in attrs:
         raise ValueError(f"attrs lack the labeled_spaces entry {MODE_ATTR!r}")
+    if mode not in ("product", "zip", *DESIGNS):
+        raise ValueError(f"attrs entry {MODE_ATTR} must be 'product', 'zip', 'sobol', 'halton' "
+                         f"or 'lhs', got {clipped(repr(mode))}")
     # a copy: references to coordinates are replaced below, never in the caller's attrs
     specs = copy.deepcopy(read_entry(attrs, AXES_ATTR))
     if not isinstance(specs, list) or not all(isinstance(s, Mapping) for s in specs):
