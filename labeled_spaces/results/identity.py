@@ -138,7 +138,7 @@ def axis_keys(space: Space) -> dict[str, list[int]]:
     --------
     >>> from labeled_spaces import GridAxis, KeyAxis, Space
     >>> from labeled_spaces.results.identity import axis_keys
-    >>> list(axis_keys(Space({"k": GridAxis(0.0, 1.0, 2), "r": KeyAxis(3)})))
+    >>> list(axis_keys(Space({"k": GridAxis(0.0, 1.0, 2), "r": KeyAxis(3)}, mode="product")))
     ['r']
     """
     split = jax.random.split(space.key, len(space.axes) + 1)
