@@ -265,6 +265,20 @@ def test_parallel_equals_tvboptim(kind, n_vmap):
         assert leaves_equal(ours[i]["params"], jax.tree.map(np.asarray, ref[i]["params"]))
 
 
+@pytest.mark.parametrize("kind", ["product", "zip", "group"])
+def test_diff_state_holds_tvboptims_mapped_inputs(kind):
+    n_pmap = 1  # more devices than there are is refused when the executor is made
+    # TVB-Optim's executor keeps its mapped inputs as diff_state, which its users read
+    ours = ls.ParallelExecution(model, space(kind), n_pmap=n_pmap, progress=False).diff_state
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = tvb_exec.ParallelExecution(model, tvb_space(kind), n_pmap=n_pmap).diff_state
+    assert isinstance(ours, tuple) and len(ours) == len(ref)
+    for a, b in zip(ours, ref, strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_parallel_non_scalar_axes():
     # product mode over axes with a value shape (TVB-Optim cannot do this one)
     state = {

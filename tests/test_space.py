@@ -663,6 +663,27 @@ def test_repr_first_line_reads_as_tvboptims(mode, groups):
     assert ours == f"<labeled_spaces.Space> {theirs[len('Space('):-1]}"
 
 
+def test_axis_state_and_static_state_partition_the_state_as_tvboptims():
+    tv = pytest.importorskip("tvboptim.types.spaces")
+
+    def state(module):
+        return {"a": module.GridAxis(0.0, 1.0, 3), "n": {"u": module.UniformAxis(0.0, 1.0, 3),
+                                                         "w": jnp.ones(2)}, "dt": 0.1}
+
+    theirs, ours = tv.Space(state(tv), mode="product"), Space(state(ls), mode="product")
+    for name in ("axis_state", "static_state"):
+        mine, ref = getattr(ours, name), getattr(theirs, name)
+        assert jax.tree.structure(mine, is_leaf=ls.space.is_axis) == jax.tree.structure(
+            ref, is_leaf=lambda x: isinstance(x, tv.AbstractAxis)), name
+    assert isinstance(ours.axis_state["n"]["u"], UniformAxis) and ours.axis_state["dt"] is None
+    assert ours.static_state["dt"] == 0.1 and ours.static_state["a"] is None
+    np.testing.assert_array_equal(ours.static_state["n"]["w"], np.ones(2))
+    # a key per combination varies too; a sub-space holds the points it kept as axes
+    keyed = Space({"a": GridAxis(0.0, 1.0, 3), "k": ls.PointKey(), "dt": 0.1}, mode="product")
+    assert isinstance(keyed.axis_state["k"], ls.PointKey) and keyed.static_state["k"] is None
+    assert isinstance(keyed.isel(a=[0, 2]).axis_state["a"], DataAxis)
+
+
 def test_zip_unequal_sizes_warns_not_prints(capsys):
     state = {"a": GridAxis(0.0, 1.0, 3), "b": GridAxis(0.0, 1.0, 5)}
     with pytest.warns(UserWarning,

@@ -251,3 +251,22 @@ class ParallelExecution(Executor):
             On Ctrl-C (a ``KeyboardInterrupt``), with ``.partial``.
         """
         return super().run()
+
+    @property
+    def diff_state(self) -> tuple[Any, ...]:
+        """Every varying leaf's values batched ``(n_pmap, ceil(N / n_pmap), ...)``, as TVB-Optim.
+
+        TVB-Optim builds these mapped inputs when its executor is made; here
+        they are built when asked for (arrays of size N), never to run:
+        :meth:`run` gathers each block's values inside the compiled call.
+
+        Examples
+        --------
+        >>> from labeled_spaces import GridAxis, ParallelExecution, Space
+        >>> space = Space({"k": GridAxis(0.0, 1.0, 4), "dt": 0.1}, mode="product")
+        >>> [a.shape for a in ParallelExecution(lambda s: s["k"], space, n_pmap=1).diff_state]
+        [(1, 4)]
+        """
+        n_pmap = self.n_pmap if isinstance(self.n_pmap, int) else 1
+        axis_tree, _ = self.space.collect(n_pmap=n_pmap, combine=False)
+        return tuple(jax.tree.leaves(axis_tree))

@@ -22,7 +22,7 @@ from .._memory import refuse_beyond_memory
 from ..axes import value_dims
 from .layout import Layout
 
-__all__ = ["collect", "flat_values", "to_dataframe", "to_xarray"]
+__all__ = ["TVBOptimViews", "collect", "flat_values", "partition", "to_dataframe", "to_xarray"]
 
 
 def _point_bytes(layout: Layout) -> int:
@@ -133,10 +133,87 @@ def collect(
     if combine:
         return layout.state(batched)
     none = [None] * len(layout.leaves)
-    statics = list(layout.leaves)
-    varying = list(layout.axis_positions)
+    return layout.state(batched, none), partition(layout)[1]
+
+
+def partition(layout: Layout) -> tuple[Any, Any]:
+    """``(axis_state, static_state)``: the state's varying leaves, then its fixed ones.
+
+    Each is the state with ``None`` in place of the other kind of leaf, as
+    ``equinox.partition`` splits it; the varying leaves are the axes and the
+    ``PointKey`` leaves.
+
+    Examples
+    --------
+    >>> from labeled_spaces import GridAxis, Space
+    >>> from labeled_spaces.space.export import partition
+    >>> partition(Space({"a": GridAxis(0, 1, 3), "dt": 0.1}).layout)
+    ({'a': GridAxis(low=0, high=1, n=3), 'dt': None}, {'a': None, 'dt': 0.1})
+    """
+    varying = set(layout.axis_positions)
     if layout.keys is not None:
-        varying += [leaf.position for leaf in layout.keys.leaves]
-    for pos in varying:
-        statics[pos] = None
-    return layout.state(batched, none), layout.treedef.unflatten(statics)
+        varying |= {leaf.position for leaf in layout.keys.leaves}
+    leaves = layout.leaves
+    return (layout.treedef.unflatten([x if k in varying else None for k, x in enumerate(leaves)]),
+            layout.treedef.unflatten([None if k in varying else x for k, x in enumerate(leaves)]))
+
+
+class TVBOptimViews:
+    """A whole Space as TVB-Optim gives it: ``to_dataframe``, ``collect`` and the partition.
+
+    A base of :class:`~labeled_spaces.Space`, whose ``layout`` and ``paths``
+    these read.
+    """
+
+    layout: Layout
+    paths: tuple[str, ...]
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per combination, one column per axis named by key path (as TVB-Optim).
+
+        Scalar values become scalar cells; array values become object cells.
+
+        Examples
+        --------
+        >>> from labeled_spaces import GridAxis, Space
+        >>> Space({"a": GridAxis(0, 1, 3)}).to_dataframe()["a"].tolist()
+        [0.0, 0.5, 1.0]
+        """
+        return to_dataframe(self.layout, self.paths)
+
+    def collect(self, n_vmap: int | None = None, n_pmap: int | None = None,
+                fill_value: float = jnp.nan, combine: bool = True) -> Any:
+        """All combinations batched as ``(n_pmap, n_vmap, n_map, ...)``, as TVB-Optim.
+
+        Leading dimensions appear only for the arguments given; the last run is
+        padded with ``fill_value`` (a warning says what integer axes pad with).
+
+        ``n_vmap``, ``n_pmap``: batch sizes; ``fill_value``: the padding;
+        ``combine=False`` returns ``(axis_tree, static_tree)`` instead of the
+        whole state.
+
+        Examples
+        --------
+        >>> from labeled_spaces import GridAxis, Space
+        >>> Space({"a": GridAxis(0, 1, 4)}).collect(n_vmap=2)["a"].shape
+        (2, 2)
+        """
+        return collect(self.layout, n_vmap, n_pmap, fill_value, combine)
+
+    @property
+    def axis_state(self) -> Any:
+        """The state with the axes (and ``PointKey`` leaves) and ``None`` elsewhere, as TVB-Optim.
+
+        Examples
+        --------
+        >>> from labeled_spaces import GridAxis, Space
+        >>> space = Space({"a": GridAxis(0, 1, 3), "dt": 0.1})
+        >>> space.axis_state["dt"], space.static_state["dt"]
+        (None, 0.1)
+        """
+        return partition(self.layout)[0]
+
+    @property
+    def static_state(self) -> Any:
+        """The state with its fixed leaves and ``None`` at the axes, as TVB-Optim."""
+        return partition(self.layout)[1]

@@ -13,9 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from .._checks import check_label
@@ -33,7 +31,7 @@ __all__ = ["MODES", "Space"]
 
 MODES = ("product", "zip", *DESIGNS)
 
-class Space:
+class Space(export.TVBOptimViews):
     """Every combination of the axes found in a parameter pytree, as a labeled grid.
 
     Parameters
@@ -309,38 +307,6 @@ class Space:
         """
         return export.to_xarray(self.layout, self.names, self._data_var_names(), self.dims,
                                 self.coords, self.attrs)
-
-    def to_dataframe(self) -> pd.DataFrame:
-        """One row per combination, one column per axis named by key path (as TVB-Optim).
-
-        Scalar values become scalar cells; array values become object cells.
-
-        Examples
-        --------
-        >>> from labeled_spaces import GridAxis, Space
-        >>> Space({"a": GridAxis(0, 1, 3)}).to_dataframe()["a"].tolist()
-        [0.0, 0.5, 1.0]
-        """
-        return export.to_dataframe(self.layout, self.paths)
-
-    def collect(self, n_vmap: int | None = None, n_pmap: int | None = None,
-                fill_value: float = jnp.nan, combine: bool = True) -> Any:
-        """All combinations batched as ``(n_pmap, n_vmap, n_map, ...)``, as TVB-Optim.
-
-        Leading dimensions appear only for the arguments given; the last run is
-        padded with ``fill_value`` (a warning says what integer axes pad with).
-
-        ``n_vmap``, ``n_pmap``: batch sizes; ``fill_value``: the padding;
-        ``combine=False`` returns ``(axis_tree, static_tree)`` instead of the
-        whole state.
-
-        Examples
-        --------
-        >>> from labeled_spaces import GridAxis, Space
-        >>> Space({"a": GridAxis(0, 1, 4)}).collect(n_vmap=2)["a"].shape
-        (2, 2)
-        """
-        return export.collect(self.layout, n_vmap, n_pmap, fill_value, combine)
 
     @property
     def attrs(self) -> dict[str, str]:
