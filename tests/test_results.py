@@ -88,7 +88,7 @@ def direct(space: ls.Space, outputs, **kwargs) -> Results:
 
 def test_flat_view_matches_tvboptim():
     ours, ref = product_results(), tvb_results()
-    assert len(ours) == len(ref) == 15
+    assert len(ours) == len(ref) == 15 and ours.N == ref.N == 15
     for i in range(-15, 15):
         assert trees_close(ours[i], ref[i]), i
     assert trees_close(ours[-1], ours[14]) and trees_close(ours[-15], ours[0])

@@ -29,10 +29,6 @@ from .recorded import identity_attrs
 __all__ = ["ParallelResult", "Results", "SequentialResult"]
 
 
-def _is_numpy(array: Any) -> bool:
-    return isinstance(array, np.ndarray)
-
-
 class Results:
     """The outputs of a model at every combination of a Space.
 
@@ -138,9 +134,9 @@ class Results:
         self.space, self.treedef, self.arrays = space, outputs.treedef, list(arrays)
         self.outputs, self.done = outputs, done
         for array in self.arrays:  # shared with to_xarray() and sinks: kept from being edited
-            if _is_numpy(array):
+            if isinstance(array, np.ndarray):
                 array.flags.writeable = False
-        self._flat = [a.reshape((space.N, *a.shape[ndim:])) if _is_numpy(a) else None
+        self._flat = [a.reshape((space.N, *a.shape[ndim:])) if isinstance(a, np.ndarray) else None
                       for a in self.arrays]
         self._dataset: xr.Dataset | None = None
         #: variables a file held besides the outputs (see :meth:`from_outputs`), or None
@@ -162,6 +158,11 @@ class Results:
         return self.done is None or bool(np.all(self.done))
 
     # -- flat-index view (TVB-Optim) --------------------------------------
+    @property
+    def N(self) -> int:
+        """Number of combinations, as TVB-Optim's results and ``Space.N`` (also beyond 2**63)."""
+        return self.space.N
+
     def __len__(self) -> int:
         return len(self.space)
 
@@ -186,12 +187,11 @@ class Results:
         return self._at(flat_position(index, n, f"{n} results"))
 
     def __iter__(self) -> Iterator[Any]:
-        for i in range(self.space.N):
-            yield self._at(i)
+        return map(self._at, range(self.space.N))
 
     def __repr__(self) -> str:
         computed = None if self.done is None else int(np.sum(self.done))
-        lazy = not all(_is_numpy(a) for a in self.arrays)
+        lazy = not all(isinstance(a, np.ndarray) for a in self.arrays)
         outputs = self.outputs
         rows = [(var, shape, (*self.space.dims, *dims), dtype) for var, dims, shape, dtype
                 in zip(outputs.var_names, outputs.dims, outputs.shapes, outputs.dtypes,
