@@ -511,3 +511,26 @@ def test_a_refusal_names_the_first_differences_of_each_kind_and_counts_the_rest(
     assert message.count(" -> ") == 4 and "; and 8 more." in message  # 6 axes + 6 coords
     assert "axes.a.values" in message and "axes.f.values" not in message
     assert "a Latin hypercube, mode='lhs', draws a new design for each n" in message
+
+
+@pytest.mark.parametrize("kind", ["zarr", "nc"])
+def test_axis_attrs_with_numpy_values_describe_the_run_after_a_round_trip(tmp_path, kind):
+    # a file gives an axis's attrs back as JSON values (np.float32(2.0) as 2.0, an array as
+    # a list): the space it rebuilds was 'another space' to its own store and to state=
+    state = {"g": ls.GridAxis(0.0, 1.0, 3, attrs={"units": "ms", "scale": np.float32(2.0),
+                                                   "arr": np.arange(3), "pair": (1, 2)}),
+             "dt": 0.1}
+
+    def model(s):
+        return s["g"] * s["dt"]
+
+    store = tmp_path / "r.zarr"
+    results = ls.ParallelExecution(model, ls.Space(state, mode="product"), progress=False,
+                                   store=store).run()
+    path = store if kind == "zarr" else tmp_path / "r.nc"
+    if kind == "nc":
+        results.to_netcdf(path)
+    assert ls.open_results(path, state=state).space.N == 3
+    again = ls.ParallelExecution(model, ls.open_results(path).space, progress=False,
+                                 store=store).run()  # resumes: nothing left to compute
+    np.testing.assert_array_equal(again.to_xarray()["result"], results.to_xarray()["result"])

@@ -114,6 +114,8 @@ def _describe_space(space: Space) -> dict[str, Any]:
         spec = dict(specs[k]) if k < len(specs) else {}
         spec.pop("path", None)
         fields = {n: v for n, v in vars(axis).items() if not n.startswith("_")}
+        if isinstance(fields.get("attrs"), Mapping):  # as a file gives them back (JSON)
+            fields["attrs"] = _plain_tree(fields["attrs"])
         axes[path] = {"class": class_name(axis), "spec": _plain_tree(spec),
                       "fields": summarise(fields), "values": array_summary(table)}
     for path, data in axis_keys(space).items():
