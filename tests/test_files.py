@@ -207,6 +207,41 @@ def test_a_state_whose_axis_differs_from_the_files_is_refused(tmp_path, mode):
             ls.open_results(path, state=other)
 
 
+@pytest.mark.parametrize("attrs", [{"nest": {"x": 1}}, {"none": None}])
+def test_an_attr_netcdf_cannot_hold_is_refused_naming_it(tmp_path, attrs):
+    # xarray's own TypeError named no variable
+    (key, value), = attrs.items()
+    space = ls.Space({"k": ls.GridAxis(0.0, 1.0, 3, attrs=attrs)}, mode="product")
+    results = ls.ParallelExecution(lambda s: s["k"] * 2, space, progress=False).run()
+    with pytest.raises(TypeError, match=rf"the attrs of 'k' must hold strings, numbers, arrays "
+                                        rf"or lists for netCDF: got {key}=.*"
+                                        rf"\({type(value).__name__}\)"):
+        results.to_netcdf(tmp_path / "r.nc")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["axis", "output_attrs", "output_coords"])
+@pytest.mark.parametrize("value", [object(), {1, 2}, {"deep": [1, object()]}])
+def test_an_attr_no_file_can_hold_is_refused_where_it_is_given(tmp_path, where, value):
+    # it failed once the run wrote its attrs, with json's "Object of type object is not
+    # JSON serializable", naming nothing; now where it is given, before anything runs
+    def run():
+        axis = ls.GridAxis(0.0, 1.0, 3, attrs={"bad": value} if where == "axis" else None)
+        options = {"output_attrs": {"result": {"bad": value}}} if where == "output_attrs" else {
+            "output_coords": {"t": (np.arange(2), {"bad": value})}} if where == "output_coords" \
+            else {}
+        return ls.ParallelExecution(lambda s: s["k"] * jnp.ones(2), ls.Space({"k": axis}),
+                                    progress=False, output_dims={"result": ("t",)},
+                                    store=tmp_path / "r.zarr", **options).run()
+
+    named = {"axis": r"attrs\['bad'\]", "output_attrs": r"output_attrs\['result'\]\['bad'\]",
+             "output_coords": r"the attrs of output_coords\['t'\]\['bad'\]"}[where]
+    with pytest.raises(TypeError, match=named + r" must be a string, number, array, or a list "
+                                                r"or dict of these, got .* \((object|set|dict)\)"):
+        run()
+    assert not (tmp_path / "r.zarr").exists()
+
+
 @pytest.mark.parametrize("attrs", [{"flag": True}, {"flags": np.array([True, False])},
                                    {"flag": np.bool_(False)}])
 def test_a_bool_attr_is_refused_for_netcdf_naming_it_and_no_file_is_left(tmp_path, attrs):

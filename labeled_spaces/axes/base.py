@@ -14,6 +14,7 @@ refused: what a file holds is data, never code.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Mapping
 from typing import Any, ClassVar
@@ -24,7 +25,8 @@ import numpy as np
 from .._checks import check_label, fail
 from .._codec import jsonable
 
-__all__ = ["AbstractAxis", "AXIS_TYPES", "NotRebuildable", "axis_from_spec", "value_dims"]
+__all__ = ["AbstractAxis", "AXIS_TYPES", "NotRebuildable", "axis_from_spec", "check_attr_values",
+           "value_dims"]
 
 # registered axis classes by qualified name, module.qualname (filled by
 # AbstractAxis.__init_subclass__): a user's own class that shares the name of
@@ -65,6 +67,27 @@ class NotRebuildable(ValueError):
     Rebuild the Space with the original state (``Space.from_attrs(attrs,
     state=...)``), from which such axes are taken.
     """
+
+
+def check_attr_values(name: str, attrs: Mapping[str, Any]) -> None:
+    """Refuse a value that a file's attrs (JSON) cannot hold, naming it ``name[key]``.
+
+    Strings, numbers, booleans, None, arrays, and lists or dicts of these pass.
+
+    Examples
+    --------
+    >>> from labeled_spaces.axes.base import check_attr_values
+    >>> check_attr_values("attrs", {"units": "ms", "tags": {1, 2}})
+    Traceback (most recent call last):
+    ...
+    TypeError: attrs['tags'] must be a string, number, array, or a list or dict of ... (set)
+    """
+    for key, value in attrs.items():
+        try:
+            json.dumps(jsonable(value))
+        except (TypeError, ValueError):
+            fail(f"{name}[{key!r}]", "a string, number, array, or a list or dict of these",
+                 value, TypeError, f" ({type(value).__name__})")
 
 
 class AbstractAxis(ABC):
@@ -125,6 +148,7 @@ class AbstractAxis(ABC):
                 fail("group", "hashable", group, TypeError)
         if attrs is not None and not isinstance(attrs, Mapping):
             fail("attrs", "a mapping or None", attrs, TypeError)
+        check_attr_values("attrs", attrs or {})
         self.name = name
         self.group = group
         self.attrs = dict(attrs) if attrs is not None else {}

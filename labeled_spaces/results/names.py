@@ -29,6 +29,7 @@ import xarray as xr
 from .._checks import check_label, closest, fail
 from .._format import format_count
 from .._schema import OUTPUT_DIMS_ATTR, OUTPUT_DTYPES_ATTR, OUTPUT_TREE_ATTR, OUTPUTS_ATTR
+from ..axes.base import check_attr_values
 from ..space import Space, keypath_name
 from .output_tree import structure_to_json
 
@@ -180,6 +181,7 @@ def _coord_variable(name: str, value: Any, lengths: Mapping[str, int]) -> Output
                  "DataArray", value, ValueError, f" of shape {data.shape}")
     if data.dtype == object:
         fail(f"output_coords[{name!r}]", "numbers, strings or dates", value, TypeError)
+    check_attr_values(f"the attrs of output_coords[{name!r}]", attrs)
     unknown = [d for d in dims if d not in lengths]
     if unknown:
         raise ValueError(
@@ -325,6 +327,7 @@ class Outputs:
                                  f"model; expected one of {list(names)}")
             if not isinstance(attrs, Mapping):
                 fail(f"output_attrs[{name!r}]", "a mapping", attrs, TypeError)
+            check_attr_values(f"output_attrs[{name!r}]", attrs)
             out[k] = dict(attrs)
         return tuple(out)
 

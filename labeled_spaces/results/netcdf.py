@@ -17,6 +17,7 @@ file. What netCDF cannot hold is adapted and recorded in attributes, so that
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import re
 import warnings
@@ -29,6 +30,7 @@ import numpy as np
 import xarray as xr
 
 from .._codec import read_json
+from .._format import short_repr
 from .._paths import make_temp_beside, remove_stale_leftovers
 from .._schema import COMPLEX_ATTR, DTYPE_ATTR, NETCDF_NAMES_ATTR
 
@@ -123,7 +125,7 @@ def restore_dtypes(ds: xr.Dataset) -> xr.Dataset:
 
 
 def _refuse_bool_attrs(ds: xr.Dataset) -> None:
-    """A ``TypeError`` naming the first bool attr: netCDF has no bool type for attrs."""
+    """A ``TypeError`` naming the first attr netCDF cannot hold: a bool, a dict, None, ..."""
     for owner, attrs in [("the Dataset", ds.attrs),
                          *((f"{name!r}", v.attrs) for name, v in ds.variables.items())]:
         for key, value in attrs.items():
@@ -133,6 +135,11 @@ def _refuse_bool_attrs(ds: xr.Dataset) -> None:
                     f"the attrs of {owner} must hold no bool for netCDF, which has no bool "
                     f"attrs: got {key}={value!r}; store it as 0/1 or a string, or keep the "
                     "results in a zarr store (store=)")
+            if not isinstance(value, (str, bytes, numbers.Number, np.ndarray, list, tuple)):
+                raise TypeError(
+                    f"the attrs of {owner} must hold strings, numbers, arrays or lists for "
+                    f"netCDF: got {key}={short_repr(value)} ({type(value).__name__}); store it "
+                    "as a string (json.dumps), or keep the results in a zarr store (store=)")
 
 
 def write_netcdf(ds: xr.Dataset, path: Any, space_names: set[str], **kwargs: Any) -> None:
