@@ -129,6 +129,31 @@ def test_flat_view_hands_out_jax_arrays_as_tvboptim(tmp_path):
         assert isinstance(results[1]["y"], np.float64) and results[1]["y"] == wide[1]
 
 
+@pytest.mark.parametrize("outputs", ["bare", "vector", "tuple", "dict"])
+def test_np_asarray_of_results_is_tvboptims_and_reads_the_array_itself(tmp_path, outputs):
+    def f(s):
+        return {"bare": s["a"] * 2, "vector": jnp.ones(3) * s["a"], "tuple": (s["a"], s["a"] * 2),
+                "dict": {"y": s["a"], "v": jnp.ones(2) * s["a"]}}[outputs]
+
+    ours = ls.ParallelExecution(f, ls.Space({"a": ls.GridAxis(0.0, 1.0, 4)}),
+                                progress=False).run()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = tvb_exec.ParallelExecution(f, tvb_spaces.Space({"a": tvb_spaces.GridAxis(
+            0.0, 1.0, 4)})).run()
+    mine, theirs = np.asarray(ours), np.asarray(ref)
+    assert (mine.shape, mine.dtype) == (theirs.shape, theirs.dtype)
+    if mine.dtype != object:
+        np.testing.assert_array_equal(mine, theirs)
+    if outputs in ("bare", "vector"):  # the results' own array, read-only; np.array copies
+        assert np.shares_memory(mine, ours.arrays[0]) and not mine.flags.writeable
+        assert np.array(ours).flags.writeable and np.asarray(ours, dtype=np.float64).dtype == float
+        stored = ls.ParallelExecution(f, ls.Space({"a": ls.GridAxis(0.0, 1.0, 4)}),
+                                      progress=False, store=tmp_path / "r.zarr").run()
+        np.testing.assert_array_equal(np.asarray(ls.open_results(tmp_path / "r.zarr")), theirs)
+        assert np.asarray(stored).shape == theirs.shape
+
+
 def test_flat_view_errors():
     results = product_results()
     with pytest.raises(IndexError):

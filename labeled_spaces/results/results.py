@@ -10,6 +10,7 @@ view (``to_xarray``, ``sel``, ``isel``, netCDF), whose Dataset is built once.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from .._checks import closest
 from .._format import results_lines
 from .._memory import refuse_beyond_memory
 from ..space import SelectionError, Space, flat_position, keypath_name
+from . import flat_view
 from .names import COMPUTED, Outputs, unique_names
 from .netcdf import write_netcdf
 from .recorded import identity_attrs
@@ -166,28 +168,31 @@ class Results:
     def __len__(self) -> int:
         return len(self.space)
 
-    def _at(self, i: int) -> Any:
-        """Combination ``i``'s outputs as JAX arrays, as TVB-Optim hands them out."""
-        leaves = []
-        digits = None
-        for flat, array in zip(self._flat, self.arrays, strict=True):
-            if flat is not None:
-                leaves.append(_as_jax(flat[i]))
-            else:  # lazy: read just this combination
-                digits = digits or self.space.layout.grid.unravel(i)
-                leaves.append(_as_jax(np.asarray(array[tuple(digits)])))
-        return self.treedef.unflatten(leaves)
+    def _digits(self, i: int) -> Any:
+        return self.space.layout.grid.unravel(i)
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, str):
             return self.to_xarray()[self.outputs.var_name(index)]
         n = self.space.N
+        at = functools.partial(flat_view.item, self._flat, self.arrays, self.treedef,
+                               self._digits)
         if isinstance(index, slice):
-            return [self._at(i) for i in range(*index.indices(n))]
-        return self._at(flat_position(index, n, f"{n} results"))
+            return [at(i) for i in range(*index.indices(n))]
+        return at(flat_position(index, n, f"{n} results"))
 
     def __iter__(self) -> Iterator[Any]:
-        return map(self._at, range(self.space.N))
+        return flat_view.items(self._flat, self.arrays, self.treedef, self._digits,
+                               self.space.N)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """``np.asarray(results)``: a bare output's ``(N, *shape)`` array, else the items'."""
+        held = flat_view.flat_array(self._flat, self.arrays, self.treedef, self.space.N,
+                                    len(self.space.shape))
+        out = np.asarray(list(self)) if held is None else held
+        if dtype is not None and np.dtype(dtype) != out.dtype:
+            return out.astype(dtype)
+        return out.copy() if copy and held is not None else out  # the results' own: read-only
 
     def __repr__(self) -> str:
         computed = None if self.done is None else int(np.sum(self.done))
@@ -391,10 +396,3 @@ class ParallelResult(Results):
 class SequentialResult(Results):
     """The Results of :class:`labeled_spaces.SequentialExecution` (TVB-Optim's name)."""
 
-
-def _as_jax(value: Any) -> Any:
-    """``value`` as a JAX array where JAX holds its dtype as it is (float64 needs x64)."""
-    dtype = np.asarray(value).dtype
-    numeric = dtype.kind in "biufc" or dtype.name == "bfloat16"
-    return jax.numpy.asarray(value) if numeric and (
-        jax.dtypes.canonicalize_dtype(dtype) == dtype) else value
